@@ -1,0 +1,1 @@
+from .repo import Catalog, DeliveryRecord, delivery_key  # noqa: F401

@@ -1,0 +1,257 @@
+"""Catalog access: migrations and idempotent upserts on SQLite (default) or MariaDB/MySQL."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import Delivery, SignalOutput, SignalRun, Title
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def delivery_key(uri: str) -> str:
+    return hashlib.sha1(uri.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    title_id: str
+    delivery_date: date
+    uri: str
+    etag: str | None = None
+    size_bytes: int | None = None
+    sidecar: dict | None = None
+
+
+_migrated: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+class Catalog:
+    def __init__(self, url: str, migrate: bool = True):
+        self.url = url
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(url, connect_args={"timeout": 30})
+
+            @event.listens_for(self.engine, "connect")
+            def _sqlite_pragmas(dbapi_conn, _):  # WAL: readers never block the writer
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            self.migrate()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self, revision: str = "head") -> None:
+        with _migrate_lock:
+            if revision == "head" and self.url in _migrated:
+                return
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+            cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+            if revision == "head":
+                _migrated.add(self.url)
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- upserts ---------------------------------------------------------------------------
+    def _upsert(self, session: Session, model, rows: Sequence[dict], keys: Sequence[str], update_cols: Sequence[str]) -> None:
+        if not rows:
+            return
+        table = model.__table__
+        if self.dialect == "sqlite":
+            stmt = sqlite_insert(table)
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update_cols})
+        elif self.dialect in ("mysql", "mariadb"):
+            stmt = mysql_insert(table)
+            stmt = stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in update_cols})
+        elif self.dialect == "postgresql":
+            stmt = pg_insert(table)
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update_cols})
+        else:  # pragma: no cover
+            raise NotImplementedError(self.dialect)
+        chunk = 500
+        for i in range(0, len(rows), chunk):
+            session.execute(stmt, list(rows[i : i + chunk]))
+
+    def record_deliveries(self, records: Iterable[DeliveryRecord]) -> int:
+        """Idempotently records deliveries and their titles. Returns how many were given."""
+        records = list(records)
+        if not records:
+            return 0
+        now = utcnow()
+        titles: dict[str, dict] = {}
+        for r in records:
+            side = r.sidecar or {}
+            t = titles.get(r.title_id)
+            if t is None:
+                titles[r.title_id] = t = {
+                    "title_id": r.title_id,
+                    "name": side.get("title") or side.get("name"),
+                    "provider": side.get("provider"),
+                    "expected_languages": side.get("expected_languages"),
+                    "first_delivery_date": r.delivery_date,
+                    "latest_delivery_date": r.delivery_date,
+                    "status": "delivered",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            t["first_delivery_date"] = min(t["first_delivery_date"], r.delivery_date)
+            t["latest_delivery_date"] = max(t["latest_delivery_date"], r.delivery_date)
+        with self.Session.begin() as s:
+            existing = {
+                row.title_id: row
+                for chunk_ids in _chunks(list(titles), 500)
+                for row in s.execute(select(Title.title_id, Title.first_delivery_date, Title.latest_delivery_date, Title.name, Title.provider, Title.expected_languages).where(Title.title_id.in_(chunk_ids)))
+            }
+            for tid, t in titles.items():
+                old = existing.get(tid)
+                if old is not None:
+                    t["first_delivery_date"] = min(t["first_delivery_date"], old.first_delivery_date)
+                    t["latest_delivery_date"] = max(t["latest_delivery_date"], old.latest_delivery_date)
+                    t["name"] = t["name"] or old.name
+                    t["provider"] = t["provider"] or old.provider
+                    t["expected_languages"] = t["expected_languages"] or old.expected_languages
+            self._upsert(
+                s,
+                Title,
+                list(titles.values()),
+                ["title_id"],
+                ["name", "provider", "expected_languages", "first_delivery_date", "latest_delivery_date", "updated_at"],
+            )
+            rows = [
+                {
+                    "delivery_key": delivery_key(r.uri),
+                    "title_id": r.title_id,
+                    "delivery_date": r.delivery_date,
+                    "uri": r.uri,
+                    "etag": r.etag,
+                    "size_bytes": r.size_bytes,
+                    "sidecar": r.sidecar,
+                    "discovered_at": now,
+                }
+                for r in records
+            ]
+            self._upsert(s, Delivery, rows, ["delivery_key"], ["title_id", "delivery_date", "etag", "size_bytes", "sidecar"])
+        return len(records)
+
+    # -- queries ---------------------------------------------------------------------------
+    def title(self, title_id: str) -> Title | None:
+        with self.Session() as s:
+            return s.get(Title, title_id)
+
+    def latest_delivery(self, title_id: str) -> Delivery | None:
+        with self.Session() as s:
+            return s.scalars(
+                select(Delivery).where(Delivery.title_id == title_id).order_by(Delivery.delivery_date.desc(), Delivery.discovered_at.desc(), Delivery.id.desc()).limit(1)
+            ).first()
+
+    def deliveries_between(self, start: date, end: date) -> list[Delivery]:
+        with self.Session() as s:
+            return list(s.scalars(select(Delivery).where(Delivery.delivery_date >= start, Delivery.delivery_date <= end).order_by(Delivery.delivery_date, Delivery.title_id)))
+
+    def titles_delivered_between(self, start: date, end: date) -> list[str]:
+        """Titles with a delivery dated in [start, end], each once, ordered by date then id."""
+        seen: dict[str, None] = {}
+        for d in self.deliveries_between(start, end):
+            seen.setdefault(d.title_id, None)
+        return list(seen)
+
+    def delivery_etags(self, uris: Iterable[str]) -> dict[str, str | None]:
+        """uri -> recorded etag, for the given URIs that the catalog knows."""
+        by_key = {delivery_key(u): u for u in uris}
+        out: dict[str, str | None] = {}
+        with self.Session() as s:
+            for chunk in _chunks(list(by_key), 1000):
+                for key, etag in s.execute(select(Delivery.delivery_key, Delivery.etag).where(Delivery.delivery_key.in_(chunk))):
+                    out[by_key[key]] = etag
+        return out
+
+    def count(self, model) -> int:
+        with self.Session() as s:
+            return s.scalar(select(func.count()).select_from(model))
+
+    # -- signals ---------------------------------------------------------------------------
+    def start_signal_run(self, *, partition_key: str, signal: str, run_id: str, code_version: str | None, title_id: str | None) -> None:
+        with self.Session.begin() as s:
+            self._upsert(
+                s,
+                SignalRun,
+                [dict(title_id=title_id, partition_key=partition_key, signal=signal, dagster_run_id=run_id, status="started", code_version=code_version, model=None, error=None, started_at=utcnow(), finished_at=None)],
+                ["dagster_run_id", "signal", "partition_key"],
+                ["status", "code_version", "error", "started_at", "finished_at"],
+            )
+
+    def finish_signal_run(self, *, partition_key: str, signal: str, run_id: str, status: str, model: dict | None = None, error: str | None = None) -> None:
+        with self.Session.begin() as s:
+            s.execute(
+                update(SignalRun)
+                .where(SignalRun.dagster_run_id == run_id, SignalRun.signal == signal, SignalRun.partition_key == partition_key)
+                .values(status=status, model=model, error=(error or None) and error[:4000], finished_at=utcnow())
+            )
+
+    def record_output(self, *, partition_key: str, signal: str, run_id: str, uri: str, fmt: str, size_bytes: int, schema_version: str | None, code_version: str | None) -> None:
+        with self.Session.begin() as s:
+            self._upsert(
+                s,
+                SignalOutput,
+                [dict(partition_key=partition_key, signal=signal, dagster_run_id=run_id, uri=uri, format=fmt, schema_version=schema_version, code_version=code_version, size_bytes=size_bytes, created_at=utcnow())],
+                ["partition_key", "signal"],
+                ["dagster_run_id", "uri", "format", "schema_version", "code_version", "size_bytes", "created_at"],
+            )
+
+    def signal_runs(self, partition_key: str, signal: str | None = None) -> list[SignalRun]:
+        with self.Session() as s:
+            q = select(SignalRun).where(SignalRun.partition_key == partition_key)
+            if signal:
+                q = q.where(SignalRun.signal == signal)
+            return list(s.scalars(q.order_by(SignalRun.id)))
+
+    def outputs(self, partition_key: str) -> dict[str, SignalOutput]:
+        with self.Session() as s:
+            return {o.signal: o for o in s.scalars(select(SignalOutput).where(SignalOutput.partition_key == partition_key))}
+
+    def update_title(self, title_id: str, **values) -> None:
+        with self.Session.begin() as s:
+            s.execute(update(Title).where(Title.title_id == title_id).values(updated_at=utcnow(), **values))
+
+
+def _chunks(seq: list, n: int):
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]

@@ -1,0 +1,90 @@
+"""The delivery layout: `<delivery_root>/<YYYY-MM-DD>/<title_id>/<video>[+ sidecar .json]`."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".mxf", ".webm", ".m4v", ".ts", ".avi"})
+TITLE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+SIDECAR_NAMES = ("sidecar.json", "title.json", "metadata.json")
+
+
+class DeliveryError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FoundDelivery:
+    key: str  # object key of the video, relative to the delivery root
+    delivery_date: date
+    title_id: str
+    filename: str
+    size: int
+    etag: str
+
+    @property
+    def folder(self) -> str:
+        return self.key.rsplit("/", 1)[0]
+
+
+def validate_title_id(title_id: str) -> str:
+    if not TITLE_ID_RE.match(title_id or ""):
+        raise DeliveryError(
+            f"invalid title id {title_id!r}: use 1-128 characters from letters, digits, '.', '_' and '-', starting with a letter or digit"
+        )
+    return title_id
+
+
+def parse_date(text: str) -> date:
+    if not DATE_RE.match(text or ""):
+        raise DeliveryError(f"invalid date {text!r}: expected YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise DeliveryError(f"invalid date {text!r}: {exc}") from None
+
+
+def parse_video_key(key: str) -> tuple[date, str, str] | None:
+    """(date, title_id, filename) for a video key in the layout; None for anything else."""
+    parts = key.split("/")
+    if len(parts) != 3:
+        return None
+    day, title_id, filename = parts
+    dot = filename.rfind(".")
+    if dot <= 0 or filename[dot:].lower() not in VIDEO_EXTENSIONS:
+        return None
+    if not DATE_RE.match(day) or not TITLE_ID_RE.match(title_id):
+        return None
+    try:
+        return date.fromisoformat(day), title_id, filename
+    except ValueError:
+        return None
+
+
+def parse_sidecar(data: bytes, where: str) -> dict:
+    """Sidecar JSON: {title|name, provider, expected_languages: [..]} (all optional)."""
+    try:
+        side = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DeliveryError(f"sidecar {where} is not valid JSON: {exc}") from None
+    if not isinstance(side, dict):
+        raise DeliveryError(f"sidecar {where} must be a JSON object")
+    langs = side.get("expected_languages")
+    if langs is not None and not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
+        raise DeliveryError(f"sidecar {where}: expected_languages must be a list of language codes")
+    for field in ("title", "name", "provider"):
+        if side.get(field) is not None and not isinstance(side[field], str):
+            raise DeliveryError(f"sidecar {where}: {field} must be a string")
+    return side
+
+
+def sidecar_candidates(video_key: str) -> list[str]:
+    """Keys where a video's sidecar may be: `<stem>.json`, then sidecar.json/title.json/metadata.json."""
+    folder, _, filename = video_key.rpartition("/")
+    prefix = f"{folder}/" if folder else ""
+    stem = filename.rsplit(".", 1)[0]
+    return [f"{prefix}{stem}.json"] + [f"{prefix}{n}" for n in SIDECAR_NAMES]

@@ -1,0 +1,191 @@
+"""`source_video`: the probe of a title's delivered video, root of every per-title signal."""
+
+
+import math
+from datetime import date
+from pathlib import Path
+
+import av
+from dagster import AssetCheckSeverity, AssetExecutionContext, Failure, MetadataValue, Output, asset
+
+from ..core import checks
+from ..core.signals import default_freshness_policy, tracked_signal_run
+from ..core.store import LocalStore, S3Store, StoreError
+from ..deliveries.layout import DeliveryError, parse_sidecar, sidecar_candidates
+from ..partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI, titles_partitions
+from ..resources import CatalogResource, PrismStorage
+from .probe import PROBE_CODE_VERSION, PROBE_SCHEMA_VERSION, ProbeError, probe_video, probe_summary
+
+ASSET = "source_video"
+
+
+def _finite_pos(x) -> bool:
+    return x is not None and math.isfinite(x) and x > 0
+
+
+RULES = [
+    checks.CheckRule(
+        "probe_complete",
+        "Duration, frame rate, size and frame count are present, finite and positive.",
+        lambda t: (
+            all(_finite_pos(t.get(k)) for k in ("duration_s", "fps", "width", "height", "frame_count")),
+            {k: t.get(k) for k in ("duration_s", "fps", "width", "height", "frame_count")},
+        ),
+        blocking=True,
+    ),
+    checks.CheckRule(
+        "timing_consistent",
+        "frame_count / fps agrees with the measured duration within one frame (constant frame rate), "
+        "and the container's duration within 1 s.",
+        lambda t: _timing_consistent(t),
+        severity=AssetCheckSeverity.WARN,
+    ),
+    checks.CheckRule(
+        "has_audio",
+        "The title has at least one audio track (a title without audio is flagged, not failed).",
+        lambda t: (t["has_audio"], {"audio_tracks": len(t["audio_tracks"])}),
+        severity=AssetCheckSeverity.WARN,
+    ),
+    checks.CheckRule(
+        "audio_covers_video",
+        "No audio track ends more than 2 frames before the picture.",
+        lambda t: (
+            all(a["duration_s"] is None or t["duration_s"] - a["duration_s"] <= 2.0 / t["fps"] for a in t["audio_tracks"]),
+            {"audio_durations_s": [a["duration_s"] for a in t["audio_tracks"]], "video_duration_s": t["duration_s"]},
+        ),
+        severity=AssetCheckSeverity.WARN,
+    ),
+    checks.CheckRule(
+        "container_integrity",
+        "The whole file demuxed without errors or corrupt packets, and its SHA-256 was recorded.",
+        lambda t: (
+            t["demux_error"] is None and t["video"]["corrupt_packets"] == 0 and len(t["checksum_sha256"] or "") == 64,
+            {"demux_error": t["demux_error"] or "", "corrupt_packets": t["video"]["corrupt_packets"]},
+        ),
+        severity=AssetCheckSeverity.WARN,
+    ),
+    checks.CheckRule(
+        "constant_frame_rate",
+        "The video has a constant frame rate (VFR titles are flagged for the frame-accurate signals).",
+        lambda t: (not t["is_vfr"], {"is_vfr": t["is_vfr"], "fps": t["fps"]}),
+        severity=AssetCheckSeverity.WARN,
+    ),
+]
+
+
+def _open_uri(storage: PrismStorage, uri: str):
+    """(store, key) for a delivery URI: s3://bucket/key or an absolute local path."""
+    if uri.startswith("s3://"):
+        bucket, _, key = uri[5:].partition("/")
+        return S3Store(f"s3://{bucket}", storage.s3.get_client()), key
+    p = Path(uri)
+    return LocalStore(p.parent), p.name
+
+
+def _read_sidecar(store, key: str) -> tuple[dict, list[str]]:
+    """The delivery's sidecar JSON if any; a malformed one is reported, not fatal."""
+    for cand in sidecar_candidates(key):
+        if not store.exists(cand):
+            continue
+        try:
+            return parse_sidecar(store.get_bytes(cand), cand), []
+        except DeliveryError as exc:
+            return {}, [str(exc)]
+    return {}, []
+
+
+def _timing_consistent(t: dict) -> tuple[bool, dict]:
+    frame_ok = t["is_vfr"] or abs(t["frame_count"] / t["fps"] - t["duration_s"]) <= 1.0 / t["fps"] + 1e-6
+    longest = max([t["duration_s"]] + [a["duration_s"] or 0 for a in t["audio_tracks"]])
+    container = t["container"]["duration_s"]
+    container_ok = container is None or abs(container - longest) <= 1.0
+    return frame_ok and container_ok, {
+        "frame_count": t["frame_count"],
+        "fps": t["fps"],
+        "duration_s": t["duration_s"],
+        "container_duration_s": container,
+    }
+
+
+@asset(
+    partitions_def=titles_partitions,
+    group_name="ingest",
+    code_version=PROBE_CODE_VERSION,
+    kinds={"video", "pyav"},
+    pool="decode",
+    freshness_policy=default_freshness_policy(),
+    check_specs=checks.specs(ASSET, RULES),
+    metadata={"prism/schema_version": PROBE_SCHEMA_VERSION, "prism/artifact": "titles/<title_id>/source_video.json"},
+    description="Probe of the title's delivered video (PyAV): container, duration, fps (VFR flagged), size, codecs, "
+    "bit rate, audio tracks with language and layout, SHA-256. Exported as title.json.",
+)
+def source_video(context: AssetExecutionContext, storage: PrismStorage, catalog: CatalogResource):
+    title_id = context.partition_key
+    cat = catalog.get()
+    with tracked_signal_run(context, catalog, signal=ASSET, code_version=PROBE_CODE_VERSION) as rec:
+        tags = context.run.tags
+        uri = tags.get(TAG_DELIVERY_URI)
+        delivery_date = tags.get(TAG_DELIVERY_DATE)
+        delivery = cat.latest_delivery(title_id)
+        if not uri:
+            if delivery is None:
+                raise Failure(description=f"no delivery registered for title {title_id!r} (run the sensor or `prism process`)")
+            uri = delivery.uri
+        if not delivery_date:
+            if delivery is not None and delivery.uri == uri:
+                delivery_date = delivery.delivery_date.isoformat()
+            else:
+                delivery_date = date.today().isoformat()
+        store, key = _open_uri(storage, uri)
+        try:
+            local = storage.stage_local(store, key)
+        except (StoreError, OSError) as exc:
+            raise Failure(description=f"cannot read delivery {uri}: {exc}") from None
+        sidecar, warnings = _read_sidecar(store, key)
+        context.log.info(f"probing {uri}")
+        try:
+            probe = probe_video(local)
+        except ProbeError as exc:
+            raise Failure(description=f"{title_id}: {exc}") from None
+        for w in warnings:
+            context.log.warning(w)
+        title = {
+            "schema_version": PROBE_SCHEMA_VERSION,
+            "title_id": title_id,
+            "delivery_date": delivery_date,
+            "source_uri": uri,
+            "title_name": sidecar.get("title") or sidecar.get("name"),
+            "provider": sidecar.get("provider"),
+            "expected_languages": sidecar.get("expected_languages") or [],
+            "sidecar_warnings": warnings,
+            **probe,
+            "producer": {"tool": "PyAV", "pyav_version": av.__version__, "code_version": PROBE_CODE_VERSION, "model": None},
+        }
+        rec.model = title["producer"]
+        values = dict(duration_s=title["duration_s"], fps=title["fps"], width=title["width"], height=title["height"], status="processed")
+        if title["title_name"]:
+            values["name"] = title["title_name"]
+        if title["provider"]:
+            values["provider"] = title["provider"]
+        if sidecar.get("expected_languages"):
+            values["expected_languages"] = sidecar["expected_languages"]
+        cat.update_title(title_id, **values)
+    context.log.info(f"{title_id}: {probe_summary(title)}")
+    yield Output(
+        title,
+        metadata={
+            "title_id": title_id,
+            "delivery_date": delivery_date,
+            "source_uri": uri,
+            "duration_s": float(title["duration_s"]),
+            "fps": float(title["fps"]),
+            "width": title["width"],
+            "height": title["height"],
+            "frame_count": title["frame_count"],
+            "audio_tracks": len(title["audio_tracks"]),
+            "flags": MetadataValue.json(title["flags"]),
+            "producer": MetadataValue.json(title["producer"]),
+        },
+        tags={TAG_DELIVERY_DATE: delivery_date},
+    )
+    yield from checks.evaluate(ASSET, RULES, title)
