@@ -253,8 +253,6 @@ def demo(
     delivery_date: Optional[str] = typer.Option(None, "--date", help="Delivery date for the samples (default today)"),
 ):
     """Deliver sample titles, let the delivery sensor pick them up, materialize everything, summarize."""
-    from dagster import build_sensor_context
-
     from .catalog import Catalog
     from .deliveries.layout import parse_date
     from .settings import project_root
@@ -286,9 +284,7 @@ def demo(
         _fail(f"no sample media found in {media}")
     out.print(f"delivered {len(delivered)} sample title(s) to {store.uri}/{day.isoformat()}/", highlight=False)
 
-    sensor_def = defs.get_sensor_def("delivery_sensor")
-    with build_sensor_context(instance=instance, definitions=defs, sensor_name="delivery_sensor") as ctx:
-        result = sensor_def(ctx)
+    result = _delivery_tick(defs, instance, settings)
     for req in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
     requests = list(result.run_requests or [])
@@ -330,6 +326,16 @@ def demo(
         raise typer.Exit(1)
 
 
+def _delivery_tick(defs, instance, settings):
+    """One evaluation of the real delivery_sensor with the code location's resources."""
+    from dagster import build_sensor_context
+
+    from .definitions import build_resources
+
+    with build_sensor_context(instance=instance, definitions=defs, sensor_name="delivery_sensor", resources=build_resources(settings)) as ctx:
+        return defs.get_sensor_def("delivery_sensor")(ctx)
+
+
 def _synthetic_sample(dest: Path) -> Path | None:
     """A generated 5 s clip (colour bars + tone) with exact, known properties."""
     if not shutil.which("ffmpeg"):
@@ -350,13 +356,10 @@ def _synthetic_sample(dest: Path) -> Path | None:
 
 @app.command()
 def scan(profile: Optional[str] = typer.Option(None, "--profile")):
-    """Evaluate the delivery sensor once and print what it would launch (no runs)."""
-    from dagster import build_sensor_context
+    """Evaluate the delivery sensor once: record new deliveries, print what it would launch (no runs)."""
 
     settings, defs, instance = _setup(profile)
-    sensor_def = defs.get_sensor_def("delivery_sensor")
-    with build_sensor_context(instance=instance, definitions=defs, sensor_name="delivery_sensor") as ctx:
-        result = sensor_def(ctx)
+    result = _delivery_tick(defs, instance, settings)
     for r in result.run_requests or []:
         out.print(f"{r.partition_key}\t{r.tags.get('prism/delivery_date')}\t{r.tags.get('prism/delivery_uri')}", highlight=False)
     out.print(f"{len(result.run_requests or [])} new or changed deliveries")

@@ -41,11 +41,11 @@ def tracked_signal_run(context, catalog, *, signal: str, code_version: str | Non
     record = SignalRunRecord()
     try:
         yield record
-    except Failure as exc:
-        cat.finish_signal_run(partition_key=partition, signal=signal, run_id=context.run_id, status="failed", error=exc.description)
-        raise
     except Exception as exc:
-        cat.finish_signal_run(partition_key=partition, signal=signal, run_id=context.run_id, status="failed", error=one_line(exc))
+        error = exc.description if isinstance(exc, Failure) else one_line(exc)
+        cat.finish_signal_run(partition_key=partition, signal=signal, run_id=context.run_id, status="failed", error=error)
+        if title_id:
+            cat.update_title(title_id, status="failed")
         raise
     else:
         cat.finish_signal_run(partition_key=partition, signal=signal, run_id=context.run_id, status="success", model=record.model)

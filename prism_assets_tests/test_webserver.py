@@ -1,0 +1,219 @@
+"""Smoke test: the real `dagster-webserver` loads the workspace and serves the asset graph over GraphQL.
+
+Starts dagster-webserver on a free loopback port against workspace.yaml (code location loaded in a
+subprocess, as in production), waits for the `prism` location to be LOADED, then asks the GraphQL
+API for what the UI's asset graph shows: keys, partition definitions, asset checks, freshness
+policies, upstream dependencies and pools, plus the repository's jobs, sensors and schedules.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from .conftest import REPO, free_port
+
+WEBSERVER = Path(sys.executable).parent / "dagster-webserver"
+LOCATION = "prism"
+STARTUP_TIMEOUT_S = 120.0
+
+LOCATION_QUERY = """
+query LocationStatus {
+  workspaceOrError {
+    __typename
+    ... on Workspace {
+      locationEntries {
+        name
+        loadStatus
+        locationOrLoadError {
+          __typename
+          ... on RepositoryLocation { name repositories { name } }
+          ... on PythonError { message stack }
+        }
+      }
+    }
+    ... on PythonError { message stack }
+  }
+}
+"""
+
+REPOSITORIES_QUERY = """
+query Repositories {
+  repositoriesOrError {
+    __typename
+    ... on RepositoryConnection {
+      nodes {
+        name
+        location { name }
+        jobs { name isAssetJob }
+        sensors { name sensorType }
+        schedules { name cronSchedule }
+      }
+    }
+    ... on PythonError { message stack }
+  }
+}
+"""
+
+# what the UI's asset graph asks for (AssetGraphQuery / AssetNodeForGraphQuery), plus the checks,
+# the new-style (1.11+) FreshnessPolicy, which GraphQL exposes as `internalFreshnessPolicy`
+# (`freshnessPolicy` is the legacy one), and the concurrency pools
+ASSET_GRAPH_QUERY = """
+query AssetGraph {
+  assetNodes {
+    id
+    assetKey { path }
+    groupName
+    isExecutable
+    isPartitioned
+    partitionDefinition { type name description }
+    hasAssetChecks
+    assetChecksOrError {
+      __typename
+      ... on AssetChecks { checks { name blocking } }
+      ... on AssetCheckNeedsMigrationError { message }
+      ... on AssetCheckNeedsUserCodeUpgrade { message }
+      ... on AssetCheckNeedsAgentUpgradeError { message }
+    }
+    internalFreshnessPolicy {
+      __typename
+      ... on TimeWindowFreshnessPolicy { failWindowSeconds warnWindowSeconds }
+      ... on CronFreshnessPolicy { deadlineCron lowerBoundDeltaSeconds timezone }
+    }
+    dependencyKeys { path }
+    dependedByKeys { path }
+    pools
+    repository { name location { name } }
+  }
+}
+"""
+
+
+def _tail(path: Path, n: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError as exc:
+        return f"<could not read {path}: {exc}>"
+
+
+def _gql(url: str, query: str, timeout: float = 30.0) -> dict:
+    r = requests.post(url, json={"query": query}, timeout=timeout)
+    r.raise_for_status()
+    body = r.json()
+    assert not body.get("errors"), f"GraphQL errors: {body['errors']}"
+    return body["data"]
+
+
+def _wait_for_location(url: str, proc: subprocess.Popen, stderr_path: Path) -> None:
+    """Poll until the GraphQL endpoint answers and the `prism` location is LOADED with a repository."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"dagster-webserver exited early with code {proc.returncode}; stderr tail:\n{_tail(stderr_path)}")
+        try:
+            data = _gql(url, LOCATION_QUERY, timeout=10)
+        except (requests.RequestException, ValueError, AssertionError) as exc:
+            last = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.5)
+            continue
+        ws = data["workspaceOrError"]
+        if ws["__typename"] != "Workspace":
+            last = f"workspaceOrError: {ws}"
+            time.sleep(0.5)
+            continue
+        entry = next((e for e in ws["locationEntries"] if e["name"] == LOCATION), None)
+        if entry is None:
+            last = f"location {LOCATION!r} not in workspace: {[e['name'] for e in ws['locationEntries']]}"
+        elif entry["loadStatus"] != "LOADED" or entry["locationOrLoadError"] is None:
+            last = f"location {LOCATION!r} status {entry['loadStatus']}"
+        elif entry["locationOrLoadError"]["__typename"] == "PythonError":
+            err = entry["locationOrLoadError"]
+            pytest.fail(f"code location {LOCATION!r} failed to load: {err['message']}\n{err['stack'] and ''.join(err['stack'])}"
+                        f"\nwebserver stderr tail:\n{_tail(stderr_path)}")
+        elif entry["locationOrLoadError"]["repositories"]:
+            return
+        else:
+            last = f"location {LOCATION!r} loaded without repositories"
+        time.sleep(0.5)
+    pytest.fail(f"dagster-webserver did not serve a loaded {LOCATION!r} location within {STARTUP_TIMEOUT_S:.0f}s "
+                f"(last: {last}); stderr tail:\n{_tail(stderr_path)}")
+
+
+def _key(node: dict) -> str:
+    return "/".join(node["assetKey"]["path"])
+
+
+def test_webserver_serves_asset_graph(data_dir):
+    from prism_assets.definitions import build_definitions
+    from prism_assets.settings import PrismSettings
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/graphql"
+    logdir = Path(tempfile.mkdtemp(prefix="prism-webserver-", dir=data_dir))
+    stdout_path, stderr_path = logdir / "stdout.log", logdir / "stderr.log"
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        proc = subprocess.Popen(
+            [str(WEBSERVER), "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO, env=dict(os.environ), stdout=out, stderr=err,
+        )
+    try:
+        _wait_for_location(url, proc, stderr_path)
+
+        # --- repository: jobs, sensors, schedule
+        repos = _gql(url, REPOSITORIES_QUERY)["repositoriesOrError"]
+        assert repos["__typename"] == "RepositoryConnection", repos
+        repo = next(r for r in repos["nodes"] if r["location"]["name"] == LOCATION)
+        jobs = {j["name"] for j in repo["jobs"]}
+        sensors = {s["name"] for s in repo["sensors"]}
+        schedules = {s["name"] for s in repo["schedules"]}
+        assert {"process_title", "delivery_manifest_job"} <= jobs, f"jobs served: {sorted(jobs)}"
+        assert {"delivery_sensor", "manifest_fanout_sensor"} <= sensors, f"sensors served: {sorted(sensors)}"
+        assert "daily_batch_schedule" in schedules, f"schedules served: {sorted(schedules)}"
+
+        # --- asset graph
+        nodes = {_key(n): n for n in _gql(url, ASSET_GRAPH_QUERY, timeout=60)["assetNodes"]}
+        assert {"source_video", "delivery_manifest"} <= set(nodes), f"asset nodes served: {sorted(nodes)}"
+
+        for key, n in nodes.items():
+            assert n["repository"]["location"]["name"] == LOCATION, f"{key}: served from {n['repository']}"
+            pdef = n["partitionDefinition"]
+            assert n["isPartitioned"] and pdef is not None, f"{key}: no partition definition served"
+            checks = n["assetChecksOrError"]
+            assert checks["__typename"] == "AssetChecks", f"{key}: assetChecksOrError = {checks}"
+            assert n["hasAssetChecks"] and checks["checks"], f"{key}: no asset checks served"
+            policy = n["internalFreshnessPolicy"]
+            assert policy is not None, f"{key}: no freshness policy served (internalFreshnessPolicy is null)"
+            if policy["__typename"] == "TimeWindowFreshnessPolicy":
+                assert policy["failWindowSeconds"] > 0, f"{key}: freshness policy {policy}"
+            for dep in n["dependencyKeys"]:
+                assert "/".join(dep["path"]) in nodes, f"{key}: upstream {dep['path']} is not an asset node of the graph"
+
+        sv, dm = nodes["source_video"], nodes["delivery_manifest"]
+        assert sv["partitionDefinition"]["type"] == "DYNAMIC", sv["partitionDefinition"]
+        assert sv["partitionDefinition"]["name"] == "titles", sv["partitionDefinition"]
+        assert dm["partitionDefinition"]["type"] == "TIME_WINDOW", dm["partitionDefinition"]
+        assert "daily" in dm["partitionDefinition"]["description"].lower(), dm["partitionDefinition"]
+        sv_checks = {c["name"] for c in sv["assetChecksOrError"]["checks"]}
+        assert {"probe_complete", "timing_consistent", "has_audio"} <= sv_checks, f"source_video checks: {sorted(sv_checks)}"
+        assert sv["pools"] and set(sv["pools"]) <= {"decode", "gpu"}, f"source_video pools: {sv['pools']}"
+
+        # the served graph is the one the code defines (same assets, same upstream edges)
+        graph = build_definitions(PrismSettings.from_env()).resolve_asset_graph()
+        expected = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
+        served = {k: {"/".join(d["path"]) for d in n["dependencyKeys"]} for k, n in nodes.items()}
+        assert served == expected, f"served deps {served} != defined deps {expected}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
