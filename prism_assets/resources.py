@@ -60,8 +60,18 @@ class PrismProfile(ConfigurableResource):
 
     name: str = Field(default="dev", description="dev or prod")
 
+    def config(self) -> dict:
+        """The profile's YAML (prism_assets/profiles/<name>.yaml): device and model sources."""
+        import yaml
+
+        path = Path(__file__).resolve().parent / "profiles" / f"{self.name}.yaml"
+        if not path.exists():
+            raise ValueError(f"unknown profile {self.name!r}: no {path.name}")
+        return yaml.safe_load(path.read_text()) or {}
+
     def device(self) -> str:
-        if self.name == "dev":
+        wanted = self.config().get("device", "cpu")
+        if wanted == "cpu":
             return "cpu"
         try:
             import torch

@@ -36,7 +36,8 @@ def test_process_and_export_qc_composite(data_dir, media, tmp_path):
 def test_process_default_title_id_and_profile(data_dir, synth, tmp_path):
     prism("process", str(synth("bars_25fps_4s.mp4")), "--profile", "prod")
     prism("export", "bars_25fps_4s", "--to", str(tmp_path / "e"))
-    assert json.loads((tmp_path / "e" / "title.json").read_text())["frame_count"] == 100
+    title = json.loads((tmp_path / "e" / "title.json").read_text())
+    assert title["frame_count"] == 100 and title["producer"]["profile"] == "prod"
 
 
 @pytest.mark.parametrize(

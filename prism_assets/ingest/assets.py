@@ -13,7 +13,7 @@ from ..core.signals import default_freshness_policy, tracked_signal_run
 from ..core.store import LocalStore, S3Store, StoreError
 from ..deliveries.layout import DeliveryError, parse_sidecar, sidecar_candidates
 from ..partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI, titles_partitions
-from ..resources import CatalogResource, PrismStorage
+from ..resources import CatalogResource, PrismProfile, PrismStorage
 from .probe import PROBE_CODE_VERSION, PROBE_SCHEMA_VERSION, ProbeError, probe_video, probe_summary
 
 ASSET = "source_video"
@@ -119,7 +119,7 @@ def _timing_consistent(t: dict) -> tuple[bool, dict]:
     description="Probe of the title's delivered video (PyAV): container, duration, fps (VFR flagged), size, codecs, "
     "bit rate, audio tracks with language and layout, SHA-256. Exported as title.json.",
 )
-def source_video(context: AssetExecutionContext, storage: PrismStorage, catalog: CatalogResource):
+def source_video(context: AssetExecutionContext, storage: PrismStorage, catalog: CatalogResource, profile: PrismProfile):
     title_id = context.partition_key
     cat = catalog.get()
     with tracked_signal_run(context, catalog, signal=ASSET, code_version=PROBE_CODE_VERSION) as rec:
@@ -159,7 +159,7 @@ def source_video(context: AssetExecutionContext, storage: PrismStorage, catalog:
             "expected_languages": sidecar.get("expected_languages") or [],
             "sidecar_warnings": warnings,
             **probe,
-            "producer": {"tool": "PyAV", "pyav_version": av.__version__, "code_version": PROBE_CODE_VERSION, "model": None},
+            "producer": {"tool": "PyAV", "pyav_version": av.__version__, "code_version": PROBE_CODE_VERSION, "model": None, "profile": profile.name},
         }
         rec.model = title["producer"]
         values = dict(duration_s=title["duration_s"], fps=title["fps"], width=title["width"], height=title["height"], status="processed")
