@@ -97,7 +97,7 @@ def test_list_start_after_resumes(store):
     for i, k in enumerate(expected):
         assert _keys(store.list(start_after=k)) == expected[i + 1 :], k
     # start_after need not be an existing key: a folder name, a key inside a folder, or in between
-    for marker in ("title", "title/a", "title/b", "title-", "a/b/c", "0", "zz", "title/zzz"):
+    for marker in ("title", "title/", "title/a", "title/b", "title-", "a/b/c", "0", "zz", "title/zzz"):
         assert _keys(store.list(start_after=marker)) == [k for k in expected if k > marker], marker
     # with a prefix too
     assert _keys(store.list("title", start_after="title/a.txt")) == ["title/b/c.txt"]

@@ -102,6 +102,9 @@ class ArtifactStore:
             if other != ext and self.store.exists(f"{base}.{other}"):
                 self.store.delete_prefix(f"{base}.{other}")
         self.store.put_bytes(f"{base}.{ext}", data)
+        if self._pointer(base) is not None:  # a bundle lived here: retire it (pointer first)
+            self.store.delete_prefix(f"{base}/CURRENT")
+            self.store.delete_prefix(base)
         return {"uri": self.store.uri_for(f"{base}.{ext}"), "format": ext, "bytes": len(data), "files": 1}
 
     def _write_bundle(self, base: str, bundle: Bundle) -> dict:
@@ -120,10 +123,10 @@ class ArtifactStore:
                 total += len(content)
             names.append(name)
         pointer = {"version": version, "main": f"main.{ext}", "files": names}
-        previous = self._pointer(base)
         self.store.put_bytes(f"{base}/CURRENT", dumps_json(pointer))  # the atomic switch
-        if previous and previous["version"] != version:
-            self.store.delete_prefix(f"{base}/{previous['version']}")
+        for old in self.store.list_dirs(base):  # previous versions and leftovers of crashed writes
+            if old != version:
+                self.store.delete_prefix(f"{base}/{old}")
         for other in EXTENSIONS:
             if self.store.exists(f"{base}.{other}"):
                 self.store.delete_prefix(f"{base}.{other}")

@@ -217,7 +217,7 @@ class S3Store:
             full_prefix = self.prefix + "/"
         kwargs = {"Bucket": self.bucket, "Prefix": full_prefix}
         if start_after:
-            kwargs["StartAfter"] = self._full(start_after)
+            kwargs["StartAfter"] = f"{self.prefix}/{start_after}" if self.prefix else start_after
         count = 0
         for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs, PaginationConfig={"PageSize": 1000}):
             for obj in page.get("Contents", []):
