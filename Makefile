@@ -19,7 +19,7 @@ ui: setup         ## the Dagster UI on http://127.0.0.1:3000 (lineage: Assets > 
 	.venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lock:             ## re-resolve requirements.lock from requirements.in
-	.venv/bin/uv pip compile requirements.in --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
+	$(HOME)/.cache/prism/uv-0.13.8/bin/uv pip compile requirements.in --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
 
 clean:
 	rm -rf .prism .dagster_home

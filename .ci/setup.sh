@@ -2,9 +2,9 @@
 # Installs everything Prism needs on a fresh machine of this kind, idempotently:
 #  - apt: ffmpeg, espeak-ng (skipped when present)
 #  - services: starts MariaDB if it is down (tests talk to the real server)
-#  - python: a venv built from requirements.lock with uv, cached under ~/.cache/prism keyed by the
-#    lock's hash (a re-run with the same lock reuses it); .venv is a link to it; the project itself
-#    is installed editable into it on every run.
+#  - python: .venv built from requirements.lock with uv (pip sync: exactly the lock), rebuilt when
+#    the lock's hash changes; uv's wheel cache makes rebuilds fast; the project is installed
+#    editable on every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,19 +25,22 @@ if ! mariadb-admin --protocol=tcp -h 127.0.0.1 -u root ping >/dev/null 2>&1; the
 fi
 
 PYTHON=${PYTHON:-python3.11}
-hash=$(cat requirements.lock | sha256sum | cut -c1-16)
-cache=${PRISM_VENV_CACHE:-$HOME/.cache/prism}
-venv="$cache/venv-$hash"
-if [ ! -f "$venv/.complete" ]; then
-  echo "== building venv $venv (first run with this lock: a few minutes)"
-  rm -rf "$venv"
-  mkdir -p "$cache"
-  "$PYTHON" -m venv "$venv"
-  "$venv/bin/pip" install -q uv==0.13.8
-  "$venv/bin/uv" pip install --python "$venv/bin/python" -r requirements.lock
-  touch "$venv/.complete"
+# uv itself lives in a small cached venv; its wheel cache (~/.cache/uv) makes a rebuild of .venv a
+# matter of seconds once the wheels were fetched once on this machine.
+uvdir="${PRISM_CACHE:-$HOME/.cache/prism}/uv-0.13.8"
+if [ ! -x "$uvdir/bin/uv" ]; then
+  "$PYTHON" -m venv "$uvdir"
+  "$uvdir/bin/pip" install -q uv==0.13.8
 fi
-if [ -e .venv ] && [ ! -L .venv ]; then rm -rf .venv; fi
-ln -sfn "$venv" .venv
-.venv/bin/uv pip install --python .venv/bin/python --no-deps -q -e .
-echo "== environment ready: $(readlink .venv)"
+UV="$uvdir/bin/uv"
+hash=$(sha256sum requirements.lock | cut -c1-16)
+if [ -L .venv ]; then rm -f .venv; fi
+if [ ! -f ".venv/.lock-$hash" ]; then
+  echo "== building .venv from requirements.lock (first time on a machine: several minutes)"
+  rm -rf .venv
+  "$UV" venv -q --python "$PYTHON" .venv
+  "$UV" pip sync -q --python .venv/bin/python requirements.lock
+  touch ".venv/.lock-$hash"
+fi
+"$UV" pip install -q --python .venv/bin/python --no-deps -e .
+echo "== environment ready: .venv ($(.venv/bin/python --version))"
