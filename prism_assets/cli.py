@@ -152,7 +152,7 @@ def export(
     to: Path = typer.Option(..., "--to", help="Destination folder"),
 ):
     """Write a title's whole index (title.json and every signal produced so far) to DIR."""
-    from .core.artifacts import ArtifactStore, dumps_json
+    from .core.artifacts import ArtifactStore, encode
     from .core.store import LocalStore, StoreError
     from .definitions import build_resources
     from .settings import PrismSettings
@@ -172,14 +172,7 @@ def export(
             value = artifacts.read(base)
         except StoreError as exc:
             _fail(str(exc))
-        if isinstance(value, dict):
-            dest.put_bytes(filename, dumps_json(value))
-        else:
-            import io
-
-            buf = io.BytesIO()
-            value.to_parquet(buf, index=False)
-            dest.put_bytes(filename, buf.getvalue())
+        dest.put_bytes(filename, encode(value)[1])
         written.append(filename)
         for name, key in artifacts.bundle_files(base).items():
             dest.put_bytes(name, artifacts.store.get_bytes(key))
@@ -255,6 +248,7 @@ def demo(
     """Deliver sample titles, let the delivery sensor pick them up, materialize everything, summarize."""
     from .catalog import Catalog
     from .deliveries.layout import parse_date
+    from .partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
     from .settings import project_root
 
     settings, defs, instance = _setup(None)
@@ -294,8 +288,7 @@ def demo(
         task = progress.add_task("titles", total=len(requests) + 1)
         for req in requests:
             progress.update(task, description=f"process_title {req.partition_key}")
-            job = defs.resolve_job_def("process_title")
-            res = job.execute_in_process(partition_key=req.partition_key, instance=instance, tags=req.tags, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
+            res = _materialize_title(defs, instance, req.partition_key, req.tags[TAG_DELIVERY_URI], req.tags[TAG_DELIVERY_DATE])
             failed += not res.success
             progress.advance(task)
         progress.update(task, description=f"delivery_manifest {day}")

@@ -7,11 +7,12 @@ files and variable frame rate are seen. A 2-hour title demuxes in seconds.
 
 from __future__ import annotations
 
-import hashlib
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from ..core.store import sha256_file
 
 PROBE_SCHEMA_VERSION = "1.0"
 PROBE_CODE_VERSION = "probe-1"
@@ -28,14 +29,6 @@ def _f(x) -> float | None:
 def _lang(stream) -> str | None:
     lang = (stream.metadata or {}).get("language")
     return None if lang in (None, "", "und") else lang
-
-
-def sha256_file(path: Path, chunk: int = 8 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def probe_video(path: str | Path, *, checksum: bool = True) -> dict:
@@ -238,4 +231,4 @@ def probe_summary(p: dict) -> str:
     return f"{p['width']}x{p['height']} {p['fps']:.3f} fps {p['duration_s']:.2f}s {p['frame_count']} frames, {len(p['audio_tracks'])} audio track(s)"
 
 
-__all__ = ["ProbeError", "probe_video", "sha256_file", "PROBE_SCHEMA_VERSION", "PROBE_CODE_VERSION", "probe_summary"]
+__all__ = ["ProbeError", "probe_video", "PROBE_SCHEMA_VERSION", "PROBE_CODE_VERSION", "probe_summary"]
