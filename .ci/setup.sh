@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything Prism needs on a fresh machine of this kind, idempotently:
-#  - apt: ffmpeg, espeak-ng (skipped when present)
+#  - apt: ffmpeg, espeak-ng, fonts-dejavu-core (skipped when present)
 #  - services: starts MariaDB if it is down (tests talk to the real server)
 #  - python: .venv built from requirements.lock with uv (pip sync: exactly the lock), rebuilt when
 #    the lock's hash changes; uv's wheel cache makes rebuilds fast; the project is installed
@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || need+=(fonts-dejavu-core)  # drawtext / title overlays in generated test media
 if [ ${#need[@]} -gt 0 ]; then
   echo "== apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -22,8 +22,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Prism: video preprocessing platform.")
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, scripts, tests) is not squeezed into 80 columns: tables keep whole ids.
+out = Console(width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 240)
 
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -143,6 +144,12 @@ def process(
 EXPORTS = [
     # (asset, file name in the export). Later signal domains add their files here.
     ("source_video", "title.json"),
+    ("frame_stats", "frame_stats.parquet"),
+    ("shots", "shots.parquet"),
+    ("keyframes", "keyframes.parquet"),
+    ("embeddings", "embeddings.parquet"),
+    ("shot_embeddings", "shot_embeddings.parquet"),
+    ("posters", "posters.parquet"),
 ]
 
 
@@ -301,22 +308,80 @@ def demo(
     from .core.artifacts import ArtifactStore
 
     table = Table(title=f"Prism demo: deliveries of {day}")
-    for col in ("title", "duration s", "fps", "size", "audio", "flags", "status"):
+    for col in ("title", "duration s", "fps", "size", "audio", "flags", "shots", "keyframes", "posters", "status"):
         table.add_column(col)
+
+    def count(asset: str, tid: str) -> str:
+        base = ArtifactStore.base_key(asset, tid)
+        return str(len(arts.read(base))) if arts.exists(base) else "-"
+
     for tid in delivered:
         base = ArtifactStore.base_key("source_video", tid)
+        latest = {r.signal: r for r in cat.signal_runs(tid)}  # ordered by id: the last run of each signal wins
+        failed_runs = [r for r in latest.values() if r.status == "failed"]
+        status = "ok" if not failed_runs else f"failed: {failed_runs[-1].signal}: {failed_runs[-1].error}"
         if arts.exists(base):
             t = arts.read(base)
-            table.add_row(tid, f"{t['duration_s']:.2f}", f"{t['fps']:.3f}", f"{t['width']}x{t['height']}", str(len(t["audio_tracks"])), ",".join(t["flags"]) or "-", "ok")
+            table.add_row(tid, f"{t['duration_s']:.2f}", f"{t['fps']:.3f}", f"{t['width']}x{t['height']}", str(len(t["audio_tracks"])), ",".join(t["flags"]) or "-",
+                          count("shots", tid), count("keyframes", tid), count("posters", tid), status)
         else:
-            runs = cat.signal_runs(tid, "source_video")
-            table.add_row(tid, "-", "-", "-", "-", "-", f"failed: {runs[-1].error if runs else '?'}")
+            table.add_row(tid, "-", "-", "-", "-", "-", "-", "-", "-", status)
     out.print(table)
     export_dir = settings.data_dir / "exports" / delivered[0]
     out.print(f"artifacts: {settings.artifact_root}\ncatalog:   {settings.catalog_url}\ndagster:   {os.environ['DAGSTER_HOME']}", highlight=False)
     out.print(f"next: prism export {delivered[0]} --to {export_dir}   |   make ui  (then open http://127.0.0.1:3000, Assets > Lineage)", highlight=False)
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    title_id: str = typer.Argument(..., help="Title id"),
+    query: str = typer.Argument(..., help="Text to look for, e.g. 'a rabbit in a meadow'"),
+    top: int = typer.Option(5, "--top", min=1, help="How many moments to list"),
+    profile: Optional[str] = typer.Option(None, "--profile", help="dev (default) or prod: the CLIP model to encode the query with"),
+):
+    """Find the moments of a title that best match a text, with the CLIP text encoder against its
+    embeddings (cosine similarity). The query must use the model that made the embeddings."""
+    import numpy as np
+
+    from .core.artifacts import ArtifactStore
+    from .definitions import build_resources
+    from .settings import PrismSettings
+    from .visual.clip import ClipLoadError, ClipModelResource
+    from .resources import PrismProfile
+
+    try:
+        settings = PrismSettings.from_env(**({"profile": profile} if profile else {}))
+    except ValueError as exc:
+        _fail(str(exc))
+    arts = build_resources(settings)["storage"].artifacts()
+    base = ArtifactStore.base_key("embeddings", title_id)
+    if not arts.exists(base):
+        _fail(f"title {title_id!r} has no embeddings (run `prism process` first)")
+    emb = arts.read(base)
+    made_by = (emb.attrs.get("producer") or {}).get("model") or {}
+    try:
+        model = ClipModelResource(profile=PrismProfile(name=settings.profile)).get()
+    except ClipLoadError as exc:
+        _fail(str(exc))
+    mine = {k: model.info.get(k) for k in ("model", "weights")}
+    theirs = {k: made_by.get(k) for k in ("model", "weights")}
+    if mine != theirs:
+        _fail(f"embeddings of {title_id} were made by {theirs['model']}/{theirs['weights']}, the query model is {mine['model']}/{mine['weights']}: use the same profile")
+    if not model.info.get("weights_trained"):
+        err.print("[yellow]warning: random-init CLIP weights (dev profile): similarities are not meaningful[/]", highlight=False)
+    q = model.encode_text([query])[0]
+    m = np.stack(emb["embedding"].to_numpy())
+    sims = m @ q
+    order = np.argsort(-sims)[:top]
+    table = Table(title=f"{title_id}: best matches for {query!r}")
+    for col in ("rank", "t_s", "frame", "shot", "kind", "cosine"):
+        table.add_column(col)
+    for rank, i in enumerate(order):
+        r = emb.iloc[int(i)]
+        table.add_row(str(rank), f"{r['t_s']:.2f}", str(int(r["frame"])), str(int(r["shot_index"])), r["kind"], f"{sims[i]:.4f}")
+    out.print(table)
 
 
 def _delivery_tick(defs, instance, settings):

@@ -13,9 +13,11 @@ from .ingest.assets import source_video
 from .partitions import daily_partitions, titles_partitions
 from .resources import CatalogResource, PrismIOManager, PrismProfile, PrismStorage
 from .settings import PrismSettings
+from .visual.assets import clip_embeddings, keyframes, posters, shots, visual_pass
+from .visual.clip import ClipModelResource
 
 # Every asset partitioned by title, in graph order. Signal domains append theirs here.
-PER_TITLE_ASSETS = [source_video]
+PER_TITLE_ASSETS = [source_video, visual_pass, shots, keyframes, clip_embeddings, posters]
 DAILY_ASSETS = [delivery_manifest]
 
 
@@ -28,10 +30,12 @@ def build_resources(settings: PrismSettings) -> dict:
         s3=s3,
     )
     catalog = CatalogResource(url=settings.catalog_url)
+    profile = PrismProfile(name=settings.profile)
     return {
         "storage": storage,
         "catalog": catalog,
-        "profile": PrismProfile(name=settings.profile),
+        "profile": profile,
+        "clip": ClipModelResource(profile=profile),
         "io_manager": PrismIOManager(storage=storage, catalog=catalog),
     }
 

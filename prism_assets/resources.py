@@ -89,8 +89,10 @@ class PrismIOManager(ConfigurableIOManager):
     catalog: CatalogResource
 
     @staticmethod
-    def _base(context) -> str:
-        asset = context.asset_key.to_user_string().replace("/", "__")
+    def _base(context, asset_key=None) -> str:
+        """Artifact base key of an output (or, for an input, of the upstream asset in the same
+        partition: the input context carries the partition, the upstream output context may not)."""
+        asset = (asset_key or context.asset_key).to_user_string().replace("/", "__")
         partition = context.asset_partition_key if context.has_asset_partitions else None
         daily = False
         if partition is not None:
@@ -120,5 +122,4 @@ class PrismIOManager(ConfigurableIOManager):
             )
 
     def load_input(self, context: InputContext):
-        upstream = context.upstream_output
-        return self.storage.artifacts().read(self._base(upstream if upstream is not None else context))
+        return self.storage.artifacts().read(self._base(context, context.asset_key))

@@ -42,6 +42,10 @@ def tracked_signal_run(context, catalog, *, signal: str, code_version: str | Non
     try:
         yield record
     except Exception as exc:
+        if isinstance(exc, Failure):
+            # Prism's one-line Failures are deterministic (bad input, missing weights): never retried
+            # by the RetryPolicy (core/routing.py), which is for transient S3/DB/worker errors
+            exc.allow_retries = False
         error = exc.description if isinstance(exc, Failure) else one_line(exc)
         cat.finish_signal_run(partition_key=partition, signal=signal, run_id=context.run_id, status="failed", error=error)
         if title_id:

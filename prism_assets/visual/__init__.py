@@ -1,0 +1,1 @@
+"""Visual signal domain."""

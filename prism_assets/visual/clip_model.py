@@ -1,0 +1,491 @@
+"""CLIP image and text embeddings (open_clip), loaded once per process.
+
+Where the weights come from is explicit, and every output records it (`ClipModel.info`):
+
+* a hub pretrained tag (`pretrained: laion2b_s34b_b79k`): open_clip downloads the weights, or finds
+  them in its Hugging Face cache (`cache_dir`); with `HF_HUB_OFFLINE=1` only the cache is used;
+* a local checkpoint file (`pretrained: /models/clip/ViT-B-32.pt`, a state_dict saved with
+  `torch.save` or a `.safetensors` file): air-gapped nodes; its sha256 goes into `info`;
+* random init (`pretrained: null` and `random_init: true`): offline dev and tests only. The
+  embeddings are NOT semantically meaningful and are recorded as `weights_trained: false`.
+
+All three go through the same call, `open_clip.create_model(model, pretrained=..., ...)`. There is
+no silent fallback: weights that were asked for and cannot be loaded raise `ClipLoadError`.
+
+Frames are uint8 RGB. Frames already at the model's input size (the decode pass stores its samples
+that way) are only normalized; others are resized (short side to the input size, bicubic with
+antialias) and center-cropped, like open_clip's eval preprocess. On CUDA the model runs in half
+precision through autocast (fp16, or bf16 if asked; open_clip's 'amp' / 'amp_bf16' precision: fp32
+master weights, the mode open_clip's own inference examples and training use); on CPU in fp32.
+
+torch and open_clip are imported lazily (importing open_clip takes tens of seconds), so importing
+this module is cheap. This module imports neither Dagster nor the platform: GPU benchmarks and
+other runtimes load CLIP through exactly this code; the Dagster resource is in `clip.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import functools
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+from ..core.store import sha256_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+_OPEN_CLIP_PRECISION = {"fp32": "fp32", "fp16": "amp", "bf16": "amp_bf16"}  # ours -> open_clip's
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".npz", ".npy")
+INIT_SEED = 0  # random-init weights are drawn from this seed, so dev embeddings are reproducible
+_HINT = "set models.clip.pretrained to a local checkpoint path, or random_init: true for offline dev"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@contextlib.contextmanager
+def _mute_root_errors():
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+class ClipLoadError(RuntimeError):
+    """The configured CLIP weights cannot be loaded. The message is one line."""
+
+    def __init__(self, message: str):
+        super().__init__(_one_line(message, limit=1000))
+
+
+def _one_line(text: Any, limit: int = 300) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def _env_bool(name: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ValueError(f"{name}={value!r}: expected 1/true or 0/false")
+
+
+@dataclass(frozen=True)
+class ClipSource:
+    """Which CLIP to load: an open_clip model name and where its weights come from."""
+
+    model: str = "ViT-B-32"  # open_clip model name
+    pretrained: str | None = None  # open_clip pretrained tag (hub) OR a local checkpoint file path; None = no weights
+    random_init: bool = False  # must be True to run with no weights (dev/test); otherwise pretrained=None is an error
+    cache_dir: str | None = None  # open_clip/HF cache dir for hub weights
+
+    @classmethod
+    def from_config(cls, cfg: dict | None, env: Mapping[str, str] = os.environ) -> "ClipSource":
+        """From a profile's `models.clip` dict; PRISM_CLIP_MODEL, PRISM_CLIP_PRETRAINED (empty string
+        means no weights) and PRISM_CLIP_RANDOM_INIT (1/true, 0/false) override it."""
+        cfg = dict(cfg or {})
+        unknown = sorted(set(cfg) - {"model", "pretrained", "random_init", "cache_dir"})
+        if unknown:
+            raise ValueError(f"unknown models.clip keys {unknown}: expected model, pretrained, random_init, cache_dir")
+        model = str(cfg.get("model") or cls.model)
+        pretrained = cfg.get("pretrained")
+        pretrained = str(pretrained) if pretrained not in (None, "") else None
+        random_init = cfg.get("random_init", False)
+        if not isinstance(random_init, bool):
+            raise ValueError(f"models.clip.random_init must be true or false, got {random_init!r}")
+        cache_dir = cfg.get("cache_dir")
+        cache_dir = str(cache_dir) if cache_dir not in (None, "") else None
+
+        if env.get("PRISM_CLIP_MODEL"):
+            model = env["PRISM_CLIP_MODEL"]
+        if "PRISM_CLIP_PRETRAINED" in env:
+            pretrained = env["PRISM_CLIP_PRETRAINED"] or None
+        if "PRISM_CLIP_RANDOM_INIT" in env:
+            random_init = _env_bool("PRISM_CLIP_RANDOM_INIT", env["PRISM_CLIP_RANDOM_INIT"])
+        return cls(model=model, pretrained=pretrained, random_init=random_init, cache_dir=cache_dir)
+
+
+class ClipModel:
+    """A loaded CLIP in eval mode. `info` says which weights it runs on; record it with every output."""
+
+    def __init__(self, model, tokenizer, info: dict, device: str, precision: str):
+        import torch
+
+        self._model = model
+        self._tokenizer = tokenizer
+        self.info = info
+        self.embed_dim: int = int(info["embed_dim"])
+        self.image_size: int = int(info["image_size"])
+        self.device = torch.device(device)
+        self.precision = precision
+        self._cuda = self.device.type == "cuda"
+        self._dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        self._mean = torch.tensor(info["mean"], dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255.0
+        self._std = torch.tensor(info["std"], dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255.0
+        self._resize_mode = info.get("resize_mode", "shortest")
+        self._interpolation = info.get("interpolation", "bicubic")
+
+    @property
+    def torch_model(self):
+        """The underlying open_clip model (eval mode, no grad)."""
+        return self._model
+
+    def _autocast(self):
+        import torch
+
+        if self._cuda and self.precision != "fp32":
+            return torch.autocast(device_type="cuda", dtype=self._dtype)
+        return contextlib.nullcontext()
+
+    # -- images ---------------------------------------------------------------------------------
+
+    def _frames(self, images) -> Sequence[np.ndarray]:
+        if isinstance(images, np.ndarray):
+            if images.ndim != 4 or images.shape[-1] != 3:
+                raise ValueError(f"images must be uint8 RGB NHWC (N, H, W, 3), got an array of shape {images.shape}")
+            if images.dtype != np.uint8:
+                raise ValueError(f"images must be uint8 RGB, got dtype {images.dtype}")
+            return images
+        frames = list(images)
+        for i, f in enumerate(frames):
+            if not isinstance(f, np.ndarray) or f.ndim != 3 or f.shape[-1] != 3 or f.dtype != np.uint8:
+                desc = f"{f.dtype} array of shape {f.shape}" if isinstance(f, np.ndarray) else type(f).__name__
+                raise ValueError(f"image {i} must be a uint8 RGB array (H, W, 3), got {desc}")
+            if f.shape[0] < 1 or f.shape[1] < 1:
+                raise ValueError(f"image {i} is empty: shape {f.shape}")
+        return frames
+
+    def _resize(self, x: "torch.Tensor") -> "torch.Tensor":
+        """(n, 3, h, w) uint8 -> (n, 3, S, S) uint8, as open_clip's eval transform does it
+        (torchvision Resize + CenterCrop: bicubic with antialias, rounded back to uint8)."""
+        import torch
+        import torch.nn.functional as F
+
+        size = self.image_size
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        mode = "bilinear" if self._interpolation == "bilinear" else "bicubic"
+        if self._resize_mode == "squash":
+            new_h, new_w = size, size
+        elif self._resize_mode == "longest":
+            scale = size / max(h, w)
+            new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+        else:  # shortest (torchvision Resize(int): the long side is truncated)
+            if h <= w:
+                new_h, new_w = size, int(size * w / h)
+            else:
+                new_h, new_w = int(size * h / w), size
+        if (new_h, new_w) != (h, w):
+            y = F.interpolate(x.float(), size=(new_h, new_w), mode=mode, align_corners=False, antialias=True)
+            x = y.round_().clamp_(0, 255).to(torch.uint8)
+        if (new_h, new_w) == (size, size):
+            return x
+        if new_h >= size and new_w >= size:  # center crop (torchvision's offsets)
+            top = int(round((new_h - size) / 2.0))
+            left = int(round((new_w - size) / 2.0))
+            return x[..., top : top + size, left : left + size]
+        # 'longest': pad to a square with the fill color, centered
+        fill = int(self.info.get("fill_color", 0) or 0)
+        out = torch.full((x.shape[0], 3, size, size), fill, dtype=torch.uint8, device=x.device)
+        top, left = (size - new_h) // 2, (size - new_w) // 2
+        out[..., top : top + new_h, left : left + new_w] = x
+        return out
+
+    def _batch(self, frames: Sequence[np.ndarray]) -> "torch.Tensor":
+        """Host uint8 frames -> normalized (n, 3, S, S) float32 on the device. Frames of the same
+        shape travel together (pinned memory, non_blocking on CUDA) and are resized on the device."""
+        import torch
+
+        size = self.image_size
+        n = len(frames)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(tuple(f.shape), []).append(i)
+        out = None
+        for shape, idx in groups.items():
+            if isinstance(frames, np.ndarray) and len(groups) == 1:
+                host = torch.from_numpy(np.ascontiguousarray(frames))
+            else:
+                host = torch.from_numpy(np.stack([frames[i] for i in idx]))
+            if self._cuda:
+                host = host.pin_memory()
+            x = host.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+            if shape[:2] != (size, size):
+                x = self._resize(x)
+            if len(groups) == 1:
+                out = x
+                break
+            if out is None:
+                out = torch.empty((n, 3, size, size), dtype=torch.uint8, device=self.device)
+            out[torch.tensor(idx, device=self.device)] = x
+        return (out.float() - self._mean) / self._std
+
+    def encode_images(self, images: np.ndarray | list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+        """uint8 RGB frames (NHWC array, or a list of HxWx3 of any sizes) -> float32 (N, embed_dim),
+        L2-normalized rows."""
+        import torch
+        import torch.nn.functional as F
+
+        frames = self._frames(images)
+        if len(frames) == 0:
+            return np.zeros((0, self.embed_dim), dtype=np.float32)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(frames), batch_size):
+                x = self._batch(frames[start : start + batch_size])  # resize + normalize in fp32
+                with self._autocast():
+                    feats = self._model.encode_image(x)
+                chunks.append(F.normalize(feats.float(), dim=-1).cpu().numpy())
+        return np.concatenate(chunks, axis=0).astype(np.float32, copy=False)
+
+    # -- text -----------------------------------------------------------------------------------
+
+    def encode_text(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """Strings -> float32 (N, embed_dim), L2-normalized rows (open_clip's tokenizer for the model)."""
+        import torch
+        import torch.nn.functional as F
+
+        if isinstance(texts, str):
+            raise ValueError("encode_text takes a list of strings, not a string")
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.embed_dim), dtype=np.float32)
+        chunks = []
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(texts), batch_size):
+                tokens = self._tokenizer(texts[start : start + batch_size])
+                if self._cuda:
+                    tokens = tokens.pin_memory()
+                feats = self._model.encode_text(tokens.to(self.device, non_blocking=True))
+                chunks.append(F.normalize(feats.float(), dim=-1).cpu().numpy())
+        return np.concatenate(chunks, axis=0).astype(np.float32, copy=False)
+
+    def __repr__(self) -> str:
+        i = self.info
+        return f"ClipModel({i['model']}, weights={i['weights']}, device={i['device']}, precision={i['precision']})"
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+def _resolve(device: str, precision: str | None) -> tuple[str, str]:
+    import torch
+
+    device = (device or "cpu").strip()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except RuntimeError as exc:
+        raise ClipLoadError(f"bad device {device!r}: {exc}") from None
+    if kind not in ("cpu", "cuda"):
+        raise ClipLoadError(f"unsupported device {device!r}: use cpu, cuda[:N] or auto")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ClipLoadError(f"device {device!r} asked for but CUDA is not available; use device auto or cpu")
+    if precision is None:
+        precision = "fp16" if kind == "cuda" else "fp32"
+    if precision not in PRECISIONS:
+        raise ClipLoadError(f"unknown precision {precision!r}: expected one of {list(PRECISIONS)}")
+    if kind == "cpu" and precision != "fp32":
+        raise ClipLoadError(f"precision {precision} needs CUDA; on CPU the model runs in fp32")
+    return device, precision
+
+
+def _clean_tag(tag: str) -> str:  # open_clip's own normalization of pretrained tags
+    return tag.lower().replace("-", "_")
+
+
+def _looks_like_path(p: str) -> bool:
+    return (
+        os.sep in p
+        or "/" in p
+        or p.startswith((".", "~"))
+        or p.lower().endswith(CHECKPOINT_SUFFIXES)
+        or os.path.exists(p)
+    )
+
+
+def _hf_offline() -> bool:
+    """HF_HUB_OFFLINE as the environment says now (huggingface_hub reads it once, at import)."""
+    v = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    if v.strip().lower() in _TRUE:
+        return True
+    try:
+        from huggingface_hub import constants
+
+        return bool(constants.HF_HUB_OFFLINE)
+    except ImportError:  # pragma: no cover
+        return False
+
+
+@contextlib.contextmanager
+def _hub_offline_mode(offline: bool):
+    """Make huggingface_hub honour an HF_HUB_OFFLINE set after it was imported (so a hub attempt
+    fails at once offline instead of retrying the network)."""
+    if not offline:
+        yield
+        return
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def _plan(source: ClipSource, open_clip) -> tuple[str, str | None, dict]:
+    """Validate the source; returns (weights kind, checkpoint path, pretrained tag cfg)."""
+    from open_clip import pretrained as oc_pretrained
+
+    what = f"cannot load open_clip {source.model}"
+    models = open_clip.list_models()
+    if source.model not in models:
+        near = difflib.get_close_matches(source.model, models, n=6, cutoff=0.5)
+        near += [m for m in ("ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-H-14") if m in models and m not in near]
+        raise ClipLoadError(f"{what}: unknown model name; valid names include {', '.join(near)} ({len(models)} in open_clip.list_models())")
+    p = source.pretrained
+    if p is None:
+        if not source.random_init:
+            raise ClipLoadError(f"{what}: no weights configured (pretrained is null and random_init is false); {_HINT}")
+        return "random-init", None, {}
+    what = f"cannot load open_clip {source.model} pretrained {p!r}"
+    tags = open_clip.list_pretrained_tags_by_model(source.model)
+    if _clean_tag(p) in {_clean_tag(t) for t in tags}:
+        cfg = oc_pretrained.get_pretrained_cfg(source.model, p)
+        if _hf_offline() and not (cfg.get("hf_hub") and oc_pretrained.has_hf_hub()) and cfg.get("url"):
+            cached = Path(source.cache_dir or os.path.expanduser("~/.cache/clip")) / os.path.basename(cfg["url"])
+            if not cached.is_file():
+                raise ClipLoadError(f"{what}: offline (HF_HUB_OFFLINE=1) and the weights are not in the cache at {cached}; {_HINT}")
+        return "hub", None, cfg
+    if "://" in p:
+        raise ClipLoadError(f"{what}: remote URIs are not read here; sync the checkpoint to a local file first")
+    if _looks_like_path(p):
+        path = Path(p).expanduser()
+        if not path.exists():
+            raise ClipLoadError(f"{what}: checkpoint file not found at {path.absolute()}; {_HINT}")
+        if not path.is_file():
+            raise ClipLoadError(f"{what}: checkpoint path {path.absolute()} is not a file")
+        return "checkpoint", str(path.resolve()), {}
+    shown = ", ".join(tags[:12]) + (", ..." if len(tags) > 12 else "")
+    raise ClipLoadError(
+        f"{what}: not a known hub tag for {source.model} (tags: {shown or 'none'}) and not a checkpoint path; {_HINT}"
+    )
+
+
+def load_clip(source: ClipSource, device: str = "cpu", precision: str | None = None) -> ClipModel:
+    """Load CLIP from `source` on `device` ("cpu", "cuda", "cuda:N" or "auto"). precision defaults
+    to fp16 on CUDA and fp32 on CPU. Raises ClipLoadError (one line) when the weights cannot be loaded."""
+    import open_clip
+    import torch
+
+    device, precision = _resolve(device, precision)
+    kind, ckpt_path, tag_cfg = _plan(source, open_clip)
+
+    ckpt_sha = sha256_file(Path(ckpt_path)) if ckpt_path else None
+    extra: dict[str, Any] = {}
+    if kind == "hub" and tag_cfg.get("quick_gelu") and not source.model.endswith("-quickgelu"):
+        # e.g. ViT-B-32 'openai' was trained with QuickGELU; open_clip only warns about the mismatch
+        extra["force_quick_gelu"] = True
+    pretrained_arg = {"hub": source.pretrained, "checkpoint": ckpt_path, "random-init": None}[kind]
+    offline = _hf_offline()
+    what = f"cannot load open_clip {source.model} pretrained {source.pretrained!r}"
+    try:
+        # open_clip reports a failed download with logging.error on the root logger before raising;
+        # the failure reaches the user once, as our ClipLoadError, so its own lines are muted here
+        with _hub_offline_mode(offline and kind == "hub"), torch.random.fork_rng(devices=[]), _mute_root_errors():
+            torch.manual_seed(INIT_SEED)
+            model = open_clip.create_model(
+                source.model,
+                pretrained=pretrained_arg,
+                device=device,
+                precision=_OPEN_CLIP_PRECISION[precision],
+                cache_dir=source.cache_dir,
+                require_pretrained=kind != "random-init",
+                **extra,
+            )
+    except ClipLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every loading failure becomes one clear error
+        reason = _one_line(f"{type(exc).__name__}: {exc}")
+        if kind == "hub":
+            mode = "offline (HF_HUB_OFFLINE=1)" if offline else "download failed (no network? run offline nodes with HF_HUB_OFFLINE=1 and a local checkpoint)"
+            raise ClipLoadError(f"{what}: {mode}: {reason}; {_HINT}") from exc
+        if kind == "checkpoint":
+            raise ClipLoadError(f"{what}: the checkpoint at {ckpt_path} does not load into {source.model}: {reason}") from exc
+        raise ClipLoadError(f"cannot create open_clip {source.model} (random init): {reason}") from exc
+
+    model.eval()
+    model.requires_grad_(False)
+
+    pp = dict(getattr(model.visual, "preprocess_cfg", None) or open_clip.get_model_preprocess_cfg(model))
+    size = pp.get("size", getattr(model.visual, "image_size", 224))
+    if isinstance(size, (tuple, list)):
+        if len(set(size)) != 1:
+            raise ClipLoadError(f"cannot load open_clip {source.model}: non-square input size {tuple(size)} is not supported")
+        size = size[0]
+    embed_dim = (open_clip.get_model_config(source.model) or {}).get("embed_dim")
+    if embed_dim is None:  # pragma: no cover - every built-in config has it
+        with torch.inference_mode():
+            embed_dim = model.encode_text(open_clip.get_tokenizer(source.model)(["x"]).to(device)).shape[-1]
+
+    weights = {"hub": f"hub:{source.pretrained}", "checkpoint": f"checkpoint:{ckpt_path}", "random-init": "random-init"}[kind]
+    info = {
+        "model": source.model,
+        "pretrained": source.pretrained,
+        "weights": weights,
+        "weights_trained": kind != "random-init",
+        "checkpoint_sha256": ckpt_sha,
+        "init_seed": INIT_SEED if kind == "random-init" else None,
+        "embed_dim": int(embed_dim),
+        "image_size": int(size),
+        "device": str(device),
+        "precision": precision,
+        "open_clip_precision": _OPEN_CLIP_PRECISION[precision],
+        "open_clip_version": open_clip.__version__,
+        "torch_version": torch.__version__,
+        "mean": [float(v) for v in pp.get("mean", open_clip.OPENAI_DATASET_MEAN)],
+        "std": [float(v) for v in pp.get("std", open_clip.OPENAI_DATASET_STD)],
+        "resize_mode": pp.get("resize_mode", "shortest"),
+        "interpolation": pp.get("interpolation", "bicubic"),
+        "fill_color": pp.get("fill_color", 0),
+    }
+    if kind == "random-init":
+        log.warning("CLIP %s runs on RANDOM-INIT weights (seed %d): embeddings are not semantically meaningful", source.model, INIT_SEED)
+    else:
+        log.info("CLIP %s loaded from %s on %s (%s)", source.model, weights, device, precision)
+    tokenizer = open_clip.get_tokenizer(source.model, cache_dir=source.cache_dir)
+    return ClipModel(model, tokenizer, info, device=device, precision=precision)
+
+
+_CACHE_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _get_clip_cached(source: ClipSource, device: str, precision: str) -> ClipModel:
+    return load_clip(source, device=device, precision=precision)
+
+
+def get_clip(source: ClipSource, device: str = "auto", precision: str | None = None) -> ClipModel:
+    """The process-wide CLIP for (source, device, precision): loaded once per process."""
+    device, precision = _resolve(device, precision)
+    with _CACHE_LOCK:
+        return _get_clip_cached(source, device, precision)
+
+
+get_clip.cache_clear = _get_clip_cached.cache_clear  # type: ignore[attr-defined]

@@ -1,0 +1,314 @@
+"""Visual signals: the decode pass, the shot detector against exact ground truth, keyframes, posters,
+embeddings through `materialize`, and bad input (corrupt packets, VFR, odd sizes, rotation, 1 frame)."""
+
+import io
+import json
+import math
+from datetime import date
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import DagsterInstance
+from PIL import Image
+
+from benchmarks.synth_bbb import make_bbb_composite
+from benchmarks.visual_score import score_boundaries, shots_to_boundaries
+from prism_assets.catalog import Catalog, DeliveryRecord
+from prism_assets.core.artifacts import ArtifactStore
+from prism_assets.definitions import build_definitions, build_resources
+from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
+from prism_assets.visual import shots as shots_mod
+from prism_assets.visual.decode import VisualDecodeError, VisualPassConfig, read_pack_image, run_visual_pass
+from prism_assets.visual.select import PosterParams, poster_exclusions, poster_score_parts, rank_posters, select_keyframes
+from prism_assets.visual.shots import detect_shots, transition_frames
+
+from .conftest import ffmpeg
+
+
+def analyse(path: Path, workdir: Path, cfg: VisualPassConfig | None = None):
+    vp = run_visual_pass(path, workdir, cfg)
+    return vp, detect_shots(vp.stats, vp.meta["fps"])
+
+
+def encode(path: Path, frames: list[np.ndarray], fps: int = 25, **stream_opts) -> Path:
+    with av.open(str(path), "w") as c:
+        st = c.add_stream("libx264", rate=fps)
+        st.height, st.width = frames[0].shape[:2]
+        st.pix_fmt = "yuv420p"
+        st.options = {"crf": "16", "preset": "ultrafast"}
+        for f in frames:
+            for p in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in st.encode(None):
+            c.mux(p)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# accuracy against exact ground truth
+
+
+@pytest.mark.parametrize("name", ["qc_composite.mp4", "big_buck_bunny_0_30.webm"])
+def test_shots_match_shared_ground_truth(media, tmp_path, name):
+    gt = json.loads((media / name.replace(".mp4", ".gt.json").replace(".webm", ".gt.json")).read_text())
+    vp, shots = analyse(media / name, tmp_path)
+    score = score_boundaries(shots_to_boundaries(shots), gt)
+    assert score["f1"] >= 0.97, score
+    assert shots["start_frame"].iloc[0] == 0 and shots["end_frame"].iloc[-1] == len(vp.stats) - 1
+
+
+def test_qc_composite_transitions_are_typed(media, tmp_path):
+    _, shots = analyse(media / "qc_composite.mp4", tmp_path)
+    by_start = {int(r.start_frame): r for r in shots.itertuples()}
+    for cut in (96, 192, 456, 480, 600, 637):
+        assert by_start[cut].transition_in == "cut"
+    dissolve = shots[shots["transition_in"] == "dissolve"]
+    assert len(dissolve) == 1 and 240 <= dissolve["start_frame"].iloc[0] <= 263
+    blacks = shots[shots["is_black"]]
+    assert len(blacks) == 2
+    first_black, last_black = blacks.iloc[0], blacks.iloc[1]
+    assert first_black["start_frame"] == 288 and first_black["transition_in"] == "cut" and 335 <= first_black["end_frame"] <= 338
+    after = shots[shots["start_frame"] == first_black["end_frame"] + 1].iloc[0]
+    assert after["transition_in"] == "fade_in" and 336 <= after["start_frame"] <= 359
+    assert last_black["transition_in"] == "fade_out" and 668 <= last_black["start_frame"] <= 691 and last_black["end_frame"] == 743
+    # the freeze (407-455), the title overlays and the near-static bird are not boundaries
+    assert not any(400 < s < 456 or 481 < s < 600 or 638 < s < 668 for s in shots["start_frame"])
+
+
+@pytest.mark.parametrize("seed, fps, size", [(7, 25, (480, 270)), (8, 30, (640, 360))])
+def test_held_out_style_composite(tmp_path, seed, fps, size):
+    """Composites built like the shared one, from other pieces of the footage, at another frame rate and size."""
+    path = tmp_path / f"bbb_{seed}.mp4"
+    gt = make_bbb_composite(path, fps=fps, width=size[0], height=size[1], seed=seed)
+    vp, shots = analyse(path, tmp_path / "w")
+    assert len(vp.stats) == gt["n_frames"]
+    score = score_boundaries(shots_to_boundaries(shots), gt)
+    assert score["f1"] >= 0.97, score
+
+
+def test_flash_and_held_frames_are_not_cuts(tmp_path):
+    rng = np.random.default_rng(0)
+    base = rng.integers(40, 200, size=(90, 160, 3), dtype=np.uint8)
+    frames = []
+    for i in range(75):
+        f = np.roll(base, i // 3, axis=1)  # slow pan
+        if i == 30:
+            f = np.full_like(f, 250)  # one-frame flash
+        if 45 <= i < 60:
+            f = frames[44]  # held frames
+        frames.append(f)
+    path = encode(tmp_path / "flash.mp4", frames)
+    _, shots = analyse(path, tmp_path / "w")
+    assert len(shots) == 1, shots[["start_frame", "transition_in"]]
+
+
+def test_detector_is_swappable(media, tmp_path, monkeypatch):
+    vp = run_visual_pass(media / "qc_composite.mp4", tmp_path)
+    with pytest.raises(ValueError, match="unknown shot detector"):
+        detect_shots(vp.stats, 24.0, detector="nope")
+    with pytest.raises(ValueError, match="unknown shot detector settings"):
+        detect_shots(vp.stats, 24.0, params={"cut_treshold": 3})
+    # a stricter cut threshold through params changes the result: the knobs are real
+    loose = detect_shots(vp.stats, 24.0)
+    strict = detect_shots(vp.stats, 24.0, params={"cut_min_diff": 80.0, "cut_hist_only": 2.0})
+    assert len(strict) < len(loose)
+    def one_shot(stats, fps, params):  # a stand-in detector: the whole title is one shot
+        n = len(stats)
+        return pd.DataFrame([{"shot_index": 0, "start_frame": 0, "end_frame": n - 1, "start_s": 0.0, "end_s": n / fps, "n_frames": n,
+                              "transition_in": "start", "transition_in_first": 0, "transition_in_last": 0, "transition_out": "end",
+                              "transition_out_first": None, "transition_out_last": None, "is_black": False, "luma_mean": 0.0, "boundary_score": 0.0}])
+
+    monkeypatch.setitem(shots_mod.DETECTORS, "one-shot", one_shot)
+    assert len(detect_shots(vp.stats, 24.0, detector="one-shot")) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# the pass: pictures, memory layout, keyframes, posters
+
+
+def test_pass_outputs(media, tmp_path):
+    vp, shots = analyse(media / "qc_composite.mp4", tmp_path)
+    st, pics = vp.stats, vp.pictures
+    assert len(st) == 744 and st["frame"].tolist() == list(range(744))
+    assert np.isfinite(st[["luma_mean", "diff", "hist_diff", "sharpness"]].to_numpy()).all()
+    # black frames are black, others not (blackdetect pix_th)
+    assert (st.loc[290:330, "black_ratio"] >= 0.98).all() and (st.loc[0:90, "black_ratio"] < 0.5).all()
+    samples = pics[pics["kind"] == "sample"]
+    assert len(samples) == math.ceil(31.0 * 1.0)  # 1 per second
+    img = read_pack_image(vp.packs["samples"], samples["offset"].iloc[3], samples["length"].iloc[3])
+    assert img.shape == (224, 224, 3)
+    posters = pics[pics["kind"] == "poster"]
+    assert len(posters) and (posters["width"] == 640).all() and (posters["height"] == 360).all()
+    assert all(p.stat().st_size > 0 for p in vp.packs.values())
+    assert vp.meta["decode_errors"] == 0 and vp.meta["frames"] == 744
+
+    kf = select_keyframes(shots, pics, len(st), 24.0)
+    non_black = set(shots.loc[~shots["is_black"], "shot_index"])
+    assert set(kf["shot_index"]) == non_black
+    trans = transition_frames(shots, len(st), guard=2)
+    assert not kf["in_transition"].any() and not trans[kf["frame"].to_numpy()].any()
+    for r in kf.itertuples():
+        s = shots.iloc[r.shot_index]
+        assert s.start_frame <= r.frame <= s.end_frame
+
+    p = PosterParams(count=12)
+    cands = posters.reset_index(drop=True)
+    excl = poster_exclusions(cands, st, shots, 24.0, p)
+    ranked = rank_posters(cands, poster_score_parts(cands, p), excl, shots, p)
+    assert 0 < len(ranked) <= 12 and ranked["score"].is_monotonic_decreasing
+    chosen = set(ranked["frame"])
+    assert not any(st.loc[f, "black_ratio"] >= 0.5 or trans[f] for f in chosen)
+    parts = ranked[["score_sharpness", "score_exposure", "score_contrast", "score_colorfulness"]].to_numpy(dtype=float)
+    assert np.isfinite(parts).all() and ((parts >= 0) & (parts <= 1)).all()
+
+
+def test_colour_bars_are_flagged_not_posters(tmp_path):
+    path = tmp_path / "bars.mp4"
+    ffmpeg("-f", "lavfi", "-i", "smptehdbars=s=640x360:r=25:d=2", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=2",
+           "-filter_complex", "[0][1]concat=n=2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
+    vp, shots = analyse(path, tmp_path / "w")
+    assert (vp.stats.loc[5:45, "colour_bars"] >= 0.5).all()
+    p = PosterParams()
+    cands = vp.pictures[vp.pictures["kind"] == "poster"].reset_index(drop=True)
+    excl = poster_exclusions(cands, vp.stats, shots, 25.0, p)
+    ranked = rank_posters(cands, poster_score_parts(cands, p), excl, shots, p)
+    assert (ranked["frame"] >= 50).all()
+
+
+def test_memory_is_bounded_by_design(tmp_path):
+    """Per-frame statistics are typed arrays and pictures go to disk: a 3000-frame title keeps a
+    bounded poster pool and one sample per second, whatever its length."""
+    path = tmp_path / "long.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=120", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
+    vp = run_visual_pass(path, tmp_path / "w", VisualPassConfig(poster_pool=10))
+    kinds = vp.pictures["kind"].value_counts()
+    assert len(vp.stats) == 3000 and kinds["sample"] == 120 and kinds["poster"] <= 10
+    assert vp.stats.memory_usage(deep=True).sum() < 3000 * 60 * 8
+
+
+# --------------------------------------------------------------------------------------------
+# bad input
+
+
+def test_corrupt_packets_are_skipped_and_counted(tmp_path):
+    src = tmp_path / "ok.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(src))
+    data = bytearray(src.read_bytes())
+    rng = np.random.default_rng(1)
+    for i in range(len(data) // 3, len(data) // 3 + 4000, 7):
+        data[i] = int(rng.integers(0, 256))
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(bytes(data))
+    vp, shots = analyse(bad, tmp_path / "w")
+    assert vp.meta["decode_errors"] + vp.meta["corrupt_frames"] > 0
+    assert 0 < len(vp.stats) <= 100 and shots["end_frame"].iloc[-1] == len(vp.stats) - 1
+
+
+@pytest.mark.parametrize("w, h", [(1, 1), (2, 2), (7680, 4320)])
+def test_odd_sizes(tmp_path, w, h):
+    path = tmp_path / f"s{w}x{h}.mp4"
+    src = f"testsrc2=s={max(w, 16)}x{max(h, 16)}:r=25:d=0.2"
+    vf = ["-vf", f"scale={w}:{h}"] if w < 16 else []
+    ffmpeg("-f", "lavfi", "-i", src, *vf, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p" if w < 16 else "yuv420p", str(path))
+    vp, shots = analyse(path, tmp_path / "w")
+    assert (vp.meta["width"], vp.meta["height"]) == (w, h) and len(vp.stats) == 5 and len(shots) == 1
+    samples = vp.pictures[vp.pictures["kind"] == "sample"]
+    assert len(samples) == 1 and read_pack_image(vp.packs["samples"], samples["offset"].iloc[0], samples["length"].iloc[0]).shape == (224, 224, 3)
+    if w > 4000:
+        kf = vp.pictures[vp.pictures["kind"] == "keyframe"].iloc[0]
+        assert max(kf["width"], kf["height"]) == VisualPassConfig().keyframe_max_side
+
+
+def test_rotation_metadata_gives_upright_pictures(tmp_path):
+    src = tmp_path / "land.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(src))
+    rot = tmp_path / "rot.mp4"
+    ffmpeg("-i", str(src), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rot))
+    vp, _ = analyse(rot, tmp_path / "w")
+    assert abs(vp.meta["rotation"]) == 90 and (vp.meta["display_width"], vp.meta["display_height"]) == (240, 320)
+    kf = vp.pictures[vp.pictures["kind"] == "keyframe"].iloc[0]
+    assert (kf["width"], kf["height"]) == (240, 320)
+    img = read_pack_image(vp.packs["keyframes"], kf["offset"], kf["length"])
+    assert img.shape[:2] == (320, 240)
+
+
+def test_vfr_timestamps_are_kept(synth, tmp_path):
+    vp, shots = analyse(synth("vfr.mkv"), tmp_path)
+    t = vp.stats["t_s"].to_numpy()
+    assert len(t) == 60 and np.all(np.diff(t) > 0)
+    assert abs(t[40] - (1 + 10 / 10)) < 0.02  # frames after 30 are 1/10 s apart
+    assert abs(shots["end_s"].iloc[-1] - 4.0) < 0.02  # the title ends 1/10 s after its last frame
+
+
+def test_undecodable_file_is_one_clear_error(tmp_path):
+    p = tmp_path / "text.mp4"
+    p.write_text("not a video\n" * 10)
+    with pytest.raises(VisualDecodeError) as e:
+        run_visual_pass(p, tmp_path / "w")
+    assert "\n" not in str(e.value)
+
+
+# --------------------------------------------------------------------------------------------
+# the assets through a real Dagster run
+
+
+def run_job(settings, title_id: str, path: Path):
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("titles", [title_id])
+    Catalog(settings.catalog_url).record_deliveries([DeliveryRecord(title_id, date(2026, 11, 20), str(path))])
+    job = build_definitions(settings).resolve_job_def("process_title")
+    return job.execute_in_process(partition_key=title_id, instance=instance, raise_on_error=False,
+                                  tags={TAG_DELIVERY_URI: str(path), TAG_DELIVERY_DATE: "2026-11-20"})
+
+
+def read(settings, asset, title_id):
+    arts = build_resources(settings)["storage"].artifacts()
+    base = ArtifactStore.base_key(asset, title_id)
+    return arts, base, arts.read(base)
+
+
+def test_visual_assets_materialize_with_checks(settings, media):
+    res = run_job(settings, "qc", media / "qc_composite.mp4")
+    assert res.success
+    evals = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in res.get_asset_check_evaluations()}
+    for asset in ("frame_stats", "frame_samples", "shots", "keyframes", "embeddings", "shot_embeddings", "posters"):
+        assert any(a == asset for a, _ in evals), f"no check ran on {asset}"
+    assert all(evals.values()), {k: v for k, v in evals.items() if not v}
+
+    _, _, shots = read(settings, "shots", "qc")
+    assert shots.attrs["schema_version"] == "1.0" and shots.attrs["producer"]["model"]["detector"] == "prism-blend"
+    arts, base, kf = read(settings, "keyframes", "qc")
+    files = arts.bundle_files(base)
+    assert set(kf["image"]) <= set(files) and len(kf) >= int((~shots["is_black"]).sum())
+    Image.open(io.BytesIO(arts.store.get_bytes(files[kf["image"].iloc[0]]))).verify()
+
+    _, _, emb = read(settings, "embeddings", "qc")
+    m = np.stack(emb["embedding"].to_numpy())
+    assert m.shape == (31 + len(kf), 512) and np.allclose(np.linalg.norm(m, axis=1), 1, atol=1e-3)
+    info = emb.attrs["producer"]["model"]
+    assert info["model"] == "ViT-B-32" and info["weights"] == "random-init" and info["weights_trained"] is False
+    assert set(emb["model"]) == {"ViT-B-32/random-init"}
+    assert (emb.loc[emb["kind"] == "keyframe", "frame"].to_numpy() == kf["frame"].to_numpy()).all()
+    _, _, semb = read(settings, "shot_embeddings", "qc")
+    assert set(semb["shot_index"]) <= set(shots["shot_index"])
+
+    arts, base, posters = read(settings, "posters", "qc")
+    assert 0 < len(posters) <= 12 and posters.attrs["producer"]["prompt_score_used"] is False
+    img = Image.open(io.BytesIO(arts.store.get_bytes(arts.bundle_files(base)[posters["image"].iloc[0]])))
+    assert img.size == (640, 360)
+    mat = res.asset_materializations_for_node("clip_embeddings")
+    assert any(m.metadata.get("weights_trained") is not None for m in mat)
+
+
+def test_one_frame_title_runs_through(settings, tmp_path):
+    path = tmp_path / "one.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25", "-frames:v", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+    res = run_job(settings, "one", path)
+    assert res.success
+    _, _, shots = read(settings, "shots", "one")
+    assert len(shots) == 1 and shots["start_frame"].iloc[0] == 0 and shots["end_frame"].iloc[0] == 0
+    _, _, emb = read(settings, "embeddings", "one")
+    assert len(emb) >= 1
