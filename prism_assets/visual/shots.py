@@ -7,7 +7,8 @@ The default, `prism-blend`, combines
   each its own shot flagged `is_black`;
 * **hard cuts**: a luma-difference spike `cut_ratio` times above its neighbours (like PySceneDetect's
   adaptive detector) that is also a real change two frames apart (`skip_diff`, so a one-frame flash
-  is not a cut), or a large colour-histogram change;
+  is not a cut) with some colour change, or a very large spike (`cut_strong_diff`)
+  whatever the colours (two framings of one set share a palette), or a large colour-histogram change;
 * **gradual transitions** (dissolves, fades): a frame that is the average of the frames k before and
   k after (`blend_k` small) while those two differ (`span_k` large) lies inside a linear blend.
   Camera motion and cuts give `blend_k` >= `span_k` / 2, static content has no span, so neither
@@ -26,7 +27,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-SHOTS_CODE_VERSION = "shots-1"
+SHOTS_CODE_VERSION = "shots-2"
 SHOTS_SCHEMA_VERSION = "1.0"
 TRANSITIONS = ("start", "cut", "dissolve", "fade_in", "fade_out")
 SHOT_COLUMNS = [
@@ -44,6 +45,8 @@ class ShotParams:
     cut_ratio: float = 3.0  # ... and this many times the neighbours' mean
     cut_window: int = 2  # neighbours each side
     cut_min_hist: float = 0.10  # colour-histogram change (0..1) a weak-luma cut needs
+    cut_strong_diff: float = 30.0  # a luma spike this large (and cut_ratio above its neighbours) is a cut whatever the
+    # colours say (two shots of the same palette: shot/reverse-shot in one set, a cut between two framings of one scene)
     cut_hist_only: float = 0.45  # a histogram change this large is a cut whatever the luma says
     flash_ratio: float = 0.5  # skip_diff / diff below this = one-frame flash, not a cut
     grad_min_span: float = 6.0  # luma change across the lag a transition must carry
@@ -102,10 +105,11 @@ def hard_cuts(stats: pd.DataFrame, p: ShotParams) -> list[tuple[int, float]]:
             flashes.add(t)
             continue  # the next frame returns to the previous picture: a flash, not a cut
         luma_cut = d[t] >= p.cut_min_diff and ratio >= p.cut_ratio and h[t] >= p.cut_min_hist
+        strong_cut = d[t] >= p.cut_strong_diff and ratio >= p.cut_ratio
         hnb = np.concatenate([h[max(1, t - w) : t], h[t + 1 : min(n, t + w + 1)]])
         hist_cut = (h[t] >= p.cut_hist_only and h[t] >= p.cut_ratio * (float(hnb.mean()) if hnb.size else 0.0)
                     and d[t] >= 0.5 * p.cut_min_diff and ratio >= 0.5 * p.cut_ratio)
-        if luma_cut or hist_cut:
+        if luma_cut or strong_cut or hist_cut:
             out.append((t, float(ratio)))
     return out
 
