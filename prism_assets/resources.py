@@ -49,7 +49,8 @@ def _catalog(url: str) -> Catalog:
 class CatalogResource(ConfigurableResource):
     """The Prism catalog (SQLite by default, MariaDB through pymysql in production)."""
 
-    url: str = Field(description="SQLAlchemy URL, e.g. sqlite:///path or mysql+pymysql://user@host/db")
+    url: str = Field(description="SQLAlchemy URL, e.g. sqlite:///path or mysql+pymysql://user@host/db",
+                     json_schema_extra={"dagster__is_secret": True})  # may carry a password: masked in the UI
 
     def get(self) -> Catalog:
         return _catalog(self.url)

@@ -31,7 +31,7 @@ DEVICE_TAG = "prism/device"
 ECS_CONTAINER_OVERRIDES_TAG = "ecs/container_overrides"
 ECS_RUN_TASK_KWARGS_TAG = "ecs/run_task_kwargs"
 
-EXECUTORS = ("multiprocess", "celery")
+EXECUTORS = ("multiprocess", "celery", "ecs")
 
 
 def queue_name(kind: str) -> str:
@@ -91,7 +91,7 @@ def celery_executor_config() -> dict:
 
 
 def job_executor(name: str | None = None) -> ExecutorDefinition:
-    """The per-title job's executor, from `PRISM_EXECUTOR` (multiprocess | celery)."""
+    """The per-title job's executor, from `PRISM_EXECUTOR` (multiprocess | celery | ecs)."""
     name = name or os.environ.get("PRISM_EXECUTOR") or "multiprocess"
     if name == "multiprocess":
         return multiprocess_executor
@@ -102,4 +102,10 @@ def job_executor(name: str | None = None) -> ExecutorDefinition:
         from dagster_celery import celery_executor
 
         return celery_executor.configured(celery_executor_config(), name="celery")
+    if name == "ecs":
+        # each step its own ECS task (needs the EcsRunLauncher, deploy/ecs/dagster.ecs.yaml); GPU steps
+        # get a GPU and the GPU capacity provider from their op tags
+        from dagster_aws.ecs import ecs_executor
+
+        return ecs_executor
     raise ValueError(f"unknown PRISM_EXECUTOR {name!r}: choose one of {', '.join(EXECUTORS)}")

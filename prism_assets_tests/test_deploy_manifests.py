@@ -1,0 +1,498 @@
+"""Static validation of the deployment artifacts (no Docker engine, no AWS account needed):
+Dockerfiles, the compose file, the ECS instance config and task definitions (Dagster's config
+schema, the ECS API model from botocore, moto's ECS), IAM policies (moto's policy validators),
+environments and CI/CD workflows; plus the op tags / retry policy / executor switch they rely on."""
+
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import REPO
+
+DEPLOY = REPO / "deploy"
+WORKFLOWS = REPO / ".github" / "workflows"
+PLACEHOLDERS = {"__ACCOUNT_ID__": "123456789012", "__REGION__": "eu-west-1", "__ENV__": "staging", "__IMAGE_TAG__": "0123456789ab",
+                "__MODELS_EFS_ID__": "fs-0123456789abcdef0", "__MEDIA_KMS_KEY_ID__": "1234abcd-12ab-34cd-56ef-1234567890ab",
+                "__S3_VPCE_ID__": "vpce-0123456789abcdef0", "__GITHUB_REPOSITORY__": "example/prism"}
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|PRIVATE|CREDENTIAL|_KEY$|BROKER_URL|CATALOG_URL", re.I)
+
+
+def render(path: Path) -> str:
+    text = path.read_text()
+    for k, v in PLACEHOLDERS.items():
+        text = text.replace(k, v)
+    left = re.findall(r"__[A-Z_]+__", text)
+    assert not left, f"{path.name}: unknown placeholders {left}"
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# images
+
+
+def parse_dockerfile(path: Path) -> list[tuple[str, str]]:
+    """(instruction, arguments) with line continuations joined and comments dropped."""
+    out, buf = [], ""
+    for line in path.read_text().splitlines():
+        if not buf and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        buf += line.rstrip("\\").rstrip() + " " if line.endswith("\\") else line
+        if line.endswith("\\"):
+            continue
+        instr, _, args = buf.strip().partition(" ")
+        out.append((instr.upper(), args.strip()))
+        buf = ""
+    return out
+
+
+@pytest.mark.parametrize("name", ["code.Dockerfile", "dagster.Dockerfile"])
+def test_dockerfile_pinned_non_root_no_secrets(name):
+    path = DEPLOY / "images" / name
+    instrs = parse_dockerfile(path)
+    froms = [a.split()[0] for i, a in instrs if i == "FROM"]
+    stages = {a.split()[-1] for i, a in instrs if i == "FROM" and " AS " in a.upper()}
+    assert froms
+    for image in froms:
+        assert image in stages or "@sha256:" in image or re.fullmatch(r"[\w./-]+:\d+(\.\d+)+[\w.-]*", image), f"{name}: base image {image} is not pinned"
+        assert not image.endswith(":latest")
+    last_from = max(n for n, (i, _) in enumerate(instrs) if i == "FROM")
+    users = [a for i, a in instrs[last_from:] if i == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), f"{name}: final stage must run as a non-root USER"
+    for i, a in instrs:
+        if i in ("ENV", "ARG"):
+            for key in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=", a) or [a.split("=")[0].split()[0]]:
+                assert not SECRET_NAME.search(key), f"{name}: {i} {key} looks like a secret baked into the image"
+        if i == "RUN":
+            for cmd in (c.strip() for c in a.split("&&")):
+                if "pip install" in cmd:  # pinned: name==version, constrained by the lock, or the project itself without deps
+                    pkgs = [w for w in cmd.split("pip install", 1)[1].split() if not w.startswith("-") and "/" not in w and w != "."]
+                    pinned = all("==" in w for w in pkgs) and (pkgs or "-c " in cmd or "--no-deps ." in cmd)
+                    assert pinned or ("-r " in cmd and "-c " in cmd and "requirements.lock" in cmd), f"{name}: unpinned install: {cmd}"
+    # every COPY source exists and is let through by the image's .dockerignore allowlist
+    ignore = (path.parent / f"{name}.dockerignore").read_text().splitlines()
+    allowed = [line[1:].rstrip("/") for line in ignore if line.startswith("!")]
+    for i, a in instrs:
+        if i == "COPY" and "--from=" not in a:
+            for src in a.split()[:-1]:
+                assert (REPO / src).exists(), f"{name}: COPY source {src} does not exist"
+                assert any(src.rstrip("/") == p or src.startswith(p + "/") for p in allowed), f"{name}: {src} excluded by .dockerignore"
+    assert any(i in ("CMD", "ENTRYPOINT") for i, _ in instrs)
+
+
+def test_code_image_is_cuda_capable_and_slim_image_matches_the_lock():
+    lock = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line)
+        if m:
+            lock[m[1].lower().replace("_", "-")] = m[2]
+    # the code image installs exactly the lock, whose torch carries the CUDA 12 runtime wheels
+    assert "uv pip sync" in (DEPLOY / "images" / "code.Dockerfile").read_text()
+    assert lock["torch"].startswith("2.8") and any(k.startswith("nvidia-") and k.endswith("-cu12") for k in lock)
+    pins = {}
+    for line in (DEPLOY / "images" / "requirements-dagster.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.strip().lower()] = version.strip()
+    assert {"dagster", "dagster-webserver", "dagster-postgres", "dagster-aws", "dagster-celery"} <= set(pins)
+    for name, version in pins.items():
+        assert lock.get(name) == version, f"requirements-dagster.txt pins {name}=={version}, the lock has {lock.get(name)}"
+    assert "torch" not in pins
+
+
+def test_celery_config_module_reads_credentials_from_env(monkeypatch):
+    import importlib.util
+
+    src = (DEPLOY / "images" / "dagster_celery_config.py").read_text()
+    assert "amqp://" not in src and "redis://" not in src
+    monkeypatch.setenv("PRISM_CELERY_BROKER_URL", "pyamqp://u:p@broker:5672//")
+    monkeypatch.delenv("PRISM_CELERY_BACKEND_URL", raising=False)
+    spec = importlib.util.spec_from_file_location("dagster_celery_config_t", DEPLOY / "images" / "dagster_celery_config.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.broker_url == "pyamqp://u:p@broker:5672//" and mod.result_backend == "rpc://"
+    monkeypatch.delenv("PRISM_CELERY_BROKER_URL")
+    with pytest.raises(KeyError):
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+# --------------------------------------------------------------------------------------------
+# compose
+
+
+def test_compose_file_is_consistent():
+    doc = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    assert set(doc) <= {"name", "services", "volumes", "networks", "secrets", "configs"} | {k for k in doc if k.startswith("x-")}
+    services = doc["services"]
+    assert {"postgres", "mariadb", "minio", "rabbitmq", "prism-code", "webserver", "daemon", "worker-cpu", "worker-gpu"} <= set(services)
+    declared_volumes = set(doc.get("volumes") or {})
+    example = dict(line.split("=", 1) for line in (DEPLOY / ".env.example").read_text().splitlines() if "=" in line and not line.startswith("#"))
+    used_vars: set[str] = set()
+    for name, svc in services.items():
+        image = svc.get("image", "")
+        assert image or svc.get("build"), f"{name}: neither image nor build"
+        if "build" in svc:
+            assert (REPO / "deploy" / svc["build"]["context"] / svc["build"]["dockerfile"]).resolve().exists(), f"{name}: missing Dockerfile"
+        else:
+            tag = image.rsplit(":", 1)[-1] if ":" in image else ""
+            assert tag and tag != "latest" and re.search(r"\d", tag), f"{name}: image {image} is not pinned"
+        deps = svc.get("depends_on") or {}
+        for dep, cond in (deps.items() if isinstance(deps, dict) else ((d, {}) for d in deps)):
+            assert dep in services, f"{name} depends on unknown service {dep}"
+            if cond.get("condition") == "service_healthy":
+                assert "healthcheck" in services[dep], f"{name} waits for {dep} to be healthy but {dep} has no healthcheck"
+        for vol in svc.get("volumes") or []:
+            src = vol.split(":")[0]
+            if not src.startswith((".", "/")):
+                assert src in declared_volumes, f"{name}: volume {src} not declared"
+        env = svc.get("environment") or {}
+        assert isinstance(env, dict), f"{name}: use a mapping for environment"
+        for key, value in env.items():
+            value = str(value)
+            used_vars |= set(re.findall(r"\$\{([A-Z0-9_]+)", value))
+            if SECRET_NAME.search(key) and key not in ("PRISM_CELERY_BACKEND_URL", "MARIADB_RANDOM_ROOT_PASSWORD"):
+                assert "${" in value, f"{name}: {key} has a literal value; secrets come from deploy/.env"
+        ports = [p.split(":")[-2] if p.count(":") == 2 else p.split(":")[0] for p in svc.get("ports") or []]
+        for p in svc.get("ports") or []:
+            assert p.startswith("127.0.0.1:"), f"{name}: port {p} published on every interface"
+        assert len(ports) == len(set(ports))
+    assert used_vars <= set(example), f"variables used but not documented in .env.example: {sorted(used_vars - set(example))}"
+    assert all(v == "" for k, v in example.items() if SECRET_NAME.search(k)), ".env.example must not carry secret values"
+    # the instance config's EnvVars reach every Dagster process
+    needed = set(re.findall(r"env: (\w+)", (DEPLOY / "dagster.yaml").read_text()))
+    for name in ("prism-code", "webserver", "daemon", "worker-cpu", "worker-gpu"):
+        assert needed <= set(services[name]["environment"]), f"{name} lacks {needed - set(services[name]['environment'])}"
+        assert services[name]["environment"]["DAGSTER_PG_HOST"] == "postgres"
+    # Celery routing: one queue per worker kind, GPU reserved for the gpu worker only
+    def queue(svc):
+        cmd = svc["command"]
+        return cmd[cmd.index("-Q") + 1]
+    assert queue(services["worker-cpu"]) == "cpu" and queue(services["worker-gpu"]) == "gpu"
+    devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+    assert "deploy" not in services["worker-cpu"]
+    assert services["prism-code"]["environment"]["PRISM_EXECUTOR"] == "celery"
+    # the workspace the dagster image ships points at the code service
+    ws = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())
+    grpc = ws["load_from"][0]["grpc_server"]
+    assert grpc["host"] == "prism-code" and grpc["port"] == 4000 and grpc["location_name"] == "prism"
+    assert "4000" in " ".join(services["prism-code"]["healthcheck"]["test"])
+
+
+# --------------------------------------------------------------------------------------------
+# ECS
+
+
+def _taskdefs() -> dict[str, dict]:
+    return {p.name: json.loads(render(p)) for p in sorted((DEPLOY / "ecs").glob("taskdef-*.json"))}
+
+
+def test_ecs_task_definitions_validate_against_the_ecs_api_model():
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    shape = botocore.session.get_session().get_service_model("ecs").operation_model("RegisterTaskDefinition").input_shape
+    defs = _taskdefs()
+    assert {"taskdef-code.json", "taskdef-run.json", "taskdef-webserver.json", "taskdef-daemon.json", "taskdef-worker-gpu.json"} <= set(defs)
+    for name, td in defs.items():
+        report = ParamValidator().validate(td, shape)
+        assert not report.has_errors(), f"{name}: {report.generate_report()}"
+        for c in td["containerDefinitions"]:
+            assert c["user"] == "10001:10001", f"{name}: container runs as root"
+            assert c["image"].startswith("123456789012.dkr.ecr.eu-west-1.amazonaws.com/prism-") and c["image"].endswith(":0123456789ab")
+            env = {e["name"]: e["value"] for e in c.get("environment", [])}
+            for key in env:
+                assert not SECRET_NAME.search(key) or key.startswith("PRISM_SECRET_ARN_") or key == "PRISM_CELERY_BACKEND_URL", \
+                    f"{name}: {key} must come from `secrets` (Secrets Manager), not `environment`"
+            for s in c.get("secrets", []):
+                assert s["valueFrom"].startswith("arn:aws:secretsmanager:eu-west-1:123456789012:secret:prism/staging/"), s
+            assert env.get("DAGSTER_HOME") == "/opt/dagster/ecs_home"
+    gpu = defs["taskdef-worker-gpu.json"]["containerDefinitions"][0]
+    assert gpu["resourceRequirements"] == [{"type": "GPU", "value": "1"}] and gpu["command"][gpu["command"].index("-Q") + 1] == "gpu"
+    assert defs["taskdef-run.json"]["requiresCompatibilities"] == ["EC2"]  # Fargate has no GPUs
+
+
+def _ecs_env(monkeypatch):
+    for k, v in {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": "5432", "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "",
+                 "DAGSTER_PG_DB": "postgres", "PRISM_ECS_RUN_TASK_DEFINITION": "prism-staging-run", "PRISM_LOG_BUCKET": "logs",
+                 "PRISM_SECRET_ARN_PG_PASSWORD": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prism/staging/dagster-pg-password",
+                 "PRISM_SECRET_ARN_CATALOG_URL": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prism/staging/catalog-url",
+                 "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("PRISM_S3_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+def test_ecs_instance_config_loads_the_ecs_run_launcher(tmp_path, monkeypatch):
+    """deploy/ecs/dagster.ecs.yaml through Dagster's instance schema and the EcsRunLauncher's own
+    config schema, then instantiated against moto's ECS holding the rendered run task definition
+    (the launcher checks that its container exists in it)."""
+    import boto3
+    from dagster._config import validate_config
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster_aws.ecs import EcsRunLauncher
+    from moto import mock_aws
+
+    shutil.copyfile(DEPLOY / "ecs" / "dagster.ecs.yaml", tmp_path / "dagster.yaml")
+    cfg, _ = dagster_instance_config(str(tmp_path))
+    res = validate_config(EcsRunLauncher.config_type(), cfg["run_launcher"]["config"])
+    assert res.success, res.errors
+    local = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+    for section in ("storage", "concurrency", "run_retries"):
+        assert cfg[section] == local[section], f"{section} differs between deploy/dagster.yaml and the ECS instance"
+    assert cfg["run_monitoring"]["free_slots_after_run_end_seconds"] == 300
+
+    _ecs_env(monkeypatch)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with mock_aws():
+        ecs = boto3.client("ecs", region_name="eu-west-1")
+        ecs.register_task_definition(**_taskdefs()["taskdef-run.json"])
+        from dagster import DagsterInstance
+
+        with DagsterInstance.get() as instance:
+            launcher = instance.run_launcher
+            assert isinstance(launcher, EcsRunLauncher)
+            assert launcher.task_definition.endswith(":task-definition/prism-staging-run:1")
+            assert {s["name"] for s in launcher.secrets} == {"DAGSTER_PG_PASSWORD", "PRISM_CATALOG_URL"}
+            assert all(s["valueFrom"].startswith("arn:aws:secretsmanager:") for s in launcher.secrets)
+
+
+def test_gpu_op_tags_become_ecs_gpu_overrides_and_celery_queues(monkeypatch):
+    """The routing tags on the real assets, read by dagster-aws's ECS step handler, give a RunTask
+    request that the ECS API model accepts, with one GPU on the GPU capacity provider."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+    from dagster_aws.ecs.executor import EcsStepHandler
+
+    from prism_assets.core import routing
+    from prism_assets.definitions import defs
+
+    nodes = {n.name: n for n in defs.resolve_job_def("process_title").graph.node_defs}
+    q = routing.QUEUE_TAG
+    assert nodes["clip_embeddings"].tags[q] == routing.queue_name("gpu") and nodes["posters"].tags[q] == routing.queue_name("gpu")
+    assert nodes["visual_pass"].tags[q] == routing.queue_name("cpu")
+    for n in ("clip_embeddings", "posters", "visual_pass"):
+        assert nodes[n].retry_policy is not None and nodes[n].retry_policy.backoff.value == "EXPONENTIAL", n
+    pools = {n: getattr(nodes[n], "pool", None) for n in ("clip_embeddings", "posters", "visual_pass")}
+    assert pools == {"clip_embeddings": "gpu", "posters": "gpu", "visual_pass": "decode"}
+    gpu_steps = {n for n, node in nodes.items() if getattr(node, "pool", None) == "gpu"}
+    assert {"clip_embeddings", "posters", "transcript"} <= gpu_steps
+    for n in gpu_steps:  # every step holding a GPU slot is routed to GPU workers / GPU ECS tasks
+        assert nodes[n].tags.get(q) == routing.queue_name("gpu") and routing.ECS_CONTAINER_OVERRIDES_TAG in nodes[n].tags, n
+
+    handler = object.__new__(EcsStepHandler)  # only the tag parsing: no ECS metadata endpoint here
+    handler._task_overrides, handler._cpu, handler._memory, handler._ephemeral_storage = {}, None, None, None
+    tags = nodes["clip_embeddings"].tags
+    overrides = {**handler._get_task_overrides(tags), "containerOverrides": [{"name": "run", **handler._get_container_overrides(tags)}]}
+    kwargs = {"cluster": "prism-staging", "taskDefinition": "prism-staging-run", "overrides": overrides, **json.loads(tags[routing.ECS_RUN_TASK_KWARGS_TAG])}
+    shape = botocore.session.get_session().get_service_model("ecs").operation_model("RunTask").input_shape
+    report = ParamValidator().validate(kwargs, shape)
+    assert not report.has_errors(), report.generate_report()
+    assert overrides["containerOverrides"][0]["resourceRequirements"] == [{"type": "GPU", "value": "1"}]
+    assert kwargs["capacityProviderStrategy"][0]["capacityProvider"] == os.environ.get("PRISM_ECS_GPU_CAPACITY_PROVIDER", "prism-gpu")
+    assert handler._get_container_overrides(nodes["visual_pass"].tags) == {}
+
+
+def test_executor_switch(monkeypatch):
+    from dagster_aws.ecs import ecs_executor
+
+    from prism_assets.core.routing import celery_executor_config, job_executor
+
+    monkeypatch.delenv("PRISM_EXECUTOR", raising=False)
+    assert job_executor().name == "multiprocess"
+    monkeypatch.delenv("PRISM_CELERY_BROKER_URL", raising=False)
+    with pytest.raises(ValueError, match="PRISM_CELERY_BROKER_URL"):
+        job_executor("celery")
+    monkeypatch.setenv("PRISM_CELERY_BROKER_URL", "pyamqp://u:secret@h//")
+    monkeypatch.setenv("PRISM_CELERY_BACKEND_URL", "rpc://")
+    assert job_executor("celery").name == "celery"
+    assert "secret" not in json.dumps(celery_executor_config())  # only env references in the run config
+    assert job_executor("ecs") is ecs_executor
+    with pytest.raises(ValueError, match="unknown PRISM_EXECUTOR"):
+        job_executor("k8s")
+
+
+def test_transient_errors_are_retried_and_prism_failures_are_not(settings, monkeypatch, tmp_path):
+    """The RetryPolicy retries an unexpected (transient) error with backoff; a Prism one-line
+    Failure raised inside tracked_signal_run is final at once (bad input is not retried)."""
+    from dagster import DagsterEventType, Failure, asset, materialize
+
+    from prism_assets.core.routing import transient_retry_policy
+    from prism_assets.core.signals import tracked_signal_run
+    from prism_assets.resources import CatalogResource
+
+    monkeypatch.setenv("PRISM_STEP_RETRIES", "3")
+    monkeypatch.setenv("PRISM_STEP_RETRY_DELAY_S", "0")
+    policy = transient_retry_policy()
+    assert policy.max_retries == 3 and policy.calculate_delay(1) == 0
+    monkeypatch.setenv("PRISM_STEP_RETRY_DELAY_S", "10")
+    slow = transient_retry_policy()
+    # exponential: (2^n - 1) x 10 s = 10, 30, 70 s, each +/- 10 s of jitter
+    assert 0 <= slow.calculate_delay(1) <= 20 and 20 <= slow.calculate_delay(2) <= 40 and 60 <= slow.calculate_delay(3) <= 80
+    attempts = tmp_path / "attempts"
+
+    @asset(retry_policy=policy)
+    def flaky(context, catalog: CatalogResource):
+        with tracked_signal_run(context, catalog, signal="flaky", code_version="1"):
+            n = len(attempts.read_text()) if attempts.exists() else 0
+            attempts.write_text("x" * (n + 1))
+            if n < 2:
+                raise ConnectionResetError("S3 connection reset by peer")
+        return n
+
+    @asset(retry_policy=policy)
+    def bad_input(context, catalog: CatalogResource):
+        with tracked_signal_run(context, catalog, signal="bad_input", code_version="1"):
+            attempts.write_text(attempts.read_text() + "b")
+            raise Failure(description="t1: not a video")
+
+    cat = CatalogResource(url=settings.catalog_url)
+    res = materialize([flaky], resources={"catalog": cat})
+    assert res.success and attempts.read_text() == "xxx"
+    assert len([e for e in res.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]) == 2
+    attempts.write_text("")
+    res = materialize([bad_input], resources={"catalog": cat}, raise_on_error=False)
+    assert not res.success and attempts.read_text() == "b"
+    failure = next(e for e in res.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
+    assert failure.step_failure_data.user_failure_data.description == "t1: not a video"
+    assert not [e for e in res.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+
+
+# --------------------------------------------------------------------------------------------
+# IAM, environments, CI/CD
+
+
+IDENTITY = ["task-role-policy.json", "ecs-launch-policy.json", "execution-role-policy.json", "ci-deploy-role-policy.json"]
+TRUST = ["ci-deploy-role-trust.json", "ecs-tasks-trust.json"]
+BUCKET = ["media-bucket-policy.json", "artifacts-bucket-policy.json"]
+RESOURCE_STAR_OK = {"ecr:GetAuthorizationToken", "ecs:DescribeTaskDefinition", "ecs:ListTasks", "ec2:DescribeNetworkInterfaces", "ecs:RegisterTaskDefinition"}
+
+
+def _statements(doc):
+    st = doc["Statement"]
+    return st if isinstance(st, list) else [st]
+
+
+def _aslist(x):
+    return x if isinstance(x, list) else [x]
+
+
+def test_iam_policies_are_valid_and_least_privilege():
+    from moto.iam.policy_validation import IAMPolicyDocumentValidator, IAMTrustPolicyDocumentValidator
+
+    iam = DEPLOY / "iam"
+    assert set(IDENTITY + TRUST + BUCKET + ["s3-vpc-endpoint-policy.json"]) <= {p.name for p in iam.glob("*.json")}
+    for name in IDENTITY:
+        text = render(iam / name)
+        IAMPolicyDocumentValidator(text).validate()  # raises MalformedPolicyDocument
+        for st in _statements(json.loads(text)):
+            actions = _aslist(st["Action"])
+            assert st["Effect"] == "Allow" and not any(a == "*" or a.endswith(":*") for a in actions), f"{name}: wildcard action {actions}"
+            if "*" in _aslist(st["Resource"]):
+                assert set(actions) <= RESOURCE_STAR_OK, f"{name}: Resource * for {actions}"
+            for r in _aslist(st["Resource"]):
+                if r.startswith("arn:aws:s3:::"):
+                    assert "staging" in r and "123456789012" in r, f"{name}: S3 resource outside this environment: {r}"
+            if "iam:PassRole" in actions:
+                assert st["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
+    for name in TRUST:
+        IAMTrustPolicyDocumentValidator(render(iam / name)).validate()
+    trust = json.loads(render(iam / "ci-deploy-role-trust.json"))
+    assert _statements(trust)[0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == "repo:example/prism:environment:staging"
+    task = {a for st in _statements(json.loads(render(iam / "task-role-policy.json"))) for a in _aslist(st["Action"])}
+    assert not {"s3:PutObjectAcl", "s3:PutBucketPolicy", "secretsmanager:GetSecretValue"} & task
+    media_writes = [st for st in _statements(json.loads(render(iam / "task-role-policy.json")))
+                    if any("media" in r for r in _aslist(st["Resource"])) and set(_aslist(st["Action"])) - {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"}]
+    assert not media_writes, "the task role may only read media"
+    # media never leaves the account: deny outsiders, plain HTTP, ACL/replication changes; VPC endpoint
+    # reaches only this account's buckets
+    for name in BUCKET:
+        sts = _statements(json.loads(render(iam / name)))
+        denies = [st for st in sts if st["Effect"] == "Deny"]
+        assert len(denies) == len(sts)
+        assert any(st.get("Condition", {}).get("StringNotEquals", {}).get("aws:PrincipalAccount") == "123456789012" and st["Action"] == "s3:*" for st in denies)
+        assert any(st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false" for st in denies)
+        assert any("s3:PutReplicationConfiguration" in _aslist(st["Action"]) for st in denies)
+    vpce = _statements(json.loads(render(iam / "s3-vpc-endpoint-policy.json")))
+    assert vpce[0]["Condition"]["StringEquals"]["aws:ResourceAccount"] == "123456789012"
+
+
+def test_environments_are_separated_and_pools_sized_per_gpu():
+    envs = yaml.safe_load((DEPLOY / "environments.yaml").read_text())["environments"]
+    assert set(envs) == {"dev", "staging", "prod"}
+    assert len({e["account_id"] for e in envs.values()}) == 3 and len({e["cluster"] for e in envs.values()}) == 3
+    for name, e in envs.items():
+        assert e["cluster"] == f"prism-{name}"
+        assert e["pools"]["gpu"] == e["gpus_per_node"] * e["gpu_nodes"]["max"], f"{name}: gpu pool != GPUs per node x nodes"
+        assert e["pools"]["decode"] >= e["pools"]["gpu"]
+    assert envs["prod"]["approval_required"] and not envs["dev"]["approval_required"]
+    assert envs["prod"]["services"]["daemon"] == 1  # the daemon is a singleton
+
+
+def _workflow(name):
+    doc = yaml.safe_load((WORKFLOWS / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads `on` as true
+    return doc
+
+
+def test_ci_cd_pipeline():
+    ci, cd, env = _workflow("ci.yml"), _workflow("deploy.yml"), _workflow("deploy-env.yml")
+    assert "pull_request" in ci["on"] and "workflow_call" in ci["on"]
+    assert "make test" in json.dumps(ci["jobs"]["test"]["steps"])
+    assert {"postgres", "mariadb", "rabbitmq"} <= set(ci["jobs"]["test"]["services"])
+    assert cd["on"]["push"]["branches"] == ["main"] and cd["permissions"]["id-token"] == "write"
+    jobs = cd["jobs"]
+    assert jobs["test"]["uses"] == "./.github/workflows/ci.yml"
+    assert "test" in _aslist(jobs["images"]["needs"])
+    chain = [("deploy-dev", "images"), ("deploy-staging", "deploy-dev"), ("deploy-prod", "deploy-staging")]
+    for job, before in chain:
+        assert before in _aslist(jobs[job]["needs"]) and jobs[job]["uses"] == "./.github/workflows/deploy-env.yml"
+        assert jobs[job]["with"]["environment"] == job.removeprefix("deploy-")
+    assert env["jobs"]["deploy"]["environment"] == "${{ inputs.environment }}"
+    steps = json.dumps(env["jobs"]["deploy"]["steps"])
+    assert "register-task-definition" in steps and "update-service" in steps and "concurrency set gpu" in steps
+    assert "role-to-assume" in steps and "aws-access-key-id" not in steps  # OIDC, no long-lived keys
+    for wf in (ci, cd, env):
+        for job in wf["jobs"].values():
+            for step in job.get("steps", []):
+                if "uses" in step:
+                    assert re.search(r"@(v\d+|[0-9a-f]{40})$", step["uses"]), f"unpinned action {step['uses']}"
+
+
+def test_no_secret_material_in_deploy_files():
+    pattern = re.compile(r"AKIA[0-9A-Z]{16}|BEGIN [A-Z ]*PRIVATE KEY|aws_secret_access_key\s*=|://[A-Za-z0-9._-]+:[^@\s${}*()\[\]]+@")
+    files = [p for p in DEPLOY.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".json", ".py", ".txt", ".md", "")]
+    files += list(WORKFLOWS.glob("*.yml")) + list(DEPLOY.glob("images/*.Dockerfile")) + [DEPLOY / ".env.example"]
+    for p in files:
+        hits = [m.group(0) for m in pattern.finditer(p.read_text(errors="replace"))]
+        hits = [h for h in hits if h != "://guest:guest@"]  # RabbitMQ's default account (loopback only)
+        assert not hits, f"{p.relative_to(REPO)}: {hits}"
+
+
+def test_capacity_estimate_matches_docs():
+    """docs/deploy.md quotes deploy/capacity.py's output on the committed benchmark results; when a
+    result file changes, re-run `deploy/capacity.py` and update the docs."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("prism_capacity", DEPLOY / "capacity.py")
+    cap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cap)
+    est = cap.estimate(2.0, 24.0)
+    low, high = est["node_titles_per_hour"]
+    assert 0 < low <= high <= est["cpu"]["titles_per_hour"] + 1
+    assert high <= max(est["gpu"]["titles_per_hour"]) + 1
+    docs = (REPO / "docs" / "deploy.md").read_text()
+    # the quoted figures follow the committed results within 20% (benchmarks on the shared 2-core
+    # machine are noisy; a re-measurement that moves them further needs the docs updated)
+    quoted = re.search(r"node: (\d+)-(\d+) titles/h", docs)
+    assert quoted, "docs/deploy.md quotes no `node: X-Y titles/h` line from deploy/capacity.py"
+    for q, now in zip(map(float, quoted.groups()), (low, high)):
+        assert abs(q - now) <= 0.2 * now, f"docs/deploy.md quotes {quoted.group(0)!r}, deploy/capacity.py now says {low:.0f}-{high:.0f}"
+    ep = cap.estimate(0.75, 24.0)["node_titles_per_hour"]
+    quoted_ep = re.search(r"episode \(`--hours 0.75`\) the node rate is (\d+)-(\d+) titles/h", docs)
+    assert quoted_ep and all(abs(float(q) - now) <= 0.2 * now for q, now in zip(quoted_ep.groups(), ep)), (quoted_ep and quoted_ep.group(0), ep)
