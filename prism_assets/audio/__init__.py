@@ -1,0 +1,1 @@
+"""Audio and speech signals: one decode pass, loudness, WhisperX transcript, analysis."""

@@ -1,0 +1,314 @@
+"""The one audio decode pass of a title (PyAV), feeding every audio consumer from one demux.
+
+All audio streams are demuxed together and each packet is decoded once. Decoded frames are
+normalized to float32 planar (same rate and layout) and gathered into ~1 s chunks; a chunk is
+handed to each consumer and dropped, so memory is O(chunk), never O(title):
+
+- window statistics: one row per `window_s` (10 ms) window: peak, RMS over all channels, digital
+  zero (every sample exactly 0) -> `audio_stats`;
+- EBU R128 meter at the native rate (`loudness.R128Meter`) -> integrated loudness, LRA, true
+  peak, sample peak and the 400 ms block powers -> `audio_loudness`;
+- speech signal: resampled ONCE by libswresample to 16 kHz mono (the downmix is swresample's
+  default matrix, LFE dropped) and streamed to `speech_<track>.wav` (16-bit PCM) for the
+  transcript step.
+
+Times are seconds from the video's start: a track's `start_s` is its first decoded frame time
+minus the video stream's start time (negative when audio starts before the picture, e.g. AAC
+priming). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import time
+import wave
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .loudness import R128Meter, channel_weights
+
+AUDIO_PASS_CODE_VERSION = "audio-pass-1"
+AUDIO_SCHEMA_VERSION = "1.0"
+SPEECH_RATE = 16000
+STATS_COLUMNS = {"track": "int32", "t_s": "float64", "dur_s": "float32", "peak": "float32", "rms": "float32", "digital_zero": "bool"}
+
+
+class AudioDecodeError(RuntimeError):
+    """The audio cannot be decoded at all; str() is one line."""
+
+
+@dataclass(frozen=True)
+class AudioPassConfig:
+    window_s: float = 0.01  # audio_stats window
+    chunk_s: float = 1.0  # decoded audio handed to the consumers at a time
+    max_seconds: float | None = None  # stop after this much audio (benchmarks); None = whole title
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> "AudioPassConfig":
+        cfg = dict(cfg or {})
+        known = {k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg}
+        unknown = sorted(set(cfg) - set(known))
+        if unknown:
+            raise ValueError(f"unknown audio.pass settings: {', '.join(unknown)}")
+        return cls(**known)
+
+
+def _lang(stream) -> str | None:
+    lang = (stream.metadata or {}).get("language")
+    return None if not lang or lang.lower() in ("und", "unk", "") else lang
+
+
+_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
+
+
+def frame_to_float(frame) -> np.ndarray:
+    """A decoded frame as float32 (channels, n), full scale 1.0, whatever its sample format
+    (done in numpy: no filter graph per frame)."""
+    a = frame.to_ndarray()
+    ch = len(frame.layout.channels)
+    fmt = frame.format
+    name = fmt.name.rstrip("p")
+    if not fmt.is_planar:
+        a = a.reshape(-1, ch).T
+    if name in ("flt", "dbl"):
+        return a.astype(np.float32, copy=False)
+    if name == "u8":
+        return (a.astype(np.float32) - 128.0) / 128.0
+    return (a.astype(np.float32) / np.float32(_SCALE[name])).astype(np.float32, copy=False)
+
+
+class _Windows:
+    """10 ms window statistics, streamed: boundaries at floor(k * rate * window_s) samples."""
+
+    def __init__(self, rate: int, window_s: float):
+        self.rate = rate
+        self.per_s = round(1.0 / window_s)  # windows per second (100)
+        self.window_s = window_s
+        self.k = 0  # next window index
+        self.n = 0  # samples consumed into complete windows
+        self.buf_peak = np.zeros(0, np.float32)
+        self.buf_sq = np.zeros(0, np.float32)
+        self.out_k: list[np.ndarray] = []
+        self.out_peak: list[np.ndarray] = []
+        self.out_ms: list[np.ndarray] = []
+        self.out_len: list[np.ndarray] = []
+
+    def bound(self, k):
+        return (np.asarray(k, dtype=np.int64) * self.rate) // self.per_s
+
+    def feed(self, x: np.ndarray, final: bool = False) -> None:
+        peak = np.abs(x).max(axis=0) if x.shape[1] else np.zeros(0, np.float32)
+        sq = (x * x).mean(axis=0) if x.shape[1] else np.zeros(0, np.float32)
+        peak = np.concatenate([self.buf_peak, peak])
+        sq = np.concatenate([self.buf_sq, sq])
+        avail_end = self.n + len(peak)
+        # complete windows inside what is buffered
+        k_last = int((avail_end * self.per_s) // self.rate)  # windows whose end <= avail_end
+        while self.bound(k_last) > avail_end:
+            k_last -= 1
+        ks = np.arange(self.k, k_last)
+        if final and self.bound(k_last) < avail_end:
+            ks = np.arange(self.k, k_last + 1)
+        if len(ks):
+            starts = self.bound(ks) - self.n
+            ends = np.minimum(self.bound(ks + 1), avail_end) - self.n
+            lens = ends - starts
+            self.out_k.append(ks)
+            self.out_peak.append(np.maximum.reduceat(peak, starts) if len(peak) else np.zeros(len(ks), np.float32))
+            self.out_ms.append(np.add.reduceat(sq.astype(np.float64), starts) / lens)
+            self.out_len.append(lens)
+            used = int(ends[-1])
+            self.buf_peak, self.buf_sq = peak[used:], sq[used:]
+            self.n += used
+            self.k = int(ks[-1]) + 1
+        else:
+            self.buf_peak, self.buf_sq = peak, sq
+
+    def frame(self, track: int, start_s: float) -> pd.DataFrame:
+        if not self.out_k:
+            return _empty_stats()
+        k = np.concatenate(self.out_k)
+        lens = np.concatenate(self.out_len)
+        peak = np.concatenate(self.out_peak).astype(np.float32)
+        return pd.DataFrame({
+            "track": np.full(len(k), track, np.int32),
+            "t_s": start_s + self.bound(k) / self.rate,
+            "dur_s": (lens / self.rate).astype(np.float32),
+            "peak": peak,
+            "rms": np.sqrt(np.concatenate(self.out_ms)).astype(np.float32),
+            "digital_zero": peak == 0,
+        })
+
+
+def _empty_stats() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in STATS_COLUMNS.items()})
+
+
+@dataclass
+class _Track:
+    track: int
+    stream: object
+    out_dir: Path
+    window_s: float
+    info: dict = field(default_factory=dict)
+    to_speech: object = None
+    windows: _Windows | None = None
+    meter: R128Meter | None = None
+    wav: wave.Wave_write | None = None
+    pending: list = field(default_factory=list)
+    pending_n: int = 0
+    start_time: float | None = None
+    samples: int = 0
+    speech_samples: int = 0
+    rate: int = 0
+    channels: int = 0
+    names: list = field(default_factory=list)
+    decode_errors: int = 0
+    format_changes: int = 0
+
+    def open(self, frame) -> None:
+        import av
+
+        self.rate = int(frame.sample_rate)
+        self.names = [c.name for c in frame.layout.channels]
+        self.channels = len(self.names)
+        self.to_speech = av.AudioResampler(format="flt", layout="mono", rate=SPEECH_RATE)
+        self.windows = _Windows(self.rate, self.window_s)
+        self.meter = R128Meter(self.rate, channel_weights(self.names))
+        path = self.out_dir / f"speech_{self.track}.wav"
+        self.wav = wave.open(str(path), "wb")
+        self.wav.setnchannels(1)
+        self.wav.setsampwidth(2)
+        self.wav.setframerate(SPEECH_RATE)
+        self.info["speech_file"] = path.name
+
+    def _write_speech(self, frames) -> None:
+        for f in frames:
+            a = f.to_ndarray().reshape(-1)
+            self.wav.writeframes((np.clip(a, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes())
+            self.speech_samples += len(a)
+
+    def add(self, frame, chunk_samples: int) -> None:
+        if self.windows is None:
+            self.open(frame)
+        if self.start_time is None and frame.time is not None:
+            self.start_time = float(frame.time)
+        self._write_speech(self.to_speech.resample(frame))
+        if int(frame.sample_rate) != self.rate or len(frame.layout.channels) != self.channels:
+            self.format_changes += 1  # mid-stream change: not measurable as one signal; skip the frame
+            return
+        a = frame_to_float(frame)  # (channels, n) float32
+        self.pending.append(a)
+        self.pending_n += a.shape[1]
+        if self.pending_n >= chunk_samples:
+            self.flush()
+
+    def flush(self, final: bool = False) -> None:
+        if self.pending:
+            x = np.concatenate(self.pending, axis=1) if len(self.pending) > 1 else self.pending[0]
+            self.pending, self.pending_n = [], 0
+            self.samples += x.shape[1]
+            self.windows.feed(x)
+            self.meter.feed(x)
+        if final and self.windows is not None:
+            self.windows.feed(np.zeros((self.channels, 0), np.float32), final=True)
+
+    def close(self) -> None:
+        if self.windows is None:
+            return
+        self.flush(final=True)
+        self._write_speech(self.to_speech.resample(None))
+        self.wav.close()
+
+
+@dataclass
+class AudioPassResult:
+    stats: pd.DataFrame
+    loudness: pd.DataFrame
+    tracks: list[dict]
+    speech_files: dict[str, Path]
+    meta: dict
+
+
+def run_audio_pass(path: str | Path, workdir: str | Path, cfg: AudioPassConfig | None = None,
+                   progress: Callable[[float], None] | None = None) -> AudioPassResult:
+    """Decode every audio stream of `path` once; see the module docstring."""
+    import av
+
+    cfg = cfg or AudioPassConfig()
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as exc:
+        raise AudioDecodeError(f"cannot open {Path(path).name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    with container:
+        audios = list(container.streams.audio)
+        video = container.streams.video[0] if container.streams.video else None
+        if video is not None and video.start_time is not None:
+            video_start = float(video.start_time * video.time_base)
+        elif container.start_time is not None:
+            video_start = container.start_time / 1e6
+        else:
+            video_start = 0.0
+        tracks = [_Track(i, s, workdir, cfg.window_s) for i, s in enumerate(audios)]
+        by_index = {s.index: t for s, t in zip(audios, tracks)}
+        for t in tracks:
+            s = t.stream
+            cc = s.codec_context
+            t.info = {"track": t.track, "stream_index": s.index, "codec": cc.name if cc else None,
+                      "language_tag": _lang(s), "title": (s.metadata or {}).get("title")}
+            s.thread_type = "AUTO"
+        last_report = time.perf_counter()
+        if audios:
+            for packet in container.demux(audios):
+                t = by_index.get(packet.stream.index)
+                if t is None:
+                    continue
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    t.decode_errors += 1
+                    continue
+                for frame in frames:
+                    if cfg.max_seconds is not None and frame.time is not None and frame.time - video_start > cfg.max_seconds:
+                        continue
+                    t.add(frame, int(cfg.chunk_s * frame.sample_rate))
+                if progress and time.perf_counter() - last_report > 10:
+                    last_report = time.perf_counter()
+                    if packet.pts is not None and packet.time_base is not None:
+                        progress(float(packet.pts * packet.time_base) - video_start)
+    stats, loud, infos, speech = [], [], [], {}
+    for t in tracks:
+        t.close()
+        if t.windows is None:  # a stream with no decodable frame
+            infos.append({**t.info, "sample_rate": int(t.stream.codec_context.sample_rate or 0), "channels": 0,
+                          "channel_layout": None, "channel_names": [], "start_s": None, "duration_s": 0.0, "samples": 0,
+                          "speech_samples": 0, "decode_errors": t.decode_errors, "decoded": False,
+                          "integrated_lufs": None, "loudness_range_lu": None, "true_peak_dbtp": None, "sample_peak_dbfs": None})
+            continue
+        start_s = (t.start_time if t.start_time is not None else video_start) - video_start
+        r = t.meter.result()
+        infos.append({**t.info, "sample_rate": t.rate, "channels": t.channels, "channel_layout": t.stream.codec_context.layout.name
+                      if t.stream.codec_context.layout else None, "channel_names": t.names, "start_s": round(start_s, 6),
+                      "duration_s": t.samples / t.rate, "samples": t.samples, "speech_samples": t.speech_samples,
+                      "decode_errors": t.decode_errors, "format_changes": t.format_changes, "decoded": True, **r.summary()})
+        stats.append(t.windows.frame(t.track, start_s))
+        loud.append(pd.DataFrame({"track": np.full(len(r.block_power), t.track, np.int32),
+                                  "t_s": start_s + r.block_start_sample / t.rate,
+                                  "power": r.block_power.astype(np.float64)}))
+        speech[f"speech_{t.track}.wav"] = workdir / f"speech_{t.track}.wav"
+    stats_df = pd.concat(stats, ignore_index=True) if stats else _empty_stats()
+    stats_df = stats_df.astype(STATS_COLUMNS)
+    loud_df = pd.concat(loud, ignore_index=True) if loud else pd.DataFrame({"track": pd.Series([], dtype="int32"),
+                                                                          "t_s": pd.Series([], dtype="float64"), "power": pd.Series([], dtype="float64")})
+    secs = time.perf_counter() - t0
+    total = sum(i["duration_s"] or 0 for i in infos)
+    meta = {"tracks": len(tracks), "video_start_s": video_start, "seconds": round(secs, 3),
+            "audio_seconds": round(total, 3), "realtime_factor": round(secs / total, 5) if total else None,
+            "decode_errors": sum(t.decode_errors for t in tracks), "config": asdict(cfg)}
+    return AudioPassResult(stats_df, loud_df, infos, speech, meta)
