@@ -87,3 +87,25 @@ class SignalOutput(Base):
     code_version: Mapped[str | None] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class QCResult(Base):
+    """The latest content-QC verdict of a title (prism_assets/qc), with its reasons and event counts."""
+
+    __tablename__ = "qc_results"
+    __table_args__ = (UniqueConstraint("title_id", name="uq_qc_results_title"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title_id: Mapped[str] = mapped_column(String(128), ForeignKey("titles.title_id"))
+    verdict: Mapped[str] = mapped_column(String(8), index=True)  # pass|warn|fail
+    profile: Mapped[str] = mapped_column(String(64))
+    reasons: Mapped[list | None] = mapped_column(JSON)
+    event_counts: Mapped[dict | None] = mapped_column(JSON)
+    events_total: Mapped[int] = mapped_column(Integer, default=0)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    delivery_date: Mapped[date | None] = mapped_column(Date, index=True)
+    artifact_uri: Mapped[str | None] = mapped_column(String(2048))
+    dagster_run_id: Mapped[str] = mapped_column(String(64))
+    code_version: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import Delivery, SignalOutput, SignalRun, Title
+from .models import Delivery, QCResult, SignalOutput, SignalRun, Title
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -246,6 +246,32 @@ class Catalog:
     def outputs(self, partition_key: str) -> dict[str, SignalOutput]:
         with self.Session() as s:
             return {o.signal: o for o in s.scalars(select(SignalOutput).where(SignalOutput.partition_key == partition_key))}
+
+    # -- content QC ------------------------------------------------------------------------
+    def record_qc(self, *, title_id: str, verdict: str, profile: str, reasons: list, event_counts: dict, run_id: str,
+                  duration_s: float | None = None, delivery_date: date | None = None, artifact_uri: str | None = None,
+                  code_version: str | None = None) -> None:
+        """Upsert the title's latest QC verdict (one row per title)."""
+        now = utcnow()
+        row = dict(title_id=title_id, verdict=verdict, profile=profile, reasons=list(reasons), event_counts=dict(event_counts),
+                   events_total=int(sum(event_counts.values())), duration_s=duration_s, delivery_date=delivery_date,
+                   artifact_uri=artifact_uri, dagster_run_id=run_id, code_version=code_version, created_at=now, updated_at=now)
+        with self.Session.begin() as s:
+            self._upsert(s, QCResult, [row], ["title_id"],
+                         ["verdict", "profile", "reasons", "event_counts", "events_total", "duration_s", "delivery_date",
+                          "artifact_uri", "dagster_run_id", "code_version", "updated_at"])
+
+    def qc_result(self, title_id: str) -> QCResult | None:
+        with self.Session() as s:
+            return s.scalars(select(QCResult).where(QCResult.title_id == title_id)).first()
+
+    def qc_results(self, title_ids: Iterable[str]) -> dict[str, QCResult]:
+        out: dict[str, QCResult] = {}
+        with self.Session() as s:
+            for chunk in _chunks(list(title_ids), 500):
+                for r in s.scalars(select(QCResult).where(QCResult.title_id.in_(chunk))):
+                    out[r.title_id] = r
+        return out
 
     def update_title(self, title_id: str, **values) -> None:
         with self.Session.begin() as s:
