@@ -7,6 +7,7 @@ from pathlib import Path
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor, multiprocess_executor
 from dagster_aws.s3 import S3Resource
 
+from .core.routing import job_executor
 from .deliveries.assets import delivery_manifest
 from .deliveries.sensors import MANIFEST_JOB, PROCESS_TITLE_JOB, build_daily_schedule, build_delivery_sensor, build_manifest_fanout_sensor
 from .ingest.assets import source_video
@@ -15,10 +16,13 @@ from .resources import CatalogResource, PrismIOManager, PrismProfile, PrismStora
 from .settings import PrismSettings
 from .visual.assets import clip_embeddings, keyframes, posters, shots, visual_pass
 from .visual.clip import ClipModelResource
+from .audio.assets import audio_analysis, audio_pass, transcript
+from .audio.resources import WhisperModelResource
+from .qc.assets import daily_qc_report_schedule, qc, qc_report, qc_report_job
 
 # Every asset partitioned by title, in graph order. Signal domains append theirs here.
-PER_TITLE_ASSETS = [source_video, visual_pass, shots, keyframes, clip_embeddings, posters]
-DAILY_ASSETS = [delivery_manifest]
+PER_TITLE_ASSETS = [source_video, visual_pass, shots, keyframes, clip_embeddings, posters, audio_pass, transcript, audio_analysis, qc]
+DAILY_ASSETS = [delivery_manifest, qc_report]
 
 
 def build_resources(settings: PrismSettings) -> dict:
@@ -36,6 +40,7 @@ def build_resources(settings: PrismSettings) -> dict:
         "catalog": catalog,
         "profile": profile,
         "clip": ClipModelResource(profile=profile),
+        "whisper": WhisperModelResource(profile=profile),
         "io_manager": PrismIOManager(storage=storage, catalog=catalog),
     }
 
@@ -47,20 +52,20 @@ def build_definitions(settings: PrismSettings | None = None) -> Definitions:
         selection=AssetSelection.assets(*PER_TITLE_ASSETS),
         partitions_def=titles_partitions,
         description="Every per-title signal for one title partition.",
-        executor_def=multiprocess_executor,
+        executor_def=job_executor(),  # PRISM_EXECUTOR=multiprocess (default) | celery | ecs (docs/deploy.md)
     )
     manifest_job = define_asset_job(
         MANIFEST_JOB,
-        selection=AssetSelection.assets(*DAILY_ASSETS),
+        selection=AssetSelection.assets(delivery_manifest),  # qc_report has its own job and schedule (after the day's titles ran)
         partitions_def=daily_partitions,
         description="The day's delivery manifest.",
         executor_def=in_process_executor,
     )
     return Definitions(
         assets=[*PER_TITLE_ASSETS, *DAILY_ASSETS],
-        jobs=[process_title, manifest_job],
+        jobs=[process_title, manifest_job, qc_report_job],
         sensors=[build_delivery_sensor(settings), build_manifest_fanout_sensor()],
-        schedules=[build_daily_schedule()],
+        schedules=[build_daily_schedule(), daily_qc_report_schedule],
         resources=build_resources(settings),
     )
 

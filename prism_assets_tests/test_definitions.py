@@ -15,7 +15,8 @@ def test_definitions_load_with_every_asset_checked_fresh_and_pooled(settings):
         assert node.code_version, f"{key} has no code_version"
     # heavy steps run in their pool (decode: CPU-heavy decode passes; gpu: model steps, sized to the
     # node's GPUs); light table-to-table steps (shots, keyframes) run free
-    pools = {"source_video": "decode", "visual_pass": "decode", "clip_embeddings": "gpu", "posters": "gpu", "shots": None, "keyframes": None}
+    pools = {"source_video": "decode", "visual_pass": "decode", "clip_embeddings": "gpu", "posters": "gpu", "shots": None, "keyframes": None, "qc": None,
+             "audio_pass": "decode", "transcript": "gpu", "audio_analysis": None}
     for a in PER_TITLE_ASSETS:
         assert isinstance(a.partitions_def, DynamicPartitionsDefinition) and a.partitions_def.name == "titles"
         assert a.op.name in pools, f"{a.op.name}: declare its pool in this test"
