@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Prism needs on a fresh machine of this kind, idempotently:
 #  - apt: ffmpeg, espeak-ng, fonts-dejavu-core (skipped when present)
-#  - services: starts MariaDB if it is down (tests talk to the real server)
+#  - services: starts MariaDB, PostgreSQL and RabbitMQ if they are down (tests talk to the real servers)
 #  - python: .venv built from requirements.lock with uv (pip sync: exactly the lock), rebuilt when
 #    the lock's hash changes; uv's wheel cache makes rebuilds fast; the project is installed
 #    editable on every run.
@@ -23,6 +23,18 @@ if ! mariadb-admin --protocol=tcp -h 127.0.0.1 -u root ping >/dev/null 2>&1; the
   echo "== starting MariaDB"
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
   for _ in $(seq 1 30); do mariadb-admin --protocol=tcp -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+
+# PostgreSQL (production instance config test, local stack) and RabbitMQ (Celery scale-out test)
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  echo "== starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+  echo "== starting RabbitMQ"
+  rabbitmq-server -detached || true
+  for _ in $(seq 1 60); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done
 fi
 
 PYTHON=${PYTHON:-python3.11}
