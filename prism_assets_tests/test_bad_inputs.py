@@ -26,7 +26,6 @@ def failure_line(result) -> str:
         ("empty.mp4", "empty file (0 bytes)"),
         ("text.mp4", "not a readable media file"),
         ("truncated.mp4", "not a readable media file"),
-        ("audio_only.m4a.mp4", "no video stream"),
     ],
 )
 def test_unusable_input_fails_with_one_line_and_no_artifact(settings, synth, name, expected):
@@ -61,6 +60,28 @@ def test_no_audio_is_flagged_not_failed(settings, synth):
     assert not t["has_audio"] and "no_audio" in t["flags"] and t["frame_count"] == 60
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["has_audio"] is False and checks["probe_complete"] is True
+
+
+def test_audio_only_is_flagged_not_failed(settings, synth):
+    """An audio-only delivery (a dub, a line-up tone) is probed and flagged `audio_only`: no picture
+    fields, every probe check passes, and nothing is left half-done."""
+    result = run_title(settings, "tone", synth("audio_only.m4a.mp4"))
+    assert result.success
+    t = artifact(settings, "tone")
+    assert "audio_only" in t["flags"] and t["video"] is None and t["fps"] is None and t["frame_count"] == 0
+    assert abs(t["duration_s"] - 2.0) < 0.05 and t["has_audio"] and t["audio_tracks"][0]["sample_rate"] == 44100
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert all(checks.values()), checks
+
+
+def test_file_without_video_or_audio_fails(settings, tmp_path):
+    from .conftest import ffmpeg
+
+    p = tmp_path / "subs_only.mkv"
+    (tmp_path / "s.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+    ffmpeg("-i", str(tmp_path / "s.srt"), "-c:s", "srt", str(p))
+    result = run_title(settings, "subs", p)
+    assert not result.success and "no video stream" in failure_line(result) and artifact(settings, "subs") is None
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ def test_process_and_export_qc_composite(data_dir, media, tmp_path):
     out = tmp_path / "export"
     prism("export", "qc_composite", "--to", str(out))
     title = json.loads((out / "title.json").read_text())
-    assert title["schema_version"] == "1.0" and title["title_id"] == "qc_composite" and title["delivery_date"] == "2026-11-20"
+    assert title["schema_version"] == "1.1" and title["title_id"] == "qc_composite" and title["delivery_date"] == "2026-11-20"
     assert abs(title["duration_s"] - 31.0) <= 1 / 24 and title["fps"] == 24.0 and (title["width"], title["height"]) == (640, 360)
     # the visual signals are exported with their images
     import pandas as pd
@@ -48,6 +48,22 @@ def test_process_and_export_qc_composite(data_dir, media, tmp_path):
         assert any(r.job_name == "process_title" and r.tags.get("dagster/partition") == "qc_composite" for r in runs)
 
 
+def test_process_and_export_audio_only_korean(data_dir, media, tmp_path):
+    """An audio-only delivery runs the audio signals (transcript, audio.json) and skips the picture
+    ones; the Korean speech is detected and transcribed by the offline multilingual model."""
+    prism("process", str(media / "ko.mp3"), "--date", "2026-11-20")
+    out = tmp_path / "exp"
+    prism("export", "ko", "--to", str(out))
+    title = json.loads((out / "title.json").read_text())
+    assert title["flags"] == ["audio_only"] and title["fps"] is None and title["video"] is None
+    tr = json.loads((out / "transcript.json").read_text())
+    assert tr["language"] == "ko" and tr["language_probability"] > 0.8 and tr["segments"]
+    assert any("\uac00" <= ch <= "\ud7a3" for s in tr["segments"] for ch in s["text"]), tr["segments"]  # Hangul
+    audio = json.loads((out / "audio.json").read_text())
+    assert audio["tracks"][0]["detected_language"] == "ko" and -40 < audio["tracks"][0]["integrated_lufs"] < -5
+    assert (out / "transcript.srt").is_file() and not (out / "shots.parquet").exists() and not (out / "qc.json").exists()
+
+
 def test_process_default_title_id_and_profile(data_dir, synth, tmp_path):
     # prod wants pretrained CLIP weights from the hub; offline (HF_HUB_OFFLINE=1, set for the whole
     # suite) they cannot load: the model steps fail with one clear line, never a silent random init
@@ -66,7 +82,7 @@ def test_process_default_title_id_and_profile(data_dir, synth, tmp_path):
 
 @pytest.mark.parametrize(
     "name, expected",
-    [("empty.mp4", "empty file (0 bytes)"), ("text.mp4", "not a readable media file"), ("truncated.mp4", "not a readable media file"), ("audio_only.m4a.mp4", "no video stream")],
+    [("empty.mp4", "empty file (0 bytes)"), ("text.mp4", "not a readable media file"), ("truncated.mp4", "not a readable media file")],
 )
 def test_process_bad_input_one_line_error(data_dir, synth, name, expected):
     proc = prism("process", str(synth(name)), "--title-id", "bad", check=False)

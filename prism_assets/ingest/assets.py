@@ -23,14 +23,24 @@ def _finite_pos(x) -> bool:
     return x is not None and math.isfinite(x) and x > 0
 
 
+def _audio_only(t: dict) -> bool:
+    return "audio_only" in (t.get("flags") or [])
+
+
+def _probe_complete(t: dict) -> tuple[bool, dict]:
+    if _audio_only(t):  # no picture: the duration and the audio tracks are what there is to probe
+        ok = _finite_pos(t.get("duration_s")) and bool(t["audio_tracks"])
+        return ok, {"audio_only": True, "duration_s": t.get("duration_s"), "audio_tracks": len(t["audio_tracks"])}
+    keys = ("duration_s", "fps", "width", "height", "frame_count")
+    return all(_finite_pos(t.get(k)) for k in keys), {k: t.get(k) for k in keys}
+
+
 RULES = [
     checks.CheckRule(
         "probe_complete",
-        "Duration, frame rate, size and frame count are present, finite and positive.",
-        lambda t: (
-            all(_finite_pos(t.get(k)) for k in ("duration_s", "fps", "width", "height", "frame_count")),
-            {k: t.get(k) for k in ("duration_s", "fps", "width", "height", "frame_count")},
-        ),
+        "Duration, frame rate, size and frame count are present, finite and positive "
+        "(audio-only deliveries, flagged audio_only: duration and at least one audio track).",
+        _probe_complete,
         blocking=True,
     ),
     checks.CheckRule(
@@ -50,8 +60,8 @@ RULES = [
         "audio_covers_video",
         "No audio track ends more than 2 frames before the picture.",
         lambda t: (
-            all(a["duration_s"] is None or t["duration_s"] - a["duration_s"] <= 2.0 / t["fps"] for a in t["audio_tracks"]),
-            {"audio_durations_s": [a["duration_s"] for a in t["audio_tracks"]], "video_duration_s": t["duration_s"]},
+            _audio_only(t) or all(a["duration_s"] is None or t["duration_s"] - a["duration_s"] <= 2.0 / t["fps"] for a in t["audio_tracks"]),
+            {"audio_durations_s": [a["duration_s"] for a in t["audio_tracks"]], "video_duration_s": None if _audio_only(t) else t["duration_s"]},
         ),
         severity=AssetCheckSeverity.WARN,
     ),
@@ -59,8 +69,8 @@ RULES = [
         "container_integrity",
         "The whole file demuxed without errors or corrupt packets, and its SHA-256 was recorded.",
         lambda t: (
-            t["demux_error"] is None and t["video"]["corrupt_packets"] == 0 and len(t["checksum_sha256"] or "") == 64,
-            {"demux_error": t["demux_error"] or "", "corrupt_packets": t["video"]["corrupt_packets"]},
+            t["demux_error"] is None and _corrupt(t) == 0 and len(t["checksum_sha256"] or "") == 64,
+            {"demux_error": t["demux_error"] or "", "corrupt_packets": _corrupt(t)},
         ),
         severity=AssetCheckSeverity.WARN,
     ),
@@ -71,6 +81,10 @@ RULES = [
         severity=AssetCheckSeverity.WARN,
     ),
 ]
+
+
+def _corrupt(t: dict) -> int:
+    return int(t.get("audio_corrupt_packets", 0)) if t.get("video") is None else int(t["video"]["corrupt_packets"])
 
 
 def _open_uri(storage: PrismStorage, uri: str):
@@ -95,6 +109,8 @@ def _read_sidecar(store, key: str) -> tuple[dict, list[str]]:
 
 
 def _timing_consistent(t: dict) -> tuple[bool, dict]:
+    if _audio_only(t):
+        return True, {"audio_only": True, "duration_s": t["duration_s"]}
     frame_ok = t["is_vfr"] or abs(t["frame_count"] / t["fps"] - t["duration_s"]) <= 1.0 / t["fps"] + 1e-6
     longest = max([t["duration_s"]] + [a["duration_s"] or 0 for a in t["audio_tracks"]])
     container = t["container"]["duration_s"]
@@ -178,9 +194,9 @@ def source_video(context: AssetExecutionContext, storage: PrismStorage, catalog:
             "delivery_date": delivery_date,
             "source_uri": uri,
             "duration_s": float(title["duration_s"]),
-            "fps": float(title["fps"]),
-            "width": title["width"],
-            "height": title["height"],
+            "fps": float(title["fps"]) if title["fps"] else 0.0,
+            "width": title["width"] or 0,
+            "height": title["height"] or 0,
             "frame_count": title["frame_count"],
             "audio_tracks": len(title["audio_tracks"]),
             "flags": MetadataValue.json(title["flags"]),

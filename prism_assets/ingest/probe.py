@@ -14,8 +14,8 @@ import numpy as np
 
 from ..core.store import sha256_file
 
-PROBE_SCHEMA_VERSION = "1.0"
-PROBE_CODE_VERSION = "probe-1"
+PROBE_SCHEMA_VERSION = "1.1"
+PROBE_CODE_VERSION = "probe-2"
 
 
 class ProbeError(RuntimeError):
@@ -51,12 +51,13 @@ def probe_video(path: str | Path, *, checksum: bool = True) -> dict:
 
     with container:
         videos = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
+        audios = list(container.streams.audio)
         if not videos:
             kinds = sorted({s.type for s in container.streams})
-            what = "audio-only delivery" if "audio" in kinds else f"streams: {', '.join(kinds) or 'none'}"
-            raise ProbeError(f"no video stream in {path.name} ({what})")
+            if not audios:
+                raise ProbeError(f"no video stream in {path.name} (streams: {', '.join(kinds) or 'none'})")
+            return _probe_audio_only(container, audios, path, size, checksum)
         video = videos[0]
-        audios = list(container.streams.audio)
         subs = list(container.streams.subtitles)
 
         n_audio = len(audios)
@@ -141,30 +142,7 @@ def probe_video(path: str | Path, *, checksum: bool = True) -> dict:
             dar_f = Fraction(video.width, video.height) * (Fraction(sar) if sar else 1)
             dar = f"{dar_f.numerator}:{dar_f.denominator}"
 
-        audio_tracks = []
-        for i, a in enumerate(audios):
-            acc = a.codec_context
-            a_dur = None
-            if audio_start[i] is not None:
-                a_dur = float((audio_end[i] - audio_start[i]) * a.time_base)
-            elif a.duration:
-                a_dur = float(a.duration * a.time_base)
-            layout = getattr(acc, "layout", None)
-            audio_tracks.append(
-                {
-                    "index": a.index,
-                    "track": i,
-                    "codec": acc.name,
-                    "sample_rate": int(acc.sample_rate or 0),
-                    "channels": int(getattr(acc, "channels", 0) or (layout.nb_channels if layout else 0)),
-                    "channel_layout": layout.name if layout else None,
-                    "language": _lang(a),
-                    "title": (a.metadata or {}).get("title"),
-                    "bit_rate": int(a.bit_rate) if a.bit_rate else None,
-                    "duration_s": a_dur,
-                    "default": bool(a.disposition & av.stream.Disposition.default),
-                }
-            )
+        audio_tracks = [_audio_track(i, a, audio_start[i], audio_end[i]) for i, a in enumerate(audios)]
         subtitle_tracks = [{"index": s.index, "codec": s.codec_context.name if s.codec_context else None, "language": _lang(s)} for s in subs]
 
         flags = []
@@ -227,7 +205,95 @@ def probe_video(path: str | Path, *, checksum: bool = True) -> dict:
         return result
 
 
+def _audio_track(i: int, a, start, end) -> dict:
+    import av
+
+    acc = a.codec_context
+    a_dur = None
+    if start is not None:
+        a_dur = float((end - start) * a.time_base)
+    elif a.duration:
+        a_dur = float(a.duration * a.time_base)
+    layout = getattr(acc, "layout", None)
+    return {
+        "index": a.index,
+        "track": i,
+        "codec": acc.name,
+        "sample_rate": int(acc.sample_rate or 0),
+        "channels": int(getattr(acc, "channels", 0) or (layout.nb_channels if layout else 0)),
+        "channel_layout": layout.name if layout else None,
+        "language": _lang(a),
+        "title": (a.metadata or {}).get("title"),
+        "bit_rate": int(a.bit_rate) if a.bit_rate else None,
+        "duration_s": a_dur,
+        "default": bool(a.disposition & av.stream.Disposition.default),
+    }
+
+
+def _probe_audio_only(container, audios, path: Path, size: int, checksum: bool) -> dict:
+    """An audio-only delivery (a dub, a stem, a speech or line-up recording): probed and flagged
+    `audio_only`. Its picture fields are null (`fps`, `width`, `height`, `video`) and `frame_count`
+    is 0; the visual signals skip it, the audio signals run."""
+    import av
+
+    n = len(audios)
+    end, start = [0] * n, [None] * n
+    index = {s.index: i for i, s in enumerate(audios)}
+    demux_error = None
+    corrupt = 0
+    try:
+        for packet in container.demux(audios):
+            if packet.size == 0:
+                continue
+            t = packet.pts if packet.pts is not None else packet.dts
+            if t is None:
+                continue
+            i = index[packet.stream.index]
+            corrupt += bool(packet.is_corrupt)
+            end[i] = max(end[i], t + (packet.duration or 0))
+            if start[i] is None or t < start[i]:
+                start[i] = t
+    except av.error.FFmpegError as exc:
+        demux_error = f"{type(exc).__name__}: {exc.strerror or exc}"
+    tracks = [_audio_track(i, a, start[i], end[i]) for i, a in enumerate(audios)]
+    durations = [t["duration_s"] for t in tracks if t["duration_s"]]
+    if not durations:
+        why = f" ({demux_error})" if demux_error else ""
+        raise ProbeError(f"no decodable audio packets in {path.name} (audio-only delivery): truncated or corrupt file{why}")
+    flags = ["audio_only"] + (["demux_error"] if demux_error else []) + (["corrupt_packets"] if corrupt else [])
+    return {
+        "file_size_bytes": size,
+        "checksum_sha256": sha256_file(path) if checksum else None,
+        "container": {
+            "format_name": container.format.name,
+            "format_long_name": container.format.long_name,
+            "bit_rate": int(container.bit_rate) if container.bit_rate else None,
+            "duration_s": (container.duration / 1_000_000) if container.duration else None,
+            "start_time_s": (container.start_time / 1_000_000) if container.start_time else 0.0,
+            "metadata": dict(container.metadata or {}),
+        },
+        "duration_s": max(durations),
+        "fps": None,
+        "frame_rate": None,
+        "is_vfr": False,
+        "frame_count": 0,
+        "width": None,
+        "height": None,
+        "display_aspect_ratio": None,
+        "rotation": 0,
+        "video": None,
+        "audio_corrupt_packets": corrupt,
+        "audio_tracks": tracks,
+        "subtitle_tracks": [],
+        "has_audio": True,
+        "demux_error": demux_error,
+        "flags": flags,
+    }
+
+
 def probe_summary(p: dict) -> str:
+    if p.get("video") is None:
+        return f"audio only, {p['duration_s']:.2f}s, {len(p['audio_tracks'])} audio track(s)"
     return f"{p['width']}x{p['height']} {p['fps']:.3f} fps {p['duration_s']:.2f}s {p['frame_count']} frames, {len(p['audio_tracks'])} audio track(s)"
 
 

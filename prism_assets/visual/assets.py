@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pandas as pd
-from dagster import AssetCheckSeverity, AssetExecutionContext, AssetIn, AssetOut, Failure, MetadataValue, Output, asset, multi_asset
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetIn, AssetOut, Failure, MetadataValue, Output, asset, multi_asset
 
 from ..core import checks
 from ..core.artifacts import ArtifactStore, Bundle
@@ -244,12 +244,14 @@ POSTER_RULES = [
 @multi_asset(
     outs={
         "frame_stats": AssetOut(
+            is_required=False,  # not produced for an audio-only title: its visual descendants and QC are skipped
             code_version=DECODE_CODE_VERSION, kinds={"video", "pyav", "parquet"}, freshness_policy=default_freshness_policy(),
             metadata={"prism/schema_version": STATS_SCHEMA_VERSION, "prism/artifact": "titles/<title_id>/frame_stats.parquet"},
             description="Per-frame statistics of the one visual decode pass: shot features, luma/black/bars/colour-bar evidence, "
             "quality measures. Read by shots, QC and posters; nothing decodes again.",
         ),
         "frame_samples": AssetOut(
+            is_required=False,
             code_version=DECODE_CODE_VERSION, kinds={"video", "jpeg"}, freshness_policy=default_freshness_policy(),
             metadata={"prism/schema_version": STATS_SCHEMA_VERSION, "prism/artifact": "titles/<title_id>/frame_samples/<version>/"},
             description="Pictures kept by the decode pass: embedding samples (1/s, 224 px CLIP crops), keyframe candidates "
@@ -267,6 +269,16 @@ POSTER_RULES = [
 def visual_pass(context: AssetExecutionContext, source_video: dict, storage: PrismStorage, catalog: CatalogResource, profile: PrismProfile):
     """Decode the title once (threaded PyAV, scaling in libswscale) for all visual work."""
     title_id = context.partition_key
+    if "audio_only" in (source_video.get("flags") or []):
+        # an audio-only delivery has no picture: nothing is materialized, so every visual asset and
+        # QC downstream is skipped (not failed) and the audio signals run; the checks say why
+        why = "audio-only delivery (no video stream): visual signals skipped"
+        context.log.warning(f"{title_id}: {why}")
+        for asset_name, rules in (("frame_stats", STATS_RULES), ("frame_samples", SAMPLES_RULES)):
+            for r in rules:
+                yield AssetCheckResult(asset_key=asset_name, check_name=r.name, passed=True, severity=AssetCheckSeverity.WARN,
+                                       metadata={"skipped": why})
+        return
     with tracked_signal_run(context, catalog, signal="visual_pass", code_version=DECODE_CODE_VERSION) as rec:
         cfg = VisualPassConfig.from_config(_visual_cfg(profile).get("pass"))
         store, key = _open_uri(storage, source_video["source_uri"])
