@@ -350,7 +350,7 @@ def demo(
         status = "ok" if not failed_runs else f"failed: {failed_runs[-1].signal}: {failed_runs[-1].error}"
         if arts.exists(base):
             t = arts.read(base)
-            table.add_row(tid, f"{t['duration_s']:.2f}", f"{t['fps']:.3f}", f"{t['width']}x{t['height']}", str(len(t["audio_tracks"])), ",".join(t["flags"]) or "-",
+            table.add_row(tid, f"{t['duration_s']:.2f}", f"{t['fps']:.3f}" if t["fps"] else "-", f"{t['width']}x{t['height']}" if t["width"] else "audio only", str(len(t["audio_tracks"])), ",".join(t["flags"]) or "-",
                           count("shots", tid), count("keyframes", tid), count("posters", tid), *speech(tid), verdict(tid), status)
         else:
             table.add_row(tid, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", verdict(tid), status)
