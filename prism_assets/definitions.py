@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor, multiprocess_executor
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 from dagster_aws.s3 import S3Resource
 
 from .core.routing import job_executor

@@ -19,7 +19,7 @@ import pandas as pd
 from dagster import AssetCheckSeverity, AssetExecutionContext, AssetIn, AssetOut, Failure, MetadataValue, Output, asset, multi_asset
 
 from ..core import checks
-from ..core.artifacts import ArtifactStore, Bundle
+from ..core.artifacts import Bundle
 from ..core.signals import default_freshness_policy, tracked_signal_run
 from ..core.routing import GPU_OP_TAGS, TRANSIENT_RETRY_POLICY
 from ..core.store import StoreError
@@ -305,18 +305,6 @@ def audio_pass(context: AssetExecutionContext, source_video: dict, storage: Pris
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _speech_paths(storage: PrismStorage, title_id: str) -> dict[str, Path]:
-    arts = storage.artifacts()
-    base = ArtifactStore.base_key("audio_speech", title_id)
-    out = {}
-    for name, key in arts.bundle_files(base).items():
-        dest = Path(storage.scratch_dir) / "speech" / title_id / key.replace("/", "__")
-        if not dest.exists():
-            dest = arts.store.download(key, dest)
-        out[name] = Path(dest)
-    return out
-
-
 @asset(
     partitions_def=titles_partitions,
     group_name="audio",
@@ -344,7 +332,7 @@ def transcript(context: AssetExecutionContext, audio_speech: dict, storage: Pris
             except (WhisperLoadError, ValueError) as exc:
                 raise Failure(description=str(exc)) from None
             info = lw.info
-            paths = _speech_paths(storage, title_id)
+            paths = storage.stage_bundle("audio_speech", title_id, "speech")
             for t in tracks_in:
                 if t["file"] not in paths:
                     raise Failure(description=f"{title_id}: audio_speech has no {t['file']} (re-run audio_pass)")

@@ -166,14 +166,7 @@ def probe_video(path: str | Path, *, checksum: bool = True) -> dict:
         result = {
             "file_size_bytes": size,
             "checksum_sha256": sha256_file(path) if checksum else None,
-            "container": {
-                "format_name": container.format.name,
-                "format_long_name": container.format.long_name,
-                "bit_rate": int(container.bit_rate) if container.bit_rate else None,
-                "duration_s": (container.duration / 1_000_000) if container.duration else None,
-                "start_time_s": (container.start_time / 1_000_000) if container.start_time else 0.0,
-                "metadata": dict(container.metadata or {}),
-            },
+            "container": _container_info(container),
             "duration_s": duration_s,
             "fps": fps,
             "frame_rate": rate_str,
@@ -203,6 +196,17 @@ def probe_video(path: str | Path, *, checksum: bool = True) -> dict:
             "flags": flags,
         }
         return result
+
+
+def _container_info(container) -> dict:
+    return {
+        "format_name": container.format.name,
+        "format_long_name": container.format.long_name,
+        "bit_rate": int(container.bit_rate) if container.bit_rate else None,
+        "duration_s": (container.duration / 1_000_000) if container.duration else None,
+        "start_time_s": (container.start_time / 1_000_000) if container.start_time else 0.0,
+        "metadata": dict(container.metadata or {}),
+    }
 
 
 def _audio_track(i: int, a, start, end) -> dict:
@@ -264,14 +268,7 @@ def _probe_audio_only(container, audios, path: Path, size: int, checksum: bool) 
     return {
         "file_size_bytes": size,
         "checksum_sha256": sha256_file(path) if checksum else None,
-        "container": {
-            "format_name": container.format.name,
-            "format_long_name": container.format.long_name,
-            "bit_rate": int(container.bit_rate) if container.bit_rate else None,
-            "duration_s": (container.duration / 1_000_000) if container.duration else None,
-            "start_time_s": (container.start_time / 1_000_000) if container.start_time else 0.0,
-            "metadata": dict(container.metadata or {}),
-        },
+        "container": _container_info(container),
         "duration_s": max(durations),
         "fps": None,
         "frame_rate": None,

@@ -21,7 +21,7 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetIn, AssetOut, Failure, MetadataValue, Output, asset, multi_asset
 
 from ..core import checks
-from ..core.artifacts import ArtifactStore, Bundle
+from ..core.artifacts import Bundle
 from ..core.signals import default_freshness_policy, tracked_signal_run
 from ..core.routing import CPU_OP_TAGS, GPU_OP_TAGS, TRANSIENT_RETRY_POLICY
 from ..core.store import StoreError
@@ -54,16 +54,8 @@ def _with_attrs(df: pd.DataFrame, producer: dict, schema_version: str = VISUAL_S
 
 def _pack_paths(storage: PrismStorage, title_id: str) -> dict[str, Path]:
     """Local paths of the frame_samples packs (downloaded to scratch for an S3 artifact root)."""
-    arts = storage.artifacts()
-    base = ArtifactStore.base_key("frame_samples", title_id)
-    out = {}
-    for name, key in arts.bundle_files(base).items():
-        if not name.endswith(".pack"):
-            continue
-        dest = Path(storage.scratch_dir) / "packs" / title_id / key.replace("/", "__")
-        if not dest.exists():
-            dest = arts.store.download(key, dest)
-        out[name[: -len(".pack")]] = Path(dest)
+    files = storage.stage_bundle("frame_samples", title_id, "packs")
+    out = {name[: -len(".pack")]: path for name, path in files.items() if name.endswith(".pack")}
     if not out:
         raise Failure(description=f"{title_id}: frame_samples has no picture packs (re-run visual_pass)")
     return out
