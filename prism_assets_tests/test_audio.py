@@ -113,12 +113,13 @@ def _video(tmp: Path, name: str, audio_args: list[str], seconds: float = 4) -> P
     return p
 
 
+# noise inputs are seeded: a fixed input, so the comparison with ffmpeg is reproducible run to run
 CASES = {
     # name: (ffmpeg audio input + codec args, channels, sample rate)
     "mono_44k.mp4": (["-f", "lavfi", "-i", "sine=f=440:sample_rate=44100:d=4", "-c:a", "aac"], 1, 44100),
-    "surround51.mov": (["-f", "lavfi", "-i", "anoisesrc=d=4:c=pink:r=48000:a=0.2", "-af", "pan=5.1|FL=c0|FR=0.5*c0|FC=0.7*c0|LFE=c0|BL=0.3*c0|BR=0.3*c0",
+    "surround51.mov": (["-f", "lavfi", "-i", "anoisesrc=d=4:c=pink:r=48000:a=0.2:seed=1", "-af", "pan=5.1|FL=c0|FR=0.5*c0|FC=0.7*c0|LFE=c0|BL=0.3*c0|BR=0.3*c0",
                         "-c:a", "pcm_s16le"], 6, 48000),
-    "octo71.mkv": (["-f", "lavfi", "-i", "anoisesrc=d=4:c=white:r=48000:a=0.1", "-af", "pan=7.1|c0=c0|c1=0.9*c0|c2=0.8*c0|c3=c0|c4=0.5*c0|c5=0.5*c0|c6=0.4*c0|c7=0.4*c0",
+    "octo71.mkv": (["-f", "lavfi", "-i", "anoisesrc=d=4:c=white:r=48000:a=0.1:seed=1", "-af", "pan=7.1|c0=c0|c1=0.9*c0|c2=0.8*c0|c3=c0|c4=0.5*c0|c5=0.5*c0|c6=0.4*c0|c7=0.4*c0",
                     "-c:a", "flac"], 8, 48000),
     "hires96k.mkv": (["-f", "lavfi", "-i", "sine=f=1000:sample_rate=96000:d=4", "-ac", "2", "-c:a", "pcm_s24le"], 2, 96000),
 }
