@@ -179,6 +179,77 @@ def test_pass_outputs(media, tmp_path):
     assert np.isfinite(parts).all() and ((parts >= 0) & (parts <= 1)).all()
 
 
+def test_batch_stats_match_the_per_picture_definitions():
+    """The decode loop computes statistics for batches of frames in one set of numpy calls; each
+    column equals the per-picture definition (quality_parts, exposure_score, bars, differences)."""
+    from prism_assets.visual import decode as dec
+
+    rng = np.random.default_rng(7)
+    h, w, th = 72, 128, 25.5
+    ys = [np.full((h, w), 128, np.uint8), np.zeros((h, w), np.uint8), rng.integers(0, 256, (h, w), dtype=np.uint8)]
+    boxed = rng.integers(40, 220, (h, w), dtype=np.uint8)
+    boxed[:9], boxed[-7:], boxed[:, :5] = 0, 3, 10  # letterbox top/bottom, pillarbox left
+    ys.append(boxed)
+    ys.append(np.clip(ys[2].astype(int) // 2 + 60, 0, 255).astype(np.uint8))
+    us = [rng.integers(0, 256, (h // 2, w // 2), dtype=np.uint8) for _ in ys]
+    vs = [np.full((h // 2, w // 2), 128 + 30 * i, np.uint8) for i in range(len(ys))]
+    prev = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    prev_l = prev.reshape(-1).astype(np.float32)
+    prev_codes = (prev[::2, ::2] >> 5).astype(np.int32) * 16 + (us[0] >> 6) * 4 + (vs[0] >> 6)
+    prev_h = np.bincount(prev_codes.ravel(), minlength=128).astype(np.float32)
+    prev_h /= prev_h.sum()
+    cols, lum, hist = dec.batch_stats(np.stack(ys), np.stack(us), np.stack(vs), prev_l, prev_h, th)
+    last_l, last_h = prev_l, prev_h
+    for j, (y, u, v) in enumerate(zip(ys, us, vs)):
+        lf = y.astype(np.float32)
+        parts = dec.quality_parts(lf, u, v)
+        for k in ("sharpness", "colorfulness", "saturation"):
+            assert cols[k][j] == pytest.approx(parts[k], rel=1e-5, abs=1e-6), (k, j)
+        lm, ls = float(y.astype(np.float64).mean()), float(y.astype(np.float64).std())  # exact references
+        assert cols["luma_mean"][j] == pytest.approx(lm, abs=1e-9) and cols["luma_std"][j] == pytest.approx(ls, rel=1e-6, abs=1e-9)
+        assert cols["exposure"][j] == pytest.approx(dec.exposure_score(lm, ls), abs=1e-6)
+        bars = dec._bars(y, th)
+        assert [cols[k][j] for k in ("bar_top", "bar_bottom", "bar_left", "bar_right")] == pytest.approx(list(bars))
+        assert cols["black_ratio"][j] == pytest.approx(np.count_nonzero(y <= th) / y.size)
+        assert (cols["luma_min"][j], cols["luma_max"][j]) == (y.min(), y.max())
+        assert cols["diff"][j] == pytest.approx(np.abs(lf.reshape(-1).astype(np.float64) - last_l).mean(), rel=1e-9)
+        codes = (y[::2, ::2] >> 5).astype(np.int32) * 16 + (u >> 6) * 4 + (v >> 6)
+        hj = np.bincount(codes.ravel(), minlength=128).astype(np.float32)
+        hj /= hj.sum()
+        assert np.allclose(hist[j], hj) and np.array_equal(lum[j], lf.reshape(-1))
+        assert cols["hist_diff"][j] == pytest.approx(0.5 * np.abs(hj - last_h).sum(), abs=1e-6)
+        last_l, last_h = lf.reshape(-1), hj
+    assert cols["bar_top"][3] == pytest.approx(9 / h) and cols["bar_bottom"][3] == pytest.approx(7 / h) and cols["bar_left"][3] == pytest.approx(5 / w)
+    assert cols["sharpness"][0] == 0.0 and cols["luma_std"][0] == 0.0 and cols["black_ratio"][1] == 1.0
+
+
+def test_early_stop_and_failures_release_the_decoder(tmp_path, monkeypatch):
+    """Decoding runs on its own thread: an early stop returns what was analysed, and a failure in the
+    analysis surfaces as the pass's exception with the decode thread stopped (no hang, no leak)."""
+    import threading
+
+    from prism_assets.visual import decode as dec
+
+    path = tmp_path / "four.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
+    vp = run_visual_pass(path, tmp_path / "a", VisualPassConfig(max_seconds=1.0))
+    assert len(vp.stats) == 25 and vp.meta["truncated_at_s"] == 1.0 and vp.stats["frame"].tolist() == list(range(25))
+    assert not [t for t in threading.enumerate() if t.name == "prism-decode"]
+    calls = []
+    real = dec.batch_stats
+
+    def failing(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("boom in the analysis")
+        return real(*a, **k)
+
+    monkeypatch.setattr(dec, "batch_stats", failing)
+    with pytest.raises(RuntimeError, match="boom in the analysis"):
+        run_visual_pass(path, tmp_path / "b")
+    assert not [t for t in threading.enumerate() if t.name in ("prism-decode", "prism-pictures") and t.is_alive()]
+
+
 def test_colour_bars_are_flagged_not_posters(tmp_path):
     path = tmp_path / "bars.mp4"
     ffmpeg("-f", "lavfi", "-i", "smptehdbars=s=640x360:r=25:d=2", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=2",

@@ -1,8 +1,9 @@
 """The one visual decode pass of a title.
 
-Every frame is decoded once (PyAV, frame+slice threads) and scaled *inside libswscale* to a small
-analysis picture (default 128 px wide, full-range YUV 4:4:4); full-resolution RGB is produced only for the few frames
-that are kept as pictures. From the analysis picture the pass computes, per frame:
+Every frame is decoded once (PyAV, FFmpeg frame threads, on a decode thread of its own) and scaled
+*inside libswscale* to a small analysis picture (default 128 px wide, full-range YUV 4:2:0);
+full-resolution RGB is produced only for the few frames that are kept as pictures. From the
+analysis pictures the pass computes, in batches of 16 frames (`batch_stats`), per frame:
 
 * shot-boundary features: mean abs luma difference to the previous frame (`diff`), colour-histogram
   distance (`hist_diff`), the difference across the frame (`skip_diff`, F[t-1] vs F[t+1], separates
@@ -40,7 +41,6 @@ from __future__ import annotations
 from array import array
 import math
 import time
-from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -109,7 +109,8 @@ def quality_parts(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> dict:
     """Explainable picture-quality measures of one analysis picture (full-range Y as float32, U and V
     planes as uint8, any resolution): sharpness = variance of the Laplacian of Y; colourfulness =
     Hasler-Suesstrunk's measure on the chroma plane (std + 0.3 mean of the opponent components);
-    saturation = mean chroma magnitude (0..1)."""
+    saturation = mean chroma magnitude (0..1). The definition for one picture; the pass computes the
+    same measures for a batch in `batch_stats` (tests hold the two equal)."""
     lap = (y[1:-1, 1:-1] * 4 - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:]).reshape(-1)
     n = lap.size
     if n:
@@ -162,6 +163,81 @@ def exposure_score(luma_mean: float, luma_std: float) -> float:
     return float(mid * (0.35 + 0.65 * contrast))
 
 
+def batch_stats(y8: np.ndarray, u8: np.ndarray, v8: np.ndarray, prev_luma: np.ndarray | None,
+                prev_hist: np.ndarray | None, th: float) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Per-frame statistics of a batch of analysis pictures in one set of numpy calls (the per-frame
+    Python overhead of ~40 small numpy calls was the decode loop's main cost).
+
+    `y8` is (B, h, w) full-range luma, `u8`/`v8` (B, h/2, w/2) chroma, all uint8; `prev_luma` (flat
+    float32) and `prev_hist` belong to the frame before the batch (None at the start). Returns the
+    columns (each a length-B float64 array), the batch's flat float32 luma (B, h*w) and its colour
+    histograms (B, 128). The measures are those of `quality_parts` and `exposure_score`, frame by
+    frame; variances are taken around the mean (no E[x^2]-m^2 cancellation on flat pictures)."""
+    b, h, w = y8.shape
+    n = h * w
+    L = y8.reshape(b, n).astype(np.float32)
+    lm = L.sum(axis=1, dtype=np.float64) / n
+    dev = L - lm[:, None].astype(np.float32)
+    ls = np.sqrt(np.einsum("ij,ij->i", dev, dev, dtype=np.float64) / n)
+    # colour histogram: 8 luma x 4 U x 4 V bins on the chroma grid, one bincount for the batch
+    codes = (y8[:, ::2, ::2] >> 5).astype(np.int32) * 16 + (u8 >> 6) * 4 + (v8 >> 6)
+    codes += (np.arange(b, dtype=np.int32) * 128)[:, None, None]
+    hist = np.bincount(codes.reshape(-1), minlength=128 * b).reshape(b, 128).astype(np.float32)
+    hist /= np.maximum(1.0, hist.sum(axis=1, keepdims=True))
+    # sharpness: variance of the Laplacian of Y
+    yf = L.reshape(b, h, w)
+    lap = (yf[:, 1:-1, 1:-1] * 4 - yf[:, :-2, 1:-1] - yf[:, 2:, 1:-1] - yf[:, 1:-1, :-2] - yf[:, 1:-1, 2:]).reshape(b, -1)
+    if lap.shape[1]:
+        lap -= lap.mean(axis=1, dtype=np.float64)[:, None].astype(np.float32)
+        sharp = np.einsum("ij,ij->i", lap, lap, dtype=np.float64) / lap.shape[1]
+    else:
+        sharp = np.zeros(b)
+    # colourfulness (Hasler-Suesstrunk on the chroma plane) and saturation
+    cu = u8.reshape(b, -1).astype(np.float32) - 128.0
+    cv = v8.reshape(b, -1).astype(np.float32) - 128.0
+    nc = cu.shape[1]
+    mu, mv = cu.sum(axis=1, dtype=np.float64) / nc, cv.sum(axis=1, dtype=np.float64) / nc
+    du, dv = cu - mu[:, None].astype(np.float32), cv - mv[:, None].astype(np.float32)
+    var = (np.einsum("ij,ij->i", du, du, dtype=np.float64) + np.einsum("ij,ij->i", dv, dv, dtype=np.float64)) / nc
+    colorful = np.sqrt(var) + 0.3 * np.sqrt(mu * mu + mv * mv)
+    sat = np.minimum(1.0, np.sqrt(cu * cu + cv * cv).sum(axis=1, dtype=np.float64) / nc / 128.0)
+    # frame differences (to the previous frame, the batch's first to `prev_luma`)
+    diff = np.zeros(b)
+    hist_diff = np.zeros(b)
+    if b > 1:
+        diff[1:] = np.abs(L[1:] - L[:-1]).sum(axis=1, dtype=np.float64) / n
+        hist_diff[1:] = 0.5 * np.abs(hist[1:] - hist[:-1]).sum(axis=1, dtype=np.float64)
+    if prev_luma is not None:
+        diff[0] = float(np.abs(L[0] - prev_luma).sum(dtype=np.float64)) / n
+        hist_diff[0] = 0.5 * float(np.abs(hist[0] - prev_hist).sum(dtype=np.float64))
+    # letterbox / pillarbox: runs of black rows / columns from each edge
+    rows = y8.max(axis=2) <= th  # (B, h)
+    cols = y8.max(axis=1) <= th  # (B, w)
+
+    def run(v: np.ndarray) -> np.ndarray:  # length of the leading True run per row of v
+        return np.where(v.all(axis=1), v.shape[1], np.argmin(v, axis=1))
+
+    mid = np.maximum(0.0, 1.0 - np.abs(lm - 118.0) / 118.0)
+    cols_out = {
+        "luma_mean": lm,
+        "luma_std": ls,
+        "luma_min": y8.reshape(b, n).min(axis=1).astype(np.float64),
+        "luma_max": y8.reshape(b, n).max(axis=1).astype(np.float64),
+        "black_ratio": np.count_nonzero(y8.reshape(b, n) <= th, axis=1) / n,
+        "diff": diff,
+        "hist_diff": hist_diff,
+        "bar_top": run(rows) / h,
+        "bar_bottom": run(rows[:, ::-1]) / h,
+        "bar_left": run(cols) / w,
+        "bar_right": run(cols[:, ::-1]) / w,
+        "sharpness": np.maximum(0.0, sharp),
+        "colorfulness": colorful,
+        "saturation": sat,
+        "exposure": mid * (0.35 + 0.65 * np.minimum(1.0, ls / 48.0)),
+    }
+    return cols_out, L, hist
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -174,19 +250,19 @@ class _Columns:
         self.nan_keys = nan_keys  # columns filled later (look-ahead features): NaN until then
         self.n = 0
 
-    def append(self, row: dict) -> None:
-        cols = self.cols
-        for k, v in row.items():  # values are numbers or bools (never None)
-            col = cols.get(k)
+    def extend(self, cols: dict[str, np.ndarray], count: int) -> None:
+        """Append `count` rows given column-wise (numbers; bools become 0/1)."""
+        for k, v in cols.items():
+            col = self.cols.get(k)
             if col is None:
-                col = cols[k] = array("d", [math.nan] * self.n)
-            col.append(v)
+                col = self.cols[k] = array("d", [math.nan] * self.n)
+            col.frombytes(np.ascontiguousarray(v, dtype=np.float64).tobytes())
         for k in self.nan_keys:
-            col = cols.get(k)
+            col = self.cols.get(k)
             if col is None:
-                col = cols[k] = array("d", [math.nan] * self.n)
-            col.append(math.nan)
-        self.n += 1
+                col = self.cols[k] = array("d", [math.nan] * self.n)
+            col.extend([math.nan] * count)
+        self.n += count
 
     def set(self, i: int, key: str, value: float) -> None:
         self.cols[key][i] = value
@@ -335,6 +411,122 @@ class _PictureWriter:
         return self.records
 
 
+class _DecodeThread:
+    """Demux and decode on their own thread, handing decoded frames to the analysis loop through a
+    bounded queue. FFmpeg's demuxer, decoder and swscale all run without the GIL, so the decoder's
+    frame threads keep being fed while the analysis loop computes statistics: on two cores the
+    decoder alone leaves ~20 % of the CPU idle waiting for its caller. Corrupt packets are skipped and
+    counted (`decode_errors`, `error_times`); any other failure is re-raised in the consumer."""
+
+    _END = object()
+
+    def __init__(self, container, stream, prepare: Callable, depth: int = 8):
+        import queue
+        import threading
+
+        self.container, self.stream, self.prepare = container, stream, prepare
+        self.q: "queue.Queue" = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.decode_errors = 0
+        self.error_times: list[float] = []
+        self.thread = threading.Thread(target=self._run, name="prism-decode", daemon=True)
+        self.thread.start()
+
+    def _put(self, item) -> bool:
+        import queue
+
+        while not self.stop.is_set():
+            try:
+                self.q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        import av
+
+        try:
+            packets = self.container.demux(self.stream)
+            while not self.stop.is_set():
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except av.error.FFmpegError:
+                    self.decode_errors += 1
+                    continue
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:
+                    self.decode_errors += 1
+                    if packet.pts is not None and packet.time_base:
+                        self.error_times.append(float(packet.pts * packet.time_base))
+                    continue
+                for frame in frames:
+                    if not self._put((frame, self.prepare(frame))):
+                        return
+        except BaseException as exc:  # surfaced in the consumer
+            self._put(exc)
+        finally:
+            self._put(self._END)
+
+    def __iter__(self):
+        while True:
+            item = self.q.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop the thread (early stop or failure) and wait for it, before the container closes."""
+        import queue
+
+        self.stop.set()
+        while self.thread.is_alive():
+            try:
+                self.q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        self.thread.join()
+        while True:  # drop what is left (decoder-owned frames)
+            try:
+                self.q.get_nowait()
+            except queue.Empty:
+                break
+
+
+_ALLOCATOR_TUNED = False
+
+
+def _tune_allocator() -> None:
+    """Keep freed large blocks in the process heap (glibc only, once per process).
+
+    The pass allocates and frees frame-sized buffers at frame rate (swscale outputs, numpy work
+    arrays). By default glibc hands blocks over its adaptive mmap threshold back to the kernel and
+    trims the heap top, so every reuse costs fresh zeroed pages: ~100 page faults per 1080p frame,
+    ~8 % of the pass's CPU on two cores. A fixed 32 MB mmap threshold and a 256 MB trim threshold
+    keep them for reuse (resident memory stays bounded by the pass's own working set).
+    `PRISM_MALLOC_TUNING=0` turns this off."""
+    global _ALLOCATOR_TUNED
+    import os
+
+    if _ALLOCATOR_TUNED or os.environ.get("PRISM_MALLOC_TUNING", "1") == "0":
+        return
+    _ALLOCATOR_TUNED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+        libc.mallopt(m_trim_threshold, 256 * 1024 * 1024)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
 def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig | None = None,
                     progress: Callable[[int, float], None] | None = None) -> VisualPass:
     """Decode `path` once and return the per-frame statistics and the kept pictures.
@@ -342,9 +534,9 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
     Corrupt packets are skipped and counted (`decode_errors`), never fatal unless no frame decodes.
     """
     import av
-    from av.video.reformatter import ColorRange, Interpolation, VideoReformatter
 
     cfg = cfg or VisualPassConfig()
+    _tune_allocator()
     path = Path(path)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -380,7 +572,6 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
 
 
 def _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, progress, t0, path):
-    import av
     from av.video.reformatter import ColorRange, Interpolation, VideoReformatter
 
     small = VideoReformatter()
@@ -410,9 +601,13 @@ def _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, pro
         hi = last - 1
         if hi >= lo:
             c = np.arange(lo, hi + 1)
-            vals = np.abs(L[(c + 1) % cap] - L[(c - 1) % cap]).sum(axis=1) / n_pix
+            A, B, T, _ = _scratch(len(c), n_pix)
+            np.take(L, c + 1, axis=0, mode="wrap", out=A)
+            np.take(L, c - 1, axis=0, mode="wrap", out=B)
+            np.subtract(A, B, out=T)
+            np.abs(T, out=T)
             col = rows.cols["skip_diff"]
-            for j, v in zip(range(lo, hi + 1), vals.tolist()):
+            for j, v in zip(range(lo, hi + 1), (T.sum(axis=1) / n_pix).tolist()):
                 col[j] = v
             skip_done = hi
         for k in lags:
@@ -421,23 +616,40 @@ def _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, pro
             if hi < lo:
                 continue
             c = np.arange(lo, hi + 1)
-            A, M, B = L[(c - k) % cap], L[c % cap], L[(c + k) % cap]
-            ab = np.abs(A - B)
-            span = ab.sum(axis=1) / n_pix
-            cov = np.count_nonzero(ab > 20.0, axis=1) / n_pix
-            blend = np.abs(M - 0.5 * (A + B)).sum(axis=1) / n_pix
-            hspan = 0.5 * np.abs(H[(c - k) % cap] - H[(c + k) % cap]).sum(axis=1)
+            # in place, in preallocated buffers: this runs at frame rate on (frames x pixels) arrays
+            A, B, T, big = _scratch(len(c), n_pix)
+            np.take(L, c - k, axis=0, mode="wrap", out=A)
+            np.take(L, c + k, axis=0, mode="wrap", out=B)
+            np.subtract(A, B, out=T)
+            np.abs(T, out=T)
+            span = T.sum(axis=1) / n_pix
+            np.greater(T, 20.0, out=big)
+            cov = np.count_nonzero(big, axis=1) / n_pix
+            np.add(A, B, out=T)
+            T *= 0.5
+            np.take(L, c, axis=0, mode="wrap", out=A)  # the centre frames
+            np.subtract(A, T, out=T)
+            np.abs(T, out=T)
+            blend = T.sum(axis=1) / n_pix
+            hspan = 0.5 * np.abs(np.take(H, c - k, axis=0, mode="wrap") - np.take(H, c + k, axis=0, mode="wrap")).sum(axis=1)
             k_span, k_cov, k_hspan, k_blend = lag_keys[k]
             for name, arr in ((k_span, span), (k_cov, cov), (k_hspan, hspan), (k_blend, blend)):
                 col = rows.cols[name]
                 for j, v in zip(range(lo, hi + 1), arr.tolist()):
                     col[j] = v
             lag_done[k] = hi
+
+    scratch_bufs: list = []
+
+    def _scratch(m: int, n_pix: int) -> tuple:
+        """Three float32 (m, n_pix) work arrays and a bool one, reused from call to call."""
+        if not scratch_bufs or scratch_bufs[0].shape[0] < m or scratch_bufs[0].shape[1] != n_pix:
+            rows_ = max(m, LAG_BATCH)
+            scratch_bufs[:] = [np.empty((rows_, n_pix), np.float32) for _ in range(3)] + [np.empty((rows_, n_pix), bool)]
+        return tuple(b[:m] for b in scratch_bufs)
+
     prev_luma = prev_hist = None
-    decode_errors = 0
-    error_times: list[float] = []
     rotation = 0
-    aw = ah = None
     src_w = src_h = None
     next_sample_t = None
     win: dict | None = None  # current keyframe window
@@ -484,88 +696,69 @@ def _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, pro
                 pool[slot] = (score, idx_, t_s_, win["segment"], kept, parts_)
         win = None
 
-    packets = container.demux(stream)
-    idx = 0
-    done = False
-    while not done:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            break
-        except av.error.FFmpegError:
-            decode_errors += 1
-            continue
-        try:
-            frames = packet.decode()
-        except av.error.FFmpegError:
-            decode_errors += 1
-            if packet.pts is not None and packet.time_base:
-                error_times.append(float(packet.pts * packet.time_base))
-            continue
-        for frame in frames:
-            if src_w is None:
-                src_w, src_h = frame.width, frame.height
-                try:
-                    rotation = int(frame.rotation or 0)
-                except Exception:  # pragma: no cover - older PyAV
-                    rotation = 0
-                aw = max(8, cfg.analysis_width)
-                ah = max(8, int(round(aw * src_h / src_w / 2)) * 2)
-            t_s = float(frame.time) if frame.time is not None else idx / fps
-            if cfg.max_seconds is not None and t_s >= cfg.max_seconds:
-                done = True
-                break
-            a420 = small.reformat(frame, aw, ah, "yuv420p", interpolation=interp, dst_color_range=ColorRange.JPEG).to_ndarray()
-            flat = a420.reshape(-1)
-            ny, nc = ah * aw, (ah // 2) * (aw // 2)
-            y8 = flat[:ny].reshape(ah, aw)
-            u8 = flat[ny : ny + nc].reshape(ah // 2, aw // 2)
-            v8 = flat[ny + nc : ny + 2 * nc].reshape(ah // 2, aw // 2)
-            if rotation % 180:
-                k_rot = (rotation % 360) // 90
-                y8, u8, v8 = (np.ascontiguousarray(np.rot90(x, k=k_rot)) for x in (y8, u8, v8))
-            luma = y8.astype(np.float32)
-            lf = luma.reshape(-1)  # flat views: np.add.reduce / np.dot are the cheapest reductions
-            N = lf.size
-            lm = float(_sum(lf)) / N
-            ls = math.sqrt(max(0.0, float(np.dot(lf, lf)) / N - lm * lm))
-            hist = np.bincount(((y8[::2, ::2] >> 5).astype(np.int32) * 16 + (u8 >> 6) * 4 + (v8 >> 6)).ravel(), minlength=128).astype(np.float32)
-            hist *= 1.0 / max(1.0, float(_sum(hist)))
-            parts = quality_parts(luma, u8, v8)
-            row = {
-                "frame": idx,
-                "t_s": t_s,
-                "pts": frame.pts if frame.pts is not None else math.nan,  # never None in the row
-                "key_frame": bool(frame.key_frame),
-                "interlaced": bool(frame.interlaced_frame),
-                "corrupt": bool(frame.is_corrupt),
-                "luma_mean": lm,
-                "luma_std": ls,
-                "luma_min": float(y8.min()),
-                "luma_max": float(y8.max()),
-                "black_ratio": float(np.count_nonzero(y8 <= th)) / N,
-                "diff": float(_sum(np.abs(lf - prev_luma))) / N if prev_luma is not None else 0.0,
-                "hist_diff": float(0.5 * _sum(np.abs(hist - prev_hist))) if prev_hist is not None else 0.0,
-            }
-            row["bar_top"], row["bar_bottom"], row["bar_left"], row["bar_right"] = _bars(y8, th)
-            # colour bars are saturated: skip the stripe test on unsaturated pictures
-            # colour bars are saturated and last seconds: test unsaturated pictures never, others every
-            # `colour_bars_every` frames and at every cut candidate (held in between)
-            if parts["saturation"] <= 0.12:
+    geom: dict = {}  # analysis geometry, fixed by the first frame
+
+    def prepare(frame):
+        """Runs on the decode thread: the analysis picture (swscale releases the GIL) as Y, U, V."""
+        if not geom:
+            try:
+                rot = int(frame.rotation or 0)
+            except Exception:  # pragma: no cover - older PyAV
+                rot = 0
+            aw_ = max(8, cfg.analysis_width // 2 * 2)
+            geom.update(src_w=frame.width, src_h=frame.height, rotation=rot, aw=aw_,
+                        ah=max(8, int(round(aw_ * frame.height / frame.width / 2)) * 2))
+        a = small.reformat(frame, geom["aw"], geom["ah"], "yuv420p", interpolation=interp, dst_color_range=ColorRange.JPEG)
+        planes = [np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size)[:, : pl.width] for pl in a.planes]
+        if geom["rotation"] % 180:
+            k_rot = (geom["rotation"] % 360) // 90
+            return [np.ascontiguousarray(np.rot90(x, k=k_rot)) for x in planes]
+        return [x.copy() for x in planes]
+
+    def analyse(batch: list) -> None:
+        """Statistics, samples, keyframe windows and the poster pool for a batch of frames."""
+        nonlocal idx, prev_luma, prev_hist, bars_score, ring_l, next_sample_t, win, segment, last_progress, src_w, src_h, rotation
+        nb = len(batch)
+        y8 = np.stack([e[2][0] for e in batch])
+        u8 = np.stack([e[2][1] for e in batch])
+        v8 = np.stack([e[2][2] for e in batch])
+        cols, lum, hist = batch_stats(y8, u8, v8, prev_luma, prev_hist, th)
+        sat, dif, hdf = cols["saturation"].tolist(), cols["diff"].tolist(), cols["hist_diff"].tolist()
+        cbars = []
+        for j in range(nb):  # colour bars are saturated and last seconds: tested every few frames and at cut candidates
+            if sat[j] <= 0.12:
                 bars_score = 0.0
-            elif idx % cfg.colour_bars_every == 0 or bars_score is None or row["diff"] >= cfg.cut_candidate_diff:
-                bars_score = colour_bars_score(luma, u8, v8)
-            row["colour_bars"] = bars_score
-            row.update(parts)
-            row["exposure"] = exposure_score(lm, ls)
-            rows.append(row)
-            hl = lf
-            if ring_l is None:
-                ring_l = np.zeros((cap, lf.size), dtype=np.float32)
-            ring_l[idx % cap] = lf
-            ring_h[idx % cap] = hist
-            if idx % LAG_BATCH == LAG_BATCH - 1:
-                fill_lag_features(idx)
+            elif (idx + j) % cfg.colour_bars_every == 0 or bars_score is None or dif[j] >= cfg.cut_candidate_diff:
+                bars_score = colour_bars_score(lum[j].reshape(y8.shape[1:]), u8[j], v8[j])
+            cbars.append(bars_score)
+        frames = [e[0] for e in batch]
+        t_list = [e[1] for e in batch]
+        rows.extend({
+            "frame": np.arange(idx, idx + nb),
+            "t_s": t_list,
+            "pts": [f.pts if f.pts is not None else math.nan for f in frames],  # never None in the row
+            "key_frame": [f.key_frame for f in frames],
+            "interlaced": [f.interlaced_frame for f in frames],
+            "corrupt": [f.is_corrupt for f in frames],
+            **{k: cols[k] for k in ("luma_mean", "luma_std", "luma_min", "luma_max", "black_ratio", "diff", "hist_diff",
+                                    "bar_top", "bar_bottom", "bar_left", "bar_right")},
+            "colour_bars": cbars,
+            **{k: cols[k] for k in ("sharpness", "colorfulness", "saturation", "exposure")},
+        }, nb)
+        if ring_l is None:
+            ring_l = np.zeros((cap, lum.shape[1]), dtype=np.float32)
+        slots = np.arange(idx, idx + nb) % cap
+        ring_l[slots] = lum
+        ring_h[slots] = hist
+        fill_lag_features(idx + nb - 1)
+        prev_luma, prev_hist = lum[-1], hist[-1]
+        sharp, colf, expo = cols["sharpness"].tolist(), cols["colorfulness"].tolist(), cols["exposure"].tolist()
+        black = cols["black_ratio"].tolist()
+        bar_v = (cols["bar_top"] + cols["bar_bottom"]).tolist()
+        bar_h = (cols["bar_left"] + cols["bar_right"]).tolist()
+        src_w, src_h, rotation = geom["src_w"], geom["src_h"], geom["rotation"]
+        for j, frame in enumerate(frames):
+            i, t_s = idx + j, t_list[j]
             # embedding samples on a fixed time grid (short side to sample_size, center crop)
             if next_sample_t is None:
                 next_sample_t = t_s
@@ -576,28 +769,51 @@ def _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, pro
                 if rotation % 180:
                     sw, sh = sh, sw
                 writer.submit("samples", rgb_maker(frame, sw, sh, Interpolation.BICUBIC, crop=sz),
-                              {"kind": "sample", "frame": idx, "t_s": t_s, "window": None, **parts, "exposure": row["exposure"]})
+                              {"kind": "sample", "frame": i, "t_s": t_s, "window": None, "sharpness": sharp[j],
+                               "colorfulness": colf[j], "saturation": sat[j], "exposure": expo[j]})
                 next_sample_t = max(next_sample_t + 1.0 / cfg.sample_fps, t_s + 0.5 / cfg.sample_fps)
             # keyframe windows: break on time, cut candidates and black changes
-            is_black = row["black_ratio"] >= 0.98
-            cut_like = row["diff"] >= cfg.cut_candidate_diff or row["hist_diff"] >= 0.35
+            is_black = black[j] >= 0.98
+            cut_like = dif[j] >= cfg.cut_candidate_diff or hdf[j] >= 0.35
             if cut_like or (win is not None and is_black != win["black"]):
                 segment += 1
             if win is None or t_s - win["t0"] >= cfg.window_s or cut_like or is_black != win["black"]:
                 close_window()
-                win = {"t0": t_s, "black": is_black, "best": None, "score": -1.0, "id": idx, "segment": segment}
-            bars = max(row["bar_top"] + row["bar_bottom"], row["bar_left"] + row["bar_right"])
-            quality = 0.0 if (is_black or row["colour_bars"] >= 0.5) else (
-                math.log1p(parts["sharpness"]) * row["exposure"] * (1.0 + 0.01 * min(parts["colorfulness"], 100.0)) * (1.0 - min(1.0, bars))
+                win = {"t0": t_s, "black": is_black, "best": None, "score": -1.0, "id": i, "segment": segment}
+            bars = max(bar_v[j], bar_h[j])
+            quality = 0.0 if (is_black or cbars[j] >= 0.5) else (
+                math.log1p(sharp[j]) * expo[j] * (1.0 + 0.01 * min(colf[j], 100.0)) * (1.0 - min(1.0, bars))
             )
             if quality > win["score"]:  # the window's best so far (its parts are read back at close)
                 win["score"] = quality
-                win["best"] = (frame, idx, t_s, bars, quality)
-            prev_luma, prev_hist = hl, hist
-            idx += 1
-            if progress is not None and time.perf_counter() - last_progress >= 5.0:
-                last_progress = time.perf_counter()
-                progress(idx, t_s)
+                win["best"] = (frame, i, t_s, bars, quality)
+        idx += nb
+        if progress is not None and time.perf_counter() - last_progress >= 5.0:
+            last_progress = time.perf_counter()
+            progress(idx, t_list[-1])
+
+    source = _DecodeThread(container, stream, prepare)
+    idx = 0
+    done = False
+    try:
+        frames_in = iter(source)
+        while not done:
+            batch = []
+            for frame, planes in frames_in:
+                t_s = float(frame.time) if frame.time is not None else (idx + len(batch)) / fps
+                if cfg.max_seconds is not None and t_s >= cfg.max_seconds:
+                    done = True
+                    break
+                batch.append((frame, t_s, planes))
+                if len(batch) == LAG_BATCH:
+                    break
+            else:
+                done = True  # end of stream
+            if batch:
+                analyse(batch)
+    finally:
+        source.close()
+    decode_errors, error_times = source.decode_errors, source.error_times
     fill_lag_features(idx - 1)
     close_window()
     # the poster pool at full resolution (capped at poster_max_side), best first
@@ -625,7 +841,7 @@ def _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, pro
         "rotation": rotation,
         "display_width": src_h if rotation % 180 else src_w,
         "display_height": src_w if rotation % 180 else src_h,
-        "analysis_size": [aw, ah] if not rotation % 180 else [ah, aw],
+        "analysis_size": [geom["aw"], geom["ah"]] if not rotation % 180 else [geom["ah"], geom["aw"]],
         "lags": lags,
         "decode_errors": decode_errors,
         "decode_error_times_s": error_times[:100],
