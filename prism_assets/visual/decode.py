@@ -792,7 +792,12 @@ def _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, pro
             last_progress = time.perf_counter()
             progress(idx, t_list[-1])
 
-    source = _DecodeThread(container, stream, prepare)
+    # decoded frames held in flight (the decode queue and the batch) within ~100 MB whatever the
+    # picture size: 16 + 8 at 1080p, 5 + 3 at 4K, 1 + 2 at 8K (batches never exceed LAG_BATCH)
+    cc = stream.codec_context
+    frame_mb = max(1, (cc.width or 1920) * (cc.height or 1080)) * 1.5 * (2 if "10" in (cc.format.name if cc.format else "") else 1) / 2**20
+    batch_frames = int(max(1, min(LAG_BATCH, 64 // frame_mb)))
+    source = _DecodeThread(container, stream, prepare, depth=int(max(2, min(8, 36 // frame_mb))))
     idx = 0
     done = False
     try:
@@ -805,7 +810,7 @@ def _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, pro
                     done = True
                     break
                 batch.append((frame, t_s, planes))
-                if len(batch) == LAG_BATCH:
+                if len(batch) == batch_frames:
                     break
             else:
                 done = True  # end of stream
