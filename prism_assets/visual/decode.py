@@ -280,14 +280,15 @@ class _Columns:
 class _Pack:
     """Append-only file of concatenated JPEGs."""
 
-    def __init__(self, path: Path, quality: int):
+    def __init__(self, path: Path, quality: int, subsampling: str = "444"):
         self.path = path
         self.quality = quality
+        self.subsampling = subsampling
         self.fh = open(path, "wb")
         self.offset = 0
 
     def add(self, rgb: np.ndarray) -> tuple[int, int]:
-        data = encode_jpeg(rgb, self.quality)
+        data = encode_jpeg(rgb, self.quality, self.subsampling)
         off = self.offset
         self.fh.write(data)
         self.offset += len(data)
@@ -297,11 +298,12 @@ class _Pack:
         self.fh.close()
 
 
-def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
-    """JPEG bytes of a uint8 RGB picture (libjpeg-turbo through simplejpeg; 3-4x faster than PIL)."""
+def encode_jpeg(rgb: np.ndarray, quality: int, subsampling: str = "444") -> bytes:
+    """JPEG bytes of a uint8 RGB picture (libjpeg-turbo through simplejpeg; 3-4x faster than PIL).
+    `subsampling` is the JPEG chroma subsampling ("444" or "420")."""
     import simplejpeg
 
-    return simplejpeg.encode_jpeg(np.ascontiguousarray(rgb), quality=int(quality), colorspace="RGB")
+    return simplejpeg.encode_jpeg(np.ascontiguousarray(rgb), quality=int(quality), colorspace="RGB", colorsubsampling=subsampling)
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
@@ -561,7 +563,11 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
         kmax = max(lags)
         th = cfg.black_pix_th * 255.0
 
-        packs = {name: _Pack(workdir / f"{name}.pack", cfg.jpeg_quality + (4 if name == "posters" else 0)) for name in ("samples", "keyframes", "posters")}
+        # keyframes and posters: 4:2:0 JPEG chroma, like the 4:2:0 video they come from (a poster at the
+        # source size loses no colour detail; half the encode time, ~35 % smaller); the 224-px
+        # embedding samples keep full chroma (they are CLIP's input)
+        packs = {name: _Pack(workdir / f"{name}.pack", cfg.jpeg_quality + (4 if name == "posters" else 0), "444" if name == "samples" else "420")
+                 for name in ("samples", "keyframes", "posters")}
         writer = _PictureWriter(packs)
         try:
             return_value = _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, progress, t0, path)
