@@ -48,7 +48,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-DECODE_CODE_VERSION = "visual-pass-1"
+DECODE_CODE_VERSION = "visual-pass-2"  # 2: keyframe and poster JPEGs in 4:2:0 (statistics equal to float32 rounding)
 STATS_SCHEMA_VERSION = "1.0"
 
 
