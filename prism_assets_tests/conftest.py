@@ -161,3 +161,13 @@ def synth(tmp_path_factory):
         return p
 
     return make
+
+
+def read_artifact(settings, asset: str, title_id: str):
+    """(artifact store, base key, main artifact) of one title's asset, as the assets stored it."""
+    from prism_assets.core.artifacts import ArtifactStore
+    from prism_assets.definitions import build_resources
+
+    arts = build_resources(settings)["storage"].artifacts()
+    base = ArtifactStore.base_key(asset, title_id)
+    return arts, base, arts.read(base)

@@ -19,20 +19,19 @@ from prism_assets.audio.decode import STATS_COLUMNS, AudioDecodeError, run_audio
 from prism_assets.audio.loudness import measure
 from prism_assets.audio.whisper import PKG_BASE, PKG_TINY_EN, WhisperConfig, WhisperLoadError, WhisperSource, assemble_base, get_whisper, load_wav16, to_srt, to_vtt, transcribe_audio
 from prism_assets.catalog import Catalog, DeliveryRecord
-from prism_assets.core.artifacts import ArtifactStore
 from prism_assets.definitions import build_resources
 from prism_assets.ingest.assets import source_video
 from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
 
-from .conftest import ffmpeg
+from benchmarks.audio_benchmark import ffmpeg_r128 as bench_r128
+
+from .conftest import ffmpeg, read_artifact as read
 
 
 def ffmpeg_r128(path: Path) -> dict:
-    out = subprocess.run(["ffmpeg", "-nostats", "-i", str(path), "-af", "ebur128=peak=true", "-f", "null", "-"],
-                         capture_output=True, text=True, timeout=300).stderr
-    summ = out[out.rfind("Summary:"):]
-    return {"I": float(re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summ).group(1)), "LRA": float(re.search(r"LRA:\s+([\d.]+) LU", summ).group(1)),
-            "TP": float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summ).group(1))}
+    """The benchmark's ffmpeg ebur128 reference, under short keys."""
+    r = bench_r128(path)
+    return {"I": r["integrated_lufs"], "LRA": r["lra_lu"], "TP": r["true_peak_dbtp"]}
 
 
 def words(text: str) -> list[str]:
@@ -286,12 +285,6 @@ def run_audio(settings, title_id: str, path: Path):
     Catalog(settings.catalog_url).record_deliveries([DeliveryRecord(title_id, date(2026, 11, 20), str(path))])
     return materialize([source_video, audio_pass, transcript, audio_analysis], resources=build_resources(settings), partition_key=title_id,
                        instance=instance, raise_on_error=False, tags={TAG_DELIVERY_URI: str(path), TAG_DELIVERY_DATE: "2026-11-20"})
-
-
-def read(settings, asset, title_id):
-    arts = build_resources(settings)["storage"].artifacts()
-    base = ArtifactStore.base_key(asset, title_id)
-    return arts, base, arts.read(base)
 
 
 def test_audio_assets_on_qc_composite(settings, media):

@@ -12,7 +12,6 @@ from dagster import DagsterInstance, build_sensor_context, materialize
 from prism_assets.core.artifacts import ArtifactStore
 from prism_assets.definitions import build_definitions, build_resources
 from prism_assets.deliveries.assets import delivery_manifest
-from prism_assets.deliveries.sensors import manifest_fanout_tick
 
 PRISM = str(Path(sys.executable).parent / "prism")
 DAYS = {"2026-11-01": ["a1", "a2"], "2026-11-02": ["b1"], "2026-11-03": ["c1", "c2"], "2026-11-04": ["d1"]}

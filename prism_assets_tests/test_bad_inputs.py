@@ -1,7 +1,6 @@
 """Bad deliveries end in a failed (or flagged) materialization with one clear line, leave no
 artifact behind, never hang, and do not stop the other titles of the batch."""
 
-from datetime import date
 
 import pytest
 from dagster import DagsterInstance, build_sensor_context

@@ -3,7 +3,6 @@
 import json
 from datetime import date
 
-import pytest
 from dagster import DagsterInstance, materialize
 
 from prism_assets.catalog import Catalog, DeliveryRecord

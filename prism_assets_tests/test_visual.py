@@ -17,15 +17,14 @@ from PIL import Image
 from benchmarks.synth_bbb import make_bbb_composite
 from benchmarks.visual_score import score_boundaries, shots_to_boundaries
 from prism_assets.catalog import Catalog, DeliveryRecord
-from prism_assets.core.artifacts import ArtifactStore
-from prism_assets.definitions import build_definitions, build_resources
+from prism_assets.definitions import build_definitions
 from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
 from prism_assets.visual import shots as shots_mod
 from prism_assets.visual.decode import VisualDecodeError, VisualPassConfig, read_pack_image, run_visual_pass
 from prism_assets.visual.select import PosterParams, poster_exclusions, poster_score_parts, rank_posters, select_keyframes
 from prism_assets.visual.shots import detect_shots, transition_frames
 
-from .conftest import ffmpeg
+from .conftest import ffmpeg, read_artifact as read
 
 
 def analyse(path: Path, workdir: Path, cfg: VisualPassConfig | None = None):
@@ -347,12 +346,6 @@ def run_job(settings, title_id: str, path: Path):
     job = build_definitions(settings).resolve_job_def("process_title")
     return job.execute_in_process(partition_key=title_id, instance=instance, raise_on_error=False,
                                   tags={TAG_DELIVERY_URI: str(path), TAG_DELIVERY_DATE: "2026-11-20"})
-
-
-def read(settings, asset, title_id):
-    arts = build_resources(settings)["storage"].artifacts()
-    base = ArtifactStore.base_key(asset, title_id)
-    return arts, base, arts.read(base)
 
 
 def test_visual_assets_materialize_with_checks(settings, media):
