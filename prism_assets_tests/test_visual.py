@@ -222,18 +222,25 @@ def test_batch_stats_match_the_per_picture_definitions():
     assert cols["sharpness"][0] == 0.0 and cols["luma_std"][0] == 0.0 and cols["black_ratio"][1] == 1.0
 
 
-def test_early_stop_and_failures_release_the_decoder(tmp_path, monkeypatch):
-    """Decoding runs on its own thread: an early stop returns what was analysed, and a failure in the
-    analysis surfaces as the pass's exception with the decode thread stopped (no hang, no leak)."""
+def _lane_threads() -> list:
     import threading
 
+    return [t for t in threading.enumerate() if t.name.startswith(("prism-decode", "prism-pictures")) and t.is_alive()]
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_early_stop_and_failures_release_the_decoder(tmp_path, monkeypatch, lanes):
+    """Decoding runs on lane threads: an early stop returns what was analysed, and a failure in the
+    analysis surfaces as the pass's exception with every lane and the picture thread stopped (no
+    hang, no leak)."""
     from prism_assets.visual import decode as dec
 
-    path = tmp_path / "four.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
-    vp = run_visual_pass(path, tmp_path / "a", VisualPassConfig(max_seconds=1.0))
+    path = tmp_path / "four.mp4"  # an IDR every 10 frames: 10 closed GOPs, so the lanes take turns
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "10",
+           "-pix_fmt", "yuv420p", str(path))
+    vp = run_visual_pass(path, tmp_path / "a", VisualPassConfig(max_seconds=1.0, decode_lanes=lanes))
     assert len(vp.stats) == 25 and vp.meta["truncated_at_s"] == 1.0 and vp.stats["frame"].tolist() == list(range(25))
-    assert not [t for t in threading.enumerate() if t.name == "prism-decode"]
+    assert vp.meta["decode_lanes"] == lanes and not _lane_threads()
     calls = []
     real = dec.batch_stats
 
@@ -245,8 +252,84 @@ def test_early_stop_and_failures_release_the_decoder(tmp_path, monkeypatch):
 
     monkeypatch.setattr(dec, "batch_stats", failing)
     with pytest.raises(RuntimeError, match="boom in the analysis"):
-        run_visual_pass(path, tmp_path / "b")
-    assert not [t for t in threading.enumerate() if t.name in ("prism-decode", "prism-pictures") and t.is_alive()]
+        run_visual_pass(path, tmp_path / "b", VisualPassConfig(decode_lanes=lanes))
+    assert not _lane_threads()
+
+
+# --------------------------------------------------------------------------------------------
+# decode lanes: closed GOPs decoded side by side give exactly the outputs of one decoder
+
+LANE_CODECS = {  # name: (ffmpeg output options, container, split into GOPs?)
+    "h264_bframes_closed": (["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "30", "-pix_fmt", "yuv420p"], "mp4", True),
+    "h264_open_gop": (["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-x264-params", "keyint=30:min-keyint=30:open-gop=1:scenecut=0",
+                       "-pix_fmt", "yuv420p"], "mp4", False),
+    "h264_annexb_ts": (["-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "30", "-pix_fmt", "yuv420p"], "ts", True),
+    "hevc_idr": (["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=30:min-keyint=30:open-gop=0:log-level=error",
+                  "-pix_fmt", "yuv420p"], "mp4", True),
+    "hevc_cra": (["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=30:min-keyint=30:open-gop=1:log-level=error",
+                  "-pix_fmt", "yuv420p"], "mkv", False),
+    "vp9": (["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "30", "-b:v", "1M", "-pix_fmt", "yuv420p"], "webm", True),
+    "mpeg2": (["-c:v", "mpeg2video", "-g", "15", "-bf", "2", "-q:v", "4"], "mpg", False),
+    "prores": (["-c:v", "prores_ks", "-profile:v", "0"], "mov", True),
+}
+
+
+def _lanes_input(tmp_path: Path, name: str) -> Path:
+    opts, ext, _ = LANE_CODECS[name]
+    path = tmp_path / f"{name}.{ext}"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=3", "-f", "lavfi", "-i", "mandelbrot=s=320x180:r=25",
+           "-f", "lavfi", "-i", "smptebars=s=320x180:r=25:d=1",
+           "-filter_complex", "[1]trim=duration=2,setpts=PTS-STARTPTS[m];[0][m][2]concat=n=3,format=yuv420p[v]", "-map", "[v]",
+           *opts, str(path))
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(LANE_CODECS))
+def test_decode_lanes_give_the_outputs_of_one_decoder(tmp_path, name):
+    """The stream is split only where GOPs are closed (IDR, VP9 key frames, intra-only), never at an
+    open-GOP key frame (x264 open-gop recovery points, HEVC CRA, MPEG-2); statistics, picture choices
+    and picture bytes are the same with one lane and with three."""
+    from prism_assets.visual.decode import read_pack_bytes
+
+    path = _lanes_input(tmp_path, name)
+    one = run_visual_pass(path, tmp_path / "one", VisualPassConfig(decode_lanes=1))
+    three = run_visual_pass(path, tmp_path / "three", VisualPassConfig(decode_lanes=3))
+    assert len(one.stats) == 150 and one.stats["frame"].tolist() == list(range(150))
+    assert one.meta["decode_errors"] == 0 and not one.stats["corrupt"].any()
+    split = LANE_CODECS[name][2]
+    assert (one.meta["gops"] > 1) == split and one.meta["gops"] == three.meta["gops"]
+    assert three.meta["decode_lanes"] == (1 if name == "mpeg2" else 3)  # MPEG-2 GOPs may be open: one decoder
+    pd.testing.assert_frame_equal(one.stats, three.stats, check_exact=True)
+    cols = [c for c in one.pictures.columns if c not in ("offset", "length")]
+    pd.testing.assert_frame_equal(one.pictures[cols], three.pictures[cols], check_exact=True)
+    for a, b in zip(one.pictures.itertuples(), three.pictures.itertuples()):
+        assert read_pack_bytes(one.packs[a.pack], a.offset, a.length) == read_pack_bytes(three.packs[b.pack], b.offset, b.length)
+    shots = detect_shots(one.stats, 25.0)
+    assert shots["start_frame"].tolist()[:3] == [0, 75, 125]  # testsrc2 | mandelbrot | bars
+    assert not _lane_threads()
+
+
+def test_nal_unit_headers_length_prefixed_and_annex_b():
+    from prism_assets.visual.decode import _nal_headers, gop_start_test
+
+    idr, sei, non_idr = b"\x65\x88\x84", b"\x06\x05\x01", b"\x41\x9a\x00"
+    avcc = b"".join(len(n).to_bytes(4, "big") + n for n in (sei, idr))
+    assert list(_nal_headers(avcc, 4)) == [0x06, 0x65]
+    assert list(_nal_headers(b"\x00\x00\x00\x01" + sei + b"\x00\x00\x01" + non_idr, None)) == [0x06, 0x41]
+    assert list(_nal_headers(b"\x00\x00\x00\x09" + idr, 4)) == []  # a length past the end: malformed, nothing read
+
+    class P:
+        def __init__(self, data, key=True):
+            self.data, self.is_keyframe = data, key
+
+        def __bytes__(self):
+            return self.data
+
+    extradata = b"\x01\x64\x00\x1f\xff"  # avcC, 4-byte lengths
+    test = gop_start_test("h264", extradata)
+    assert test(P(avcc)) and not test(P(avcc, key=False))
+    assert not test(P(b"".join(len(n).to_bytes(4, "big") + n for n in (sei, non_idr))))  # a key frame without IDR: open GOP
+    assert gop_start_test("mpeg2video", None) is None and gop_start_test("av1", None) is None
 
 
 def test_colour_bars_are_flagged_not_posters(tmp_path):
@@ -277,9 +360,11 @@ def test_memory_is_bounded_by_design(tmp_path):
 # bad input
 
 
-def test_corrupt_packets_are_skipped_and_counted(tmp_path):
+@pytest.mark.parametrize("gop", [250, 10])
+def test_corrupt_packets_are_skipped_and_counted(tmp_path, gop):
     src = tmp_path / "ok.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(src))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4", "-c:v", "libx264", "-preset", "ultrafast", "-g", str(gop),
+           "-pix_fmt", "yuv420p", str(src))
     data = bytearray(src.read_bytes())
     rng = np.random.default_rng(1)
     for i in range(len(data) // 3, len(data) // 3 + 4000, 7):
@@ -289,6 +374,7 @@ def test_corrupt_packets_are_skipped_and_counted(tmp_path):
     vp, shots = analyse(bad, tmp_path / "w")
     assert vp.meta["decode_errors"] + vp.meta["corrupt_frames"] > 0
     assert 0 < len(vp.stats) <= 100 and shots["end_frame"].iloc[-1] == len(vp.stats) - 1
+    assert vp.stats["frame"].tolist() == list(range(len(vp.stats))) and not _lane_threads()
 
 
 @pytest.mark.parametrize("w, h", [(1, 1), (2, 2), (7680, 4320)])

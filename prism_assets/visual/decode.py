@@ -1,7 +1,6 @@
 """The one visual decode pass of a title.
 
-Every frame is decoded once (PyAV, FFmpeg frame threads, on a decode thread of its own) and scaled
-*inside libswscale* to a small analysis picture (default 128 px wide, full-range YUV 4:2:0);
+Every frame is decoded once (PyAV) and scaled *inside libswscale* to a small analysis picture (default 128 px wide, full-range YUV 4:2:0);
 full-resolution RGB is produced only for the few frames that are kept as pictures. From the
 analysis pictures the pass computes, in batches of 16 frames (`batch_stats`), per frame:
 
@@ -30,6 +29,20 @@ of offsets; one file each, streamed to disk so memory stays flat whatever the du
   candidates, the lowest evicted. The pool holds the decoded frames themselves and converts only the
   survivors, once, at the end.
 
+**Decode lanes.** Where the codec's GOPs are closed (H.264 and HEVC IDR, VP8/VP9 key frames,
+intra-only codecs; `gop_start_test`), the stream is split at those points (at least `MIN_GOP`
+packets apart) and `decode_lanes` decoders (default one per CPU, at most 4) decode GOPs side by
+side, each on its own thread with its own demuxer (the other GOPs' packets are read and skipped).
+A lane claims the next GOP when it is free, at most `2 x lanes` GOPs ahead of the one consumed, and
+does everything that is decided inside a GOP: analysis pictures, `batch_stats`, colour-bar tests,
+samples, keyframe windows (which also break at GOP starts) and poster candidates. The consumer takes
+the GOPs in order and does what crosses them: the first frame's differences to the previous GOP's
+last frame, the look-ahead features over a ring of recent frames, the poster pool. GOPs are split
+the same way whatever the number of lanes, so one lane and four give identical outputs (tested).
+Other codecs (HEVC CRA, MPEG-2, AV1, ...) are one GOP decoded by one lane with FFmpeg frame threads.
+On 2 CPUs two single-threaded decoders use ~20 % less CPU than FFmpeg's frame threads and keep both
+cores busy (frame threads wait on each other's reference rows).
+
 Pictures are converted (swscale) and JPEG-encoded (libjpeg-turbo via simplejpeg) on one worker
 thread, fed through a bounded queue, so decode and encode overlap and memory stays flat.
 
@@ -48,7 +61,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-DECODE_CODE_VERSION = "visual-pass-2"  # 2: keyframe and poster JPEGs in 4:2:0 (statistics equal to float32 rounding)
+DECODE_CODE_VERSION = "visual-pass-3"  # 3: decode lanes; keyframe windows and poster stretches also break at GOP starts; samples on the 1/sample_fps grid
 STATS_SCHEMA_VERSION = "1.0"
 
 
@@ -72,7 +85,8 @@ class VisualPassConfig:
     black_pix_th: float = 0.10  # blackdetect pix_th (fraction of full range)
     lags_s: tuple[float, ...] = (0.12, 0.25, 0.5)  # blend-feature lags, seconds
     cut_candidate_diff: float = 12.0  # online window break (any plausible cut; over-segmenting is harmless)
-    threads: int = 0  # decoder threads (0 = auto)
+    threads: int = 0  # decoder threads per lane (0 = auto: FFmpeg's choice with one lane, the CPUs shared out with several)
+    decode_lanes: int = 0  # decoders working on alternate closed GOPs side by side (0 = one per CPU, at most 4; 1 = one decoder)
     max_seconds: float | None = None  # stop after this much video (benchmarks); None = whole title
 
     @classmethod
@@ -413,91 +427,390 @@ class _PictureWriter:
         return self.records
 
 
-class _DecodeThread:
-    """Demux and decode on their own thread, handing decoded frames to the analysis loop through a
-    bounded queue. FFmpeg's demuxer, decoder and swscale all run without the GIL, so the decoder's
-    frame threads keep being fed while the analysis loop computes statistics: on two cores the
-    decoder alone leaves ~20 % of the CPU idle waiting for its caller. Corrupt packets are skipped and
-    counted (`decode_errors`, `error_times`); any other failure is re-raised in the consumer."""
+# ---------------------------------------------------------------------------------------------
+# decode lanes: GOPs decoded side by side, consumed in order
 
-    _END = object()
+# a key frame of these codecs resets every reference (VP8/VP9), or every frame is a key frame
+_KEY_IS_CLOSED = {"vp8", "vp9", "prores", "mjpeg", "dnxhd", "rawvideo", "png", "v210", "qtrle", "utvideo"}
 
-    def __init__(self, container, stream, prepare: Callable, depth: int = 8):
+
+def _nal_headers(data: bytes, length_size: int | None):
+    """First header byte of each NAL unit of an H.264/HEVC packet (length-prefixed or Annex B)."""
+    if length_size:
+        i, n = 0, len(data)
+        while i + length_size < n:
+            ln = int.from_bytes(data[i : i + length_size], "big")
+            i += length_size
+            if ln <= 0 or i + ln > n:
+                return  # malformed: whatever was read so far
+            yield data[i]
+            i += ln
+        return
+    i = data.find(b"\x00\x00\x01")
+    while 0 <= i and i + 3 < len(data):
+        yield data[i + 3]
+        i = data.find(b"\x00\x00\x01", i + 3)
+
+
+def gop_start_test(codec: str, extradata: bytes | None) -> Callable | None:
+    """A function telling whether a key packet starts a *closed* GOP: no frame from it on refers to
+    an earlier frame, and every earlier frame is presented before it (H.264 IDR, HEVC IDR, VP8/VP9 key
+    frames, intra-only codecs). Such GOPs decode independently, so lanes can decode them side by side.
+    None for codecs whose key frames may open a GOP (HEVC CRA, MPEG-2, AV1, ...): one lane decodes
+    all of those."""
+    codec = (codec or "").lower()
+    if codec in _KEY_IS_CLOSED:
+        return lambda packet: bool(packet.is_keyframe)
+    ex = bytes(extradata or b"")
+    if codec == "h264":
+        size = (ex[4] & 3) + 1 if len(ex) > 4 and ex[0] == 1 else None  # avcC or Annex B
+        return lambda packet: bool(packet.is_keyframe) and any(b & 0x1F == 5 for b in _nal_headers(bytes(packet), size))
+    if codec == "hevc":
+        size = (ex[21] & 3) + 1 if len(ex) > 22 and ex[0] == 1 else None  # hvcC or Annex B
+        return lambda packet: bool(packet.is_keyframe) and any((b >> 1) & 0x3F in (19, 20) for b in _nal_headers(bytes(packet), size))
+    return None
+
+
+def decode_lanes_for(cfg: "VisualPassConfig", closed_gops: bool) -> tuple[int, int]:
+    """(lanes, decoder threads per lane). One lane with FFmpeg frame threads where GOPs cannot be
+    split; otherwise `decode_lanes` (0 = one per CPU, at most 4), the CPUs shared between them."""
+    import os
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    lanes = cfg.decode_lanes or min(4, cpus)
+    if not closed_gops:
+        lanes = 1
+    lanes = max(1, int(lanes))
+    threads = cfg.threads if cfg.threads else (0 if lanes == 1 else max(1, cpus // lanes))
+    return lanes, threads
+
+
+MIN_GOP = 24  # packets
+
+
+class _Stop(Exception):
+    pass
+
+
+class _LaneShared:
+    """What the lanes and the consumer share. GOPs are claimed in order by whichever lane is free (GOPs
+    differ in decode cost; a fixed round robin leaves one lane idle behind a heavy GOP of the other),
+    at most `ahead` GOPs past the one being consumed; `owner` says which lane decodes which GOP. Also
+    the stop flag and the poster pool's admission bar (a lane hands over a candidate frame only when
+    it could enter the pool)."""
+
+    def __init__(self, lanes: int):
+        import threading
+
+        self.lanes = lanes
+        self.ahead = 2 * lanes
+        self.consuming = 0
+        self.next_gop = 0
+        self.owner: dict[int, int] = {}
+        self.total: int | None = None  # GOPs in the stream, once a lane has read it to the end
+        self.cond = threading.Condition()
+        self.stop = threading.Event()
+        self.pool_bar = -math.inf  # -inf while the pool is not full; its lowest score after (non-decreasing)
+
+    def _wait(self, ready: Callable[[], bool]) -> None:
+        while not ready():
+            if self.stop.is_set():
+                raise _Stop
+            self.cond.wait(0.2)
+        if self.stop.is_set():
+            raise _Stop
+
+    def claim(self, lane: int) -> int:
+        """The next unclaimed GOP for `lane` (blocks while it would run too far ahead)."""
+        with self.cond:
+            self._wait(lambda: self.next_gop < self.consuming + self.ahead or self.total is not None)
+            g = self.next_gop
+            self.next_gop += 1
+            self.owner[g] = lane
+            self.cond.notify_all()
+            return g
+
+    def end_of_stream(self, gops: int) -> None:
+        with self.cond:
+            self.total = gops
+            self.cond.notify_all()
+
+    def owner_of(self, gop: int) -> int | None:
+        """The lane decoding `gop` (set by the consumer as the GOP being consumed); None past the end."""
+        with self.cond:
+            self.consuming = gop
+            self.cond.notify_all()
+            self._wait(lambda: gop in self.owner or (self.total is not None and gop >= self.total))
+            return self.owner.get(gop) if self.total is None or gop < self.total else None
+
+
+class _Gop:
+    """Per-GOP state of a lane: everything that is decided frame by frame inside one GOP."""
+
+    def __init__(self, gop: int, base: int, prev_t: float | None):
+        self.gop, self.base, self.prev_t = gop, base, prev_t
+        self.n = 0  # frames decoded so far in this GOP
+        self.batch: list = []
+        self.prev_luma = self.prev_hist = None
+        self.bars_score = None
+        self.win: dict | None = None
+        self.segment = 0
+        self.truncated = False
+        self.cands: list = []  # poster candidates of windows closed since the last message
+
+
+class _Lane:
+    """One decoder (own container, own demuxer) that decodes every `lanes`-th closed GOP and, for its
+    frames, makes the analysis pictures, the per-frame statistics, the sample and keyframe decisions
+    (pictures go to the shared writer) and the poster candidates. Everything goes to the consumer
+    through a bounded queue, per GOP, in frame order. The other GOPs' packets are read and skipped
+    (demuxing costs next to nothing), so every lane sees the same packet sequence and GOP numbers.
+
+    Messages: ("batch", ...) items, ("end", gop, truncated) after each of its GOPs, ("done", gops)
+    at the end of the stream; an exception is forwarded and re-raised by the consumer."""
+
+    END = "end"
+
+    def __init__(self, k: int, ctx: "_PassContext", container, threads: int):
         import queue
         import threading
 
-        self.container, self.stream, self.prepare = container, stream, prepare
-        self.q: "queue.Queue" = queue.Queue(maxsize=depth)
-        self.stop = threading.Event()
+        self.k, self.ctx, self.container = k, ctx, container
+        self.stream = container.streams.video[ctx.stream_pos]
+        self.stream.thread_type = "FRAME"  # frame threads within a lane (FFmpeg falls back where unsupported)
+        self.stream.thread_count = threads
+        self.q: "queue.Queue" = queue.Queue(maxsize=max(4, ctx.lane_frames_ahead // ctx.batch_frames + 2))
         self.decode_errors = 0
         self.error_times: list[float] = []
-        self.thread = threading.Thread(target=self._run, name="prism-decode", daemon=True)
-        self.thread.start()
+        from av.video.reformatter import VideoReformatter
 
-    def _put(self, item) -> bool:
+        self.small = VideoReformatter()  # analysis pictures
+        self.pool_fmt = VideoReformatter()  # poster candidates above poster_max_side
+        self.thread = threading.Thread(target=self._run, name=f"prism-decode-{k}", daemon=True)
+
+    # -- plumbing
+    def _put(self, item) -> None:
         import queue
 
-        while not self.stop.is_set():
+        while True:
+            if self.ctx.shared.stop.is_set():
+                raise _Stop
             try:
                 self.q.put(item, timeout=0.2)
-                return True
+                return
             except queue.Full:
                 continue
-        return False
 
-    def _run(self) -> None:
-        import av
-
-        try:
-            packets = self.container.demux(self.stream)
-            while not self.stop.is_set():
-                try:
-                    packet = next(packets)
-                except StopIteration:
-                    break
-                except av.error.FFmpegError:
-                    self.decode_errors += 1
-                    continue
-                try:
-                    frames = packet.decode()
-                except av.error.FFmpegError:
-                    self.decode_errors += 1
-                    if packet.pts is not None and packet.time_base:
-                        self.error_times.append(float(packet.pts * packet.time_base))
-                    continue
-                for frame in frames:
-                    if not self._put((frame, self.prepare(frame))):
-                        return
-        except BaseException as exc:  # surfaced in the consumer
-            self._put(exc)
-        finally:
-            self._put(self._END)
-
-    def __iter__(self):
-        while True:
-            item = self.q.get()
-            if item is self._END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        """Stop the thread (early stop or failure) and wait for it, before the container closes."""
+    def get(self):
         import queue
 
-        self.stop.set()
-        while self.thread.is_alive():
+        while True:
             try:
-                self.q.get(timeout=0.1)
+                item = self.q.get(timeout=0.5)
             except queue.Empty:
-                pass
-        self.thread.join()
-        while True:  # drop what is left (decoder-owned frames)
+                if not self.thread.is_alive() and self.q.empty():
+                    raise RuntimeError(f"decode lane {self.k} ended without a word")
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            return item
+
+    def drain(self) -> None:
+        import queue
+
+        while True:
             try:
                 self.q.get_nowait()
             except queue.Empty:
+                return
+
+    # -- the lane
+    def _run(self) -> None:
+        try:
+            self._lane()
+        except _Stop:
+            return
+        except BaseException as exc:  # surfaced in the consumer
+            try:
+                self._put(exc)
+            except _Stop:
+                pass
+
+    def _lane(self) -> None:
+        import av
+
+        ctx, k = self.ctx, self.k
+        cc = self.stream.codec_context
+        tb = self.stream.time_base
+        packets = self.container.demux(self.stream)
+        gop, n_packets, last_t, gop_start_at = -1, 0, None, 0
+        target = ctx.shared.claim(k)
+        gop_max_t = None
+        st: _Gop | None = None
+        while True:
+            if ctx.shared.stop.is_set():
+                raise _Stop
+            try:
+                packet = next(packets)
+            except StopIteration:
                 break
+            except av.error.FFmpegError:
+                if k == 0:  # every lane reads the same packets: lane 0 counts demux errors
+                    self.decode_errors += 1
+                continue
+            if packet.size == 0:  # the demuxer's end-of-stream flush packet: drained below
+                continue
+            # GOPs split the same way whatever the number of lanes (the outputs do not depend on it); at
+            # least MIN_GOP packets each, so intra-only streams are not split frame by frame
+            if gop < 0 or (ctx.gop_start is not None and n_packets - gop_start_at >= MIN_GOP and ctx.gop_start(packet)):
+                if st is not None:
+                    self._finish(st, cc)
+                    st = None
+                    target = ctx.shared.claim(k)
+                gop += 1
+                gop_start_at = n_packets
+                last_t, gop_max_t = gop_max_t, None
+                if gop == target:
+                    st = _Gop(gop, n_packets, last_t)
+            n_packets += 1
+            if packet.pts is not None and tb:
+                t = float(packet.pts * tb)
+                gop_max_t = t if gop_max_t is None else max(gop_max_t, t)
+            if st is None or st.truncated:
+                continue
+            try:
+                frames = cc.decode(packet)
+            except av.error.FFmpegError:
+                self.decode_errors += 1
+                if packet.pts is not None and tb:
+                    self.error_times.append(float(packet.pts * tb))
+                continue
+            for frame in frames:
+                self._frame(st, frame)
+        if st is not None:
+            self._finish(st, cc)
+        ctx.shared.end_of_stream(gop + 1)
+        self._put(("done", gop + 1))
+
+    def _finish(self, st: _Gop, cc) -> None:
+        """Drain the decoder (its delayed frames belong to this GOP), analyse the rest, end the GOP."""
+        import av
+
+        if not st.truncated:
+            try:
+                for frame in cc.decode(None):
+                    self._frame(st, frame)
+            except av.error.FFmpegError:
+                self.decode_errors += 1
+        try:
+            cc.flush_buffers()
+        except Exception:  # pragma: no cover - a decoder that cannot flush decodes nothing more anyway
+            pass
+        if st.batch:
+            self._analyse(st)
+        self._close_window(st)
+        cands, st.cands = st.cands, []
+        self._put((self.END, st.gop, st.truncated, cands))
+
+    def _frame(self, st: _Gop, frame) -> None:
+        if st.truncated:
+            return
+        ctx = self.ctx
+        pts, tb = frame.pts, self.stream.time_base
+        t_s = float(pts * tb) if pts is not None and tb else (st.base + st.n + len(st.batch)) / ctx.fps
+        if ctx.cfg.max_seconds is not None and t_s >= ctx.cfg.max_seconds:
+            st.truncated = True
+            return
+        st.batch.append((frame, t_s, ctx.prepare(self.small, frame)))
+        if len(st.batch) >= ctx.batch_frames:
+            self._analyse(st)
+
+    def _analyse(self, st: _Gop) -> None:
+        """Statistics, samples, keyframe windows and poster candidates for a batch of this GOP."""
+        ctx, cfg = self.ctx, self.ctx.cfg
+        batch, st.batch = st.batch, []
+        nb = len(batch)
+        y8 = np.stack([e[2][0] for e in batch])
+        u8 = np.stack([e[2][1] for e in batch])
+        v8 = np.stack([e[2][2] for e in batch])
+        cols, lum, hist = batch_stats(y8, u8, v8, st.prev_luma, st.prev_hist, ctx.th)
+        st.prev_luma, st.prev_hist = lum[-1], hist[-1]
+        sat, dif, hdf = cols["saturation"].tolist(), cols["diff"].tolist(), cols["hist_diff"].tolist()
+        first = st.n  # GOP-local index of the batch's first frame
+        cbars = []
+        for j in range(nb):  # colour bars are saturated and last seconds: tested every few frames, at cut candidates and GOP starts
+            if sat[j] <= 0.12:
+                st.bars_score = 0.0
+            elif (st.base + first + j) % cfg.colour_bars_every == 0 or st.bars_score is None or dif[j] >= cfg.cut_candidate_diff:
+                st.bars_score = colour_bars_score(lum[j].reshape(y8.shape[1:]), u8[j], v8[j])
+            cbars.append(st.bars_score)
+        frames = [e[0] for e in batch]
+        t_list = [e[1] for e in batch]
+        sharp, colf, expo = cols["sharpness"].tolist(), cols["colorfulness"].tolist(), cols["exposure"].tolist()
+        black = cols["black_ratio"].tolist()
+        bar_v = (cols["bar_top"] + cols["bar_bottom"]).tolist()
+        bar_h = (cols["bar_left"] + cols["bar_right"]).tolist()
+        g = ctx.geom
+        src_w, src_h, rotation = g["src_w"], g["src_h"], g["rotation"]
+        fs = cfg.sample_fps
+        for j, frame in enumerate(frames):
+            i, t_s = first + j, t_list[j]
+            # embedding samples on a fixed time grid: the first frame at or past each multiple of 1/sample_fps
+            prev_t = st.prev_t if st.prev_t is not None else (t_s - 1.0 / ctx.fps if st.gop > 0 else None)
+            if prev_t is None or math.floor(t_s * fs + 1e-6) > math.floor(prev_t * fs + 1e-6):
+                sz = cfg.sample_size
+                dw, dh = (src_h, src_w) if rotation % 180 else (src_w, src_h)
+                sw, sh = (sz, max(sz, int(round(dh * sz / dw)))) if dw <= dh else (max(sz, int(round(dw * sz / dh))), sz)
+                if rotation % 180:
+                    sw, sh = sh, sw
+                ctx.writer.submit("samples", ctx.rgb_maker(frame, sw, sh, "BICUBIC", crop=sz),
+                                  {"kind": "sample", "gop": st.gop, "local": i, "t_s": t_s, "window": None, "sharpness": sharp[j],
+                                   "colorfulness": colf[j], "saturation": sat[j], "exposure": expo[j]})
+            st.prev_t = t_s
+            # keyframe windows: break on time, cut candidates, black changes and GOP starts
+            is_black = black[j] >= 0.98
+            cut_like = dif[j] >= cfg.cut_candidate_diff or hdf[j] >= 0.35
+            if cut_like or (st.win is not None and is_black != st.win["black"]):
+                st.segment += 1
+            if st.win is None or t_s - st.win["t0"] >= cfg.window_s or cut_like or is_black != st.win["black"]:
+                self._close_window(st)
+                st.win = {"t0": t_s, "black": is_black, "best": None, "score": -1.0, "id": i, "segment": st.segment}
+            bars = max(bar_v[j], bar_h[j])
+            quality = 0.0 if (is_black or cbars[j] >= 0.5) else (
+                math.log1p(sharp[j]) * expo[j] * (1.0 + 0.01 * min(colf[j], 100.0)) * (1.0 - min(1.0, bars))
+            )
+            if quality > st.win["score"]:  # the window's best so far, with its parts
+                st.win["score"] = quality
+                st.win["best"] = (frame, i, t_s, {"sharpness": sharp[j], "colorfulness": colf[j], "saturation": sat[j], "exposure": expo[j],
+                                                   "luma_mean": float(cols["luma_mean"][j]), "luma_std": float(cols["luma_std"][j]),
+                                                   "bars": bars, "quality": quality})
+        st.n += nb
+        cands, st.cands = st.cands, []
+        self._put(("batch", st.gop, first, nb, t_list,
+                   [f.pts if f.pts is not None else math.nan for f in frames],  # never None in the row
+                   [f.key_frame for f in frames], [f.interlaced_frame for f in frames], [f.is_corrupt for f in frames],
+                   cols, lum, hist, cbars, cands))
+
+    def _close_window(self, st: _Gop) -> None:
+        ctx, cfg = self.ctx, self.ctx.cfg
+        win, st.win = st.win, None
+        if win is None or win["best"] is None:
+            return
+        frame, i, t_s, parts = win["best"]
+        g = ctx.geom
+        ctx.writer.submit("keyframes", ctx.rgb_maker(frame, *_fit(g["src_w"], g["src_h"], cfg.keyframe_max_side), "AREA"),
+                          {"kind": "keyframe", "gop": st.gop, "local": i, "t_s": t_s, "window_local": win["id"], **parts})
+        score = parts["quality"]
+        if score > 0 and cfg.poster_pool > 0 and score > ctx.shared.pool_bar:  # could enter the pool: hand the frame over
+            kept = frame
+            if max(g["src_w"], g["src_h"]) > cfg.poster_max_side:  # bound the pool's memory: keep it at the poster size
+                from av.video.reformatter import Interpolation
+
+                kept = self.pool_fmt.reformat(frame, *_fit(g["src_w"], g["src_h"], cfg.poster_max_side), interpolation=Interpolation.AREA)
+            st.cands.append((score, i, t_s, win["segment"], kept, parts))
 
 
 _ALLOCATOR_TUNED = False
@@ -543,57 +856,160 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except av.error.FFmpegError as exc:
-        raise VisualDecodeError(f"cannot open {path.name}: {getattr(exc, 'strerror', None) or exc}") from None
+    containers: list = []
     writer = None
-    with container:
-        vids = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
+    try:
+        try:
+            containers.append(av.open(str(path), metadata_errors="ignore"))
+        except av.error.FFmpegError as exc:
+            raise VisualDecodeError(f"cannot open {path.name}: {getattr(exc, 'strerror', None) or exc}") from None
+        vids = [s for s in containers[0].streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
         if not vids:
             raise VisualDecodeError(f"no video stream in {path.name}")
         stream = vids[0]
-        stream.thread_type = "FRAME"  # frame threads: the fastest for H.264/HEVC on few cores (FFmpeg falls back where unsupported)
-        stream.thread_count = cfg.threads
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 25.0
         if not math.isfinite(fps) or fps <= 0 or fps > 1000:
             fps = 25.0
-        lags = sorted({max(1, int(round(s * fps))) for s in cfg.lags_s})
-        kmax = max(lags)
-        th = cfg.black_pix_th * 255.0
+        codec = stream.codec_context.name
+        gop_start = gop_start_test(codec, stream.codec_context.extradata)
+        n_lanes, threads = decode_lanes_for(cfg, gop_start is not None)
+        ctx = _PassContext(cfg, fps, list(containers[0].streams.video).index(stream), gop_start, n_lanes)
+        ctx.geometry(_first_frame(containers[0], stream, path))
+        for _ in range(n_lanes - 1):
+            containers.append(av.open(str(path), metadata_errors="ignore"))
+        containers[0].close()  # the probe's container has been read from: every lane opens its own
+        containers[0] = av.open(str(path), metadata_errors="ignore")
 
         # keyframes and posters: 4:2:0 JPEG chroma, like the 4:2:0 video they come from (a poster at the
         # source size loses no colour detail; half the encode time, ~35 % smaller); the 224-px
         # embedding samples keep full chroma (they are CLIP's input)
         packs = {name: _Pack(workdir / f"{name}.pack", cfg.jpeg_quality + (4 if name == "posters" else 0), "444" if name == "samples" else "420")
                  for name in ("samples", "keyframes", "posters")}
-        writer = _PictureWriter(packs)
+        writer = ctx.writer = _PictureWriter(packs)
+        lanes = [_Lane(k, ctx, containers[k], threads) for k in range(n_lanes)]
         try:
-            return_value = _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, progress, t0, path)
+            return _consume(ctx, lanes, packs, progress, t0, path, codec, threads)
         except BaseException:
+            _stop_lanes(ctx, lanes)
             writer.abort()
             raise
-    return return_value
+    finally:
+        for c in containers:
+            c.close()
 
 
-def _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, progress, t0, path):
-    from av.video.reformatter import ColorRange, Interpolation, VideoReformatter
+def _stop_lanes(ctx: "_PassContext", lanes: list["_Lane"]) -> None:
+    """Stop every lane (end of the title, early stop or failure) and wait for it: a lane blocked on
+    its queue or on a claim sees the stop flag within 0.2 s."""
+    ctx.shared.stop.set()
+    for lane in lanes:
+        if lane.thread.ident is None:  # never started
+            continue
+        while lane.thread.is_alive():
+            lane.drain()
+            lane.thread.join(timeout=0.1)
+        lane.drain()
 
-    small = VideoReformatter()
-    interp = getattr(Interpolation, cfg.analysis_interpolation.upper())
-    pic_fmt = VideoReformatter()  # used only by the writer thread
-    pool_fmt = VideoReformatter()
 
+def _first_frame(container, stream, path: Path):
+    """The first decodable frame (the pass's geometry: size, rotation); one clear error if none."""
+    import av
+
+    stream.thread_type, stream.thread_count = "SLICE", 1
+    errors = 0
+    try:
+        for packet in container.demux(stream):
+            try:
+                for frame in packet.decode():
+                    return frame
+            except av.error.FFmpegError:
+                errors += 1
+    except av.error.FFmpegError:
+        errors += 1
+    raise VisualDecodeError(f"no decodable video frame in {path.name} ({errors} decode errors)")
+
+
+class _PassContext:
+    """Settings and shared objects of one pass, read by every lane."""
+
+    def __init__(self, cfg: VisualPassConfig, fps: float, stream_pos: int, gop_start: Callable | None, lanes: int):
+        from av.video.reformatter import Interpolation, VideoReformatter
+
+        self.cfg, self.fps, self.stream_pos, self.gop_start = cfg, fps, stream_pos, gop_start
+        self.th = cfg.black_pix_th * 255.0
+        self.interp = getattr(Interpolation, cfg.analysis_interpolation.upper())
+        self.pic_fmt = VideoReformatter()  # used only by the writer thread
+        self.shared = _LaneShared(lanes)
+        self.writer: _PictureWriter | None = None
+        self.geom: dict = {}
+        self.batch_frames = LAG_BATCH
+        self.lane_frames_ahead = 1024  # analysed frames a lane may queue ahead of the consumer (~40 MB)
+
+    def geometry(self, frame) -> None:
+        """Analysis geometry and frames in flight, fixed by the first frame."""
+        try:
+            rot = int(frame.rotation or 0)
+        except Exception:  # pragma: no cover - older PyAV
+            rot = 0
+        aw = max(8, self.cfg.analysis_width // 2 * 2)
+        self.geom.update(src_w=frame.width, src_h=frame.height, rotation=rot, aw=aw,
+                         ah=max(8, int(round(aw * frame.height / frame.width / 2)) * 2))
+        # decoded frames held by a lane's batch within ~64 MB whatever the picture size: 16 at 1080p,
+        # 5 at 4K, 1 at 8K (batches never exceed LAG_BATCH)
+        frame_mb = max(1, frame.width * frame.height) * 1.5 * (2 if "10" in frame.format.name else 1) / 2**20
+        self.batch_frames = int(max(1, min(LAG_BATCH, 64 // frame_mb)))
+
+    def prepare(self, small, frame) -> list[np.ndarray]:
+        """The analysis picture (swscale releases the GIL) as Y, U, V."""
+        from av.video.reformatter import ColorRange
+
+        g = self.geom
+        a = small.reformat(frame, g["aw"], g["ah"], "yuv420p", interpolation=self.interp, dst_color_range=ColorRange.JPEG)
+        planes = [np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size)[:, : pl.width] for pl in a.planes]
+        if g["rotation"] % 180:
+            k_rot = (g["rotation"] % 360) // 90
+            return [np.ascontiguousarray(np.rot90(x, k=k_rot)) for x in planes]
+        return [x.copy() for x in planes]
+
+    def rgb_maker(self, frame, w, h, interp: str, crop: int | None = None):
+        from av.video.reformatter import Interpolation
+
+        fmt, rotation, interpolation = self.pic_fmt, self.geom["rotation"], getattr(Interpolation, interp)
+
+        def make():
+            rgb = _rotate(_to_rgb(fmt, frame, w, h, interpolation), rotation)
+            if crop:
+                y0, x0 = (rgb.shape[0] - crop) // 2, (rgb.shape[1] - crop) // 2
+                rgb = rgb[y0 : y0 + crop, x0 : x0 + crop]
+            return np.ascontiguousarray(rgb)
+        return make
+
+
+def _consume(ctx: _PassContext, lanes: list[_Lane], packs: dict, progress, t0: float, path: Path, codec: str, threads: int) -> VisualPass:
+    """The GOPs in order, from lane g % lanes: per-frame rows, the cross-GOP features (the first
+    frame's differences to the previous GOP's last frame, the look-ahead features over the ring of
+    recent frames) and the poster pool."""
+    cfg, fps, writer = ctx.cfg, ctx.fps, ctx.writer
+    lags = sorted({max(1, int(round(s * fps))) for s in cfg.lags_s})
+    kmax = max(lags)
     lag_keys = {k: (f"span_{k}", f"cov_{k}", f"hspan_{k}", f"blend_{k}") for k in lags}
     rows = _Columns(nan_keys=("skip_diff",) + tuple(x for k in lags for x in lag_keys[k]))
-    # look-ahead features are computed in batches of LAG_BATCH centre frames (vectorized: one set of
-    # numpy calls per batch, not per frame), from the last 2*kmax+LAG_BATCH+1 frames kept here
+    # look-ahead features are computed in batches of centre frames (vectorized: one set of numpy calls
+    # per batch, not per frame), from the last 2*kmax+LAG_BATCH+1 frames kept here
     cap = 2 * kmax + LAG_BATCH + 2  # circular buffers of the last `cap` frames (index % cap)
     ring_l: np.ndarray | None = None  # (cap, pixels) float32 luma
     ring_h = np.zeros((cap, 128), dtype=np.float32)  # colour histograms
     lag_done = {k: k - 1 for k in lags}  # last centre frame whose lag-k features are filled
     skip_done = 0
+    scratch_bufs: list = []
+
+    def _scratch(m: int, n_pix: int) -> tuple:
+        """Three float32 (m, n_pix) work arrays and a bool one, reused from call to call."""
+        if not scratch_bufs or scratch_bufs[0].shape[0] < m or scratch_bufs[0].shape[1] != n_pix:
+            rows_ = max(m, LAG_BATCH)
+            scratch_bufs[:] = [np.empty((rows_, n_pix), np.float32) for _ in range(3)] + [np.empty((rows_, n_pix), bool)]
+        return tuple(b[:m] for b in scratch_bufs)
 
     def fill_lag_features(last: int) -> None:
         """Fill skip_diff and the lag features of every centre frame whose window ends by `last`."""
@@ -645,196 +1061,103 @@ def _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, pro
                     col[j] = v
             lag_done[k] = hi
 
-    scratch_bufs: list = []
+    # poster pool: (score, frame, t_s, segment, frame object, parts); the frames are converted once, at the end
+    pool: list[tuple] = []
 
-    def _scratch(m: int, n_pix: int) -> tuple:
-        """Three float32 (m, n_pix) work arrays and a bool one, reused from call to call."""
-        if not scratch_bufs or scratch_bufs[0].shape[0] < m or scratch_bufs[0].shape[1] != n_pix:
-            rows_ = max(m, LAG_BATCH)
-            scratch_bufs[:] = [np.empty((rows_, n_pix), np.float32) for _ in range(3)] + [np.empty((rows_, n_pix), bool)]
-        return tuple(b[:m] for b in scratch_bufs)
+    def admit(score, frame_idx, t_s, segment, kept, parts_) -> None:
+        same = [i for i, e in enumerate(pool) if e[3] == segment]
+        if len(same) >= cfg.poster_per_segment:  # this stretch already has its share: replace its worst
+            slot = min(same, key=lambda i: pool[i][0])
+        elif len(pool) < cfg.poster_pool:
+            slot = len(pool)
+            pool.append(None)
+        else:
+            slot = min(range(len(pool)), key=lambda i: pool[i][0])
+        if pool[slot] is None or score > pool[slot][0]:
+            pool[slot] = (score, frame_idx, t_s, segment, kept, parts_)
+        if len(pool) >= cfg.poster_pool:  # full: lanes hand over only candidates above its lowest score
+            ctx.shared.pool_bar = min(e[0] for e in pool)
 
     prev_luma = prev_hist = None
-    rotation = 0
-    src_w = src_h = None
-    next_sample_t = None
-    win: dict | None = None  # current keyframe window
-    bars_score = None
-    segment = 0  # online segment (between cut candidates): poster diversity
-    # poster pool: (score, frame index, t_s, segment, av frame, parts). The frames themselves are
-    # kept (decoder-owned buffers, bounded by poster_pool) and converted once, at the end.
-    pool: list[tuple] = []
-    last_progress = time.perf_counter()
-
-    def rgb_maker(frame, w, h, interp, crop: int | None = None):
-        def make():
-            rgb = _rotate(_to_rgb(pic_fmt, frame, w, h, interp), rotation)
-            if crop:
-                y0, x0 = (rgb.shape[0] - crop) // 2, (rgb.shape[1] - crop) // 2
-                rgb = rgb[y0 : y0 + crop, x0 : x0 + crop]
-            return np.ascontiguousarray(rgb)
-        return make
-
-    def close_window():
-        nonlocal win
-        if win is None or win["best"] is None:
-            win = None
-            return
-        frame, idx_, t_s_, bars_, quality_ = win["best"]
-        parts_ = {k: rows.value(idx_, k) for k in ("sharpness", "colorfulness", "saturation", "exposure", "luma_mean", "luma_std")}
-        parts_["bars"], parts_["quality"] = bars_, quality_
-        writer.submit("keyframes", rgb_maker(frame, *_fit(src_w, src_h, cfg.keyframe_max_side), Interpolation.AREA),
-                      {"kind": "keyframe", "frame": idx_, "t_s": t_s_, "window": win["id"], **parts_})
-        score = parts_["quality"]
-        if score > 0 and cfg.poster_pool > 0:
-            same = [i for i, e in enumerate(pool) if e[3] == win["segment"]]
-            if len(same) >= cfg.poster_per_segment:  # this stretch already has its share: replace its worst
-                slot = min(same, key=lambda i: pool[i][0])
-            elif len(pool) < cfg.poster_pool:
-                slot = len(pool)
-                pool.append(None)
-            else:
-                slot = min(range(len(pool)), key=lambda i: pool[i][0])
-            if pool[slot] is None or score > pool[slot][0]:
-                kept = frame
-                if max(src_w, src_h) > cfg.poster_max_side:  # bound the pool's memory: keep it at the poster size
-                    kept = pool_fmt.reformat(frame, *_fit(src_w, src_h, cfg.poster_max_side), interpolation=Interpolation.AREA)
-                pool[slot] = (score, idx_, t_s_, win["segment"], kept, parts_)
-        win = None
-
-    geom: dict = {}  # analysis geometry, fixed by the first frame
-
-    def prepare(frame):
-        """Runs on the decode thread: the analysis picture (swscale releases the GIL) as Y, U, V."""
-        if not geom:
-            try:
-                rot = int(frame.rotation or 0)
-            except Exception:  # pragma: no cover - older PyAV
-                rot = 0
-            aw_ = max(8, cfg.analysis_width // 2 * 2)
-            geom.update(src_w=frame.width, src_h=frame.height, rotation=rot, aw=aw_,
-                        ah=max(8, int(round(aw_ * frame.height / frame.width / 2)) * 2))
-        a = small.reformat(frame, geom["aw"], geom["ah"], "yuv420p", interpolation=interp, dst_color_range=ColorRange.JPEG)
-        planes = [np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size)[:, : pl.width] for pl in a.planes]
-        if geom["rotation"] % 180:
-            k_rot = (geom["rotation"] % 360) // 90
-            return [np.ascontiguousarray(np.rot90(x, k=k_rot)) for x in planes]
-        return [x.copy() for x in planes]
-
-    def analyse(batch: list) -> None:
-        """Statistics, samples, keyframe windows and the poster pool for a batch of frames."""
-        nonlocal idx, prev_luma, prev_hist, bars_score, ring_l, next_sample_t, win, segment, last_progress, src_w, src_h, rotation
-        nb = len(batch)
-        y8 = np.stack([e[2][0] for e in batch])
-        u8 = np.stack([e[2][1] for e in batch])
-        v8 = np.stack([e[2][2] for e in batch])
-        cols, lum, hist = batch_stats(y8, u8, v8, prev_luma, prev_hist, th)
-        sat, dif, hdf = cols["saturation"].tolist(), cols["diff"].tolist(), cols["hist_diff"].tolist()
-        cbars = []
-        for j in range(nb):  # colour bars are saturated and last seconds: tested every few frames and at cut candidates
-            if sat[j] <= 0.12:
-                bars_score = 0.0
-            elif (idx + j) % cfg.colour_bars_every == 0 or bars_score is None or dif[j] >= cfg.cut_candidate_diff:
-                bars_score = colour_bars_score(lum[j].reshape(y8.shape[1:]), u8[j], v8[j])
-            cbars.append(bars_score)
-        frames = [e[0] for e in batch]
-        t_list = [e[1] for e in batch]
-        rows.extend({
-            "frame": np.arange(idx, idx + nb),
-            "t_s": t_list,
-            "pts": [f.pts if f.pts is not None else math.nan for f in frames],  # never None in the row
-            "key_frame": [f.key_frame for f in frames],
-            "interlaced": [f.interlaced_frame for f in frames],
-            "corrupt": [f.is_corrupt for f in frames],
-            **{k: cols[k] for k in ("luma_mean", "luma_std", "luma_min", "luma_max", "black_ratio", "diff", "hist_diff",
-                                    "bar_top", "bar_bottom", "bar_left", "bar_right")},
-            "colour_bars": cbars,
-            **{k: cols[k] for k in ("sharpness", "colorfulness", "saturation", "exposure")},
-        }, nb)
-        if ring_l is None:
-            ring_l = np.zeros((cap, lum.shape[1]), dtype=np.float32)
-        slots = np.arange(idx, idx + nb) % cap
-        ring_l[slots] = lum
-        ring_h[slots] = hist
-        fill_lag_features(idx + nb - 1)
-        prev_luma, prev_hist = lum[-1], hist[-1]
-        sharp, colf, expo = cols["sharpness"].tolist(), cols["colorfulness"].tolist(), cols["exposure"].tolist()
-        black = cols["black_ratio"].tolist()
-        bar_v = (cols["bar_top"] + cols["bar_bottom"]).tolist()
-        bar_h = (cols["bar_left"] + cols["bar_right"]).tolist()
-        src_w, src_h, rotation = geom["src_w"], geom["src_h"], geom["rotation"]
-        for j, frame in enumerate(frames):
-            i, t_s = idx + j, t_list[j]
-            # embedding samples on a fixed time grid (short side to sample_size, center crop)
-            if next_sample_t is None:
-                next_sample_t = t_s
-            if t_s + 1e-6 >= next_sample_t:
-                sz = cfg.sample_size
-                dw, dh = (src_h, src_w) if rotation % 180 else (src_w, src_h)
-                sw, sh = (sz, max(sz, int(round(dh * sz / dw)))) if dw <= dh else (max(sz, int(round(dw * sz / dh))), sz)
-                if rotation % 180:
-                    sw, sh = sh, sw
-                writer.submit("samples", rgb_maker(frame, sw, sh, Interpolation.BICUBIC, crop=sz),
-                              {"kind": "sample", "frame": i, "t_s": t_s, "window": None, "sharpness": sharp[j],
-                               "colorfulness": colf[j], "saturation": sat[j], "exposure": expo[j]})
-                next_sample_t = max(next_sample_t + 1.0 / cfg.sample_fps, t_s + 0.5 / cfg.sample_fps)
-            # keyframe windows: break on time, cut candidates and black changes
-            is_black = black[j] >= 0.98
-            cut_like = dif[j] >= cfg.cut_candidate_diff or hdf[j] >= 0.35
-            if cut_like or (win is not None and is_black != win["black"]):
-                segment += 1
-            if win is None or t_s - win["t0"] >= cfg.window_s or cut_like or is_black != win["black"]:
-                close_window()
-                win = {"t0": t_s, "black": is_black, "best": None, "score": -1.0, "id": i, "segment": segment}
-            bars = max(bar_v[j], bar_h[j])
-            quality = 0.0 if (is_black or cbars[j] >= 0.5) else (
-                math.log1p(sharp[j]) * expo[j] * (1.0 + 0.01 * min(colf[j], 100.0)) * (1.0 - min(1.0, bars))
-            )
-            if quality > win["score"]:  # the window's best so far (its parts are read back at close)
-                win["score"] = quality
-                win["best"] = (frame, i, t_s, bars, quality)
-        idx += nb
-        if progress is not None and time.perf_counter() - last_progress >= 5.0:
-            last_progress = time.perf_counter()
-            progress(idx, t_list[-1])
-
-    # decoded frames held in flight (the decode queue and the batch) within ~100 MB whatever the
-    # picture size: 16 + 8 at 1080p, 5 + 3 at 4K, 1 + 2 at 8K (batches never exceed LAG_BATCH)
-    cc = stream.codec_context
-    frame_mb = max(1, (cc.width or 1920) * (cc.height or 1080)) * 1.5 * (2 if "10" in (cc.format.name if cc.format else "") else 1) / 2**20
-    batch_frames = int(max(1, min(LAG_BATCH, 64 // frame_mb)))
-    source = _DecodeThread(container, stream, prepare, depth=int(max(2, min(8, 36 // frame_mb))))
+    gop_base: dict[int, int] = {}
     idx = 0
-    done = False
-    try:
-        frames_in = iter(source)
-        while not done:
-            batch = []
-            for frame, planes in frames_in:
-                t_s = float(frame.time) if frame.time is not None else (idx + len(batch)) / fps
-                if cfg.max_seconds is not None and t_s >= cfg.max_seconds:
-                    done = True
-                    break
-                batch.append((frame, t_s, planes))
-                if len(batch) == batch_frames:
-                    break
-            else:
-                done = True  # end of stream
-            if batch:
-                analyse(batch)
-    finally:
-        source.close()
-    decode_errors, error_times = source.decode_errors, source.error_times
+    done = truncated = False
+    gops = 0  # closed GOPs decoded (split points for the lanes)
+    last_progress = time.perf_counter()
+    for lane in lanes:
+        lane.thread.start()
+    g = 0
+    while not done:
+        owner = ctx.shared.owner_of(g)
+        if owner is None:  # past the last GOP
+            break
+        lane = lanes[owner]
+        gop_base[g] = idx
+        first_batch = True
+        while True:
+            item = lane.get()
+            kind = item[0]
+            if kind == "done":
+                done = True
+                break
+            if kind == _Lane.END:
+                gops += 1
+                for score, local, t_s, seg, kept, parts_ in item[3]:
+                    admit(score, gop_base[g] + local, t_s, (g, seg), kept, parts_)
+                if item[2]:  # reached max_seconds
+                    done = truncated = True
+                break
+            _, gop, local0, nb, t_list, pts, key, inter, corrupt, cols, lum, hist, cbars, cands = item
+            if first_batch and prev_luma is not None:  # the GOP's first frame against the previous GOP's last
+                n_pix = lum.shape[1]
+                cols["diff"][0] = float(np.abs(lum[0] - prev_luma).sum(dtype=np.float64)) / n_pix
+                cols["hist_diff"][0] = 0.5 * float(np.abs(hist[0] - prev_hist).sum(dtype=np.float64))
+            first_batch = False
+            rows.extend({
+                "frame": np.arange(idx, idx + nb),
+                "t_s": t_list,
+                "pts": pts,
+                "key_frame": key,
+                "interlaced": inter,
+                "corrupt": corrupt,
+                **{k: cols[k] for k in ("luma_mean", "luma_std", "luma_min", "luma_max", "black_ratio", "diff", "hist_diff",
+                                        "bar_top", "bar_bottom", "bar_left", "bar_right")},
+                "colour_bars": cbars,
+                **{k: cols[k] for k in ("sharpness", "colorfulness", "saturation", "exposure")},
+            }, nb)
+            if ring_l is None:
+                ring_l = np.zeros((cap, lum.shape[1]), dtype=np.float32)
+            slots = np.arange(idx, idx + nb) % cap
+            ring_l[slots] = lum
+            ring_h[slots] = hist
+            fill_lag_features(idx + nb - 1)
+            prev_luma, prev_hist = lum[-1], hist[-1]
+            for score, local, t_s, seg, kept, parts_ in cands:
+                admit(score, gop_base[g] + local, t_s, (g, seg), kept, parts_)
+            idx += nb
+            if progress is not None and time.perf_counter() - last_progress >= 5.0:
+                last_progress = time.perf_counter()
+                progress(idx, t_list[-1])
+        g += 1
+    _stop_lanes(ctx, lanes)  # lanes past the end (or past max_seconds) have nothing more to say
     fill_lag_features(idx - 1)
-    close_window()
     # the poster pool at full resolution (capped at poster_max_side), best first
     for score, pidx, pt, seg, frame, parts_ in sorted(pool, key=lambda e: -e[0]):
-        writer.submit("posters", rgb_maker(frame, *_fit(frame.width, frame.height, cfg.poster_max_side), Interpolation.AREA),
+        writer.submit("posters", ctx.rgb_maker(frame, *_fit(frame.width, frame.height, cfg.poster_max_side), "AREA"),
                       {"kind": "poster", "frame": pidx, "t_s": pt, "window": None, **parts_})
     pool.clear()
     records = writer.close()
+    decode_errors = sum(lane.decode_errors for lane in lanes)
+    error_times = sorted(t for lane in lanes for t in lane.error_times)
     if not len(rows):
         raise VisualDecodeError(f"no decodable video frame in {path.name} ({decode_errors} decode errors)")
+    for r in records:  # lanes number frames within their GOP
+        if "gop" in r:
+            base = gop_base.get(r.pop("gop"), 0)
+            r["frame"] = base + r.pop("local")
+            r["window"] = base + r.pop("window_local") if "window_local" in r else None
+    # frame order (the lanes' pictures reach the writer interleaved), posters last, best first
+    records.sort(key=lambda r: (r["kind"] == "poster", r["frame"] if r["kind"] != "poster" else 0, r["kind"] == "keyframe"))
     stats = rows.frame()
     stats["frame"] = stats["frame"].astype("int64")
     for c in ("key_frame", "interlaced", "corrupt"):
@@ -844,6 +1167,8 @@ def _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, pro
         if c in pictures_df:
             pictures_df[c] = pictures_df[c].astype("int64")
     elapsed = time.perf_counter() - t0
+    geom = ctx.geom
+    src_w, src_h, rotation = geom["src_w"], geom["src_h"], geom["rotation"]
     meta = {
         "frames": int(len(stats)),
         "fps": fps,
@@ -857,12 +1182,15 @@ def _decode_loop(container, stream, cfg, fps, lags, kmax, th, writer, packs, pro
         "decode_errors": decode_errors,
         "decode_error_times_s": error_times[:100],
         "corrupt_frames": int(stats["corrupt"].sum()),
-        "codec": stream.codec_context.name,
+        "codec": codec,
+        "decode_lanes": len(lanes),
+        "decoder_threads_per_lane": threads,
+        "gops": gops,
         "seconds": round(elapsed, 3),
         "picture_seconds": round(writer.seconds, 3),
         "frames_per_s": round(len(stats) / elapsed, 1) if elapsed > 0 else None,
-        "truncated_at_s": cfg.max_seconds if done else None,
+        "truncated_at_s": cfg.max_seconds if truncated else None,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
         "code_version": DECODE_CODE_VERSION,
     }
-    return VisualPass(stats=stats, pictures=pictures_df, packs=dict(packs and {n: p.path for n, p in packs.items()}), meta=meta)
+    return VisualPass(stats=stats, pictures=pictures_df, packs={n: p.path for n, p in packs.items()}, meta=meta)
