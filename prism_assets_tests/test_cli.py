@@ -48,6 +48,38 @@ def test_process_and_export_qc_composite(data_dir, media, tmp_path):
         assert any(r.job_name == "process_title" and r.tags.get("dagster/partition") == "qc_composite" for r in runs)
 
 
+def test_process_and_export_held_out_composite_is_scored(data_dir, tmp_path):
+    """Issue 3's own check: `prism process` + `prism export` on media built like the shared composite
+    from other pieces of the footage, at another frame rate and size, scored against its exact ground
+    truth (hard cuts +-1 frame, a gradual transition when a boundary falls inside it)."""
+    import numpy as np
+    import pandas as pd
+
+    from benchmarks.synth_bbb import make_bbb_composite
+    from benchmarks.visual_score import score_boundaries, shots_to_boundaries
+
+    video = tmp_path / "held_out.mp4"
+    gt = make_bbb_composite(video, fps=29.97, width=768, height=432, seed=11)
+    prism("process", str(video), "--title-id", "held_out_11", "--date", "2026-11-22")
+    out = tmp_path / "export"
+    prism("export", "held_out_11", "--to", str(out))
+    shots = pd.read_parquet(out / "shots.parquet")
+    assert shots["start_frame"].iloc[0] == 0 and shots["end_frame"].iloc[-1] == gt["n_frames"] - 1
+    assert (shots["start_frame"].iloc[1:].to_numpy() == shots["end_frame"].iloc[:-1].to_numpy() + 1).all()
+    score = score_boundaries(shots_to_boundaries(shots), gt)
+    assert score["f1"] >= 0.97, score
+    kf = pd.read_parquet(out / "keyframes.parquet")
+    assert set(kf["shot_index"]) == set(shots.loc[~shots["is_black"], "shot_index"])
+    assert all((out / p).is_file() for p in kf["image"])
+    emb = pd.read_parquet(out / "embeddings.parquet")
+    vecs = np.stack(emb["embedding"].to_numpy())
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-3) and np.isfinite(vecs).all()
+    stats = pd.read_parquet(out / "frame_stats.parquet")
+    posters = pd.read_parquet(out / "posters.parquet")
+    assert len(posters) and all((out / p).is_file() for p in posters["image"])
+    assert (stats.set_index("frame").loc[posters["frame"], "black_ratio"] < 0.5).all()
+
+
 def test_process_and_export_audio_only_korean(data_dir, media, tmp_path):
     """An audio-only delivery runs the audio signals (transcript, audio.json) and skips the picture
     ones; the Korean speech is detected and transcribed by the offline multilingual model."""

@@ -309,6 +309,25 @@ def test_decode_lanes_give_the_outputs_of_one_decoder(tmp_path, name):
     assert not _lane_threads()
 
 
+def test_lanes_follow_the_usable_cpus(tmp_path, monkeypatch):
+    import os
+
+    from prism_assets.visual import decode as dec
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    quota = tmp_path / "cpu.max"
+    quota.write_text("250000 100000\n")  # a 2.5-CPU container limit on a 16-CPU host
+    assert dec.usable_cpus(quota) == 3
+    quota.write_text("max 100000\n")
+    assert dec.usable_cpus(quota) == 16 and dec.usable_cpus(tmp_path / "none") == 16
+    monkeypatch.setattr(dec, "usable_cpus", lambda: 16)
+    assert dec.decode_lanes_for(VisualPassConfig(), True) == (4, 4)  # 4 lanes x 4 frame threads
+    assert dec.decode_lanes_for(VisualPassConfig(), False) == (1, 0)  # open GOPs: one decoder, FFmpeg's threads
+    assert dec.decode_lanes_for(VisualPassConfig(decode_lanes=2, threads=3), True) == (2, 3)
+    monkeypatch.setattr(dec, "usable_cpus", lambda: 1)
+    assert dec.decode_lanes_for(VisualPassConfig(), True) == (1, 0)
+
+
 def test_nal_unit_headers_length_prefixed_and_annex_b():
     from prism_assets.visual.decode import _nal_headers, gop_start_test
 

@@ -471,15 +471,28 @@ def gop_start_test(codec: str, extradata: bytes | None) -> Callable | None:
     return None
 
 
-def decode_lanes_for(cfg: "VisualPassConfig", closed_gops: bool) -> tuple[int, int]:
-    """(lanes, decoder threads per lane). One lane with FFmpeg frame threads where GOPs cannot be
-    split; otherwise `decode_lanes` (0 = one per CPU, at most 4), the CPUs shared between them."""
+def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (ECS and
+    Kubernetes limits show up there, not in the affinity mask)."""
     import os
 
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         cpus = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+def decode_lanes_for(cfg: "VisualPassConfig", closed_gops: bool) -> tuple[int, int]:
+    """(lanes, decoder threads per lane). One lane with FFmpeg frame threads where GOPs cannot be
+    split; otherwise `decode_lanes` (0 = one per usable CPU, at most 4), the CPUs shared between them."""
+    cpus = usable_cpus()
     lanes = cfg.decode_lanes or min(4, cpus)
     if not closed_gops:
         lanes = 1
@@ -563,14 +576,15 @@ class _Gop:
 
 
 class _Lane:
-    """One decoder (own container, own demuxer) that decodes every `lanes`-th closed GOP and, for its
+    """One decoder (own container, own demuxer) that decodes the closed GOPs it claims and, for their
     frames, makes the analysis pictures, the per-frame statistics, the sample and keyframe decisions
     (pictures go to the shared writer) and the poster candidates. Everything goes to the consumer
     through a bounded queue, per GOP, in frame order. The other GOPs' packets are read and skipped
     (demuxing costs next to nothing), so every lane sees the same packet sequence and GOP numbers.
 
-    Messages: ("batch", ...) items, ("end", gop, truncated) after each of its GOPs, ("done", gops)
-    at the end of the stream; an exception is forwarded and re-raised by the consumer."""
+    Messages: ("batch", ...) items, ("end", gop, truncated, poster candidates) after each of its
+    GOPs, ("done", gops) at the end of the stream; an exception is forwarded and re-raised by the
+    consumer."""
 
     END = "end"
 
@@ -944,7 +958,7 @@ class _PassContext:
         self.writer: _PictureWriter | None = None
         self.geom: dict = {}
         self.batch_frames = LAG_BATCH
-        self.lane_frames_ahead = 1024  # analysed frames a lane may queue ahead of the consumer (~40 MB)
+        self.lane_frames_ahead = 256  # analysed frames a lane may queue ahead of the consumer (~10 MB; about a GOP)
 
     def geometry(self, frame) -> None:
         """Analysis geometry and frames in flight, fixed by the first frame."""
