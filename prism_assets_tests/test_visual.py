@@ -324,6 +324,8 @@ def test_lanes_follow_the_usable_cpus(tmp_path, monkeypatch):
     assert dec.decode_lanes_for(VisualPassConfig(), True) == (4, 4)  # 4 lanes x 4 frame threads
     assert dec.decode_lanes_for(VisualPassConfig(), False) == (1, 0)  # open GOPs: one decoder, FFmpeg's threads
     assert dec.decode_lanes_for(VisualPassConfig(decode_lanes=2, threads=3), True) == (2, 3)
+    assert dec.decode_lanes_for(VisualPassConfig(), True, frame_mb=7680 * 4320 * 1.5 / 2**20) == (1, 0)  # 8K: one decoder's pictures
+    assert dec.decode_lanes_for(VisualPassConfig(), True, frame_mb=3840 * 2160 * 1.5 / 2**20) == (4, 4)
     monkeypatch.setattr(dec, "usable_cpus", lambda: 1)
     assert dec.decode_lanes_for(VisualPassConfig(), True) == (1, 0)
 

@@ -489,11 +489,17 @@ def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     return max(1, cpus)
 
 
-def decode_lanes_for(cfg: "VisualPassConfig", closed_gops: bool) -> tuple[int, int]:
+def _frame_mb(frame) -> float:
+    """MB of one decoded picture (4:2:0; twice that for >8-bit formats)."""
+    return max(1, frame.width * frame.height) * 1.5 * (2 if "10" in frame.format.name or "12" in frame.format.name else 1) / 2**20
+
+
+def decode_lanes_for(cfg: "VisualPassConfig", closed_gops: bool, frame_mb: float = 3.0) -> tuple[int, int]:
     """(lanes, decoder threads per lane). One lane with FFmpeg frame threads where GOPs cannot be
-    split; otherwise `decode_lanes` (0 = one per usable CPU, at most 4), the CPUs shared between them."""
+    split; otherwise `decode_lanes` (0 = one per usable CPU, at most 4, and no more than ~6
+    reference pictures per decoder fit in 512 MB: one lane at 8K), the CPUs shared between them."""
     cpus = usable_cpus()
-    lanes = cfg.decode_lanes or min(4, cpus)
+    lanes = cfg.decode_lanes or min(4, cpus, max(1, int(512 // (6 * frame_mb))))
     if not closed_gops:
         lanes = 1
     lanes = max(1, int(lanes))
@@ -887,9 +893,10 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
             fps = 25.0
         codec = stream.codec_context.name
         gop_start = gop_start_test(codec, stream.codec_context.extradata)
-        n_lanes, threads = decode_lanes_for(cfg, gop_start is not None)
+        first = _first_frame(containers[0], stream, path)
+        n_lanes, threads = decode_lanes_for(cfg, gop_start is not None, _frame_mb(first))
         ctx = _PassContext(cfg, fps, list(containers[0].streams.video).index(stream), gop_start, n_lanes)
-        ctx.geometry(_first_frame(containers[0], stream, path))
+        ctx.geometry(first)
         for _ in range(n_lanes - 1):
             containers.append(av.open(str(path), metadata_errors="ignore"))
         containers[0].close()  # the probe's container has been read from: every lane opens its own
@@ -900,7 +907,8 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
         # embedding samples keep full chroma (they are CLIP's input)
         packs = {name: _Pack(workdir / f"{name}.pack", cfg.jpeg_quality + (4 if name == "posters" else 0), "444" if name == "samples" else "420")
                  for name in ("samples", "keyframes", "posters")}
-        writer = ctx.writer = _PictureWriter(packs)
+        # pictures waiting for the writer hold their decoded frames: 8 at 1080p, 2 at 8K
+        writer = ctx.writer = _PictureWriter(packs, depth=int(max(2, min(8, 64 // _frame_mb(first)))))
         lanes = [_Lane(k, ctx, containers[k], threads) for k in range(n_lanes)]
         try:
             return _consume(ctx, lanes, packs, progress, t0, path, codec, threads)
@@ -971,8 +979,7 @@ class _PassContext:
                          ah=max(8, int(round(aw * frame.height / frame.width / 2)) * 2))
         # decoded frames held by a lane's batch within ~64 MB whatever the picture size: 16 at 1080p,
         # 5 at 4K, 1 at 8K (batches never exceed LAG_BATCH)
-        frame_mb = max(1, frame.width * frame.height) * 1.5 * (2 if "10" in frame.format.name else 1) / 2**20
-        self.batch_frames = int(max(1, min(LAG_BATCH, 64 // frame_mb)))
+        self.batch_frames = int(max(1, min(LAG_BATCH, 64 // _frame_mb(frame))))
 
     def prepare(self, small, frame) -> list[np.ndarray]:
         """The analysis picture (swscale releases the GIL) as Y, U, V."""
