@@ -224,12 +224,17 @@ def speed(media_dir: Path, minutes: float) -> dict:
                     rec["scenedetect_log"] = {"frames": int(m.group(1)), "seconds": float(m.group(2))}
             runs.append(rec)
             print(f"  run {i} {who:12s} wall {rec['wall_s']:7.2f} s  {rec['fps']:6.1f} frames/s  peak RSS {rec['peak_rss_mb']} MB", flush=True)
-    pairs = [next(r for r in runs if r["run"] == i and r["who"] == "scenedetect")["wall_s"] / next(r for r in runs if r["run"] == i and r["who"] == "prism")["wall_s"] for i in range(PAIRS)]
+    def run_of(i: int, who: str) -> dict:
+        return next(r for r in runs if r["run"] == i and r["who"] == who)
+
+    def ratios(num: str, den: str) -> list[float]:  # wall-clock ratio per rotation
+        return [run_of(i, num)["wall_s"] / run_of(i, den)["wall_s"] for i in range(PAIRS)]
+
+    pairs = ratios("scenedetect", "prism")
     out["runs"] = runs
     out["ratio_scenedetect_over_prism"] = {"per_pair": [round(x, 3) for x in pairs], "median": round(statistics.median(pairs), 3), "target": TARGET_RATIO}
     try:  # informative: without process start-up and imports on either side
-        inner = [next(r for r in runs if r["run"] == i and r["who"] == "scenedetect")["scenedetect_log"]["seconds"]
-                 / next(r for r in runs if r["run"] == i and r["who"] == "prism")["work_seconds"] for i in range(PAIRS)]
+        inner = [run_of(i, "scenedetect")["scenedetect_log"]["seconds"] / run_of(i, "prism")["work_seconds"] for i in range(PAIRS)]
         out["ratio_without_startup"] = {"per_pair": [round(x, 3) for x in inner], "median": round(statistics.median(inner), 3),
                                         "note": "scenedetect's logged processing seconds / Prism's pass + shots + keyframes seconds"}
     except (KeyError, StopIteration, ZeroDivisionError):
@@ -237,8 +242,8 @@ def speed(media_dir: Path, minutes: float) -> dict:
     out["ratio_scenedetect_over_prism"]["meets_target"] = out["ratio_scenedetect_over_prism"]["median"] >= TARGET_RATIO
     # informative: the same pass with one decoder (FFmpeg frame threads), what a stream whose GOPs
     # cannot be split (open GOPs: HEVC CRA, MPEG-2, AV1) gets; and the lanes' own gain
-    one = [next(r for r in runs if r["run"] == i and r["who"] == "scenedetect")["wall_s"] / next(r for r in runs if r["run"] == i and r["who"] == "prism_one_decoder")["wall_s"] for i in range(PAIRS)]
-    gain = [next(r for r in runs if r["run"] == i and r["who"] == "prism_one_decoder")["wall_s"] / next(r for r in runs if r["run"] == i and r["who"] == "prism")["wall_s"] for i in range(PAIRS)]
+    one = ratios("scenedetect", "prism_one_decoder")
+    gain = ratios("prism_one_decoder", "prism")
     out["ratio_scenedetect_over_prism_one_decoder"] = {"per_triple": [round(x, 3) for x in one], "median": round(statistics.median(one), 3),
                                                        "note": "decode_lanes=1: one decoder with FFmpeg frame threads (streams whose GOPs are open)"}
     out["ratio_one_decoder_over_lanes"] = {"per_triple": [round(x, 3) for x in gain], "median": round(statistics.median(gain), 3)}

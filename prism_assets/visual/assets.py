@@ -301,7 +301,7 @@ def visual_pass(context: AssetExecutionContext, source_video: dict, storage: Pri
     m = vp.meta
     yield Output(stats, output_name="frame_stats", metadata={
         "frames": m["frames"], "fps": m["fps"], "decode_seconds": m["seconds"], "frames_per_s": m["frames_per_s"],
-        "decode_errors": m["decode_errors"], "rotation": m["rotation"], "analysis_size": MetadataValue.json(m["analysis_size"]),
+        "decode_errors": m["decode_errors"], "decode_lanes": m["decode_lanes"], "gops": m["gops"], "rotation": m["rotation"], "analysis_size": MetadataValue.json(m["analysis_size"]),
         "producer": MetadataValue.json({k: v for k, v in producer.items() if k != "pass_meta"}),
     })
     counts = pictures["kind"].value_counts().to_dict() if len(pictures) else {}

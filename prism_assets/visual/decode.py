@@ -1,7 +1,7 @@
 """The one visual decode pass of a title.
 
-Every frame is decoded once (PyAV) and scaled *inside libswscale* to a small analysis picture (default 128 px wide, full-range YUV 4:2:0);
-full-resolution RGB is produced only for the few frames that are kept as pictures. From the
+Every frame is decoded once (PyAV) and scaled *inside libswscale* to a small analysis picture
+(default 128 px wide, full-range YUV 4:2:0); full-resolution RGB is produced only for the few frames that are kept as pictures. From the
 analysis pictures the pass computes, in batches of 16 frames (`batch_stats`), per frame:
 
 * shot-boundary features: mean abs luma difference to the previous frame (`diff`), colour-histogram
@@ -278,12 +278,6 @@ class _Columns:
             col.extend([math.nan] * count)
         self.n += count
 
-    def set(self, i: int, key: str, value: float) -> None:
-        self.cols[key][i] = value
-
-    def value(self, i: int, key: str) -> float:
-        return self.cols[key][i]
-
     def __len__(self) -> int:
         return self.n
 
@@ -365,7 +359,7 @@ def _fit(w: int, h: int, max_side: int) -> tuple[int, int]:
 
 class _PictureWriter:
     """Converts kept frames to RGB and JPEG-encodes them on one worker thread (swscale and
-    libjpeg-turbo release the GIL), so the decode loop does not wait for pictures. One worker keeps
+    libjpeg-turbo release the GIL), so the decode lanes do not wait for pictures. One worker keeps
     each pack's order; the queue is bounded, so at most `depth` frames wait (flat memory)."""
 
     def __init__(self, packs: dict[str, "_Pack"], depth: int = 8):
@@ -876,14 +870,13 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    containers: list = []
-    writer = None
     try:
-        try:
-            containers.append(av.open(str(path), metadata_errors="ignore"))
-        except av.error.FFmpegError as exc:
-            raise VisualDecodeError(f"cannot open {path.name}: {getattr(exc, 'strerror', None) or exc}") from None
-        vids = [s for s in containers[0].streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
+        probe = av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise VisualDecodeError(f"cannot open {path.name}: {getattr(exc, 'strerror', None) or exc}") from None
+    containers: list = []
+    with probe:  # stream choice and the first frame (geometry); every lane then opens its own container
+        vids = [s for s in probe.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
         if not vids:
             raise VisualDecodeError(f"no video stream in {path.name}")
         stream = vids[0]
@@ -893,14 +886,14 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
             fps = 25.0
         codec = stream.codec_context.name
         gop_start = gop_start_test(codec, stream.codec_context.extradata)
-        first = _first_frame(containers[0], stream, path)
+        first = _first_frame(probe, stream, path)
         n_lanes, threads = decode_lanes_for(cfg, gop_start is not None, _frame_mb(first))
-        ctx = _PassContext(cfg, fps, list(containers[0].streams.video).index(stream), gop_start, n_lanes)
+        ctx = _PassContext(cfg, fps, list(probe.streams.video).index(stream), gop_start, n_lanes)
         ctx.geometry(first)
-        for _ in range(n_lanes - 1):
-            containers.append(av.open(str(path), metadata_errors="ignore"))
-        containers[0].close()  # the probe's container has been read from: every lane opens its own
-        containers[0] = av.open(str(path), metadata_errors="ignore")
+        first_mb = _frame_mb(first)
+        del first
+    try:
+        containers.extend(av.open(str(path), metadata_errors="ignore") for _ in range(n_lanes))
 
         # keyframes and posters: 4:2:0 JPEG chroma, like the 4:2:0 video they come from (a poster at the
         # source size loses no colour detail; half the encode time, ~35 % smaller); the 224-px
@@ -908,7 +901,7 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
         packs = {name: _Pack(workdir / f"{name}.pack", cfg.jpeg_quality + (4 if name == "posters" else 0), "444" if name == "samples" else "420")
                  for name in ("samples", "keyframes", "posters")}
         # pictures waiting for the writer hold their decoded frames: 8 at 1080p, 2 at 8K
-        writer = ctx.writer = _PictureWriter(packs, depth=int(max(2, min(8, 64 // _frame_mb(first)))))
+        writer = ctx.writer = _PictureWriter(packs, depth=int(max(2, min(8, 64 // first_mb))))
         lanes = [_Lane(k, ctx, containers[k], threads) for k in range(n_lanes)]
         try:
             return _consume(ctx, lanes, packs, progress, t0, path, codec, threads)
@@ -1008,7 +1001,7 @@ class _PassContext:
 
 
 def _consume(ctx: _PassContext, lanes: list[_Lane], packs: dict, progress, t0: float, path: Path, codec: str, threads: int) -> VisualPass:
-    """The GOPs in order, from lane g % lanes: per-frame rows, the cross-GOP features (the first
+    """The GOPs in order, each from the lane that claimed it: per-frame rows, the cross-GOP features (the first
     frame's differences to the previous GOP's last frame, the look-ahead features over the ring of
     recent frames) and the poster pool."""
     cfg, fps, writer = ctx.cfg, ctx.fps, ctx.writer
