@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 PY := .venv/bin/python
+PYTEST := $(PY) -m pytest -q -ra
 
-.PHONY: setup demo test ui lock clean
+.PHONY: setup demo test test-unit test-integration test-e2e lint docs ui lock clean
 
 setup:            ## system packages (apt) + the cached .venv, keyed by requirements.lock
 	bash .ci/setup.sh
@@ -11,14 +12,30 @@ setup:            ## system packages (apt) + the cached .venv, keyed by requirem
 demo: setup       ## deliver sample titles, run the sensor and every asset, print a summary
 	.venv/bin/prism demo
 
-test: setup       ## the whole test suite (needs MariaDB on 127.0.0.1:3306; setup starts it)
-	.venv/bin/python -m pytest -q -ra
+test: setup lint  ## everything: lint, the docs check, then every tier (unit, integration, e2e)
+	$(PYTEST)
+
+test-unit: setup  ## the fast tier: no services, no subprocess (under 2 minutes)
+	$(PYTEST) -m unit
+
+test-integration: setup  ## real MariaDB / PostgreSQL / RabbitMQ / moto S3, media made by ffmpeg
+	$(PYTEST) -m integration
+
+test-e2e: setup   ## the CLI as a process, the webserver, the built wheel
+	$(PYTEST) -m e2e
+
+lint:             ## ruff (pyproject.toml) and the generated docs tables against the Definitions
+	.venv/bin/ruff check prism_assets prism_assets_tests benchmarks deploy
+	$(PY) -m prism_assets.docgen --check
+
+docs:             ## rewrite the generated tables of docs/architecture.md and docs/schema.md
+	$(PY) -m prism_assets.docgen --write
 
 ui: setup         ## the Dagster UI on http://127.0.0.1:3000 (lineage: Assets > Global asset lineage)
 	mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true
 	.venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-lock:             ## re-resolve requirements.lock from requirements.in
+lock:             ## re-resolve requirements.lock from requirements.in (keeps existing pins)
 	$(HOME)/.cache/prism/uv-0.13.8/bin/uv pip compile requirements.in --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
 
 clean:

@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+from prism_assets_tests.support.ffmpeg_ref import ffmpeg_r128
+
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
 RESULTS = REPO / "benchmarks" / "results"
@@ -62,10 +64,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def _env() -> dict:
+    from importlib import metadata
+
     import av
     import ctranslate2
     import faster_whisper
-    from importlib import metadata
 
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": " ".join(sys.argv), "cpus": os.cpu_count(),
             "platform": platform.platform(), "python": platform.python_version(), "av": av.__version__,
@@ -90,16 +93,6 @@ def wer(ref: str, hyp: str) -> float:
 
 def _ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, capture_output=True, timeout=600)
-
-
-def ffmpeg_r128(path: Path) -> dict:
-    """ffmpeg's `ebur128=peak=true` summary of a file: the reference the loudness code is held to
-    (here and in prism_assets_tests/test_audio.py). Silence gives -inf."""
-    out = subprocess.run(["ffmpeg", "-nostats", "-i", str(path), "-af", "ebur128=peak=true", "-f", "null", "-"],
-                         capture_output=True, text=True, timeout=600).stderr
-    s = out[out.rfind("Summary:"):]
-    return {"integrated_lufs": float(re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", s).group(1)), "lra_lu": float(re.search(r"LRA:\s+([\d.]+) LU", s).group(1)),
-            "true_peak_dbtp": float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", s).group(1))}
 
 
 def _speech(path: Path, work: Path):

@@ -82,7 +82,7 @@ def _run(cmds: list[list[str]]) -> dict:
     procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO) for c in cmds]
     outs = [p.communicate() for p in procs]
     wall = time.perf_counter() - t0
-    for p, (o, e) in zip(procs, outs):
+    for p, (_out, e) in zip(procs, outs):
         if p.returncode != 0:
             raise RuntimeError(e[-2000:])
     return {"wall_s": round(wall, 2), "children": [json.loads(o.strip().splitlines()[-1]) if o.strip().startswith("{") or "{" in o else None for o, _ in outs]}

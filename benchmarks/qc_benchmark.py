@@ -253,7 +253,7 @@ def environment() -> dict:
 
 
 def accuracy() -> dict:
-    from benchmarks.qc_synth import make_qc_media
+    from prism_assets_tests.support.qc_media import make_qc_media
 
     env0 = environment()
     files = [(MEDIA / "qc_composite.mp4", json.loads((MEDIA / "qc_composite.gt.json").read_text()), "shared")]

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cli", action="store_true", help="also time the CLI child process")
     ap.add_argument("--json", type=Path, help="write all results here")
     a = ap.parse_args(argv)
-    from benchmarks.visual_score import load_gt, score_boundaries, summary
+    from prism_assets_tests.support.shot_scoring import load_gt, score_boundaries, summary
 
     print("default backends:", default_backends())
     out = []

@@ -8,10 +8,10 @@ Writes benchmarks/results/visual_accuracy.json and visual_speed.json (and prints
 
 * accuracy: Prism's shot detector (decode pass + `detect_shots`) and PySceneDetect's
   `detect-content` / `detect-adaptive` (library API, default parameters) on the same files, scored by
-  `benchmarks.visual_score` (hard cuts +-1 frame; a gradual transition counts when a boundary falls
+  `prism_assets_tests.support.shot_scoring` (hard cuts +-1 frame; a gradual transition counts when a boundary falls
   inside it; one-to-one matching). Groups: the shared clips; "held-out style" composites built like
-  the shared one from other pieces of the footage at other sizes and frame rates (synth_bbb); and a
-  "stress" group of procedural lavfi content (synth_visual), informative only.
+  the shared one from other pieces of the footage at other sizes and frame rates (support.bbb_composite); and a
+  "stress" group of procedural lavfi content (support.visual_media), informative only.
 * speed: one generated 1080p24 input (10 minutes; 2 with --quick). Each contender runs as its own
   child process, timed with /usr/bin/time (wall, peak RSS), alternately five times: Prism's whole CPU
   visual work (decode once, every per-frame statistic, sample/keyframe/poster JPEGs, shot detection,
@@ -72,8 +72,8 @@ def _gt_ok(path: Path, **want) -> dict | None:
 
 
 def _media(media_dir: Path) -> dict[str, list[tuple[Path, dict]]]:
-    from .synth_bbb import make_bbb_composite
-    from .synth_visual import make_composite
+    from prism_assets_tests.support.bbb_composite import make_bbb_composite
+    from prism_assets_tests.support.visual_media import make_composite
 
     groups: dict[str, list[tuple[Path, dict]]] = {"shared": [], "held_out_style": [], "stress": []}
     for name, gt in (("qc_composite.mp4", "qc_composite.gt.json"), ("big_buck_bunny_0_30.webm", "big_buck_bunny_0_30.gt.json")):
@@ -101,9 +101,9 @@ def _f1(tp: int, fp: int, fn: int) -> dict:
 def accuracy(media_dir: Path) -> dict:
     from prism_assets.visual.decode import run_visual_pass
     from prism_assets.visual.shots import detect_shots
+    from prism_assets_tests.support.shot_scoring import score_boundaries, shots_to_boundaries
 
     from .scenedetect_runner import detect_with_scenedetect
-    from .visual_score import score_boundaries, shots_to_boundaries
 
     out: dict = {"groups": {}, "clips": []}
     for group, items in _media(media_dir).items():
@@ -135,7 +135,7 @@ def accuracy(media_dir: Path) -> dict:
         g["target_f1"] = TARGET_F1
         g["prism_meets_target"] = g["prism"]["f1"] >= TARGET_F1
         g["note"] = {"shared": "the two shared clips with published ground truth",
-                     "held_out_style": "built like shared/media/tools/build_composite.py from other pieces of the footage, other sizes/frame rates (benchmarks/synth_bbb.py)",
+                     "held_out_style": "built like shared/media/tools/build_composite.py from other pieces of the footage, other sizes/frame rates (prism_assets_tests/support/bbb_composite.py)",
                      "stress": "procedural lavfi content (plasma, rings, life...) with dissolves between moving patterns: informative, not the target"}[group]
         out["groups"][group] = g
     real = [out["groups"][k]["prism"] for k in ("shared", "held_out_style")]
@@ -149,11 +149,11 @@ def accuracy(media_dir: Path) -> dict:
 def _prism_child(path: str, workdir: str, lanes: int = 0) -> None:
     """The Prism side of the speed benchmark, in its own process (`lanes`: decode_lanes, 0 = default)."""
     t0 = time.perf_counter()
+    import threading
+
     from prism_assets.visual.decode import VisualPassConfig, run_visual_pass
     from prism_assets.visual.select import select_keyframes
     from prism_assets.visual.shots import detect_shots
-
-    import threading
 
     timeline: list[int] = []  # resident MB once a second: memory flat in duration, not only a peak
     stop = threading.Event()
@@ -192,7 +192,7 @@ def _timed(cmd: list[str]) -> dict:
 
 
 def speed(media_dir: Path, minutes: float) -> dict:
-    from .synth_visual import make_long
+    from prism_assets_tests.support.visual_media import make_long
 
     inputs = {}
     for mins in sorted({1.0, minutes}):

@@ -1,31 +1,32 @@
-"""The Prism code location: one Definitions object (`defs`), built from the environment."""
+"""The Prism code location: one Definitions object (`defs`), built from the settings.
+
+`build_definitions(settings)` imports every signal domain of `settings.domains`
+(prism_assets/domains.py, plus PRISM_EXTRA_DOMAINS), builds each domain's Definitions (its signals
+as assets with their checks, its resources, jobs, schedules and sensors), merges them with the
+platform's own (resources, the per-title job, the SLA sensor) through `Definitions.merge`, and maps
+the shared freshness policy over every asset in one place (`core.policy.Policy`).
+"""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+from dagster import AssetSelection, Definitions, PreviewWarning, define_asset_job
 from dagster_aws.s3 import S3Resource
 
+from .core.domain import Domain, DomainContext, all_signals, load_domains, qc_sources
+from .core.policy import Policy
 from .core.routing import job_executor
-from .deliveries.assets import delivery_manifest
-from .deliveries.sensors import MANIFEST_JOB, PROCESS_TITLE_JOB, build_daily_schedule, build_delivery_sensor, build_manifest_fanout_sensor
-from .ingest.assets import source_video
-from .partitions import daily_partitions, titles_partitions
+from .core.signal import TITLES
+from .core.sla import SlaGraph, build_sla_sensor
+from .deliveries.registry import PROCESS_TITLE_JOB
+from .partitions import titles_partitions
 from .resources import CatalogResource, PrismIOManager, PrismProfile, PrismStorage
 from .settings import PrismSettings
-from .visual.assets import clip_embeddings, keyframes, posters, shots, visual_pass
-from .visual.clip import ClipModelResource
-from .audio.assets import audio_analysis, audio_pass, transcript
-from .audio.resources import WhisperModelResource
-from .qc.assets import daily_qc_report_schedule, qc, qc_report, qc_report_job
-
-# Every asset partitioned by title, in graph order. Signal domains append theirs here.
-PER_TITLE_ASSETS = [source_video, visual_pass, shots, keyframes, clip_embeddings, posters, audio_pass, transcript, audio_analysis, qc]
-DAILY_ASSETS = [delivery_manifest, qc_report]
 
 
-def build_resources(settings: PrismSettings) -> dict:
+def platform_resources(settings: PrismSettings, profile: PrismProfile) -> dict:
     s3 = S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region)
     storage = PrismStorage(
         delivery_root=settings.delivery_root,
@@ -34,40 +35,52 @@ def build_resources(settings: PrismSettings) -> dict:
         s3=s3,
     )
     catalog = CatalogResource(url=settings.catalog_url)
-    profile = PrismProfile(name=settings.profile)
-    return {
-        "storage": storage,
-        "catalog": catalog,
-        "profile": profile,
-        "clip": ClipModelResource(profile=profile),
-        "whisper": WhisperModelResource(profile=profile),
-        "io_manager": PrismIOManager(storage=storage, catalog=catalog),
-    }
+    return {"storage": storage, "catalog": catalog, "profile": profile, "io_manager": PrismIOManager(storage=storage, catalog=catalog)}
+
+
+def _context(settings: PrismSettings, domains: list[Domain]) -> DomainContext:
+    profile = PrismProfile(name=settings.profile, defaults={d.name: d.defaults for d in domains if d.defaults},
+                           overrides=dict(settings.profile_overrides))
+    return DomainContext(settings=settings, policy=Policy(settings), profile=profile)
+
+
+def build_resources(settings: PrismSettings) -> dict:
+    """Every resource of the code location (platform + domains), e.g. for the CLI and tests."""
+    domains = load_domains(settings.domains)
+    ctx = _context(settings, domains)
+    out = platform_resources(settings, ctx.profile)
+    for d in domains:
+        out.update(d.resources(ctx) if d.resources else {})
+    return out
+
+
+def per_title_assets(domains: list[Domain]) -> list[str]:
+    """Every per-title asset key, in declaration (graph) order."""
+    return [o for s in all_signals(domains) if s.partitions == TITLES for o in s.output_names]
 
 
 def build_definitions(settings: PrismSettings | None = None) -> Definitions:
     settings = settings or PrismSettings.from_env()
+    domains = load_domains(settings.domains)
+    ctx = _context(settings, domains)
+    signals = all_signals(domains)
     process_title = define_asset_job(
         PROCESS_TITLE_JOB,
-        selection=AssetSelection.assets(*PER_TITLE_ASSETS),
+        selection=AssetSelection.assets(*per_title_assets(domains)),
         partitions_def=titles_partitions,
         description="Every per-title signal for one title partition.",
-        executor_def=job_executor(),  # PRISM_EXECUTOR=multiprocess (default) | celery | ecs (docs/deploy.md)
+        executor_def=job_executor(settings),  # PRISM_EXECUTOR=multiprocess (default) | celery | ecs (docs/deploy.md)
     )
-    manifest_job = define_asset_job(
-        MANIFEST_JOB,
-        selection=AssetSelection.assets(delivery_manifest),  # qc_report has its own job and schedule (after the day's titles ran)
-        partitions_def=daily_partitions,
-        description="The day's delivery manifest.",
-        executor_def=in_process_executor,
+    platform = Definitions(
+        jobs=[process_title],
+        sensors=[build_sla_sensor(SlaGraph.from_signals(signals), ctx.policy)],
+        resources=platform_resources(settings, ctx.profile),
     )
-    return Definitions(
-        assets=[*PER_TITLE_ASSETS, *DAILY_ASSETS],
-        jobs=[process_title, manifest_job, qc_report_job],
-        sensors=[build_delivery_sensor(settings), build_manifest_fanout_sensor()],
-        schedules=[build_daily_schedule(), daily_qc_report_schedule],
-        resources=build_resources(settings),
-    )
+    sources = qc_sources(domains)
+    merged = Definitions.merge(platform, *(d.definitions(ctx, sources) for d in domains))
+    with warnings.catch_warnings():  # map_resolved_asset_specs is a preview API of 1.13, used as dagster-open-platform does
+        warnings.simplefilter("ignore", PreviewWarning)
+        return merged.map_resolved_asset_specs(func=ctx.policy.apply_freshness)
 
 
 defs = build_definitions()

@@ -6,16 +6,16 @@ process. The resources here are light and safe to build in every process.
 
 from __future__ import annotations
 
-import functools
+import copy
 from pathlib import Path
 
-from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
+from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, MetadataValue, OutputContext
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from .catalog import Catalog
+from .catalog import Catalog, connect
 from .core.artifacts import ArtifactStore
-from .core.store import ObjectStore, open_store
+from .core.store import LocalStore, ObjectStore, S3Store, open_store
 from .partitions import DAILY_PARTITIONS_NAME
 
 
@@ -36,6 +36,14 @@ class PrismStorage(ConfigurableResource):
     def artifacts(self) -> ArtifactStore:
         return ArtifactStore(open_store(self.artifact_root, self._client_factory()))
 
+    def open_uri(self, uri: str) -> tuple[ObjectStore, str]:
+        """(store, key) of a delivery URI: s3://bucket/key or an absolute local path."""
+        if uri.startswith("s3://"):
+            bucket, _, key = uri[5:].partition("/")
+            return S3Store(f"s3://{bucket}", self.s3.get_client()), key
+        p = Path(uri)
+        return LocalStore(p.parent), p.name
+
     def stage_local(self, store: ObjectStore, key: str) -> Path:
         """A local path for an object (in place for local stores, downloaded for S3)."""
         return store.download(key, Path(self.scratch_dir) / "staged" / key)
@@ -52,11 +60,6 @@ class PrismStorage(ConfigurableResource):
         return out
 
 
-@functools.lru_cache(maxsize=8)
-def _catalog(url: str) -> Catalog:
-    return Catalog(url)
-
-
 class CatalogResource(ConfigurableResource):
     """The Prism catalog (SQLite by default, MariaDB through pymysql in production)."""
 
@@ -64,22 +67,41 @@ class CatalogResource(ConfigurableResource):
                      json_schema_extra={"dagster__is_secret": True})  # may carry a password: masked in the UI
 
     def get(self) -> Catalog:
-        return _catalog(self.url)
+        return connect(self.url)
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """`over` on top of `base`, recursively for nested mappings (lists and scalars replace)."""
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
 
 
 class PrismProfile(ConfigurableResource):
-    """dev = offline models on CPU; prod = production models, GPU when present."""
+    """dev = offline models on CPU; prod = production models, GPU when present. The profile YAML
+    (prism_assets/profiles/<name>.yaml) overrides the defaults each signal domain declares."""
 
     name: str = Field(default="dev", description="dev or prod")
+    defaults: dict = Field(default_factory=dict, description="Per-domain defaults (section -> settings), from the domains")
+    overrides: dict = Field(default_factory=dict, description="Settings on top of the profile YAML (section -> settings)")
 
-    def config(self) -> dict:
-        """The profile's YAML (prism_assets/profiles/<name>.yaml): device and model sources."""
+    def raw(self) -> dict:
+        """The profile's YAML as written."""
         import yaml
 
         path = Path(__file__).resolve().parent / "profiles" / f"{self.name}.yaml"
         if not path.exists():
             raise ValueError(f"unknown profile {self.name!r}: no {path.name}")
         return yaml.safe_load(path.read_text()) or {}
+
+    def config(self) -> dict:
+        """Domain defaults, the profile's YAML on top, then the overrides: device, model sources,
+        per-domain settings."""
+        return deep_merge(deep_merge(self.defaults, self.raw()), self.overrides)
+
+    def section(self, name: str) -> dict:
+        return self.config().get(name) or {}
 
     def device(self) -> str:
         wanted = self.config().get("device", "cpu")
@@ -91,6 +113,11 @@ class PrismProfile(ConfigurableResource):
             return "cuda" if torch.cuda.is_available() else "cpu"
         except ImportError:  # pragma: no cover
             return "cpu"
+
+
+def _meta(context, key: str):
+    value = (context.definition_metadata or {}).get(key)
+    return getattr(value, "value", value)
 
 
 class PrismIOManager(ConfigurableIOManager):
@@ -116,12 +143,20 @@ class PrismIOManager(ConfigurableIOManager):
         if obj is None:
             return
         base = self._base(context)
-        info = self.storage.artifacts().write(base, obj)
-        meta = context.definition_metadata or {}
-        schema_version = meta.get("prism/schema_version")
-        schema_version = getattr(schema_version, "value", schema_version)
-        context.add_output_metadata({"artifact_uri": info["uri"], "artifact_format": info["format"], "artifact_bytes": info["bytes"], "artifact_files": info["files"]})
+        arts = self.storage.artifacts()
+        info = arts.write(base, obj)
+        meta = {"artifact_uri": info["uri"], "artifact_format": info["format"], "artifact_bytes": info["bytes"], "artifact_files": info["files"]}
+        links = _meta(context, "prism/links") or []
+        if links:
+            files = arts.bundle_files(base)
+            for name in links:
+                if name in files:
+                    uri = arts.store.uri_for(files[name])
+                    meta[name] = MetadataValue.url(uri) if uri.startswith(("s3://", "http")) else MetadataValue.path(uri)
+        context.add_output_metadata(meta)
         if context.has_asset_partitions:
+            schema_version = _meta(context, "prism/schema_version")
+            code_version = _meta(context, "prism/code_version")
             self.catalog.get().record_output(
                 partition_key=context.asset_partition_key,
                 signal=context.asset_key.to_user_string(),
@@ -130,7 +165,7 @@ class PrismIOManager(ConfigurableIOManager):
                 fmt=info["format"],
                 size_bytes=info["bytes"],
                 schema_version=str(schema_version) if schema_version else None,
-                code_version=context.version if hasattr(context, "version") else None,
+                code_version=str(code_version) if code_version else None,
             )
 
     def load_input(self, context: InputContext):

@@ -1,15 +1,19 @@
-"""Runtime settings of a Prism deployment, read from the environment.
+"""Runtime settings of a Prism deployment, read from the environment in ONE place.
 
 Everything has an embedded default for one machine (local folders under the project's
 `.prism/` data dir, a SQLite catalog). Production sets the same variables to S3 URIs and a
-MariaDB URL (see docs/deploy.md and deploy/).
+MariaDB URL (see docs/deploy.md and deploy/). Nothing else in the code location reads the
+environment while the Definitions are built: `build_definitions(settings)` is driven by this
+object only (tests pass their own).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from .domains import DOMAINS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -30,6 +34,23 @@ def default_data_dir() -> Path:
 
 
 PROFILES = ("dev", "prod")
+EXECUTORS = ("multiprocess", "celery", "ecs")
+
+
+def _int(env, name: str, default: int) -> int:
+    raw = env.get(name)
+    try:
+        return int(raw) if raw not in (None, "") else default
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not an integer") from None
+
+
+def _float(env, name: str, default: float) -> float:
+    raw = env.get(name)
+    try:
+        return float(raw) if raw not in (None, "") else default
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
 
 
 @dataclass(frozen=True)
@@ -44,14 +65,31 @@ class PrismSettings:
     sensor_max_keys_per_tick: int = 20_000
     sensor_lookback_days: int = 3
     sensor_interval_s: int = 60
+    # asset-level freshness (the platform's heartbeat: no title at all materialized in the window)
     freshness_warn_hours: float = 12.0
     freshness_fail_hours: float = 24.0
+    # per-title SLA: every per-title output within this long of the title's delivery (core/sla.py)
+    title_sla_warn_hours: float = 2.0
+    title_sla_fail_hours: float = 6.0
+    title_sla_lookback_days: int = 7
+    title_sla_interval_s: int = 300
+    # steps: retries of unexpected (transient) errors, the per-title job's executor, routing tags
+    step_retries: int = 3
+    step_retry_delay_s: int = 10
+    executor: str = "multiprocess"
+    celery_queue_prefix: str = ""
+    ecs_gpu_capacity_provider: str = "prism-gpu"
+    # signal domains in the code location (prism_assets/domains.py), plus PRISM_EXTRA_DOMAINS
+    domains: tuple[str, ...] = DOMAINS
+    # settings on top of the profile YAML (section -> values), e.g. {"qc": {"gate": "block"}} in a test
+    profile_overrides: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, **overrides) -> "PrismSettings":
-        data_dir = Path(overrides.pop("data_dir", None) or default_data_dir())
-        env = os.environ
+    def from_env(cls, env=None, **overrides) -> "PrismSettings":
+        env = os.environ if env is None else env
+        data_dir = Path(overrides.pop("data_dir", None) or env.get("PRISM_DATA_DIR") or default_data_dir()).resolve()
+        extra_domains = tuple(d.strip() for d in env.get("PRISM_EXTRA_DOMAINS", "").split(",") if d.strip())
         values = dict(
             data_dir=data_dir,
             delivery_root=env.get("PRISM_DELIVERY_ROOT") or str(data_dir / "deliveries"),
@@ -60,13 +98,49 @@ class PrismSettings:
             profile=env.get("PRISM_PROFILE", "dev"),
             s3_endpoint_url=env.get("PRISM_S3_ENDPOINT_URL") or None,
             s3_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
-            sensor_max_keys_per_tick=int(env.get("PRISM_SENSOR_MAX_KEYS_PER_TICK", 20_000)),
-            sensor_lookback_days=int(env.get("PRISM_SENSOR_LOOKBACK_DAYS", 3)),
-            sensor_interval_s=int(env.get("PRISM_SENSOR_INTERVAL_S", 60)),
-            freshness_warn_hours=float(env.get("PRISM_FRESHNESS_WARN_HOURS", 12)),
-            freshness_fail_hours=float(env.get("PRISM_FRESHNESS_FAIL_HOURS", 24)),
+            sensor_max_keys_per_tick=_int(env, "PRISM_SENSOR_MAX_KEYS_PER_TICK", 20_000),
+            sensor_lookback_days=_int(env, "PRISM_SENSOR_LOOKBACK_DAYS", 3),
+            sensor_interval_s=_int(env, "PRISM_SENSOR_INTERVAL_S", 60),
+            freshness_warn_hours=_float(env, "PRISM_FRESHNESS_WARN_HOURS", 12),
+            freshness_fail_hours=_float(env, "PRISM_FRESHNESS_FAIL_HOURS", 24),
+            title_sla_warn_hours=_float(env, "PRISM_TITLE_SLA_WARN_HOURS", 2),
+            title_sla_fail_hours=_float(env, "PRISM_TITLE_SLA_FAIL_HOURS", 6),
+            title_sla_lookback_days=_int(env, "PRISM_TITLE_SLA_LOOKBACK_DAYS", 7),
+            title_sla_interval_s=_int(env, "PRISM_TITLE_SLA_INTERVAL_S", 300),
+            step_retries=_int(env, "PRISM_STEP_RETRIES", 3),
+            step_retry_delay_s=_int(env, "PRISM_STEP_RETRY_DELAY_S", 10),
+            executor=env.get("PRISM_EXECUTOR") or "multiprocess",
+            celery_queue_prefix=env.get("PRISM_CELERY_QUEUE_PREFIX", ""),
+            ecs_gpu_capacity_provider=env.get("PRISM_ECS_GPU_CAPACITY_PROVIDER") or "prism-gpu",
+            domains=tuple(dict.fromkeys(DOMAINS + extra_domains)),
         )
         values.update(overrides)
-        if values["profile"] not in PROFILES:
-            raise ValueError(f"unknown profile {values['profile']!r}: choose one of {', '.join(PROFILES)}")
-        return cls(**values)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"unknown PRISM_EXECUTOR {self.executor!r}: choose one of {', '.join(EXECUTORS)}")
+        if not 0 < self.title_sla_warn_hours <= self.title_sla_fail_hours:
+            raise ValueError(f"title SLA windows must satisfy 0 < warn ({self.title_sla_warn_hours} h) <= fail ({self.title_sla_fail_hours} h)")
+
+    def with_(self, **changes) -> "PrismSettings":
+        """A copy with some fields changed (validated)."""
+        s = replace(self, **changes)
+        s.validate()
+        return s
+
+
+def redact_url(url: str) -> str:
+    """A database / broker URL without its password (for logs and console output)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: hide everything between :// and @
+        import re
+
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)

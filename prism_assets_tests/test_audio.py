@@ -14,18 +14,18 @@ import numpy as np
 import pytest
 from dagster import DagsterInstance, materialize
 
-from prism_assets.audio.assets import audio_analysis, audio_pass, classify_segments, transcript
+from prism_assets.audio.analysis import classify_segments
 from prism_assets.audio.decode import STATS_COLUMNS, AudioDecodeError, run_audio_pass
 from prism_assets.audio.loudness import measure
 from prism_assets.audio.whisper import PKG_BASE, PKG_TINY_EN, WhisperConfig, WhisperLoadError, WhisperSource, assemble_base, get_whisper, load_wav16, to_srt, to_vtt, transcribe_audio
 from prism_assets.catalog import Catalog, DeliveryRecord
 from prism_assets.definitions import build_resources
-from prism_assets.ingest.assets import source_video
 from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
 
-from benchmarks.audio_benchmark import ffmpeg_r128 as bench_r128
-
-from .conftest import ffmpeg, read_artifact as read
+from .conftest import ffmpeg
+from .conftest import read_artifact as read
+from .support import signal_assets
+from .support.ffmpeg_ref import ffmpeg_r128 as bench_r128
 
 
 def ffmpeg_r128(path: Path) -> dict:
@@ -124,6 +124,7 @@ CASES = {
 }
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_layouts_and_rates_agree_with_ffmpeg(tmp_path, name):
     args, ch, rate = CASES[name]
@@ -140,6 +141,7 @@ def test_layouts_and_rates_agree_with_ffmpeg(tmp_path, name):
         assert w.getframerate() == 16000 and w.getnchannels() == 1 and abs(w.getnframes() - 64000) < 800
 
 
+@pytest.mark.integration
 def test_silent_short_and_multi_track(tmp_path):
     # track 0: digital silence, 4 s; track 1: a 2 s tone (audio shorter than the 4 s video), tagged German
     p = tmp_path / "two_tracks.mkv"
@@ -258,6 +260,7 @@ def test_no_text_over_music_and_silence(tmp_path, media, monkeypatch):
     assert sum(len(s["words"]) for s in r["segments"]) == 0, r["segments"]
 
 
+@pytest.mark.integration
 def test_no_text_over_a_test_tone(tmp_path, monkeypatch):
     """A 1 kHz line-up tone (the demo's bars clip): the multilingual base model, left to itself, writes
     a lone unsure "you" there; the hallucination guard drops it and counts it."""
@@ -283,10 +286,11 @@ def run_audio(settings, title_id: str, path: Path):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("titles", [title_id])
     Catalog(settings.catalog_url).record_deliveries([DeliveryRecord(title_id, date(2026, 11, 20), str(path))])
-    return materialize([source_video, audio_pass, transcript, audio_analysis], resources=build_resources(settings), partition_key=title_id,
+    return materialize(signal_assets(settings, "source_video", "audio_stats", "transcript", "audio_analysis"), resources=build_resources(settings), partition_key=title_id,
                        instance=instance, raise_on_error=False, tags={TAG_DELIVERY_URI: str(path), TAG_DELIVERY_DATE: "2026-11-20"})
 
 
+@pytest.mark.integration
 def test_audio_assets_on_qc_composite(settings, media):
     res = run_audio(settings, "qc", media / "qc_composite.mp4")
     assert res.success

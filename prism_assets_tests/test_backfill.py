@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from dagster import DagsterInstance, build_sensor_context, materialize
 
 from prism_assets.core.artifacts import ArtifactStore
 from prism_assets.definitions import build_definitions, build_resources
-from prism_assets.deliveries.assets import delivery_manifest
+
+from .support import signal_assets
 
 PRISM = str(Path(sys.executable).parent / "prism")
 DAYS = {"2026-11-01": ["a1", "a2"], "2026-11-02": ["b1"], "2026-11-03": ["c1", "c2"], "2026-11-04": ["d1"]}
@@ -27,6 +29,7 @@ def deliver(settings, synth):
             (folder / "sidecar.json").write_text(json.dumps({"title": t.upper()}))
 
 
+@pytest.mark.e2e
 def test_cli_backfill_runs_exactly_the_dates(settings, synth):
     deliver(settings, synth)
     env = os.environ.copy()
@@ -34,6 +37,10 @@ def test_cli_backfill_runs_exactly_the_dates(settings, synth):
     assert dry.returncode == 0, dry.stderr
     assert "3 title(s)" in dry.stdout and "b1, c1, c2" in dry.stdout
     assert not (settings.data_dir / "artifacts" / "titles").exists()
+    from prism_assets.catalog import connect
+    from prism_assets.catalog.models import Delivery
+
+    assert connect(settings.catalog_url).count(Delivery) == 0  # a dry run records nothing
     run = subprocess.run([PRISM, "backfill", "--from", "2026-11-02", "--to", "2026-11-03"], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     done = sorted(p.name for p in (settings.data_dir / "artifacts" / "titles").iterdir())
@@ -43,6 +50,7 @@ def test_cli_backfill_runs_exactly_the_dates(settings, synth):
     assert parts == ["b1", "c1", "c2"]
 
 
+@pytest.mark.e2e
 def test_cli_backfill_empty_range(settings, synth):
     deliver(settings, synth)
     proc = subprocess.run([PRISM, "backfill", "--from", "2026-10-01", "--to", "2026-10-31"], capture_output=True, text=True, env=os.environ.copy(), timeout=300)
@@ -55,7 +63,7 @@ def test_ui_path_manifest_backfill_fans_out_exact_titles(settings, synth):
     instance = DagsterInstance.ephemeral()
     resources = build_resources(settings)
     for day in ("2026-11-01", "2026-11-03"):
-        res = materialize([delivery_manifest], partition_key=day, instance=instance, resources=resources, tags={"dagster/backfill": "abc"})
+        res = materialize(signal_assets(settings, "delivery_manifest"), partition_key=day, instance=instance, resources=resources, tags={"dagster/backfill": "abc"})
         assert res.success
         checks = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
         assert checks and all(checks.values()), checks

@@ -73,6 +73,7 @@ def test_audio_only_is_flagged_not_failed(settings, synth):
     assert all(checks.values()), checks
 
 
+@pytest.mark.integration
 def test_file_without_video_or_audio_fails(settings, tmp_path):
     from .conftest import ffmpeg
 

@@ -7,7 +7,7 @@ from prism_assets.catalog import Catalog, DeliveryRecord
 from prism_assets.catalog.models import Delivery, SignalOutput, SignalRun, Title
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.integration)])
 def catalog(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'catalog.db'}"
@@ -75,7 +75,7 @@ def test_titles_delivered_between_selects_exact_dates(catalog):
 
 def test_signal_runs_and_outputs(catalog):
     catalog.record_deliveries([DeliveryRecord("t1", date(2026, 11, 1), "/d/t1.mp4")])
-    for status in ("started", "started"):  # a retried start is an upsert, not a duplicate
+    for _ in ("started", "started"):  # a retried start is an upsert, not a duplicate
         catalog.start_signal_run(partition_key="t1", signal="source_video", run_id="r1", code_version="probe-1", title_id="t1")
     catalog.finish_signal_run(partition_key="t1", signal="source_video", run_id="r1", status="success", model={"tool": "PyAV"})
     runs = catalog.signal_runs("t1", "source_video")

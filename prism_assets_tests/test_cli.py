@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e
+
 PRISM = str(Path(sys.executable).parent / "prism")
 
 
@@ -55,8 +57,8 @@ def test_process_and_export_held_out_composite_is_scored(data_dir, tmp_path):
     import numpy as np
     import pandas as pd
 
-    from benchmarks.synth_bbb import make_bbb_composite
-    from benchmarks.visual_score import score_boundaries, shots_to_boundaries
+    from .support.bbb_composite import make_bbb_composite
+    from .support.shot_scoring import score_boundaries, shots_to_boundaries
 
     video = tmp_path / "held_out.mp4"
     gt = make_bbb_composite(video, fps=29.97, width=768, height=432, seed=11)

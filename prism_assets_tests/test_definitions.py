@@ -1,30 +1,85 @@
+"""The code location as Dagster sees it: every asset checked (per partition), fresh, pooled and routed
+by the one policy; the domains register themselves; the build is driven by its settings only."""
+
+import pytest
 from dagster import DynamicPartitionsDefinition, TimeWindowPartitionsDefinition
 
+from prism_assets.core.policy import PARTITIONS_TAG, STEP_TAG
+from prism_assets.core.routing import DEVICE_TAG, QUEUE_TAG
+from prism_assets.core.sla import SLA_CHECK
+from prism_assets.definitions import build_definitions, per_title_assets
+from prism_assets.settings import PrismSettings
 
-def test_definitions_load_with_every_asset_checked_fresh_and_pooled(settings):
-    from prism_assets.definitions import PER_TITLE_ASSETS, build_definitions
+POOLS = {"source_video": "decode", "visual_pass": "decode", "embeddings": "gpu", "posters": "gpu", "transcript": "gpu",
+         "audio_pass": "decode", "shots": None, "keyframes": None, "shot_embeddings": None, "audio_analysis": None, "qc": None}
 
+
+def test_every_asset_checked_partitioned_fresh_and_versioned(settings):
     defs = build_definitions(settings)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert {"source_video", "delivery_manifest"} <= keys
+    assert {"source_video", "delivery_manifest", "qc_report", "embeddings", "shot_embeddings"} <= keys
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
+        ad = graph.assets_def_for_key(key)
         assert node.freshness_policy is not None, f"{key} has no freshness policy"
-        assert graph.get_check_keys_for_assets({key}), f"{key} has no asset checks"
         assert node.code_version, f"{key} has no code_version"
-    # heavy steps run in their pool (decode: CPU-heavy decode passes; gpu: model steps, sized to the
-    # node's GPUs); light table-to-table steps (shots, keyframes) run free
-    pools = {"source_video": "decode", "visual_pass": "decode", "clip_embeddings": "gpu", "posters": "gpu", "shots": None, "keyframes": None, "qc": None,
-             "audio_pass": "decode", "transcript": "gpu", "audio_analysis": None}
-    for a in PER_TITLE_ASSETS:
-        assert isinstance(a.partitions_def, DynamicPartitionsDefinition) and a.partitions_def.name == "titles"
-        assert a.op.name in pools, f"{a.op.name}: declare its pool in this test"
-        assert a.op.pool == pools[a.op.name], f"{a.op.name} runs in pool {a.op.pool}, expected {pools[a.op.name]}"
-    assert isinstance(graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "delivery_manifest")).partitions_def, TimeWindowPartitionsDefinition)
-    assert defs.resolve_job_def("process_title").partitions_def.name == "titles"
-    assert defs.get_sensor_def("delivery_sensor") and defs.get_sensor_def("manifest_fanout_sensor")
-    assert defs.get_schedule_def("daily_batch_schedule")
+        specs = [s for s in ad.check_specs if s.asset_key == key]
+        assert specs, f"{key} has no asset checks"
+        for spec in specs:  # every evaluation is stored for its title / day: the UI's Checks tab names it
+            assert spec.partitions_def == node.partitions_def, f"{key}.{spec.name} is not partitioned like its asset"
+        if node.tags[PARTITIONS_TAG] == "titles":
+            assert isinstance(node.partitions_def, DynamicPartitionsDefinition) and node.partitions_def.name == "titles"
+            assert SLA_CHECK in {s.name for s in specs}, f"{key} has no per-title SLA check"
+            assert type(node.freshness_policy).__name__ == "TimeWindowFreshnessPolicy"
+        else:
+            assert isinstance(node.partitions_def, TimeWindowPartitionsDefinition)
+            assert type(node.freshness_policy).__name__ == "CronFreshnessPolicy"
+
+
+def test_steps_pools_routing_and_retries_from_one_policy(settings):
+    defs = build_definitions(settings)
+    nodes = {n.name: n for n in defs.resolve_job_def("process_title").graph.node_defs}
+    assert set(nodes) == set(POOLS), "declare the new step's pool in POOLS"
+    for name, node in nodes.items():
+        assert node.pool == POOLS[name], f"{name} runs in pool {node.pool}, expected {POOLS[name]}"
+        assert node.tags[DEVICE_TAG] == ("gpu" if POOLS[name] == "gpu" else "cpu")
+        assert node.tags[QUEUE_TAG] == ("gpu" if POOLS[name] == "gpu" else "cpu")
+        assert node.retry_policy is not None and node.retry_policy.max_retries == settings.step_retries, name
+    # single-output steps are named after their asset, so the step is found by the asset's name
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        ad = graph.assets_def_for_key(key)
+        assert node.tags[STEP_TAG] == ad.op.name
+        if len(ad.keys) == 1:
+            assert ad.op.name == key.to_user_string()
+
+
+def test_process_job_is_every_per_title_asset(settings):
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def("process_title")
+    assert job.partitions_def.name == "titles"
+    in_job = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    graph = defs.resolve_asset_graph()
+    per_title = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).tags[PARTITIONS_TAG] == "titles"}
+    assert in_job == per_title
+    assert defs.get_sensor_def("delivery_sensor") and defs.get_sensor_def("manifest_fanout_sensor") and defs.get_sensor_def("title_sla_sensor")
+    assert defs.get_schedule_def("daily_batch_schedule") and defs.get_schedule_def("daily_qc_report_schedule")
+
+
+def test_build_is_driven_by_its_settings(settings):
+    """No decorator reads the environment: two settings objects give two different code locations."""
+    a = build_definitions(settings.with_(step_retries=1, celery_queue_prefix="a-", title_sla_warn_hours=1, title_sla_fail_hours=2))
+    b = build_definitions(settings.with_(step_retries=5, celery_queue_prefix="b-", profile="prod"))
+    na = {n.name: n for n in a.resolve_job_def("process_title").graph.node_defs}
+    nb = {n.name: n for n in b.resolve_job_def("process_title").graph.node_defs}
+    assert na["embeddings"].retry_policy.max_retries == 1 and nb["embeddings"].retry_policy.max_retries == 5
+    assert na["embeddings"].tags[QUEUE_TAG] == "a-gpu" and nb["embeddings"].tags[QUEUE_TAG] == "b-gpu"
+    assert a.resolve_implicit_global_asset_job_def().resource_defs["profile"].config_schema  # resources are built
+    only_ingest = build_definitions(settings.with_(domains=("prism_assets.deliveries", "prism_assets.ingest")))
+    assert {k.to_user_string() for k in only_ingest.resolve_asset_graph().get_all_asset_keys()} == {"delivery_manifest", "source_video"}
+    assert per_title_assets([]) == []
 
 
 def test_module_level_defs_is_the_single_entry():
@@ -33,11 +88,63 @@ def test_module_level_defs_is_the_single_entry():
     assert d.defs.resolve_job_def("process_title") is not None
 
 
-def test_unknown_profile_is_rejected(monkeypatch, data_dir):
-    import pytest
-
-    from prism_assets.settings import PrismSettings
-
+def test_unknown_profile_and_executor_are_rejected(monkeypatch, data_dir):
     monkeypatch.setenv("PRISM_PROFILE", "staging")
     with pytest.raises(ValueError, match="unknown profile"):
         PrismSettings.from_env()
+    monkeypatch.setenv("PRISM_PROFILE", "dev")
+    monkeypatch.setenv("PRISM_EXECUTOR", "k8s")
+    with pytest.raises(ValueError, match="unknown PRISM_EXECUTOR"):
+        PrismSettings.from_env()
+
+
+def test_unknown_domain_is_one_line(settings):
+    from prism_assets.core.domain import DomainError
+
+    with pytest.raises(DomainError, match="cannot be imported"):
+        build_definitions(settings.with_(domains=("prism_assets.nonexistent",)))
+    with pytest.raises(DomainError, match="has no DOMAIN"):
+        build_definitions(settings.with_(domains=("prism_assets.core",)))
+
+
+def test_docs_tables_are_generated_from_the_definitions():
+    """docs/architecture.md and docs/schema.md hold the tables `make docs` writes from the code."""
+    from prism_assets.docgen import stale
+
+    from .conftest import REPO
+
+    assert stale(REPO / "docs") == [], "docs out of date: run `make docs`"
+
+
+def test_modules_stay_small_and_domains_use_public_interfaces():
+    """No module over 500 lines; no `_private` name imported from another folder of the package."""
+    import ast
+
+    from .conftest import REPO
+
+    root = REPO / "prism_assets"
+    too_long, private = [], []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root)
+        if "migrations" in rel.parts:
+            continue
+        text = path.read_text()
+        if text.count("\n") > 500:
+            too_long.append(f"{rel}: {text.count(chr(10))} lines")
+        pkg = rel.parent.parts
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = list(pkg[: len(pkg) - (node.level - 1)]) if node.level > 1 else list(pkg)
+                    target = base + (node.module.split(".") if node.module else [])
+                else:
+                    if not node.module.startswith("prism_assets"):
+                        continue
+                    target = node.module.split(".")[1:]
+                for alias in node.names:
+                    # the importing module's folder vs the folder of what it imports from
+                    target_dir = tuple(target[:-1]) if (root.joinpath(*target).with_suffix(".py")).exists() else tuple(target)
+                    if alias.name.startswith("_") and not alias.name.startswith("__") and target_dir != pkg:
+                        private.append(f"{rel}: {alias.name} from {'.'.join(target)}")
+    assert not too_long, too_long
+    assert not private, private

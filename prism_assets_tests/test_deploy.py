@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from .conftest import REPO, ffmpeg
+from .support import signal_assets
 
 DEPLOY = REPO / "deploy"
 
@@ -95,7 +96,6 @@ def test_production_instance_on_postgres(pg_env, settings, tmp_path):
 
     from prism_assets.catalog import Catalog, DeliveryRecord
     from prism_assets.definitions import build_resources
-    from prism_assets.ingest.assets import source_video
     from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
 
     with DagsterInstance.get() as instance:
@@ -117,7 +117,7 @@ def test_production_instance_on_postgres(pg_env, settings, tmp_path):
         title, video = "prod_t1", _title_video(tmp_path)
         instance.add_dynamic_partitions("titles", [title])
         Catalog(settings.catalog_url).record_deliveries([DeliveryRecord(title, date(2026, 11, 20), str(video))])
-        res = materialize([source_video], partition_key=title, instance=instance, resources=build_resources(settings),
+        res = materialize(signal_assets(settings, "source_video"), partition_key=title, instance=instance, resources=build_resources(settings),
                           tags={TAG_DELIVERY_URI: str(video), TAG_DELIVERY_DATE: "2026-11-20"})
         assert res.success
         run = instance.get_run_by_id(res.run_id)
@@ -147,7 +147,6 @@ def test_production_instance_on_mariadb(mariadb_url, data_dir, settings, tmp_pat
 
     from prism_assets.catalog import Catalog, DeliveryRecord
     from prism_assets.definitions import build_resources
-    from prism_assets.ingest.assets import source_video
     from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
 
     prod = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
@@ -172,7 +171,7 @@ def test_production_instance_on_mariadb(mariadb_url, data_dir, settings, tmp_pat
             title, video = "mysql_t1", _title_video(tmp_path)
             instance.add_dynamic_partitions("titles", [title])
             Catalog(settings.catalog_url).record_deliveries([DeliveryRecord(title, date(2026, 11, 20), str(video))])
-            res = materialize([source_video], partition_key=title, instance=instance, resources=build_resources(settings),
+            res = materialize(signal_assets(settings, "source_video"), partition_key=title, instance=instance, resources=build_resources(settings),
                               tags={TAG_DELIVERY_URI: str(video), TAG_DELIVERY_DATE: "2026-11-20"})
             assert res.success
             assert title in instance.get_materialized_partitions(AssetKey("source_video"))
@@ -206,7 +205,7 @@ RUN_DRIVER = textwrap.dedent("""
 """)
 
 CELERY_ASSETS = ["source_video", "frame_stats", "frame_samples", "shots", "keyframes", "embeddings", "shot_embeddings"]
-STEP_QUEUE = {"source_video": "cpu", "visual_pass": "cpu", "shots": "cpu", "keyframes": "cpu", "clip_embeddings": "gpu"}
+STEP_QUEUE = {"source_video": "cpu", "visual_pass": "cpu", "shots": "cpu", "keyframes": "cpu", "embeddings": "gpu", "shot_embeddings": "cpu"}
 
 
 def _delete_queues(names: list[str]) -> None:
@@ -289,6 +288,7 @@ def test_celery_routes_gpu_and_cpu_steps(pg_env, settings, tmp_path, monkeypatch
 # the local production-like stack
 
 
+@pytest.mark.integration
 def test_local_stack_dry_run_redacts_secrets(monkeypatch, tmp_path):
     secret = f"pw-{uuid.uuid4().hex}"
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", secret)
@@ -308,6 +308,7 @@ def test_local_stack_dry_run_redacts_secrets(monkeypatch, tmp_path):
     assert not (tmp_path / "dry").exists(), "--dry-run must not create anything"
 
 
+@pytest.mark.e2e
 def test_local_stack_starts_and_is_healthy(data_dir, tmp_path):
     db = f"prism_test_{uuid.uuid4().hex[:10]}"
     sentinel = f"pw{uuid.uuid4().hex}"  # a catalog URL with a password: the UI must mask it

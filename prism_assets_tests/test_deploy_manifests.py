@@ -5,7 +5,6 @@ environments and CI/CD workflows; plus the op tags / retry policy / executor swi
 
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -262,7 +261,7 @@ def test_ecs_instance_config_loads_the_ecs_run_launcher(tmp_path, monkeypatch):
             assert all(s["valueFrom"].startswith("arn:aws:secretsmanager:") for s in launcher.secrets)
 
 
-def test_gpu_op_tags_become_ecs_gpu_overrides_and_celery_queues(monkeypatch):
+def test_gpu_op_tags_become_ecs_gpu_overrides_and_celery_queues(settings):
     """The routing tags on the real assets, read by dagster-aws's ECS step handler, give a RunTask
     request that the ECS API model accepts, with one GPU on the GPU capacity provider."""
     import botocore.session
@@ -270,75 +269,73 @@ def test_gpu_op_tags_become_ecs_gpu_overrides_and_celery_queues(monkeypatch):
     from dagster_aws.ecs.executor import EcsStepHandler
 
     from prism_assets.core import routing
-    from prism_assets.definitions import defs
+    from prism_assets.definitions import build_definitions
 
+    settings = settings.with_(ecs_gpu_capacity_provider="prism-gpu-staging")
+    defs = build_definitions(settings)
     nodes = {n.name: n for n in defs.resolve_job_def("process_title").graph.node_defs}
     q = routing.QUEUE_TAG
-    assert nodes["clip_embeddings"].tags[q] == routing.queue_name("gpu") and nodes["posters"].tags[q] == routing.queue_name("gpu")
-    assert nodes["visual_pass"].tags[q] == routing.queue_name("cpu")
-    for n in ("clip_embeddings", "posters", "visual_pass"):
+    assert nodes["embeddings"].tags[q] == routing.queue_name("gpu", settings) and nodes["posters"].tags[q] == routing.queue_name("gpu", settings)
+    assert nodes["visual_pass"].tags[q] == routing.queue_name("cpu", settings)
+    for n in ("embeddings", "posters", "visual_pass"):
         assert nodes[n].retry_policy is not None and nodes[n].retry_policy.backoff.value == "EXPONENTIAL", n
-    pools = {n: getattr(nodes[n], "pool", None) for n in ("clip_embeddings", "posters", "visual_pass")}
-    assert pools == {"clip_embeddings": "gpu", "posters": "gpu", "visual_pass": "decode"}
+    pools = {n: getattr(nodes[n], "pool", None) for n in ("embeddings", "posters", "visual_pass")}
+    assert pools == {"embeddings": "gpu", "posters": "gpu", "visual_pass": "decode"}
     gpu_steps = {n for n, node in nodes.items() if getattr(node, "pool", None) == "gpu"}
-    assert {"clip_embeddings", "posters", "transcript"} <= gpu_steps
+    assert {"embeddings", "posters", "transcript"} <= gpu_steps
     for n in gpu_steps:  # every step holding a GPU slot is routed to GPU workers / GPU ECS tasks
-        assert nodes[n].tags.get(q) == routing.queue_name("gpu") and routing.ECS_CONTAINER_OVERRIDES_TAG in nodes[n].tags, n
+        assert nodes[n].tags.get(q) == routing.queue_name("gpu", settings) and routing.ECS_CONTAINER_OVERRIDES_TAG in nodes[n].tags, n
 
     handler = object.__new__(EcsStepHandler)  # only the tag parsing: no ECS metadata endpoint here
     handler._task_overrides, handler._cpu, handler._memory, handler._ephemeral_storage = {}, None, None, None
-    tags = nodes["clip_embeddings"].tags
+    tags = nodes["embeddings"].tags
     overrides = {**handler._get_task_overrides(tags), "containerOverrides": [{"name": "run", **handler._get_container_overrides(tags)}]}
     kwargs = {"cluster": "prism-staging", "taskDefinition": "prism-staging-run", "overrides": overrides, **json.loads(tags[routing.ECS_RUN_TASK_KWARGS_TAG])}
     shape = botocore.session.get_session().get_service_model("ecs").operation_model("RunTask").input_shape
     report = ParamValidator().validate(kwargs, shape)
     assert not report.has_errors(), report.generate_report()
     assert overrides["containerOverrides"][0]["resourceRequirements"] == [{"type": "GPU", "value": "1"}]
-    assert kwargs["capacityProviderStrategy"][0]["capacityProvider"] == os.environ.get("PRISM_ECS_GPU_CAPACITY_PROVIDER", "prism-gpu")
+    assert kwargs["capacityProviderStrategy"][0]["capacityProvider"] == "prism-gpu-staging"
     assert handler._get_container_overrides(nodes["visual_pass"].tags) == {}
 
 
-def test_executor_switch(monkeypatch):
+def test_executor_switch(settings):
     from dagster_aws.ecs import ecs_executor
 
     from prism_assets.core.routing import celery_executor_config, job_executor
 
-    monkeypatch.delenv("PRISM_EXECUTOR", raising=False)
-    assert job_executor().name == "multiprocess"
-    monkeypatch.delenv("PRISM_CELERY_BROKER_URL", raising=False)
+    assert job_executor(settings).name == "multiprocess"
+    celery = settings.with_(executor="celery")
     with pytest.raises(ValueError, match="PRISM_CELERY_BROKER_URL"):
-        job_executor("celery")
-    monkeypatch.setenv("PRISM_CELERY_BROKER_URL", "pyamqp://u:secret@h//")
-    monkeypatch.setenv("PRISM_CELERY_BACKEND_URL", "rpc://")
-    assert job_executor("celery").name == "celery"
-    assert "secret" not in json.dumps(celery_executor_config())  # only env references in the run config
-    assert job_executor("ecs") is ecs_executor
+        job_executor(celery, env={})
+    env = {"PRISM_CELERY_BROKER_URL": "pyamqp://u:secret@h//", "PRISM_CELERY_BACKEND_URL": "rpc://"}
+    assert job_executor(celery, env=env).name == "celery"
+    assert "secret" not in json.dumps(celery_executor_config(celery))  # only env references in the run config
+    assert job_executor(settings.with_(executor="ecs")) is ecs_executor
     with pytest.raises(ValueError, match="unknown PRISM_EXECUTOR"):
-        job_executor("k8s")
+        settings.with_(executor="k8s")
 
 
-def test_transient_errors_are_retried_and_prism_failures_are_not(settings, monkeypatch, tmp_path):
+def test_transient_errors_are_retried_and_prism_failures_are_not(settings, tmp_path):
     """The RetryPolicy retries an unexpected (transient) error with backoff; a Prism one-line
     Failure raised inside tracked_signal_run is final at once (bad input is not retried)."""
     from dagster import DagsterEventType, Failure, asset, materialize
 
+    from prism_assets.catalog import connect
     from prism_assets.core.routing import transient_retry_policy
-    from prism_assets.core.signals import tracked_signal_run
-    from prism_assets.resources import CatalogResource
+    from prism_assets.core.tracking import tracked_signal_run
 
-    monkeypatch.setenv("PRISM_STEP_RETRIES", "3")
-    monkeypatch.setenv("PRISM_STEP_RETRY_DELAY_S", "0")
-    policy = transient_retry_policy()
+    policy = transient_retry_policy(settings.with_(step_retries=3, step_retry_delay_s=0))
     assert policy.max_retries == 3 and policy.calculate_delay(1) == 0
-    monkeypatch.setenv("PRISM_STEP_RETRY_DELAY_S", "10")
-    slow = transient_retry_policy()
+    slow = transient_retry_policy(settings.with_(step_retry_delay_s=10))
     # exponential: (2^n - 1) x 10 s = 10, 30, 70 s, each +/- 10 s of jitter
     assert 0 <= slow.calculate_delay(1) <= 20 and 20 <= slow.calculate_delay(2) <= 40 and 60 <= slow.calculate_delay(3) <= 80
     attempts = tmp_path / "attempts"
+    cat = connect(settings.catalog_url)
 
     @asset(retry_policy=policy)
-    def flaky(context, catalog: CatalogResource):
-        with tracked_signal_run(context, catalog, signal="flaky", code_version="1"):
+    def flaky(context):
+        with tracked_signal_run(context, cat, signal="flaky", code_version="1"):
             n = len(attempts.read_text()) if attempts.exists() else 0
             attempts.write_text("x" * (n + 1))
             if n < 2:
@@ -346,17 +343,16 @@ def test_transient_errors_are_retried_and_prism_failures_are_not(settings, monke
         return n
 
     @asset(retry_policy=policy)
-    def bad_input(context, catalog: CatalogResource):
-        with tracked_signal_run(context, catalog, signal="bad_input", code_version="1"):
+    def bad_input(context):
+        with tracked_signal_run(context, cat, signal="bad_input", code_version="1"):
             attempts.write_text(attempts.read_text() + "b")
             raise Failure(description="t1: not a video")
 
-    cat = CatalogResource(url=settings.catalog_url)
-    res = materialize([flaky], resources={"catalog": cat})
+    res = materialize([flaky])
     assert res.success and attempts.read_text() == "xxx"
     assert len([e for e in res.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]) == 2
     attempts.write_text("")
-    res = materialize([bad_input], resources={"catalog": cat}, raise_on_error=False)
+    res = materialize([bad_input], raise_on_error=False)
     assert not res.success and attempts.read_text() == "b"
     failure = next(e for e in res.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
     assert failure.step_failure_data.user_failure_data.description == "t1: not a video"

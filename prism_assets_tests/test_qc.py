@@ -13,21 +13,21 @@ import pandas as pd
 import pytest
 from dagster import AssetIn, DagsterInstance, Output, asset, materialize
 
-from benchmarks.qc_synth import make_qc_media
 from prism_assets.catalog import Catalog, DeliveryRecord
-from prism_assets.cli import _qc_gate_only
+from prism_assets.cli.common import qc_gate_only
 from prism_assets.core.artifacts import ArtifactStore
 from prism_assets.definitions import build_resources
-from prism_assets.ingest.assets import source_video
 from prism_assets.ingest.probe import probe_video
 from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI, titles_partitions
-from prism_assets.qc import assets as qc_assets
+from prism_assets.qc import checks as qc_checks
+from prism_assets.qc.detect import run_qc
+from prism_assets.qc.thresholds import QCThresholds, load_profiles, select_profile
 from prism_assets.resources import PrismStorage
-from prism_assets.qc.detect import QCThresholds, load_profiles, run_qc, select_profile
-from prism_assets.visual.assets import shots, visual_pass
 from prism_assets.visual.decode import run_visual_pass
 
 from .conftest import ffmpeg
+from .support import signal_assets
+from .support.qc_media import make_qc_media
 
 DAY = "2026-11-20"
 
@@ -244,17 +244,17 @@ def test_technical_checks():
 def test_checks_catch_bad_documents():
     n = 250
     good = qc_of(stats(n), source(n, audio_s=10.0), audio(10.0), loud(-30))
-    assert all(rule.fn(good)[0] for rule in qc_assets.QC_RULES[:3])
+    assert all(rule.fn(good)[0] for rule in qc_checks.QC_RULES[:3])
     bad = json.loads(json.dumps(good))
     bad["events"].append({**bad["events"][0]})  # overlapping twin
-    assert not qc_assets._no_overlap(bad)[0]
+    assert not qc_checks._no_overlap(bad)[0]
     bad = json.loads(json.dumps(good))
     bad["events"][0]["end_s"] = good["duration_s"] + 5
-    assert not qc_assets._inside_duration(bad)[0]
+    assert not qc_checks._inside_duration(bad)[0]
     bad = json.loads(json.dumps(good))
     bad["verdict"] = "pass"
-    assert not qc_assets._verdict_consistent(bad)[0]
-    assert not qc_assets._not_fail(good)[0]
+    assert not qc_checks._verdict_consistent(bad)[0]
+    assert not qc_checks._not_fail(good)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,6 +290,7 @@ def test_qc_composite_ground_truth(media, tmp_path):
     assert not kinds(r, "slate") and not kinds(r, "colour_bars")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("fps, size", [(25, (480, 270)), (30, (320, 180))])
 def test_held_out_style_media(tmp_path, fps, size):
     path = tmp_path / f"h{fps}.mp4"
@@ -352,13 +353,15 @@ def audio_analysis_standin(context, source_video: dict, storage: PrismStorage):
     return {"no_audio": not ar.tracks, "tracks": [{**t, "dialogue_lufs": None} for t in ar.tracks]}
 
 
-QC_GRAPH = [source_video, visual_pass, shots, audio_stats_standin, audio_analysis_standin, qc_assets.qc]
+def qc_graph(settings):
+    """The real source_video, visual_pass, shots and qc; stand-ins for the audio analysis (no transcript)."""
+    return [*signal_assets(settings, "source_video", "frame_stats", "shots", "qc"), audio_stats_standin, audio_analysis_standin]
 
 
 def run_title(settings, instance, title_id: str, path: Path, day: str = DAY, sidecar: dict | None = None):
     instance.add_dynamic_partitions("titles", [title_id])
     Catalog(settings.catalog_url).record_deliveries([DeliveryRecord(title_id, date.fromisoformat(day), str(path), sidecar=sidecar)])
-    return materialize(QC_GRAPH, partition_key=title_id, instance=instance, resources=build_resources(settings), raise_on_error=False,
+    return materialize(qc_graph(settings), partition_key=title_id, instance=instance, resources=build_resources(settings), raise_on_error=False,
                        tags={TAG_DELIVERY_URI: str(path), TAG_DELIVERY_DATE: day})
 
 
@@ -382,8 +385,9 @@ BAD_INPUTS = {
 }
 
 
-def test_bad_input_verdicts_and_daily_report(settings, tmp_path, monkeypatch):
-    monkeypatch.setattr(qc_assets, "qc_config", lambda profile: {"gate": "block"})  # the prod gate
+@pytest.mark.integration
+def test_bad_input_verdicts_and_daily_report(settings, tmp_path):
+    settings = settings.with_(profile_overrides={"qc": {"gate": "block"}})  # the prod gate
     instance = DagsterInstance.ephemeral()
     cat = Catalog(settings.catalog_url)
     for name, (inputs, verdict, fail_kinds, words) in BAD_INPUTS.items():
@@ -401,19 +405,19 @@ def test_bad_input_verdicts_and_daily_report(settings, tmp_path, monkeypatch):
         # the blocking gate marks a failed title's run (its verdict stays materialized); others succeed
         assert evals["qc_verdict_not_fail"] == (verdict != "fail")
         assert res.success == (verdict != "fail"), name
-        assert _qc_gate_only(res) == (verdict == "fail"), name  # the CLI counts it as processed, with its verdict
+        assert qc_gate_only(res) == (verdict == "fail"), name  # the CLI counts it as processed, with its verdict
         assert res.asset_materializations_for_node("shots"), name  # the rest of the title's run went on
         assert len(res.asset_materializations_for_node("qc")) == 1, name
     # a title delivered that day without QC yet is listed as pending
     cat.record_deliveries([DeliveryRecord("late", date.fromisoformat(DAY), str(tmp_path / "late.mp4"))])
-    res = materialize([qc_assets.qc_report], partition_key=DAY, instance=instance, resources=build_resources(settings))
+    res = materialize(signal_assets(settings, "qc_report"), partition_key=DAY, instance=instance, resources=build_resources(settings))
     assert res.success
     evals = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
     assert all(evals.values()), evals
     meta = res.asset_materializations_for_node("qc_report")[0].metadata
     assert meta["titles"].value == len(BAD_INPUTS) + 1 and meta["fail"].value == 5 and meta["pass"].value == 1 and meta["pending"].value == 1
-    html_path = Path(meta["report_html"].value)
-    csv_path = Path(meta["report_csv"].value)
+    html_path = Path(meta["qc_report.html"].value)
+    csv_path = Path(meta["qc_report.csv"].value)
     html = html_path.read_text()
     assert "all_black" in html and "<img" in html
     rows = pd.read_csv(csv_path)
@@ -427,11 +431,11 @@ def test_bad_input_verdicts_and_daily_report(settings, tmp_path, monkeypatch):
     assert im.size[0] <= 240 and np.asarray(im.convert("L")).max() < 40  # the offending (black) frame
 
 
-def test_provider_profile_through_sidecar(settings, tmp_path, monkeypatch):
+@pytest.mark.integration
+def test_provider_profile_through_sidecar(settings, tmp_path):
     """A sidecar's provider picks the profile: ATSC's -24 +-2 accepts a -25 LUFS tone that EBU R128 fails."""
-    from prism_assets.qc import assets as mod
-
-    monkeypatch.setattr(mod, "qc_config", lambda profile: {"providers": {"acme-us": "atsc_a85"}})
+    base = settings
+    settings = base.with_(profile_overrides={"qc": {"providers": {"acme-us": "atsc_a85"}, "gate": "block"}})
     d = tmp_path / "acme"
     d.mkdir()
     p = d / "feature.mp4"
@@ -443,18 +447,18 @@ def test_provider_profile_through_sidecar(settings, tmp_path, monkeypatch):
     doc = qc_json(settings, "acme1")
     assert doc["profile"]["name"] == "atsc_a85" and "acme-us" in doc["profile"]["selected_by"]
     assert doc["verdict"] == "pass" and res.success, doc["events"]
-    monkeypatch.setattr(mod, "qc_config", lambda profile: {"gate": "warn"})  # the dev gate: reported, nothing held back
+    settings = base.with_(profile_overrides={"qc": {"gate": "warn"}})  # the dev gate: reported, nothing held back
     res = run_title(settings, instance, "acme1", p)
     doc = qc_json(settings, "acme1")
     assert doc["profile"]["name"] == "ebu_r128" and doc["verdict"] == "fail" and [e["kind"] for e in doc["events"]] == ["loudness"]
     gate = next(e for e in res.get_asset_check_evaluations() if e.check_name == "qc_verdict_not_fail")
     assert res.success and not gate.passed and gate.severity.value == "WARN"
-    monkeypatch.setattr(mod, "qc_config", lambda profile: {"gate": "nope"})
+    settings = base.with_(profile_overrides={"qc": {"gate": "nope"}})
     res = run_title(settings, instance, "acme1", p)
     assert not res.success and "unknown qc.gate 'nope'" in str(res.all_events)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("mariadb", marks=pytest.mark.integration)])
 def test_catalog_qc_results(tmp_path, request, backend):
     url = f"sqlite:///{tmp_path / 'c.db'}" if backend == "sqlite" else request.getfixturevalue("mariadb_url")
     cat = Catalog(url)
@@ -482,6 +486,7 @@ def test_catalog_qc_results(tmp_path, request, backend):
         cat.dispose()
 
 
+@pytest.mark.e2e
 def test_prism_process_and_export_qc_composite(data_dir, media, tmp_path):
     """End to end through the real Definitions (`prism process` runs process_title: the visual and audio
     passes, transcript, audio analysis, then qc) and `prism export`: qc.json against the ground truth."""
@@ -509,20 +514,23 @@ def test_prism_process_and_export_qc_composite(data_dir, media, tmp_path):
 
 
 def test_definitions_wire_qc(settings):
-    from dagster import build_schedule_context
     from datetime import datetime, timezone
 
-    from prism_assets.definitions import DAILY_ASSETS, PER_TITLE_ASSETS, build_definitions
+    from dagster import build_schedule_context
+
+    from prism_assets.definitions import build_definitions
 
     defs = build_definitions(settings)
-    assert qc_assets.qc in PER_TITLE_ASSETS and qc_assets.qc_report in DAILY_ASSETS
     job_keys = {k.to_user_string() for k in defs.resolve_job_def("process_title").asset_layer.executable_asset_keys}
     assert "qc" in job_keys and "qc_report" not in job_keys
     assert {k.to_user_string() for k in defs.resolve_job_def("delivery_manifest_job").asset_layer.executable_asset_keys} == {"delivery_manifest"}
     assert {k.to_user_string() for k in defs.resolve_job_def("qc_report_job").asset_layer.executable_asset_keys} == {"qc_report"}
     graph = defs.resolve_asset_graph()
     qc_key = next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "qc")
-    assert {p.to_user_string() for p in graph.get(qc_key).parent_keys} == {"frame_stats", "shots", "source_video", "audio_stats", "audio_analysis"}
+    assert {p.to_user_string() for p in graph.get(qc_key).parent_keys} == {"frame_stats", "frame_samples", "shots", "source_video", "audio_stats",
+                                                                          "audio_analysis"}
+    report_key = next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "qc_report")
+    assert {p.to_user_string() for p in graph.get(report_key).parent_keys} == {"qc", "frame_samples"}  # lineage: the report reads them
     sched = defs.get_schedule_def("daily_qc_report_schedule")
     with build_schedule_context(scheduled_execution_time=datetime(2026, 11, 21, 9, tzinfo=timezone.utc), repository_def=defs.get_repository_def()) as ctx:
         req = sched.evaluate_tick(ctx).run_requests[0]
@@ -537,15 +545,15 @@ def test_report_checks_catch_missing_rows():
     df = pd.DataFrame(rows, columns=REPORT_COLUMNS)
     good = {"expected_titles": ["a", "b"], "csv": to_csv(df, ["black"]), "html": to_html(df, DAY, ["black"], {}), "files": []}
     df.attrs = good
-    assert qc_assets._report_listed(df)[0]
+    assert qc_checks._report_listed(df)[0]
     df.attrs = {**good, "html": to_html(df.iloc[:1], DAY, ["black"], {})}
-    ok, meta = qc_assets._report_listed(df)
+    ok, meta = qc_checks._report_listed(df)
     assert not ok and meta["missing_in_html"] == ["b"]
     df.attrs = {**good, "expected_titles": ["a", "b", "c"]}
-    assert not qc_assets._report_listed(df)[0]
+    assert not qc_checks._report_listed(df)[0]
     df.attrs = {**good, "files": []}
     df.at[0, "thumbnails"] = ["thumbs/a_00.jpg"]
-    assert not qc_assets._report_thumbs(df)[0]
+    assert not qc_checks._report_thumbs(df)[0]
 
 
 def test_freeze_right_after_slow_motion():

@@ -96,7 +96,7 @@ class Harness:
         return Catalog(self.settings.catalog_url)
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.integration)])
 def h(request, data_dir, monkeypatch):
     if request.param == "local":
         harness = Harness("local", data_dir)

@@ -8,8 +8,9 @@ from dagster import DagsterInstance, materialize
 from prism_assets.catalog import Catalog, DeliveryRecord
 from prism_assets.core.artifacts import ArtifactStore
 from prism_assets.definitions import build_resources
-from prism_assets.ingest.assets import source_video
 from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
+
+from .support import signal_assets
 
 
 def run_title(settings, title_id, path, day="2026-11-20", instance=None):
@@ -17,7 +18,7 @@ def run_title(settings, title_id, path, day="2026-11-20", instance=None):
     instance.add_dynamic_partitions("titles", [title_id])
     Catalog(settings.catalog_url).record_deliveries([DeliveryRecord(title_id, date.fromisoformat(day), str(path))])
     result = materialize(
-        [source_video],
+        signal_assets(settings, "source_video"),
         partition_key=title_id,
         instance=instance,
         resources=build_resources(settings),

@@ -31,7 +31,7 @@ TRICKY_KEYS = [
 ]
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.integration)])
 def store(request, tmp_path):
     if request.param == "local":
         return LocalStore(tmp_path / "store")

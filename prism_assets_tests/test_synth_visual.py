@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 
 from benchmarks.scenedetect_runner import detect_with_scenedetect
-from benchmarks.synth_visual import make_composite
-from benchmarks.visual_score import gt_items, score_boundaries, shots_to_boundaries
+
+from .support.shot_scoring import gt_items, score_boundaries, shots_to_boundaries
+from .support.visual_media import make_composite
+
+pytestmark = pytest.mark.integration
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 QC_EXPECTED = [96, 192, 288, 456, 480, 600, 637, 250, 340, 680]  # 7 cuts + one inside each gradual

@@ -14,17 +14,19 @@ import pytest
 from dagster import DagsterInstance
 from PIL import Image
 
-from benchmarks.synth_bbb import make_bbb_composite
-from benchmarks.visual_score import score_boundaries, shots_to_boundaries
 from prism_assets.catalog import Catalog, DeliveryRecord
 from prism_assets.definitions import build_definitions
 from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
 from prism_assets.visual import shots as shots_mod
-from prism_assets.visual.decode import VisualDecodeError, VisualPassConfig, read_pack_image, run_visual_pass
+from prism_assets.visual.decode import VisualDecodeError, VisualPassConfig, run_visual_pass
+from prism_assets.visual.packs import read_pack_bytes, read_pack_image
 from prism_assets.visual.select import PosterParams, poster_exclusions, poster_score_parts, rank_posters, select_keyframes
 from prism_assets.visual.shots import detect_shots, transition_frames
 
-from .conftest import ffmpeg, read_artifact as read
+from .conftest import ffmpeg
+from .conftest import read_artifact as read
+from .support.bbb_composite import make_bbb_composite
+from .support.shot_scoring import score_boundaries, shots_to_boundaries
 
 
 def analyse(path: Path, workdir: Path, cfg: VisualPassConfig | None = None):
@@ -77,6 +79,7 @@ def test_qc_composite_transitions_are_typed(media, tmp_path):
     assert not any(400 < s < 456 or 481 < s < 600 or 638 < s < 668 for s in shots["start_frame"])
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("seed, fps, size", [(7, 25, (480, 270)), (8, 30, (640, 360))])
 def test_held_out_style_composite(tmp_path, seed, fps, size):
     """Composites built like the shared one, from other pieces of the footage, at another frame rate and size."""
@@ -88,6 +91,7 @@ def test_held_out_style_composite(tmp_path, seed, fps, size):
     assert score["f1"] >= 0.97, score
 
 
+@pytest.mark.integration
 def test_flash_and_held_frames_are_not_cuts(tmp_path):
     rng = np.random.default_rng(0)
     base = rng.integers(40, 200, size=(90, 160, 3), dtype=np.uint8)
@@ -104,6 +108,7 @@ def test_flash_and_held_frames_are_not_cuts(tmp_path):
     assert len(shots) == 1, shots[["start_frame", "transition_in"]]
 
 
+@pytest.mark.integration
 def test_cut_between_shots_of_one_palette(tmp_path):
     """Two framings with the same colour histogram (the second is the first mirrored and shifted):
     the histogram says nothing, the luma spike does; a pan inside each shot is not a cut."""
@@ -207,7 +212,7 @@ def test_batch_stats_match_the_per_picture_definitions():
         lm, ls = float(y.astype(np.float64).mean()), float(y.astype(np.float64).std())  # exact references
         assert cols["luma_mean"][j] == pytest.approx(lm, abs=1e-9) and cols["luma_std"][j] == pytest.approx(ls, rel=1e-6, abs=1e-9)
         assert cols["exposure"][j] == pytest.approx(dec.exposure_score(lm, ls), abs=1e-6)
-        bars = dec._bars(y, th)
+        bars = dec.bars_of(y, th)
         assert [cols[k][j] for k in ("bar_top", "bar_bottom", "bar_left", "bar_right")] == pytest.approx(list(bars))
         assert cols["black_ratio"][j] == pytest.approx(np.count_nonzero(y <= th) / y.size)
         assert (cols["luma_min"][j], cols["luma_max"][j]) == (y.min(), y.max())
@@ -228,12 +233,13 @@ def _lane_threads() -> list:
     return [t for t in threading.enumerate() if t.name.startswith(("prism-decode", "prism-pictures")) and t.is_alive()]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("lanes", [1, 2])
 def test_early_stop_and_failures_release_the_decoder(tmp_path, monkeypatch, lanes):
     """Decoding runs on lane threads: an early stop returns what was analysed, and a failure in the
     analysis surfaces as the pass's exception with every lane and the picture thread stopped (no
     hang, no leak)."""
-    from prism_assets.visual import decode as dec
+    from prism_assets.visual.decode import lanes as dec
 
     path = tmp_path / "four.mp4"  # an IDR every 10 frames: 10 closed GOPs, so the lanes take turns
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "10",
@@ -284,13 +290,12 @@ def _lanes_input(tmp_path: Path, name: str) -> Path:
     return path
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", sorted(LANE_CODECS))
 def test_decode_lanes_give_the_outputs_of_one_decoder(tmp_path, name):
     """The stream is split only where GOPs are closed (IDR, VP9 key frames, intra-only), never at an
     open-GOP key frame (x264 open-gop recovery points, HEVC CRA, MPEG-2); statistics, picture choices
     and picture bytes are the same with one lane and with three."""
-    from prism_assets.visual.decode import read_pack_bytes
-
     path = _lanes_input(tmp_path, name)
     one = run_visual_pass(path, tmp_path / "one", VisualPassConfig(decode_lanes=1))
     three = run_visual_pass(path, tmp_path / "three", VisualPassConfig(decode_lanes=3))
@@ -313,6 +318,7 @@ def test_lanes_follow_the_usable_cpus(tmp_path, monkeypatch):
     import os
 
     from prism_assets.visual import decode as dec
+    from prism_assets.visual.decode import system
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
     quota = tmp_path / "cpu.max"
@@ -320,24 +326,24 @@ def test_lanes_follow_the_usable_cpus(tmp_path, monkeypatch):
     assert dec.usable_cpus(quota) == 3
     quota.write_text("max 100000\n")
     assert dec.usable_cpus(quota) == 16 and dec.usable_cpus(tmp_path / "none") == 16
-    monkeypatch.setattr(dec, "usable_cpus", lambda: 16)
+    monkeypatch.setattr(system, "usable_cpus", lambda: 16)
     assert dec.decode_lanes_for(VisualPassConfig(), True) == (4, 4)  # 4 lanes x 4 frame threads
     assert dec.decode_lanes_for(VisualPassConfig(), False) == (1, 0)  # open GOPs: one decoder, FFmpeg's threads
     assert dec.decode_lanes_for(VisualPassConfig(decode_lanes=2, threads=3), True) == (2, 3)
     assert dec.decode_lanes_for(VisualPassConfig(), True, frame_mb=7680 * 4320 * 1.5 / 2**20) == (1, 0)  # 8K: one decoder's pictures
     assert dec.decode_lanes_for(VisualPassConfig(), True, frame_mb=3840 * 2160 * 1.5 / 2**20) == (4, 4)
-    monkeypatch.setattr(dec, "usable_cpus", lambda: 1)
+    monkeypatch.setattr(system, "usable_cpus", lambda: 1)
     assert dec.decode_lanes_for(VisualPassConfig(), True) == (1, 0)
 
 
 def test_nal_unit_headers_length_prefixed_and_annex_b():
-    from prism_assets.visual.decode import _nal_headers, gop_start_test
+    from prism_assets.visual.decode import gop_start_test, nal_headers
 
     idr, sei, non_idr = b"\x65\x88\x84", b"\x06\x05\x01", b"\x41\x9a\x00"
     avcc = b"".join(len(n).to_bytes(4, "big") + n for n in (sei, idr))
-    assert list(_nal_headers(avcc, 4)) == [0x06, 0x65]
-    assert list(_nal_headers(b"\x00\x00\x00\x01" + sei + b"\x00\x00\x01" + non_idr, None)) == [0x06, 0x41]
-    assert list(_nal_headers(b"\x00\x00\x00\x09" + idr, 4)) == []  # a length past the end: malformed, nothing read
+    assert list(nal_headers(avcc, 4)) == [0x06, 0x65]
+    assert list(nal_headers(b"\x00\x00\x00\x01" + sei + b"\x00\x00\x01" + non_idr, None)) == [0x06, 0x41]
+    assert list(nal_headers(b"\x00\x00\x00\x09" + idr, 4)) == []  # a length past the end: malformed, nothing read
 
     class P:
         def __init__(self, data, key=True):
@@ -353,6 +359,7 @@ def test_nal_unit_headers_length_prefixed_and_annex_b():
     assert gop_start_test("mpeg2video", None) is None and gop_start_test("av1", None) is None
 
 
+@pytest.mark.integration
 def test_colour_bars_are_flagged_not_posters(tmp_path):
     path = tmp_path / "bars.mp4"
     ffmpeg("-f", "lavfi", "-i", "smptehdbars=s=640x360:r=25:d=2", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=2",
@@ -366,6 +373,7 @@ def test_colour_bars_are_flagged_not_posters(tmp_path):
     assert (ranked["frame"] >= 50).all()
 
 
+@pytest.mark.integration
 def test_memory_is_bounded_by_design(tmp_path):
     """Per-frame statistics are typed arrays and pictures go to disk: a 3000-frame title keeps a
     bounded poster pool and one sample per second, whatever its length."""
@@ -381,6 +389,7 @@ def test_memory_is_bounded_by_design(tmp_path):
 # bad input
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("gop", [250, 10])
 def test_corrupt_packets_are_skipped_and_counted(tmp_path, gop):
     src = tmp_path / "ok.mp4"
@@ -398,6 +407,7 @@ def test_corrupt_packets_are_skipped_and_counted(tmp_path, gop):
     assert vp.stats["frame"].tolist() == list(range(len(vp.stats))) and not _lane_threads()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("w, h", [(1, 1), (2, 2), (7680, 4320)])
 def test_odd_sizes(tmp_path, w, h):
     path = tmp_path / f"s{w}x{h}.mp4"
@@ -413,6 +423,7 @@ def test_odd_sizes(tmp_path, w, h):
         assert max(kf["width"], kf["height"]) == VisualPassConfig().keyframe_max_side
 
 
+@pytest.mark.integration
 def test_rotation_metadata_gives_upright_pictures(tmp_path):
     src = tmp_path / "land.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(src))
@@ -485,10 +496,17 @@ def test_visual_assets_materialize_with_checks(settings, media):
     assert 0 < len(posters) <= 12 and posters.attrs["producer"]["prompt_score_used"] is False
     img = Image.open(io.BytesIO(arts.store.get_bytes(arts.bundle_files(base)[posters["image"].iloc[0]])))
     assert img.size == (640, 360)
-    mat = res.asset_materializations_for_node("clip_embeddings")
+    mat = res.asset_materializations_for_node("embeddings")
     assert any(m.metadata.get("weights_trained") is not None for m in mat)
+    # pictures in the UI: inline thumbnails of a spread of keyframes and of the posters; tables previewed
+    for node in ("keyframes", "posters"):
+        md = res.asset_materializations_for_node(node)[0].metadata["pictures"].value
+        assert md.count("](data:image/jpeg;base64,") == min(8, len(kf) if node == "keyframes" else len(posters)) and len(md) < 100_000
+    preview = res.asset_materializations_for_node("shots")[0].metadata["preview"].value
+    assert len(preview.records) == min(20, len(shots)) and preview.records[0].data["transition_in"] == "start"
 
 
+@pytest.mark.integration
 def test_one_frame_title_runs_through(settings, tmp_path):
     path = tmp_path / "one.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25", "-frames:v", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))

@@ -20,6 +20,8 @@ import requests
 
 from .conftest import REPO, free_port
 
+pytestmark = pytest.mark.e2e
+
 WEBSERVER = Path(sys.executable).parent / "dagster-webserver"
 LOCATION = "prism"
 STARTUP_TIMEOUT_S = 120.0
@@ -147,14 +149,68 @@ def _wait_for_location(url: str, proc: subprocess.Popen, stderr_path: Path) -> N
                 f"(last: {last}); stderr tail:\n{_tail(stderr_path)}")
 
 
+CHECKS_QUERY = """
+query TitleChecks {
+  assetNodeOrError(assetKey: {path: ["source_video"]}) {
+    __typename
+    ... on AssetNode {
+      assetChecksOrError {
+        __typename
+        ... on AssetChecks {
+          checks {
+            name
+            partitionDefinition { name }
+            partitionStatuses {
+              __typename
+              ... on AssetCheckDefaultPartitionStatuses { succeededPartitions failedPartitions }
+            }
+          }
+        }
+      }
+    }
+  }
+  assetCheckExecutions(assetKey: {path: ["source_video"]}, checkName: "has_audio", limit: 10) {
+    partition
+    status
+    evaluation { success partition severity }
+  }
+}
+"""
+
+
+def _two_titles(media, tmp_path) -> None:
+    """source_video for two titles on the instance the webserver reads: one with audio, one without."""
+    from datetime import date
+
+    from dagster import DagsterInstance, materialize
+
+    from prism_assets.catalog import DeliveryRecord, connect
+    from prism_assets.definitions import build_resources
+    from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
+    from prism_assets.settings import PrismSettings
+
+    from .support import signal_assets, video_without_audio
+
+    settings = PrismSettings.from_env()
+    mute = video_without_audio(media / "big_buck_bunny_0_30.webm", tmp_path / "mute.mp4")
+    with DagsterInstance.get() as instance:
+        for tid, path in (("with_sound", media / "qc_composite.mp4"), ("mute", mute)):
+            connect(settings.catalog_url).record_deliveries([DeliveryRecord(tid, date(2026, 11, 20), str(path))])
+            instance.add_dynamic_partitions("titles", [tid])
+            res = materialize(signal_assets(settings, "source_video"), partition_key=tid, instance=instance,
+                              resources=build_resources(settings), tags={TAG_DELIVERY_URI: str(path), TAG_DELIVERY_DATE: "2026-11-20"})
+            assert res.success
+
+
 def _key(node: dict) -> str:
     return "/".join(node["assetKey"]["path"])
 
 
-def test_webserver_serves_asset_graph(data_dir):
+def test_webserver_serves_asset_graph(data_dir, media, tmp_path):
     from prism_assets.definitions import build_definitions
     from prism_assets.settings import PrismSettings
 
+    _two_titles(media, tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}/graphql"
     logdir = Path(tempfile.mkdtemp(prefix="prism-webserver-", dir=data_dir))
@@ -204,6 +260,18 @@ def test_webserver_serves_asset_graph(data_dir):
         sv_checks = {c["name"] for c in sv["assetChecksOrError"]["checks"]}
         assert {"probe_complete", "timing_consistent", "has_audio"} <= sv_checks, f"source_video checks: {sorted(sv_checks)}"
         assert sv["pools"] and set(sv["pools"]) <= {"decode", "gpu"}, f"source_video pools: {sv['pools']}"
+
+        # checks per title, as the asset's Checks tab shows them: each title's result, by partition
+        data = _gql(url, CHECKS_QUERY, timeout=60)
+        checks = {c["name"]: c for c in data["assetNodeOrError"]["assetChecksOrError"]["checks"]}
+        assert all(c["partitionDefinition"] and c["partitionDefinition"]["name"] == "titles" for c in checks.values()), checks
+        has_audio = checks["has_audio"]["partitionStatuses"]
+        assert has_audio["succeededPartitions"] == ["with_sound"] and has_audio["failedPartitions"] == ["mute"], has_audio
+        probe = checks["probe_complete"]["partitionStatuses"]
+        assert sorted(probe["succeededPartitions"]) == ["mute", "with_sound"] and not probe["failedPartitions"], probe
+        assert set(checks["processed_on_time"]["partitionStatuses"]["succeededPartitions"]) == {"mute", "with_sound"}
+        runs = {e["partition"]: e["evaluation"] for e in data["assetCheckExecutions"]}
+        assert runs["mute"]["success"] is False and runs["mute"]["severity"] == "WARN" and runs["with_sound"]["success"] is True, runs
 
         # the served graph is the one the code defines (same assets, same upstream edges)
         graph = build_definitions(PrismSettings.from_env()).resolve_asset_graph()

@@ -1,1 +1,1 @@
-from .repo import Catalog, DeliveryRecord, delivery_key  # noqa: F401
+from .repo import Catalog, DeliveryRecord, connect, delivery_key  # noqa: F401

@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy import and_, create_engine, event, func, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -138,7 +138,8 @@ class Catalog:
             existing = {
                 row.title_id: row
                 for chunk_ids in _chunks(list(titles), 500)
-                for row in s.execute(select(Title.title_id, Title.first_delivery_date, Title.latest_delivery_date, Title.name, Title.provider, Title.expected_languages).where(Title.title_id.in_(chunk_ids)))
+                for row in s.execute(select(Title.title_id, Title.first_delivery_date, Title.latest_delivery_date, Title.name, Title.provider,
+                                            Title.expected_languages).where(Title.title_id.in_(chunk_ids)))
             }
             for tid, t in titles.items():
                 old = existing.get(tid)
@@ -213,7 +214,8 @@ class Catalog:
             self._upsert(
                 s,
                 SignalRun,
-                [dict(title_id=title_id, partition_key=partition_key, signal=signal, dagster_run_id=run_id, status="started", code_version=code_version, model=None, error=None, started_at=utcnow(), finished_at=None)],
+                [dict(title_id=title_id, partition_key=partition_key, signal=signal, dagster_run_id=run_id, status="started", code_version=code_version,
+                      model=None, error=None, started_at=utcnow(), finished_at=None)],
                 ["dagster_run_id", "signal", "partition_key"],
                 ["status", "code_version", "error", "started_at", "finished_at"],
             )
@@ -231,7 +233,8 @@ class Catalog:
             self._upsert(
                 s,
                 SignalOutput,
-                [dict(partition_key=partition_key, signal=signal, dagster_run_id=run_id, uri=uri, format=fmt, schema_version=schema_version, code_version=code_version, size_bytes=size_bytes, created_at=utcnow())],
+                [dict(partition_key=partition_key, signal=signal, dagster_run_id=run_id, uri=uri, format=fmt, schema_version=schema_version,
+                      code_version=code_version, size_bytes=size_bytes, created_at=utcnow())],
                 ["partition_key", "signal"],
                 ["dagster_run_id", "uri", "format", "schema_version", "code_version", "size_bytes", "created_at"],
             )
@@ -246,6 +249,48 @@ class Catalog:
     def outputs(self, partition_key: str) -> dict[str, SignalOutput]:
         with self.Session() as s:
             return {o.signal: o for o in s.scalars(select(SignalOutput).where(SignalOutput.partition_key == partition_key))}
+
+    # -- per-title SLA (core/sla.py) ---------------------------------------------------------
+    def sla_delivery(self, title_id: str) -> Delivery | None:
+        """The title's most recently discovered delivery (the one its outputs are due for)."""
+        with self.Session() as s:
+            return s.scalars(select(Delivery).where(Delivery.title_id == title_id)
+                             .order_by(Delivery.discovered_at.desc(), Delivery.id.desc()).limit(1)).first()
+
+    def first_success_since(self, partition_key: str, signal: str, since: datetime) -> datetime | None:
+        """When the step `signal` first succeeded for the partition at or after `since` (naive UTC)."""
+        with self.Session() as s:
+            return s.scalar(select(func.min(SignalRun.finished_at)).where(
+                SignalRun.partition_key == partition_key, SignalRun.signal == signal, SignalRun.status == "success",
+                SignalRun.finished_at >= since))
+
+    def sla_candidates(self, *, since: datetime, until: datetime, min_outputs: int, limit: int = 5000) -> list[dict]:
+        """Titles whose latest delivery was discovered in [since, until] (naive UTC) with fewer than
+        `min_outputs` outputs written since: [{title_id, discovered_at}], oldest first."""
+        latest = (select(Delivery.title_id.label("title_id"), func.max(Delivery.discovered_at).label("discovered_at"))
+                  .group_by(Delivery.title_id).subquery())
+        produced = func.count(SignalOutput.id)
+        q = (select(latest.c.title_id, latest.c.discovered_at)
+             .select_from(latest)
+             .outerjoin(SignalOutput, and_(SignalOutput.partition_key == latest.c.title_id, SignalOutput.created_at >= latest.c.discovered_at))
+             .where(latest.c.discovered_at >= since, latest.c.discovered_at <= until)
+             .group_by(latest.c.title_id, latest.c.discovered_at)
+             .having(produced < min_outputs)
+             .order_by(latest.c.discovered_at)
+             .limit(limit))
+        with self.Session() as s:
+            return [{"title_id": r.title_id, "discovered_at": r.discovered_at, "delivery_key": r.discovered_at.isoformat()} for r in s.execute(q)]
+
+    def outputs_since(self, partition_key: str, since: datetime) -> tuple[set[str], set[str]]:
+        """(outputs written at or after `since`, steps whose latest run since then was skipped)."""
+        with self.Session() as s:
+            produced = set(s.scalars(select(SignalOutput.signal).where(SignalOutput.partition_key == partition_key, SignalOutput.created_at >= since)))
+            runs = s.execute(select(SignalRun.signal, SignalRun.status).where(SignalRun.partition_key == partition_key, SignalRun.started_at >= since)
+                             .order_by(SignalRun.id)).all()
+        last = {}
+        for sig, status in runs:
+            last[sig] = status
+        return produced, {sig for sig, st in last.items() if st == "skipped"}
 
     # -- content QC ------------------------------------------------------------------------
     def record_qc(self, *, title_id: str, verdict: str, profile: str, reasons: list, event_counts: dict, run_id: str,
@@ -276,6 +321,19 @@ class Catalog:
     def update_title(self, title_id: str, **values) -> None:
         with self.Session.begin() as s:
             s.execute(update(Title).where(Title.title_id == title_id).values(updated_at=utcnow(), **values))
+
+
+_connections: dict[str, Catalog] = {}
+_connections_lock = threading.Lock()
+
+
+def connect(url: str) -> Catalog:
+    """The process-wide Catalog of a URL (engine and migrations once per process)."""
+    with _connections_lock:
+        cat = _connections.get(url)
+        if cat is None:
+            cat = _connections[url] = Catalog(url)
+        return cat
 
 
 def _chunks(seq: list, n: int):

@@ -1,16 +1,19 @@
 """Declarative asset checks evaluated on an asset's own output, in the same step.
 
-Each signal declares `CheckRule`s; `specs()` turns them into `check_specs` for the asset and
-`evaluate()` into `AssetCheckResult`s yielded right after the output, so every
+Each signal output declares `CheckRule`s; `specs()` turns them into `check_specs` (partitioned like
+the asset, so every evaluation is stored for its title or day and the UI's Checks tab names the
+partition) and `evaluate()` into `AssetCheckResult`s yielded right after the output, so every
 materialization of every partition is checked without loading the artifact again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, PartitionsDefinition, PreviewWarning
 
 
 @dataclass(frozen=True)
@@ -21,12 +24,23 @@ class CheckRule:
     severity: AssetCheckSeverity = AssetCheckSeverity.ERROR
     blocking: bool = False
 
+    def with_severity(self, severity: AssetCheckSeverity) -> "CheckRule":
+        return dataclasses.replace(self, severity=severity)
 
-def specs(asset: str, rules: list[CheckRule]) -> list[AssetCheckSpec]:
-    return [AssetCheckSpec(r.name, asset=asset, description=r.description, blocking=r.blocking) for r in rules]
+
+def partitioned_spec(name: str, asset: str, description: str, blocking: bool, partitions_def: PartitionsDefinition | None) -> AssetCheckSpec:
+    """A check spec partitioned like its asset. Partitioned check specs are a Dagster 1.13 *preview*
+    feature that Prism relies on deliberately (per-title check results); its warning is silenced here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreviewWarning)
+        return AssetCheckSpec(name, asset=asset, description=description, blocking=blocking, partitions_def=partitions_def)
 
 
-def evaluate(asset: str, rules: list[CheckRule], value: Any) -> list[AssetCheckResult]:
+def specs(asset: str, rules: list[CheckRule] | tuple[CheckRule, ...], partitions_def: PartitionsDefinition | None = None) -> list[AssetCheckSpec]:
+    return [partitioned_spec(r.name, asset, r.description, r.blocking, partitions_def) for r in rules]
+
+
+def evaluate(asset: str, rules: list[CheckRule] | tuple[CheckRule, ...], value: Any) -> list[AssetCheckResult]:
     out = []
     for r in rules:
         try:
@@ -35,3 +49,10 @@ def evaluate(asset: str, rules: list[CheckRule], value: Any) -> list[AssetCheckR
             passed, meta = False, {"error": f"{type(exc).__name__}: {exc}"}
         out.append(AssetCheckResult(asset_key=asset, check_name=r.name, passed=bool(passed), severity=r.severity, metadata=meta))
     return out
+
+
+def skipped(asset: str, rules: list[CheckRule] | tuple[CheckRule, ...], reason: str) -> list[AssetCheckResult]:
+    """Results for an output that was deliberately not produced (e.g. no picture in an audio-only
+    delivery): passed, WARN severity, with the reason."""
+    return [AssetCheckResult(asset_key=asset, check_name=r.name, passed=True, severity=AssetCheckSeverity.WARN, metadata={"skipped": reason})
+            for r in rules]

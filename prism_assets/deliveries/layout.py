@@ -32,7 +32,7 @@ class FoundDelivery:
 
 
 def validate_title_id(title_id: str) -> str:
-    if not TITLE_ID_RE.match(title_id or ""):
+    if not TITLE_ID_RE.fullmatch(title_id or ""):
         raise DeliveryError(
             f"invalid title id {title_id!r}: use 1-128 characters from letters, digits, '.', '_' and '-', starting with a letter or digit"
         )
@@ -40,7 +40,7 @@ def validate_title_id(title_id: str) -> str:
 
 
 def parse_date(text: str) -> date:
-    if not DATE_RE.match(text or ""):
+    if not DATE_RE.fullmatch(text or ""):
         raise DeliveryError(f"invalid date {text!r}: expected YYYY-MM-DD")
     try:
         return date.fromisoformat(text)
@@ -57,7 +57,7 @@ def parse_video_key(key: str) -> tuple[date, str, str] | None:
     dot = filename.rfind(".")
     if dot <= 0 or filename[dot:].lower() not in VIDEO_EXTENSIONS:
         return None
-    if not DATE_RE.match(day) or not TITLE_ID_RE.match(title_id):
+    if not DATE_RE.fullmatch(day) or not TITLE_ID_RE.fullmatch(title_id):
         return None
     try:
         return date.fromisoformat(day), title_id, filename

@@ -1,20 +1,17 @@
 """`source_video`: the probe of a title's delivered video, root of every per-title signal."""
 
-
 import math
 from datetime import date
-from pathlib import Path
 
 import av
-from dagster import AssetCheckSeverity, AssetExecutionContext, Failure, MetadataValue, Output, asset
+from dagster import AssetCheckSeverity, Failure, MetadataValue
 
 from ..core import checks
-from ..core.signals import default_freshness_policy, tracked_signal_run
-from ..core.store import LocalStore, S3Store, StoreError
+from ..core.signal import Output, Result, Signal, SignalContext
+from ..core.store import StoreError
 from ..deliveries.layout import DeliveryError, parse_sidecar, sidecar_candidates
-from ..partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI, titles_partitions
-from ..resources import CatalogResource, PrismProfile, PrismStorage
-from .probe import PROBE_CODE_VERSION, PROBE_SCHEMA_VERSION, ProbeError, probe_video, probe_summary
+from ..partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
+from .probe import PROBE_CODE_VERSION, PROBE_SCHEMA_VERSION, ProbeError, probe_summary, probe_video
 
 ASSET = "source_video"
 
@@ -87,15 +84,6 @@ def _corrupt(t: dict) -> int:
     return int(t.get("audio_corrupt_packets", 0)) if t.get("video") is None else int(t["video"]["corrupt_packets"])
 
 
-def _open_uri(storage: PrismStorage, uri: str):
-    """(store, key) for a delivery URI: s3://bucket/key or an absolute local path."""
-    if uri.startswith("s3://"):
-        bucket, _, key = uri[5:].partition("/")
-        return S3Store(f"s3://{bucket}", storage.s3.get_client()), key
-    p = Path(uri)
-    return LocalStore(p.parent), p.name
-
-
 def _read_sidecar(store, key: str) -> tuple[dict, list[str]]:
     """The delivery's sidecar JSON if any; a malformed one is reported, not fatal."""
     for cand in sidecar_candidates(key):
@@ -123,85 +111,78 @@ def _timing_consistent(t: dict) -> tuple[bool, dict]:
     }
 
 
-@asset(
-    partitions_def=titles_partitions,
-    group_name="ingest",
-    code_version=PROBE_CODE_VERSION,
-    kinds={"video", "pyav"},
-    pool="decode",
-    freshness_policy=default_freshness_policy(),
-    check_specs=checks.specs(ASSET, RULES),
-    metadata={"prism/schema_version": PROBE_SCHEMA_VERSION, "prism/artifact": "titles/<title_id>/source_video.json"},
+def compute(sc: SignalContext) -> Result:
+    title_id = sc.title_id
+    cat = sc.catalog
+    tags = sc.run_tags
+    uri = tags.get(TAG_DELIVERY_URI)
+    delivery_date = tags.get(TAG_DELIVERY_DATE)
+    delivery = cat.latest_delivery(title_id)
+    if not uri:
+        if delivery is None:
+            raise Failure(description=f"no delivery registered for title {title_id!r} (run the sensor or `prism process`)")
+        uri = delivery.uri
+    if not delivery_date:
+        if delivery is not None and delivery.uri == uri:
+            delivery_date = delivery.delivery_date.isoformat()
+        else:
+            delivery_date = date.today().isoformat()
+    store, key = sc.storage.open_uri(uri)
+    try:
+        local = sc.storage.stage_local(store, key)
+    except (StoreError, OSError) as exc:
+        raise Failure(description=f"cannot read delivery {uri}: {exc}") from None
+    sidecar, warnings = _read_sidecar(store, key)
+    sc.log.info(f"probing {uri}")
+    probe = probe_video(local)
+    for w in warnings:
+        sc.log.warning(w)
+    title = {
+        "schema_version": PROBE_SCHEMA_VERSION,
+        "title_id": title_id,
+        "delivery_date": delivery_date,
+        "source_uri": uri,
+        "title_name": sidecar.get("title") or sidecar.get("name"),
+        "provider": sidecar.get("provider"),
+        "expected_languages": sidecar.get("expected_languages") or [],
+        "sidecar_warnings": warnings,
+        **probe,
+        "producer": {"tool": "PyAV", "pyav_version": av.__version__, "code_version": PROBE_CODE_VERSION, "model": None, "profile": sc.profile.name},
+    }
+    sc.provenance = title["producer"]
+    values = dict(duration_s=title["duration_s"], fps=title["fps"], width=title["width"], height=title["height"], status="processed")
+    if title["title_name"]:
+        values["name"] = title["title_name"]
+    if title["provider"]:
+        values["provider"] = title["provider"]
+    if sidecar.get("expected_languages"):
+        values["expected_languages"] = sidecar["expected_languages"]
+    cat.update_title(title_id, **values)
+    sc.log.info(f"{title_id}: {probe_summary(title)}")
+    return Result(title, tags={TAG_DELIVERY_DATE: delivery_date}, metadata={
+        "title_id": title_id,
+        "delivery_date": delivery_date,
+        "source_uri": uri,
+        "duration_s": float(title["duration_s"]),
+        "fps": float(title["fps"]) if title["fps"] else 0.0,
+        "width": title["width"] or 0,
+        "height": title["height"] or 0,
+        "frame_count": title["frame_count"],
+        "audio_tracks": len(title["audio_tracks"]),
+        "flags": MetadataValue.json(title["flags"]),
+        "producer": MetadataValue.json(title["producer"]),
+    })
+
+
+SOURCE_VIDEO = Signal(
+    name=ASSET,
+    domain="ingest",
     description="Probe of the title's delivered video (PyAV): container, duration, fps (VFR flagged), size, codecs, "
     "bit rate, audio tracks with language and layout, SHA-256. Exported as title.json.",
+    code_version=PROBE_CODE_VERSION,
+    outputs=(Output(ASSET, PROBE_SCHEMA_VERSION, "titles/<title_id>/source_video.json", kinds=("video", "pyav"), rules=tuple(RULES),
+                    export="title.json"),),
+    compute=compute,
+    pool="decode",
+    errors=(ProbeError,),
 )
-def source_video(context: AssetExecutionContext, storage: PrismStorage, catalog: CatalogResource, profile: PrismProfile):
-    title_id = context.partition_key
-    cat = catalog.get()
-    with tracked_signal_run(context, catalog, signal=ASSET, code_version=PROBE_CODE_VERSION) as rec:
-        tags = context.run.tags
-        uri = tags.get(TAG_DELIVERY_URI)
-        delivery_date = tags.get(TAG_DELIVERY_DATE)
-        delivery = cat.latest_delivery(title_id)
-        if not uri:
-            if delivery is None:
-                raise Failure(description=f"no delivery registered for title {title_id!r} (run the sensor or `prism process`)")
-            uri = delivery.uri
-        if not delivery_date:
-            if delivery is not None and delivery.uri == uri:
-                delivery_date = delivery.delivery_date.isoformat()
-            else:
-                delivery_date = date.today().isoformat()
-        store, key = _open_uri(storage, uri)
-        try:
-            local = storage.stage_local(store, key)
-        except (StoreError, OSError) as exc:
-            raise Failure(description=f"cannot read delivery {uri}: {exc}") from None
-        sidecar, warnings = _read_sidecar(store, key)
-        context.log.info(f"probing {uri}")
-        try:
-            probe = probe_video(local)
-        except ProbeError as exc:
-            raise Failure(description=f"{title_id}: {exc}") from None
-        for w in warnings:
-            context.log.warning(w)
-        title = {
-            "schema_version": PROBE_SCHEMA_VERSION,
-            "title_id": title_id,
-            "delivery_date": delivery_date,
-            "source_uri": uri,
-            "title_name": sidecar.get("title") or sidecar.get("name"),
-            "provider": sidecar.get("provider"),
-            "expected_languages": sidecar.get("expected_languages") or [],
-            "sidecar_warnings": warnings,
-            **probe,
-            "producer": {"tool": "PyAV", "pyav_version": av.__version__, "code_version": PROBE_CODE_VERSION, "model": None, "profile": profile.name},
-        }
-        rec.model = title["producer"]
-        values = dict(duration_s=title["duration_s"], fps=title["fps"], width=title["width"], height=title["height"], status="processed")
-        if title["title_name"]:
-            values["name"] = title["title_name"]
-        if title["provider"]:
-            values["provider"] = title["provider"]
-        if sidecar.get("expected_languages"):
-            values["expected_languages"] = sidecar["expected_languages"]
-        cat.update_title(title_id, **values)
-    context.log.info(f"{title_id}: {probe_summary(title)}")
-    yield Output(
-        title,
-        metadata={
-            "title_id": title_id,
-            "delivery_date": delivery_date,
-            "source_uri": uri,
-            "duration_s": float(title["duration_s"]),
-            "fps": float(title["fps"]) if title["fps"] else 0.0,
-            "width": title["width"] or 0,
-            "height": title["height"] or 0,
-            "frame_count": title["frame_count"],
-            "audio_tracks": len(title["audio_tracks"]),
-            "flags": MetadataValue.json(title["flags"]),
-            "producer": MetadataValue.json(title["producer"]),
-        },
-        tags={TAG_DELIVERY_DATE: delivery_date},
-    )
-    yield from checks.evaluate(ASSET, RULES, title)

@@ -9,189 +9,27 @@ interlaced, vfr, decode_errors, silence, digital_silence, loudness, true_peak, m
 av_duration_mismatch, video_spec, too_short.
 """
 
+
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 
+from .events import SEVERITIES, Timeline, escalate, frame_event, reasons_of, runs, time_event, validate_events, verdict_of
+from .technical import check_loudness, check_technical
+from .thresholds import QCThresholds, db_to_lin
+
 QC_CODE_VERSION = "qc-1"
 QC_SCHEMA_VERSION = "1.0"
-PROFILES_PATH = Path(__file__).resolve().parent / "profiles.yaml"
-SEVERITIES = ("info", "warn", "fail")
-VERDICTS = ("pass", "warn", "fail")
 
 
 class QCInputError(ValueError):
     """The statistics cannot be QC'd (missing columns, empty); str() is one line."""
 
 
-@dataclass(frozen=True)
-class QCThresholds:
-    black_min_s: float = 2.0  # blackdetect d
-    black_pic_th: float = 0.98  # blackdetect pic_th
-    black_pix_th: float = 0.10  # blackdetect pix_th (applied by the visual pass; recorded, and checked against it)
-    black_fade_luma: float = 1.0  # edge frames of a black run brighter than its median luma by this much belong to the fade (0 = off)
-    freeze_min_s: float = 2.0  # freezedetect d
-    freeze_noise_db: float = -60.0  # freezedetect n, on diff/255
-    freeze_median_db: float = -80.0  # the run's median diff must be below this (a held picture decodes to ~0: skip blocks)
-    freeze_hold_luma: float = 1.0  # luma mean/std may drift at most this much over a freeze (0..255)
-    freeze_glitch_db: float = -48.0  # an isolated frame up to this level does not end a freeze
-    silence_min_s: float = 2.0  # silencedetect d
-    silence_noise_db: float = -60.0  # silencedetect n (window peak, dBFS)
-    digital_silence_min_s: float = 1.0
-    long_silence_s: float = 30.0
-    long_black_s: float = 30.0
-    long_freeze_s: float = 30.0
-    whole_ratio: float = 0.9
-    colour_bars_min: float = 0.5
-    colour_bars_min_s: float = 0.5
-    bars_min_fraction: float = 0.04
-    bars_min_s: float = 2.0
-    interlaced_ratio: float = 0.5
-    av_short_frames: float = 2.0
-    av_long_s: float = 2.0
-    decode_errors_fail: int = 10
-
-    @classmethod
-    def from_config(cls, cfg: dict | None) -> "QCThresholds":
-        cfg = dict(cfg or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(f"unknown qc thresholds: {', '.join(unknown)}")
-        return cls(**{k: type(getattr(cls, k))(v) for k, v in cfg.items()})
-
-
-def db_to_lin(db: float) -> float:
-    return 10.0 ** (db / 20.0)
-
-
-# ---------------------------------------------------------------------------------------------
-# profiles
-
-
-def load_profiles(path: str | Path | None = None, overrides: dict | None = None) -> dict:
-    """The profiles document (profiles.yaml), with a deployment's `qc:` overrides applied:
-    `default`, `providers` (merged), `thresholds` (merged), `profiles` (merged per profile)."""
-    import yaml
-
-    doc = yaml.safe_load(Path(path or PROFILES_PATH).read_text()) or {}
-    ov = dict(overrides or {})
-    if ov.get("profiles_file"):
-        doc = yaml.safe_load(Path(ov["profiles_file"]).read_text()) or {}
-    if ov.get("default"):
-        doc["default"] = ov["default"]
-    doc["providers"] = {**(doc.get("providers") or {}), **(ov.get("providers") or {})}
-    doc["thresholds"] = {**(doc.get("thresholds") or {}), **(ov.get("thresholds") or {})}
-    profiles = {k: dict(v) for k, v in (doc.get("profiles") or {}).items()}
-    for name, p in (ov.get("profiles") or {}).items():
-        profiles[name] = {**profiles.get(name, {}), **p}
-    doc["profiles"] = profiles
-    if doc.get("default") not in profiles:
-        raise ValueError(f"qc default profile {doc.get('default')!r} is not defined (have: {', '.join(sorted(profiles))})")
-    bad = {p: v for p, v in doc["providers"].items() if v not in profiles}
-    if bad:
-        raise ValueError(f"qc providers map to unknown profiles: {bad}")
-    QCThresholds.from_config(doc["thresholds"])  # validate
-    return doc
-
-
-def select_profile(doc: dict, provider: str | None) -> tuple[str, dict, str]:
-    """(name, profile, why) for a title: the provider's profile, else the default."""
-    providers = doc.get("providers") or {}
-    if provider and provider in providers:
-        name, why = providers[provider], f"provider {provider!r}"
-    else:
-        name = doc["default"]
-        why = "default" + (f" (provider {provider!r} has no profile)" if provider else " (no provider in the sidecar)")
-    prof = dict(doc["profiles"][name])
-    prof["thresholds"] = {**(doc.get("thresholds") or {}), **(prof.get("thresholds") or {})}
-    return name, prof, why
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers
-
-
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Inclusive (first, last) index ranges where mask is True."""
-    m = np.asarray(mask, dtype=bool)
-    if not m.size:
-        return []
-    d = np.diff(np.concatenate([[0], m.astype(np.int8), [0]]))
-    starts = np.flatnonzero(d == 1)
-    ends = np.flatnonzero(d == -1) - 1
-    return list(zip(starts.tolist(), ends.tolist()))
-
-
-class Timeline:
-    """Frame <-> time on the title's real frame timestamps (VFR keeps its times)."""
-
-    def __init__(self, t_s: np.ndarray, fps: float, duration_s: float | None = None):
-        self.t = np.asarray(t_s, dtype=float)
-        self.fps = float(fps) if fps and fps > 0 else 25.0
-        self.n = len(self.t)
-        last_end = float(self.t[-1] + 1.0 / self.fps) if self.n else 0.0
-        self.duration = float(duration_s) if duration_s and duration_s > 0 else last_end
-        self.duration = max(self.duration, last_end) if self.n else self.duration
-
-    def start(self, i: int) -> float:
-        return float(self.t[i])
-
-    def end(self, i: int) -> float:
-        """End of frame i = start of the next frame (the last frame lasts 1/fps)."""
-        return float(self.t[i + 1]) if i + 1 < self.n else float(self.t[i] + 1.0 / self.fps)
-
-    def frames_of(self, start_s: float, end_s: float) -> tuple[int | None, int | None]:
-        """The frames shown during [start_s, end_s): first frame whose interval mostly lies after
-        start_s, last frame starting before end_s (half a frame of slack either way)."""
-        if not self.n:
-            return None, None
-        half = 0.5 / self.fps
-        a = int(np.searchsorted(self.t, start_s - half, side="left"))
-        b = int(np.searchsorted(self.t, end_s - half, side="left")) - 1
-        a = min(max(a, 0), self.n - 1)
-        b = min(max(b, a), self.n - 1)
-        return a, b
-
-
-def _event(kind: str, severity: str, detail: str, *, start_s: float, end_s: float, start_frame=None, end_frame=None,
-           track=None, metrics: dict | None = None) -> dict:
-    return {
-        "kind": kind,
-        "track": None if track is None else int(track),
-        "start_s": round(float(start_s), 4),
-        "end_s": round(float(end_s), 4),
-        "start_frame": None if start_frame is None else int(start_frame),
-        "end_frame": None if end_frame is None else int(end_frame),
-        "severity": severity,
-        "detail": detail,
-        "metrics": metrics or {},
-    }
-
-
-def _frame_event(tl: Timeline, kind: str, severity: str, detail: str, a: int, b: int, metrics=None) -> dict:
-    return _event(kind, severity, detail, start_s=tl.start(a), end_s=tl.end(b), start_frame=a, end_frame=b, metrics=metrics)
-
-
-def _time_event(tl: Timeline, kind: str, severity: str, detail: str, start_s: float, end_s: float, track=None, metrics=None) -> dict:
-    a, b = tl.frames_of(start_s, end_s)
-    return _event(kind, severity, detail, start_s=start_s, end_s=end_s, start_frame=a, end_frame=b, track=track, metrics=metrics)
-
-
-def _whole(tl: Timeline, kind: str, severity: str, detail: str, track=None, metrics=None) -> dict:
-    return _event(kind, severity, detail, start_s=0.0, end_s=tl.duration, start_frame=0 if tl.n else None,
-                  end_frame=tl.n - 1 if tl.n else None, track=track, metrics=metrics)
-
-
-def _escalate(sev: str, length_s: float, long_s: float, duration: float, ratio: float) -> str:
-    if length_s >= long_s or (duration > 0 and length_s >= ratio * duration):
-        return "fail"
-    return sev
 
 
 REQUIRED_STATS = ("frame", "t_s", "black_ratio", "diff", "luma_mean", "luma_std", "colour_bars", "bar_top", "bar_bottom", "bar_left", "bar_right", "interlaced")
@@ -219,9 +57,9 @@ def detect_black(stats: pd.DataFrame, tl: Timeline, th: QCThresholds, sev: str =
             while b > a and lm[b] > core + th.black_fade_luma:
                 b -= 1
             length = tl.end(b) - tl.start(a)
-        s = _escalate(sev, length, th.long_black_s, tl.duration, th.whole_ratio)
+        s = escalate(sev, length, th.long_black_s, tl.duration, th.whole_ratio)
         whole = " (the whole title)" if a == 0 and b == tl.n - 1 else ""
-        out.append(_frame_event(tl, "black", s, f"black picture for {length:.2f} s{whole} (>= {th.black_pic_th:.0%} of pixels <= {th.black_pix_th:.2f})", a, b,
+        out.append(frame_event(tl, "black", s, f"black picture for {length:.2f} s{whole} (>= {th.black_pic_th:.0%} of pixels <= {th.black_pix_th:.2f})", a, b,
                                 {"duration_s": round(length, 4), "frames": b - a + 1}))
     return out
 
@@ -237,7 +75,7 @@ def detect_colour_bars(stats: pd.DataFrame, tl: Timeline, th: QCThresholds, sev:
         if length + 1e-6 < th.colour_bars_min_s:
             continue
         where = "at the head" if a == 0 else "inside the programme"
-        out.append(_frame_event(tl, "colour_bars", sev, f"colour-bar test pattern for {length:.2f} s {where}", a, b, {"duration_s": round(length, 4)}))
+        out.append(frame_event(tl, "colour_bars", sev, f"colour-bar test pattern for {length:.2f} s {where}", a, b, {"duration_s": round(length, 4)}))
     return out
 
 
@@ -293,10 +131,10 @@ def detect_freeze(stats: pd.DataFrame, tl: Timeline, th: QCThresholds, sev: str 
                    "max_diff": round(float(np.max(diff[a : b + 1]) * 255), 3), "luma_drift": round(drift, 3)}
         after_bars = bool(bars[max(0, first - int(round(tl.fps))) : first + 1].any())
         if after_bars:
-            out.append(_frame_event(tl, "slate", slate_sev, f"still picture for {length:.2f} s right after colour bars (slate)", first, b, metrics))
+            out.append(frame_event(tl, "slate", slate_sev, f"still picture for {length:.2f} s right after colour bars (slate)", first, b, metrics))
             continue
-        s = _escalate(sev, length, th.long_freeze_s, tl.duration, th.whole_ratio)
-        out.append(_frame_event(tl, "freeze", s, f"picture frozen for {length:.2f} s (median frame difference {metrics['median_diff_db']} dB)", first, b, metrics))
+        s = escalate(sev, length, th.long_freeze_s, tl.duration, th.whole_ratio)
+        out.append(frame_event(tl, "freeze", s, f"picture frozen for {length:.2f} s (median frame difference {metrics['median_diff_db']} dB)", first, b, metrics))
     return out
 
 
@@ -313,7 +151,7 @@ def detect_bars(stats: pd.DataFrame, tl: Timeline, th: QCThresholds, sev_letter:
             if length + 1e-6 < th.bars_min_s:
                 continue
             f1, f2 = float(np.median(x1[a : b + 1])), float(np.median(x2[a : b + 1]))
-            out.append(_frame_event(tl, kind, sev, f"{kind} for {length:.2f} s ({c1[4:]} {f1:.1%}, {c2[4:]} {f2:.1%})", a, b,
+            out.append(frame_event(tl, kind, sev, f"{kind} for {length:.2f} s ({c1[4:]} {f1:.1%}, {c2[4:]} {f2:.1%})", a, b,
                                     {"duration_s": round(length, 4), c1: round(f1, 4), c2: round(f2, 4)}))
     return out
 
@@ -344,161 +182,19 @@ def detect_silence(audio_stats: pd.DataFrame, tl: Timeline, th: QCThresholds, se
                 if length + 1e-6 < min_s:
                     continue
                 whole = a == 0 and b == len(t) - 1
-                s = _escalate(sev if kind == "silence" else sev_digital, length, th.long_silence_s, track_len, th.whole_ratio)
+                s = escalate(sev if kind == "silence" else sev_digital, length, th.long_silence_s, track_len, th.whole_ratio)
                 detail = f"track {int(track)}: {length:.2f} s {level}" + (" (the whole track)" if whole else "")
-                out.append(_time_event(tl, kind, s, detail, start, end, track=int(track), metrics={"duration_s": round(length, 3)}))
+                out.append(time_event(tl, kind, s, detail, start, end, track=int(track), metrics={"duration_s": round(length, 3)}))
     return out
 
 
-def check_loudness(audio_analysis: dict | None, profile: dict, tl: Timeline, sev_loud: str = "fail", sev_tp: str = "fail") -> list[dict]:
-    """Loudness compliance per track against the profile (integrated, or dialogue-gated when the
-    profile says `measure: dialogue`; a track with no detected dialogue falls back to integrated, said so)."""
-    out = []
-    spec = profile.get("loudness") or {}
-    if not spec or not audio_analysis:
-        return out
-    target, tol, tp_max = float(spec["target_lufs"]), float(spec["tolerance_lu"]), float(spec["true_peak_max_dbtp"])
-    for tr in audio_analysis.get("tracks") or []:
-        track = tr.get("track")
-        measure = spec.get("measure", "integrated")
-        value = tr.get("dialogue_lufs") if measure == "dialogue" else tr.get("integrated_lufs")
-        note = ""
-        if measure == "dialogue" and value is None and tr.get("integrated_lufs") is not None:
-            value, note = tr.get("integrated_lufs"), " (no dialogue detected: integrated loudness used)"
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            continue  # a silent track has no loudness; it is reported as silence
-        value = float(value)
-        if abs(value - target) > tol + 1e-9:
-            label = "dialogue loudness" if measure == "dialogue" and not note else "integrated loudness"
-            out.append(_whole(tl, "loudness", sev_loud, f"track {track}: {label} {value:.1f} LUFS outside {target:g} +-{tol:g}{note}", track=track,
-                              metrics={"measured_lufs": round(value, 2), "target_lufs": target, "tolerance_lu": tol, "measure": measure}))
-        tp = tr.get("true_peak_dbtp")
-        if tp is not None and math.isfinite(float(tp)) and float(tp) > tp_max + 1e-9:
-            out.append(_whole(tl, "true_peak", sev_tp, f"track {track}: true peak {float(tp):.1f} dBTP above {tp_max:g} dBTP", track=track,
-                              metrics={"true_peak_dbtp": round(float(tp), 2), "max_dbtp": tp_max}))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# technical
-
-
-def check_technical(stats: pd.DataFrame, tl: Timeline, source: dict, audio_stats: pd.DataFrame | None, audio_analysis: dict | None,
-                    profile: dict, th: QCThresholds, pass_meta: dict, severity: dict) -> list[dict]:
-    out = []
-    sv = lambda k: severity.get(k, "warn")  # noqa: E731
-    video = profile.get("video") or {}
-    # resolution / frame rate against the profile's spec
-    w, h = source.get("width"), source.get("height")
-    fps = float(source.get("fps") or tl.fps)
-    problems = []
-    if w and h:
-        if w < video.get("min_width", 0) or h < video.get("min_height", 0):
-            problems.append(f"{w}x{h} below the minimum {video.get('min_width', 0)}x{video.get('min_height', 0)}")
-        if w > video.get("max_width", 1 << 30) or h > video.get("max_height", 1 << 30):
-            problems.append(f"{w}x{h} above the maximum {video.get('max_width')}x{video.get('max_height')}")
-    allowed = video.get("fps") or []
-    if allowed and not any(abs(fps - float(a)) <= float(video.get("fps_tolerance", 0.01)) for a in allowed):
-        problems.append(f"{fps:.3f} fps not in the allowed rates {allowed}")
-    if problems:
-        out.append(_whole(tl, "video_spec", sv("video_spec"), "; ".join(problems), metrics={"width": w, "height": h, "fps": round(fps, 4)}))
-    # too short
-    min_dur = float(profile.get("min_duration_s", 0) or 0)
-    if tl.duration < min_dur:
-        out.append(_whole(tl, "too_short", sv("too_short"), f"title lasts {tl.duration:.3f} s ({tl.n} frame{'s' if tl.n != 1 else ''}), shorter than {min_dur:g} s",
-                          metrics={"duration_s": round(tl.duration, 4), "frames": tl.n}))
-    # interlacing
-    if "interlaced" in stats and tl.n:
-        ratio = float(stats["interlaced"].to_numpy(dtype=bool).mean())
-        if ratio >= th.interlaced_ratio and not video.get("allow_interlaced", False):
-            out.append(_whole(tl, "interlaced", sv("interlaced"), f"{ratio:.0%} of frames are interlaced", metrics={"interlaced_ratio": round(ratio, 4)}))
-    # VFR
-    if source.get("is_vfr") or "vfr" in (source.get("flags") or []):
-        if not video.get("allow_vfr", False):
-            out.append(_whole(tl, "vfr", sv("vfr"), f"variable frame rate (average {fps:.3f} fps)", metrics={"fps": round(fps, 4)}))
-    # decode errors (visual pass), plus corrupt frames and demux damage from the probe
-    errors = int(pass_meta.get("decode_errors") or 0)
-    corrupt = int(stats["corrupt"].sum()) if "corrupt" in stats else 0
-    demux = source.get("demux_error")
-    if errors or corrupt or demux:
-        times = [float(x) for x in (pass_meta.get("decode_error_times_s") or [])]
-        s = "fail" if errors + corrupt > th.decode_errors_fail or demux else sv("decode_errors")
-        start = min(times) if times else 0.0
-        end = max(times) + 1.0 / tl.fps if times else tl.duration
-        detail = f"{errors} packet(s) failed to decode, {corrupt} corrupt frame(s)" + (f"; demux stopped: {demux}" if demux else "")
-        out.append(_time_event(tl, "decode_errors", s, detail, start, max(end, start), metrics={"decode_errors": errors, "corrupt_frames": corrupt, "error_times_s": times[:20]}))
-    # audio presence and A/V duration
-    tracks = list(source.get("audio_tracks") or [])
-    no_audio = (not tracks) or bool((audio_analysis or {}).get("no_audio"))
-    if no_audio:
-        if (profile.get("audio") or {}).get("required", True):
-            out.append(_whole(tl, "missing_audio", sv("missing_audio"), "the title has no audio track"))
-        return out
-    vdur = float(source.get("duration_s") or tl.duration)
-    frame = 1.0 / fps if fps > 0 else 1.0 / 25
-    for tr in _audio_durations(tracks, audio_stats, audio_analysis):
-        adur = tr["duration_s"]
-        if adur is None:
-            continue
-        if adur < vdur - th.av_short_frames * frame - 1e-6:
-            short = vdur - adur
-            out.append(_time_event(tl, "av_duration_mismatch", sv("av_duration_mismatch"),
-                                   f"track {tr['track']}: audio ends {short:.3f} s ({short / frame:.1f} frames) before the picture ({adur:.3f} s vs {vdur:.3f} s)",
-                                   max(0.0, tr["end_s"]), vdur, track=tr["track"], metrics={"audio_s": round(adur, 4), "video_s": round(vdur, 4)}))
-        elif adur > vdur + th.av_long_s + 1e-6:
-            out.append(_whole(tl, "av_duration_mismatch", sv("av_duration_mismatch"),
-                              f"track {tr['track']}: audio lasts {adur - vdur:.3f} s longer than the picture ({adur:.3f} s vs {vdur:.3f} s)",
-                              track=tr["track"], metrics={"audio_s": round(adur, 4), "video_s": round(vdur, 4)}))
-    return out
-
-
-def _audio_durations(tracks: list[dict], audio_stats: pd.DataFrame | None, audio_analysis: dict | None) -> list[dict]:
-    """Per track: duration (the audio pass's measure first, then the probe's) and where it ends."""
-    by_track = {}
-    for tr in (audio_analysis or {}).get("tracks") or []:
-        if tr.get("duration_s") is not None:
-            by_track[int(tr["track"])] = (float(tr["duration_s"]), float(tr.get("start_s") or 0.0))
-    if audio_stats is not None and len(audio_stats):
-        for track, g in audio_stats.groupby("track"):
-            if int(track) not in by_track:
-                end = float((g["t_s"] + g["dur_s"]).max())
-                by_track[int(track)] = (end - float(g["t_s"].min()), float(g["t_s"].min()))
-    out = []
-    for i, t in enumerate(tracks):
-        k = int(t.get("track", i))
-        dur, start = by_track.get(k, (t.get("duration_s"), 0.0))
-        out.append({"track": k, "duration_s": None if dur is None else float(dur), "end_s": (start or 0.0) + (dur or 0.0)})
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# verdict
-
-
-def verdict_of(events: list[dict]) -> str:
-    sev = {e["severity"] for e in events}
-    return "fail" if "fail" in sev else "warn" if "warn" in sev else "pass"
-
-
-def reasons_of(events: list[dict]) -> list[str]:
-    """One line per (kind, severity) that drives the verdict (warn and fail), worst first."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for e in events:
-        if e["severity"] in ("warn", "fail"):
-            groups.setdefault((e["severity"], e["kind"]), []).append(e)
-    out = []
-    for (sev, kind), evs in sorted(groups.items(), key=lambda kv: (0 if kv[0][0] == "fail" else 1, kv[0][1])):
-        if len(evs) == 1:
-            out.append(f"{sev}: {kind}: {evs[0]['detail']}")
-        else:
-            total = sum(e["end_s"] - e["start_s"] for e in evs)
-            out.append(f"{sev}: {kind}: {len(evs)} events, {total:.2f} s in all (first: {evs[0]['detail']})")
-    return out
 
 
 def run_qc(frame_stats: pd.DataFrame, shots: pd.DataFrame | None, audio_stats: pd.DataFrame | None, audio_analysis: dict | None,
-           source_video: dict, profile: dict, profile_name: str = "custom", profile_why: str = "") -> dict:
-    """The qc.json document of one title (without producer)."""
+           source_video: dict, profile: dict, profile_name: str = "custom", profile_why: str = "",
+           extra_events: dict[str, list] | None = None) -> dict:
+    """The qc.json document of one title (without producer). `extra_events` are the events other
+    signals contribute (signal output -> events), validated and joined to the verdict."""
     missing = [c for c in REQUIRED_STATS if c not in frame_stats.columns]
     if missing:
         raise QCInputError(f"frame_stats lacks columns {', '.join(missing)} (re-run visual_pass)")
@@ -525,6 +221,8 @@ def run_qc(frame_stats: pd.DataFrame, shots: pd.DataFrame | None, audio_stats: p
     events += detect_silence(audio_stats, tl, th, sv("silence"), sv("digital_silence"))
     events += check_loudness(audio_analysis, profile, tl, sv("loudness"), sv("true_peak"))
     events += check_technical(stats, tl, source_video, audio_stats, audio_analysis, profile, th, pass_meta, severity)
+    for source, contributed in (extra_events or {}).items():
+        events += validate_events(contributed, source)
     # every event lies inside the title
     for e in events:
         e["start_s"] = round(min(max(0.0, e["start_s"]), tl.duration), 4)

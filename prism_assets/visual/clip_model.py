@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
+
 from ..core.store import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover

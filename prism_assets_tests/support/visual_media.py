@@ -19,8 +19,8 @@ known exactly. The ground truth uses the format of ``shared/media/qc_composite.g
 
 CLI::
 
-    python -m benchmarks.synth_visual composite OUT.mp4 --fps 25 --size 1280x720 --seed 3
-    python -m benchmarks.synth_visual long OUT.mp4 --minutes 10
+    python -m prism_assets_tests.support.visual_media composite OUT.mp4 --fps 25 --size 1280x720 --seed 3
+    python -m prism_assets_tests.support.visual_media long OUT.mp4 --minutes 10
 """
 
 from __future__ import annotations
@@ -443,7 +443,7 @@ def make_composite(out_path: Path, fps: float = 30, width: int = 854, height: in
         shots=shots,
         sources=dict(video="synthetic: ffmpeg lavfi sources " + ", ".join(sorted(set(kinds.values()))),
                      audio=f"synthetic: sine {freq:.0f} Hz, digital silence over the black segment"),
-        generator=dict(name="benchmarks.synth_visual.make_composite", seed=seed, blocks=blocks,
+        generator=dict(name="prism_assets_tests.support.visual_media.make_composite", seed=seed, blocks=blocks,
                        codec=f"libx264 {preset} crf {crf} yuv420p", audio=f"sine {freq:.0f} Hz mono AAC"),
     )
     if verify:
@@ -619,7 +619,7 @@ def make_long(out_path: Path, minutes: float = 10, fps: float = 24, width: int =
         shots=shots,
         sources=dict(video="synthetic: ffmpeg lavfi sources " + ", ".join(sorted(set(kinds))),
                      audio="synthetic: sine 440 Hz"),
-        generator=dict(name="benchmarks.synth_visual.make_long", seed=seed, minutes=minutes,
+        generator=dict(name="prism_assets_tests.support.visual_media.make_long", seed=seed, minutes=minutes,
                        block_frames=block_n, n_blocks=n_blocks, codec="libx264 ultrafast crf 23 yuv420p",
                        audio="sine 440 Hz mono AAC", generate_seconds=round(gen_s, 2)),
     )
@@ -658,7 +658,7 @@ def _size(s: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.synth_visual", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m prism_assets_tests.support.visual_media", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("composite", help="~35 s clip with cuts, dissolve, black, fades, freeze, title, motion")
     c.add_argument("out", type=Path)

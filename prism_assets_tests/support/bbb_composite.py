@@ -6,7 +6,7 @@ Each seed picks a different order of source shots, different offsets and lengths
 dissolve / fade lengths. Every clip has hard cuts, a dissolve, a cut to black with a black segment
 and a fade-in, a freeze, a text overlay fading in (not a cut), and a fade-out to black at the end.
 
-    python -m benchmarks.synth_bbb OUT.mp4 --fps 30 --size 854x480 --seed 2
+    python -m prism_assets_tests.support.bbb_composite OUT.mp4 --fps 30 --size 854x480 --seed 2
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"  # ../shared/media beside the checkout
 BBB = MEDIA / "big_buck_bunny_0_30.webm"
 # hand-verified shots of the source (big_buck_bunny_0_30.gt.json); the first starts after its fade-in
 SOURCE_SHOTS = {"meadow": (49, 282), "stream": (283, 375), "bird": (376, 488), "burrow": (551, 599)}
@@ -140,7 +140,7 @@ def make_bbb_composite(out: Path, fps: float = 30, width: int = 854, height: int
     gt = {
         "file": out.name, "fps": float(fps), "n_frames": len(V), "duration_s": len(V) / float(fps), "width": width, "height": height,
         "frame_index_convention": "0-based decode order; a hard_cut 'frame' is the first frame of the new shot",
-        "generator": f"benchmarks/synth_bbb.py seed={seed}", "hard_cuts": cuts, "events": events, "shots": shots,
+        "generator": f"prism_assets_tests/support/bbb_composite.py seed={seed}", "hard_cuts": cuts, "events": events, "shots": shots,
         "sources": {"video": "Big Buck Bunny (c) Blender Foundation, CC-BY 3.0"},
     }
     out.with_suffix(".gt.json").write_text(json.dumps(gt, indent=1))

@@ -10,7 +10,7 @@ pieces, so nothing is shared with qc_composite.mp4's layout:
 Ground truth (`<out>.gt.json`): frame ranges (0-based, inclusive) of `black`, `freeze`, `colour_bars`,
 `camera_noise_still` (must not be reported as a freeze), seconds of `silence` and `digital_silence`.
 
-    python -m benchmarks.qc_synth OUT.mp4 --fps 25 --size 480x270
+    python -m prism_assets_tests.support.qc_media OUT.mp4 --fps 25 --size 480x270
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"  # ../shared/media beside the checkout
 BBB = MEDIA / "big_buck_bunny_0_30.webm"
 RATE = 48000
 
@@ -155,7 +155,7 @@ def make_qc_media(out: Path, fps: float = 25, width: int = 480, height: int = 27
             c.mux(p)
     doc = {"file": out.name, "fps": float(fps), "n_frames": len(V), "duration_s": len(V) / float(fps), "width": width, "height": height,
            "frame_index_convention": "0-based decode order, inclusive ranges; silence in seconds [start, end)",
-           "generator": f"benchmarks/qc_synth.py seed={seed}", **gt,
+           "generator": f"prism_assets_tests/support/qc_media.py seed={seed}", **gt,
            "sources": {"video": "Big Buck Bunny (c) Blender Foundation, CC-BY 3.0"}}
     out.with_suffix(".gt.json").write_text(json.dumps(doc, indent=1))
     return doc

@@ -3,7 +3,7 @@
 A *boundary* is the first frame (0-based, decode order) of every shot after the first. Ground truth is
 a dict in the format of ``shared/media/qc_composite.gt.json`` (``hard_cuts`` + typed ``events``) or of
 ``shared/media/big_buck_bunny_0_30.gt.json`` (``hard_cuts`` + ``gradual``); see
-``benchmarks/synth_visual.py`` for generated ones.
+``prism_assets_tests/support/visual_media.py`` for generated ones.
 
 Rules (strict on purpose):
 

@@ -1,0 +1,50 @@
+"""The Whisper settings (`models.whisper` in the profile)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .sources import PKG_BASE
+
+
+@dataclass(frozen=True)
+class WhisperConfig:
+    model: str = PKG_BASE
+    language_model: str | None = None  # multilingual model for language ID when `model` is English-only
+    align_model: str | None = None  # wav2vec2 hub name / local path for whisperx.align; None = faster-whisper words
+    compute_type: str | None = None  # None: float16 on CUDA, int8 on CPU
+    batch_size: int = 8
+    beam_size: int = 5
+    cpu_threads: int = 0  # 0: all cores of the machine
+    vad_onset: float = 0.500
+    vad_offset: float = 0.363
+    chunk_size: int = 30
+    max_gap_s: float = 1.0  # pause that ends a segment
+    vad_block_s: float = 600.0  # the VAD runs on blocks this long (memory flat in the title's duration)
+    per_chunk_language: bool = True  # detect each VAD chunk's language from its encoder output (multilingual models)
+    switch_language_probability: float = 0.8  # a chunk this sure of another language is decoded in it
+    language: str | None = None  # force a language (skips detection)
+    # hallucination guard: a VAD chunk that decodes to at most this many words, all of them unsure
+    # (mean word probability below `lone_words_min_probability`), is Whisper filling a non-speech
+    # sound (a tone, music, a cough) with "you" / "Thank you.": dropped and counted.
+    lone_words_max: int = 3
+    lone_words_min_probability: float = 0.3
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> "WhisperConfig":
+        cfg = dict(cfg or {})
+        ct = cfg.get("compute_type")
+        known = {k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg}
+        unknown = sorted(set(cfg) - set(known))
+        if unknown:
+            raise ValueError(f"unknown models.whisper settings: {', '.join(unknown)}")
+        if isinstance(ct, dict):  # {cpu: int8, cuda: float16}
+            known["compute_type"] = json.dumps(ct, sort_keys=True)
+        return cls(**known)
+
+    def compute_type_for(self, device: str) -> str:
+        ct = self.compute_type
+        if ct and ct.startswith("{"):
+            ct = json.loads(ct).get(device)
+        return ct or ("float16" if device == "cuda" else "int8")

@@ -1,0 +1,116 @@
+"""What every `prism` command shares: consoles, one-line errors, the persistent Dagster instance,
+the real Definitions, and running a title through the per-title job."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+# Piped output (CI logs, scripts, tests) is not squeezed into 80 columns: tables keep whole ids.
+out = Console(width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 240)
+
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def fail(msg: str, code: int = 1):
+    err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def ensure_dagster_home() -> Path:
+    from ..settings import project_root
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str(project_root() / ".dagster_home")
+        os.environ["DAGSTER_HOME"] = home
+    path = Path(home)
+    path.mkdir(parents=True, exist_ok=True)
+    cfg = path / "dagster.yaml"
+    src = project_root() / "dagster.yaml"
+    if not cfg.exists() and src.exists():
+        shutil.copyfile(src, cfg)
+    return path
+
+
+def settings_or_fail(**overrides):
+    from ..settings import PrismSettings
+
+    try:
+        return PrismSettings.from_env(**overrides)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def setup(profile: str | None):
+    """(settings, Definitions, instance) of the code location on the persistent instance."""
+    if profile:
+        if profile not in ("dev", "prod"):
+            fail(f"unknown profile {profile!r}: choose dev or prod")
+        os.environ["PRISM_PROFILE"] = profile
+    ensure_dagster_home()
+    from dagster import DagsterInstance
+
+    from ..definitions import build_definitions
+
+    settings = settings_or_fail()
+    defs = build_definitions(settings)
+    instance = DagsterInstance.get()
+    return settings, defs, instance
+
+
+def resources(settings) -> dict:
+    from ..definitions import build_resources
+
+    return build_resources(settings)
+
+
+def run_failure_line(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            if data.user_failure_data and data.user_failure_data.description:
+                return data.user_failure_data.description
+            if data.error:
+                return data.error.message.strip().splitlines()[0]
+    for event in result.all_events:
+        if event.event_type_value == "RUN_FAILURE" and event.message:
+            return event.message.strip().splitlines()[0]
+    return "run failed"
+
+
+def qc_gate_only(result) -> bool:
+    """True when a title's run failed only because its QC verdict is fail: the `qc` step's blocking
+    check `qc_verdict_not_fail` (the verdict is materialized and in the catalog; every other step ran)."""
+    failures = [e for e in result.all_events if e.is_step_failure]
+    return bool(failures) and all(
+        e.step_key == "qc" and e.step_failure_data.error is not None and e.step_failure_data.error.cls_name == "DagsterAssetCheckFailedError"
+        for e in failures
+    )
+
+
+def materialize_title(defs, instance, title_id: str, uri: str, delivery_date: str, extra_tags: dict | None = None):
+    from ..partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
+
+    job = defs.resolve_job_def("process_title")
+    tags = {TAG_DELIVERY_URI: uri, TAG_DELIVERY_DATE: delivery_date, "prism/launched_by": "cli", **(extra_tags or {})}
+    return job.execute_in_process(partition_key=title_id, instance=instance, tags=tags, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
+
+
+def delivery_tick(defs, instance, settings):
+    """One evaluation of the real delivery_sensor with the code location's resources."""
+    import warnings
+
+    from dagster import build_sensor_context
+
+    with warnings.catch_warnings():  # get_sensor_def's notice about unresolved resources: we pass them
+        warnings.simplefilter("ignore", UserWarning)
+        sensor_def = defs.get_sensor_def("delivery_sensor")
+    with build_sensor_context(instance=instance, definitions=defs, sensor_name="delivery_sensor", resources=resources(settings)) as ctx:
+        return sensor_def(ctx)

@@ -1,0 +1,54 @@
+"""Catalog run tracking of a signal step (`signal_runs`: started -> success | failed | skipped)
+and one-line failures."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from dagster import Failure
+
+
+@dataclass
+class SignalRunRecord:
+    model: dict | None = None  # provenance: which model / tool produced the outputs
+    skipped: str | None = None  # why nothing was produced (an optional output not applicable to this title)
+    extra: dict = field(default_factory=dict)
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:500]
+
+
+@contextmanager
+def tracked_signal_run(context, catalog, *, signal: str, code_version: str | None, per_title: bool = True):
+    """Records the run of a signal step for the current partition in the catalog (`catalog` is a
+    `Catalog`). Expected errors are a dagster `Failure` with a one-line description and are final
+    (never retried: bad input stays bad); any other exception is recorded by its first line and
+    re-raised unchanged (the retry policy may retry it). A generator closed from outside (the
+    output could not be stored, the run was interrupted) is recorded as failed too."""
+    partition = context.partition_key if context.has_partition_key else "-"
+    title_id = partition if context.has_partition_key and per_title else None
+    catalog.start_signal_run(partition_key=partition, signal=signal, run_id=context.run_id, code_version=code_version, title_id=title_id)
+    record = SignalRunRecord()
+    try:
+        yield record
+    except BaseException as exc:
+        if isinstance(exc, Failure):
+            # Prism's one-line Failures are deterministic (bad input, missing weights): never retried
+            # by the RetryPolicy (core/routing.py), which is for transient S3/DB/worker errors
+            exc.allow_retries = False
+        if isinstance(exc, GeneratorExit):
+            error = "interrupted before its outputs were stored"
+        else:
+            error = exc.description if isinstance(exc, Failure) else one_line(exc)
+        catalog.finish_signal_run(partition_key=partition, signal=signal, run_id=context.run_id, status="failed", error=error)
+        if title_id:
+            catalog.update_title(title_id, status="failed")
+        raise
+    else:
+        status = "skipped" if record.skipped else "success"
+        catalog.finish_signal_run(partition_key=partition, signal=signal, run_id=context.run_id, status=status, model=record.model,
+                                  error=record.skipped)
+
