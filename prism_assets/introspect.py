@@ -60,19 +60,22 @@ def _toposorted(graph) -> list[AssetKey]:
     return order
 
 
+def _nodes(defs: Definitions):
+    """(key, graph node, AssetsDefinition) of every asset, parents before children (ties by name)."""
+    graph = defs.resolve_asset_graph()
+    return [(key, graph.get(key), graph.assets_def_for_key(key)) for key in _toposorted(graph)], graph
+
+
 def asset_rows(defs: Definitions) -> list[AssetRow]:
     """Every asset, parents before children (ties by name)."""
-    graph = defs.resolve_asset_graph()
+    nodes, graph = _nodes(defs)
     rows = []
-    for key in _toposorted(graph):
-        node = graph.get(key)
-        ad = graph.assets_def_for_key(key)
+    for key, node, ad in nodes:
         tags = node.tags or {}
-        pool = getattr(ad.op, "pool", None) if ad.is_executable else None
         rows.append(AssetRow(
             key=key.to_user_string(), domain=tags.get(DOMAIN_TAG) or node.group_name, step=tags.get(STEP_TAG) or ad.op.name,
             partitions=tags.get(PARTITIONS_TAG) or "-", code_version=node.code_version, schema_version=_meta(node, "prism/schema_version"),
-            artifact=_meta(node, "prism/artifact"), pool=pool,
+            artifact=_meta(node, "prism/artifact"), pool=getattr(ad.op, "pool", None) if ad.is_executable else None,
             inputs=tuple(p.to_user_string() for p in sorted(node.parent_keys, key=lambda x: x.to_user_string())),
             export=_meta(node, "prism/export"),
             checks=tuple(sorted(c.name for c in graph.get_check_keys_for_assets({key}))),
@@ -82,15 +85,9 @@ def asset_rows(defs: Definitions) -> list[AssetRow]:
 
 
 def check_rows(defs: Definitions) -> list[CheckRow]:
-    graph = defs.resolve_asset_graph()
-    out = []
-    for key in _toposorted(graph):
-        ad = graph.assets_def_for_key(key)
-        for spec in sorted(ad.check_specs, key=lambda s: s.name):
-            if spec.asset_key == key:
-                out.append(CheckRow(asset=key.to_user_string(), name=spec.name, blocking=spec.blocking,
-                                    partitioned=spec.partitions_def is not None, description=spec.description or ""))
-    return out
+    return [CheckRow(asset=key.to_user_string(), name=spec.name, blocking=spec.blocking, partitioned=spec.partitions_def is not None,
+                     description=spec.description or "")
+            for key, _, ad in _nodes(defs)[0] for spec in sorted(ad.check_specs, key=lambda s: s.name) if spec.asset_key == key]
 
 
 def export_plan(defs: Definitions) -> list[tuple[str, str]]:

@@ -37,20 +37,13 @@ PROFILES = ("dev", "prod")
 EXECUTORS = ("multiprocess", "celery", "ecs")
 
 
-def _int(env, name: str, default: int) -> int:
+def _number(env, name: str, default, kind=int):
+    """`env[name]` as `kind` (int or float); unset or empty: `default`; anything else: one-line error."""
     raw = env.get(name)
     try:
-        return int(raw) if raw not in (None, "") else default
+        return kind(raw) if raw not in (None, "") else kind(default)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not an integer") from None
-
-
-def _float(env, name: str, default: float) -> float:
-    raw = env.get(name)
-    try:
-        return float(raw) if raw not in (None, "") else default
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+        raise ValueError(f"{name}={raw!r} is not {'an integer' if kind is int else 'a number'}") from None
 
 
 @dataclass(frozen=True)
@@ -98,17 +91,17 @@ class PrismSettings:
             profile=env.get("PRISM_PROFILE", "dev"),
             s3_endpoint_url=env.get("PRISM_S3_ENDPOINT_URL") or None,
             s3_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
-            sensor_max_keys_per_tick=_int(env, "PRISM_SENSOR_MAX_KEYS_PER_TICK", 20_000),
-            sensor_lookback_days=_int(env, "PRISM_SENSOR_LOOKBACK_DAYS", 3),
-            sensor_interval_s=_int(env, "PRISM_SENSOR_INTERVAL_S", 60),
-            freshness_warn_hours=_float(env, "PRISM_FRESHNESS_WARN_HOURS", 12),
-            freshness_fail_hours=_float(env, "PRISM_FRESHNESS_FAIL_HOURS", 24),
-            title_sla_warn_hours=_float(env, "PRISM_TITLE_SLA_WARN_HOURS", 2),
-            title_sla_fail_hours=_float(env, "PRISM_TITLE_SLA_FAIL_HOURS", 6),
-            title_sla_lookback_days=_int(env, "PRISM_TITLE_SLA_LOOKBACK_DAYS", 7),
-            title_sla_interval_s=_int(env, "PRISM_TITLE_SLA_INTERVAL_S", 300),
-            step_retries=_int(env, "PRISM_STEP_RETRIES", 3),
-            step_retry_delay_s=_int(env, "PRISM_STEP_RETRY_DELAY_S", 10),
+            sensor_max_keys_per_tick=_number(env, "PRISM_SENSOR_MAX_KEYS_PER_TICK", 20_000),
+            sensor_lookback_days=_number(env, "PRISM_SENSOR_LOOKBACK_DAYS", 3),
+            sensor_interval_s=_number(env, "PRISM_SENSOR_INTERVAL_S", 60),
+            freshness_warn_hours=_number(env, "PRISM_FRESHNESS_WARN_HOURS", 12, float),
+            freshness_fail_hours=_number(env, "PRISM_FRESHNESS_FAIL_HOURS", 24, float),
+            title_sla_warn_hours=_number(env, "PRISM_TITLE_SLA_WARN_HOURS", 2, float),
+            title_sla_fail_hours=_number(env, "PRISM_TITLE_SLA_FAIL_HOURS", 6, float),
+            title_sla_lookback_days=_number(env, "PRISM_TITLE_SLA_LOOKBACK_DAYS", 7),
+            title_sla_interval_s=_number(env, "PRISM_TITLE_SLA_INTERVAL_S", 300),
+            step_retries=_number(env, "PRISM_STEP_RETRIES", 3),
+            step_retry_delay_s=_number(env, "PRISM_STEP_RETRY_DELAY_S", 10),
             executor=env.get("PRISM_EXECUTOR") or "multiprocess",
             celery_queue_prefix=env.get("PRISM_CELERY_QUEUE_PREFIX", ""),
             ecs_gpu_capacity_provider=env.get("PRISM_ECS_GPU_CAPACITY_PROVIDER") or "prism-gpu",

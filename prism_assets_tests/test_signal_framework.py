@@ -109,7 +109,7 @@ def test_a_new_signal_is_one_folder_and_one_line(data_dir, media, scratch_domain
     assert any("architecture.md" in s for s in stale(REPO / "docs", defs, load_domains(settings.domains)))  # the docs check sees it
 
     # through a real run: the checks ran for this title, QC has the contributed event, the export writes the file
-    instance = DagsterInstance.get()
+    instance = DagsterInstance.ephemeral()  # a persistent instance's compute-log capture starts processes
     res = _run(defs, settings, instance, "qcc", media / "qc_composite.mp4")
     assert res.success, [e.message for e in res.all_events if e.is_failure]
     evals = {e.check_name: e for e in res.get_asset_check_evaluations() if e.asset_key == AssetKey("shot_stats")}

@@ -502,6 +502,9 @@ def test_visual_assets_materialize_with_checks(settings, media):
     for node in ("keyframes", "posters"):
         md = res.asset_materializations_for_node(node)[0].metadata["pictures"].value
         assert md.count("](data:image/jpeg;base64,") == min(8, len(kf) if node == "keyframes" else len(posters)) and len(md) < 100_000
+    # the passes' work folders (packs, speech WAVs) are gone once their bundles are stored
+    scratch = settings.data_dir / "scratch"
+    assert not list(scratch.glob("visual/qc/*/*.pack")) and not list(scratch.glob("audio/qc/*/*.wav"))
     preview = res.asset_materializations_for_node("shots")[0].metadata["preview"].value
     assert len(preview.records) == min(20, len(shots)) and preview.records[0].data["transition_in"] == "start"
 

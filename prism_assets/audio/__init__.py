@@ -1,7 +1,7 @@
 """Audio signals: one decode pass per title (every track) -> window statistics, EBU R128 loudness,
 16 kHz speech -> WhisperX transcript -> audio analysis (audio.json)."""
 
-from ..core.domain import Domain, DomainContext
+from ..core.domain import Domain
 from .analysis import AUDIO_ANALYSIS
 from .assets import AUDIO_PASS, TRANSCRIPT
 from .resources import WhisperModelResource
@@ -19,16 +19,7 @@ DEFAULTS = {
     },
 }
 
-
-def _resources(ctx: DomainContext) -> dict:
-    return {"whisper": WhisperModelResource(profile=ctx.profile)}
-
-
-DOMAIN = Domain(
-    name="audio",
-    description="Sound and speech: one decode per title (every track) -> 10 ms statistics, EBU R128 loudness, 16 kHz speech -> "
-    "WhisperX transcript with word timings -> per-track analysis (language, loudness, speech/music/silence).",
-    signals=(AUDIO_PASS, TRANSCRIPT, AUDIO_ANALYSIS),
-    defaults=DEFAULTS,
-    resources=_resources,
-)
+DESCRIPTION = ("Sound and speech: one decode per title (every track) -> 10 ms statistics, EBU R128 loudness, 16 kHz speech -> "
+               "WhisperX transcript with word timings -> per-track analysis (language, loudness, speech/music/silence).")
+DOMAIN = Domain("audio", DESCRIPTION, (AUDIO_PASS, TRANSCRIPT, AUDIO_ANALYSIS), DEFAULTS,
+                resources=lambda ctx: {"whisper": WhisperModelResource(profile=ctx.profile)})

@@ -146,13 +146,10 @@ def compute_audio_analysis(sc: SignalContext, source_video: dict, audio_stats: p
 
 
 AUDIO_ANALYSIS = Signal(
-    name="audio_analysis",
-    domain=DOMAIN,
+    name="audio_analysis", domain=DOMAIN, code_version=ANALYSIS_CODE_VERSION, inputs=("source_video", "audio_stats", "audio_loudness", "transcript"),
+    compute=compute_audio_analysis,
     description="Per audio track: container language tag vs detected language, EBU R128 loudness (integrated, LRA, true peak, "
     "dialogue-gated), speech ratio, speech/music/silence segments. Exported as audio.json.",
-    code_version=ANALYSIS_CODE_VERSION,
-    inputs=("source_video", "audio_stats", "audio_loudness", "transcript"),
     outputs=(Output("audio_analysis", AUDIO_SCHEMA_VERSION, "titles/<title_id>/audio_analysis.json (exported as audio.json)",
                     kinds=("json",), rules=ANALYSIS_RULES, export="audio.json"),),
-    compute=compute_audio_analysis,
 )

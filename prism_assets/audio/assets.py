@@ -5,16 +5,12 @@
     audio_speech -> transcript (transcript.json + .srt + .vtt)                 (pool: gpu)
 """
 
-import shutil
-from pathlib import Path
-
 import av
 import pandas as pd
 from dagster import Failure, MetadataValue
 
 from ..core.artifacts import Bundle
 from ..core.signal import Output, Result, Signal, SignalContext
-from ..core.store import StoreError
 from .checks import LOUD_RULES, SPEECH_RULES, STATS_RULES, TRANSCRIPT_RULES
 from .decode import AUDIO_PASS_CODE_VERSION, AUDIO_SCHEMA_VERSION, AudioDecodeError, AudioPassConfig, run_audio_pass
 from .whisper import TRANSCRIBE_CODE_VERSION, WhisperLoadError, load_wav16, to_srt, to_vtt, transcribe_audio
@@ -37,14 +33,8 @@ def compute_audio_pass(sc: SignalContext, source_video: dict) -> dict[str, Resul
         cfg = AudioPassConfig.from_config(sc.config.get("pass"))
     except (TypeError, ValueError) as exc:
         raise Failure(description=f"profile {sc.profile.name}: {exc}") from None
-    store, key = sc.storage.open_uri(source_video["source_uri"])
-    try:
-        local = sc.storage.stage_local(store, key)
-    except (StoreError, OSError) as exc:
-        raise Failure(description=f"cannot read delivery {source_video['source_uri']}: {exc}") from None
-    workdir = Path(sc.storage.scratch_dir) / "audio" / title_id / sc.run_id[:8]
-    shutil.rmtree(workdir, ignore_errors=True)
-    ap = run_audio_pass(local, workdir, cfg, progress=lambda t: sc.log.info(f"{title_id}: audio decoded to {t:.0f}s"))
+    _, _, local = sc.stage_delivery(source_video["source_uri"])
+    ap = run_audio_pass(local, sc.workdir("audio"), cfg, progress=lambda t: sc.log.info(f"{title_id}: audio decoded to {t:.0f}s"))
     tracks = []
     for t in ap.tracks:
         silent = t["decoded"] and t["integrated_lufs"] is None
@@ -77,11 +67,9 @@ def compute_audio_pass(sc: SignalContext, source_video: dict) -> dict[str, Resul
 
 
 AUDIO_PASS = Signal(
-    name="audio_pass",
-    domain=DOMAIN,
+    name="audio_pass", domain=DOMAIN, code_version=AUDIO_PASS_CODE_VERSION, inputs=("source_video",),
+    pool="decode", compute=compute_audio_pass, errors=(AudioDecodeError,),
     description="The one audio decode of the title (every track): 10 ms window statistics, EBU R128 loudness, 16 kHz speech WAVs.",
-    code_version=AUDIO_PASS_CODE_VERSION,
-    inputs=("source_video",),
     outputs=(
         Output("audio_stats", AUDIO_SCHEMA_VERSION, "titles/<title_id>/audio_stats.parquet", kinds=("audio", "pyav", "parquet"), rules=STATS_RULES,
                description="One row per 10 ms window per audio track (peak, RMS, digital zero), from the one audio decode pass. Read by QC."),
@@ -90,9 +78,6 @@ AUDIO_PASS = Signal(
         Output("audio_speech", AUDIO_SCHEMA_VERSION, "titles/<title_id>/audio_speech/<version>/ (main.json + speech_<track>.wav)",
                kinds=("audio", "wav"), rules=SPEECH_RULES, description="Each track resampled once to 16 kHz mono 16-bit WAV for the transcript."),
     ),
-    compute=compute_audio_pass,
-    pool="decode",
-    errors=(AudioDecodeError,),
 )
 
 
@@ -144,16 +129,10 @@ def compute_transcript(sc: SignalContext, audio_speech: dict) -> Result:
 
 
 TRANSCRIPT = Signal(
-    name="transcript",
-    domain=DOMAIN,
+    name="transcript", domain=DOMAIN, code_version=TRANSCRIBE_CODE_VERSION, inputs=("audio_speech",),
+    pool="gpu", model="whisper", compute=compute_transcript, errors=(WhisperLoadError,),
     description="WhisperX transcript per track (VAD-gated, batched, language detected) with word timestamps; "
     "exported as transcript.json, transcript.srt, transcript.vtt (first track).",
-    code_version=TRANSCRIBE_CODE_VERSION,
-    inputs=("audio_speech",),
     outputs=(Output("transcript", AUDIO_SCHEMA_VERSION, "titles/<title_id>/transcript/<version>/ (main.json + transcript.srt + transcript.vtt)",
                     kinds=("whisper", "json"), rules=TRANSCRIPT_RULES, export="transcript.json"),),
-    compute=compute_transcript,
-    pool="gpu",
-    model="whisper",
-    errors=(WhisperLoadError,),
 )

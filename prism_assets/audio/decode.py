@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..core.config import known_settings
 from .loudness import R128Meter, channel_weights
 
 AUDIO_PASS_CODE_VERSION = "audio-pass-1"
@@ -48,12 +49,7 @@ class AudioPassConfig:
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "AudioPassConfig":
-        cfg = dict(cfg or {})
-        known = {k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg}
-        unknown = sorted(set(cfg) - set(known))
-        if unknown:
-            raise ValueError(f"unknown audio.pass settings: {', '.join(unknown)}")
-        return cls(**known)
+        return cls(**known_settings(cls, cfg, "audio.pass settings"))
 
 
 def _lang(stream) -> str | None:

@@ -24,7 +24,9 @@ decorators, so a new signal is a declaration and a function (docs/adding-a-signa
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from dagster import AllPartitionMapping, AssetDep, AssetIn, AssetOut, Failure, multi_asset
@@ -36,6 +38,7 @@ from .checks import CheckRule
 from .pictures import Picture, pictures_markdown, table_metadata
 from .policy import DOMAIN_TAG, PARTITIONS_TAG, STEP_TAG, Policy
 from .sla import SLA_CHECK, sla_result, sla_spec
+from .store import StoreError
 from .tracking import one_line, tracked_signal_run
 
 TITLES = "titles"
@@ -117,6 +120,7 @@ class SignalContext:
     resources: dict = field(default_factory=dict)
     qc_events: dict[str, list] = field(default_factory=dict)  # contributed events by source output (QC signal only)
     provenance: dict | None = None  # which model / tool produced the outputs (catalog signal_runs.model)
+    scratch: list[Path] = field(default_factory=list)  # work folders removed once the outputs are stored
 
     @property
     def partition(self) -> str:
@@ -145,6 +149,24 @@ class SignalContext:
 
     def fail(self, message: str) -> Failure:
         return Failure(description=f"{self.partition}: {message}")
+
+    def stage_delivery(self, uri: str):
+        """(store, key, local path) of a delivered file: in place for a local root, downloaded to
+        scratch for S3; an unreadable delivery is a one-line Failure."""
+        store, key = self.storage.open_uri(uri)
+        try:
+            return store, key, self.storage.stage_local(store, key)
+        except (StoreError, OSError) as exc:
+            raise Failure(description=f"cannot read delivery {uri}: {exc}") from None
+
+    def workdir(self, kind: str) -> Path:
+        """A fresh scratch folder for this step (`<scratch>/<kind>/<partition>/<run>`), removed after
+        the outputs are stored (bundles copy their files into the artifact store)."""
+        path = Path(self.storage.scratch_dir) / kind / self.partition / self.run_id[:8]
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        self.scratch.append(path)
+        return path
 
 
 def asset_tags(sig: Signal) -> dict[str, str]:
@@ -204,7 +226,8 @@ def _metadata(r: Result) -> dict:
 
 def run_signal(sig: Signal, policy: Policy, context, inputs: dict, qc_sources: dict):
     """The body every signal shares: track, compute, yield outputs (stored by the IO manager while
-    still tracked, so a failed write is recorded as a failure), then every check and the SLA."""
+    still tracked, so a failed write is recorded as a failure), then every check and the SLA; the
+    step's scratch folders are removed at the end, whatever happened."""
     res = context.resources
     catalog = res.catalog.get()
     sc = SignalContext(context=context, signal=sig, storage=res.storage, catalog=catalog, profile=res.profile,
@@ -212,6 +235,14 @@ def run_signal(sig: Signal, policy: Policy, context, inputs: dict, qc_sources: d
     contributed = {k: inputs.pop(k) for k in list(inputs) if k in qc_sources and k not in sig.inputs}
     for name, value in contributed.items():
         sc.qc_events[name] = list(qc_sources[name](value) or [])
+    try:
+        yield from _outputs_and_checks(sig, policy, context, inputs, sc, catalog)
+    finally:
+        for path in sc.scratch:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _outputs_and_checks(sig: Signal, policy: Policy, context, inputs: dict, sc: SignalContext, catalog):
     with tracked_signal_run(context, catalog, signal=sig.name, code_version=sig.code_version, per_title=sig.partitions == TITLES) as rec:
         try:
             result = sig.compute(sc, **inputs)

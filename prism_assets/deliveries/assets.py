@@ -64,13 +64,9 @@ def compute(sc: SignalContext) -> Result:
 
 
 DELIVERY_MANIFEST = Signal(
-    name=ASSET,
-    domain="deliveries",
+    name=ASSET, domain="deliveries", code_version=MANIFEST_CODE_VERSION, partitions=DAILY, compute=compute,
     description="The titles delivered on one day (scan of <delivery_root>/<date>/), recorded in the catalog and "
     "registered as partitions. Backfilling this asset over a date range makes the manifest_fanout_sensor run "
     "exactly those days' titles.",
-    code_version=MANIFEST_CODE_VERSION,
     outputs=(Output(ASSET, MANIFEST_SCHEMA_VERSION, "daily/<date>/delivery_manifest.parquet", kinds=("catalog",), rules=RULES),),
-    compute=compute,
-    partitions=DAILY,
 )

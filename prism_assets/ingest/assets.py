@@ -8,7 +8,6 @@ from dagster import AssetCheckSeverity, Failure, MetadataValue
 
 from ..core import checks
 from ..core.signal import Output, Result, Signal, SignalContext
-from ..core.store import StoreError
 from ..deliveries.layout import DeliveryError, parse_sidecar, sidecar_candidates
 from ..partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
 from .probe import PROBE_CODE_VERSION, PROBE_SCHEMA_VERSION, ProbeError, probe_summary, probe_video
@@ -127,11 +126,7 @@ def compute(sc: SignalContext) -> Result:
             delivery_date = delivery.delivery_date.isoformat()
         else:
             delivery_date = date.today().isoformat()
-    store, key = sc.storage.open_uri(uri)
-    try:
-        local = sc.storage.stage_local(store, key)
-    except (StoreError, OSError) as exc:
-        raise Failure(description=f"cannot read delivery {uri}: {exc}") from None
+    store, key, local = sc.stage_delivery(uri)
     sidecar, warnings = _read_sidecar(store, key)
     sc.log.info(f"probing {uri}")
     probe = probe_video(local)
@@ -175,14 +170,9 @@ def compute(sc: SignalContext) -> Result:
 
 
 SOURCE_VIDEO = Signal(
-    name=ASSET,
-    domain="ingest",
+    name=ASSET, domain="ingest", code_version=PROBE_CODE_VERSION, pool="decode", compute=compute, errors=(ProbeError,),
     description="Probe of the title's delivered video (PyAV): container, duration, fps (VFR flagged), size, codecs, "
     "bit rate, audio tracks with language and layout, SHA-256. Exported as title.json.",
-    code_version=PROBE_CODE_VERSION,
     outputs=(Output(ASSET, PROBE_SCHEMA_VERSION, "titles/<title_id>/source_video.json", kinds=("video", "pyav"), rules=tuple(RULES),
                     export="title.json"),),
-    compute=compute,
-    pool="decode",
-    errors=(ProbeError,),
 )

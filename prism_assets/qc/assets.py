@@ -85,16 +85,11 @@ def compute_qc(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples: pd.D
 
 
 QC = Signal(
-    name=ASSET,
-    domain=DOMAIN,
+    name=ASSET, domain=DOMAIN, code_version=QC_CODE_VERSION, inputs=("frame_stats", "frame_samples", "shots", "source_video", "audio_stats", "audio_analysis"),
+    collects_qc_events=True, compute=compute_qc, errors=(QCInputError, ValueError),
     description="Content QC of the title from the visual and audio passes' statistics (no decode): black, freeze, colour bars/slate, "
     "letterbox/pillarbox, silence and digital silence per track, loudness against the provider's profile (EBU R128, ATSC A/85, "
     "streaming dialogue-gated), A/V duration, interlacing, VFR, decode errors, missing audio, resolution/frame rate, and the events "
     "other signals contribute. Verdict pass|warn|fail with reasons, stored in the catalog.",
-    code_version=QC_CODE_VERSION,
-    inputs=("frame_stats", "frame_samples", "shots", "source_video", "audio_stats", "audio_analysis"),
     outputs=(Output(ASSET, QC_SCHEMA_VERSION, "titles/<title_id>/qc.json", kinds=("json",), rules=QC_RULES, export="qc.json"),),
-    compute=compute_qc,
-    errors=(QCInputError, ValueError),
-    collects_qc_events=True,
 )

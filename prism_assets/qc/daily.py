@@ -88,16 +88,11 @@ def compute_qc_report(sc: SignalContext) -> Result:
 
 
 QC_REPORT = Signal(
-    name=REPORT_ASSET,
-    domain=DOMAIN,
+    name=REPORT_ASSET, domain=DOMAIN, code_version=REPORT_CODE_VERSION, deps=(ASSET, "frame_samples"), partitions=DAILY, compute=compute_qc_report,
     description="The day's QC report: one row per title delivered that day (verdict, event counts, reasons, thumbnails of the offending "
     "frames from the visual packs), as HTML and CSV, linked from the materialization (qc_report.html, qc_report.csv).",
-    code_version=REPORT_CODE_VERSION,
-    deps=(ASSET, "frame_samples"),
     outputs=(Output(REPORT_ASSET, REPORT_SCHEMA_VERSION, "daily/<date>/qc_report/<version>/ (main.parquet, qc_report.html, qc_report.csv, thumbs/*.jpg)",
                     kinds=("html", "csv"), rules=REPORT_RULES, links=("qc_report.html", "qc_report.csv")),),
-    compute=compute_qc_report,
-    partitions=DAILY,
 )
 
 

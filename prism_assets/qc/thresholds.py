@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..core.config import known_settings
 
 PROFILES_PATH = Path(__file__).resolve().parent / "profiles.yaml"
 
@@ -37,11 +39,7 @@ class QCThresholds:
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "QCThresholds":
-        cfg = dict(cfg or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(f"unknown qc thresholds: {', '.join(unknown)}")
+        cfg = known_settings(cls, cfg, "qc thresholds")
         return cls(**{k: type(getattr(cls, k))(v) for k, v in cfg.items()})
 
 

@@ -1,7 +1,7 @@
 """Visual signals: one decode pass per title (frame statistics + kept pictures) -> shots, keyframes,
 CLIP embeddings per sample and per shot, poster candidates."""
 
-from ..core.domain import Domain, DomainContext
+from ..core.domain import Domain
 from .assets import KEYFRAMES, SHOTS, VISUAL_PASS
 from .clip import ClipModelResource
 from .embeddings import EMBEDDINGS, SHOT_EMBEDDINGS
@@ -22,16 +22,7 @@ DEFAULTS = {
     "posters": {"count": 12},
 }
 
-
-def _resources(ctx: DomainContext) -> dict:
-    return {"clip": ClipModelResource(profile=ctx.profile)}
-
-
-DOMAIN = Domain(
-    name="visual",
-    description="Pictures: one decode per title (decode lanes) -> frame statistics and kept pictures -> shots and transitions, "
-    "keyframes, CLIP embeddings (per sample, per shot), poster candidates.",
-    signals=(VISUAL_PASS, SHOTS, KEYFRAMES, EMBEDDINGS, SHOT_EMBEDDINGS, POSTERS),
-    defaults=DEFAULTS,
-    resources=_resources,
-)
+DESCRIPTION = ("Pictures: one decode per title (decode lanes) -> frame statistics and kept pictures -> shots and transitions, "
+               "keyframes, CLIP embeddings (per sample, per shot), poster candidates.")
+SIGNALS = (VISUAL_PASS, SHOTS, KEYFRAMES, EMBEDDINGS, SHOT_EMBEDDINGS, POSTERS)
+DOMAIN = Domain("visual", DESCRIPTION, SIGNALS, DEFAULTS, resources=lambda ctx: {"clip": ClipModelResource(profile=ctx.profile)})

@@ -6,17 +6,13 @@
     shots + frame_samples -> keyframes
 """
 
-import shutil
-from pathlib import Path
-
 import av
 import pandas as pd
-from dagster import Failure, MetadataValue
+from dagster import MetadataValue
 
 from ..core.artifacts import Bundle
 from ..core.pictures import Picture, spread
 from ..core.signal import Output, Result, Signal, SignalContext, Skip
-from ..core.store import StoreError
 from .checks import KEYFRAME_RULES, SAMPLES_RULES, SHOTS_RULES, STATS_RULES
 from .decode import DECODE_CODE_VERSION, STATS_SCHEMA_VERSION, VisualDecodeError, VisualPassConfig, run_visual_pass
 from .packs import PacksMissingError, pack_paths, read_pack_bytes
@@ -49,20 +45,14 @@ def compute_visual_pass(sc: SignalContext, source_video: dict):
         # failed) and the audio signals run; the checks say why
         return Skip("audio-only delivery (no video stream): visual signals skipped")
     cfg = VisualPassConfig.from_config(sc.config.get("pass"))
-    store, key = sc.storage.open_uri(source_video["source_uri"])
-    try:
-        local = sc.storage.stage_local(store, key)
-    except (StoreError, OSError) as exc:
-        raise Failure(description=f"cannot read delivery {source_video['source_uri']}: {exc}") from None
-    workdir = Path(sc.storage.scratch_dir) / "visual" / title_id / sc.run_id[:8]
-    shutil.rmtree(workdir, ignore_errors=True)
+    _, _, local = sc.stage_delivery(source_video["source_uri"])
 
     def progress(frames: int, t_s: float):
         dur = source_video.get("duration_s") or 0
         pct = f" ({100 * t_s / dur:.0f}%)" if dur else ""
         sc.log.info(f"{title_id}: decoded {frames} frames, {t_s:.0f}s{pct}")
 
-    vp = run_visual_pass(local, workdir, cfg, progress=progress)
+    vp = run_visual_pass(local, sc.workdir("visual"), cfg, progress=progress)
     prod = producer(sc, DECODE_CODE_VERSION, expected_frames=source_video.get("frame_count"),
                     duration_s=source_video.get("duration_s"), sample_fps=cfg.sample_fps, pass_meta=vp.meta)
     sc.provenance = {"tool": "PyAV", "code_version": DECODE_CODE_VERSION}
@@ -86,11 +76,9 @@ def compute_visual_pass(sc: SignalContext, source_video: dict):
 
 
 VISUAL_PASS = Signal(
-    name="visual_pass",
-    domain=DOMAIN,
+    name="visual_pass", domain=DOMAIN, code_version=DECODE_CODE_VERSION, inputs=("source_video",),
+    pool="decode", compute=compute_visual_pass, errors=(VisualDecodeError,),
     description="The one visual decode of the title: per-frame statistics and the kept pictures (JPEG packs).",
-    code_version=DECODE_CODE_VERSION,
-    inputs=("source_video",),
     outputs=(
         Output("frame_stats", STATS_SCHEMA_VERSION, "titles/<title_id>/frame_stats.parquet",
                description="Per-frame statistics of the one visual decode pass: shot features, luma/black/bars/colour-bar evidence, "
@@ -101,9 +89,6 @@ VISUAL_PASS = Signal(
                "(best frame per window) and the full-resolution poster pool, as JPEG packs with an index.",
                kinds=("video", "jpeg"), rules=SAMPLES_RULES, required=False),
     ),
-    compute=compute_visual_pass,
-    pool="decode",
-    errors=(VisualDecodeError,),
 )
 
 
@@ -127,16 +112,11 @@ def compute_shots(sc: SignalContext, frame_stats: pd.DataFrame, source_video: di
 
 
 SHOTS = Signal(
-    name="shots",
-    domain=DOMAIN,
+    name="shots", domain=DOMAIN, code_version=SHOTS_CODE_VERSION, inputs=("frame_stats", "source_video"), compute=compute_shots, errors=(ValueError,),
     description="Shots and transitions (cut, dissolve, fade_in, fade_out; black segments are shots flagged is_black), "
     "detected from frame_stats by a swappable detector (profile visual.shots.detector).",
-    code_version=SHOTS_CODE_VERSION,
-    inputs=("frame_stats", "source_video"),
     outputs=(Output("shots", SHOTS_SCHEMA_VERSION, "titles/<title_id>/shots.parquet", kinds=("parquet",), rules=SHOTS_RULES,
                     export="shots.parquet"),),
-    compute=compute_shots,
-    errors=(ValueError,),
 )
 
 
@@ -162,13 +142,9 @@ def compute_keyframes(sc: SignalContext, shots: pd.DataFrame, frame_samples: pd.
 
 
 KEYFRAMES = Signal(
-    name="keyframes",
-    domain=DOMAIN,
+    name="keyframes", domain=DOMAIN, code_version=KEYFRAMES_CODE_VERSION, inputs=("shots", "frame_samples"),
+    compute=compute_keyframes, errors=(PacksMissingError,),
     description="Per shot, the sharpest well-exposed frame(s) away from transitions, with their scores and images.",
-    code_version=KEYFRAMES_CODE_VERSION,
-    inputs=("shots", "frame_samples"),
     outputs=(Output("keyframes", VISUAL_SCHEMA_VERSION, "titles/<title_id>/keyframes/<version>/ (keyframes.parquet + keyframes/*.jpg)",
                     kinds=("parquet", "jpeg"), rules=KEYFRAME_RULES, export="keyframes.parquet"),),
-    compute=compute_keyframes,
-    errors=(PacksMissingError,),
 )

@@ -52,17 +52,11 @@ def compute_embeddings(sc: SignalContext, frame_samples: pd.DataFrame, shots: pd
 
 
 EMBEDDINGS = Signal(
-    name="embeddings",
-    domain=DOMAIN,
+    name="embeddings", domain=DOMAIN, code_version=EMBEDDINGS_CODE_VERSION, inputs=("frame_samples", "shots", "keyframes"),
+    pool="gpu", model="clip", compute=compute_embeddings, errors=(ClipLoadError, PacksMissingError),
     description="open_clip image embeddings (L2-normalized) of the 1/s samples and of the keyframes: t_s, frame, shot_index, embedding.",
-    code_version=EMBEDDINGS_CODE_VERSION,
-    inputs=("frame_samples", "shots", "keyframes"),
     outputs=(Output("embeddings", VISUAL_SCHEMA_VERSION, "titles/<title_id>/embeddings.parquet", kinds=("pytorch", "parquet"),
                     rules=EMB_RULES, export="embeddings.parquet"),),
-    compute=compute_embeddings,
-    pool="gpu",
-    model="clip",
-    errors=(ClipLoadError, PacksMissingError),
 )
 
 
@@ -86,12 +80,8 @@ def compute_shot_embeddings(sc: SignalContext, embeddings: pd.DataFrame) -> Resu
 
 
 SHOT_EMBEDDINGS = Signal(
-    name="shot_embeddings",
-    domain=DOMAIN,
+    name="shot_embeddings", domain=DOMAIN, code_version=EMBEDDINGS_CODE_VERSION, inputs=("embeddings",), compute=compute_shot_embeddings,
     description="Per shot: the mean of its sample and keyframe embeddings, re-normalized (same model as embeddings).",
-    code_version=EMBEDDINGS_CODE_VERSION,
-    inputs=("embeddings",),
     outputs=(Output("shot_embeddings", VISUAL_SCHEMA_VERSION, "titles/<title_id>/shot_embeddings.parquet", kinds=("parquet",),
                     rules=SHOT_EMB_RULES, export="shot_embeddings.parquet"),),
-    compute=compute_shot_embeddings,
 )

@@ -84,16 +84,10 @@ def compute_posters(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples:
 
 
 POSTERS = Signal(
-    name="posters",
-    domain=DOMAIN,
+    name="posters", domain=DOMAIN, code_version=POSTERS_CODE_VERSION, inputs=("frame_stats", "frame_samples", "shots"),
+    pool="gpu", model="clip", compute=compute_posters, errors=(ClipLoadError, PacksMissingError),
     description="Top-N poster candidates at full resolution ranked by explainable scores (sharpness, exposure, contrast, "
     "colourfulness, optional CLIP prompt score), no black/blank/colour-bar/transition frames, diverse across shots; bars cropped.",
-    code_version=POSTERS_CODE_VERSION,
-    inputs=("frame_stats", "frame_samples", "shots"),
     outputs=(Output("posters", VISUAL_SCHEMA_VERSION, "titles/<title_id>/posters/<version>/ (posters.parquet + posters/*.jpg)",
                     kinds=("parquet", "jpeg"), rules=POSTER_RULES, export="posters.parquet"),),
-    compute=compute_posters,
-    pool="gpu",
-    model="clip",
-    errors=(ClipLoadError, PacksMissingError),
 )

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..core.config import known_settings
 from .shots import transition_frames
 
 KEYFRAMES_CODE_VERSION = "keyframes-1"
@@ -96,10 +97,7 @@ class PosterParams:
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "PosterParams":
-        cfg = dict(cfg or {})
-        unknown = sorted(set(cfg) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown poster settings: {', '.join(unknown)}")
+        cfg = known_settings(cls, cfg, "poster settings")
         for k in ("prompts", "negative_prompts"):
             if k in cfg:
                 cfg[k] = tuple(cfg[k])

@@ -27,6 +27,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..core.config import known_settings
+
 SHOTS_CODE_VERSION = "shots-2"
 SHOTS_SCHEMA_VERSION = "1.0"
 TRANSITIONS = ("start", "cut", "dissolve", "fade_in", "fade_out")
@@ -61,11 +63,7 @@ class ShotParams:
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "ShotParams":
-        cfg = dict(cfg or {})
-        unknown = sorted(set(cfg) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown shot detector settings: {', '.join(unknown)}")
-        return cls(**cfg)
+        return cls(**known_settings(cls, cfg, "shot detector settings"))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ...core.config import known_settings
 from .sources import PKG_BASE
 
 
@@ -33,14 +34,9 @@ class WhisperConfig:
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "WhisperConfig":
-        cfg = dict(cfg or {})
-        ct = cfg.get("compute_type")
-        known = {k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg}
-        unknown = sorted(set(cfg) - set(known))
-        if unknown:
-            raise ValueError(f"unknown models.whisper settings: {', '.join(unknown)}")
-        if isinstance(ct, dict):  # {cpu: int8, cuda: float16}
-            known["compute_type"] = json.dumps(ct, sort_keys=True)
+        known = known_settings(cls, cfg, "models.whisper settings")
+        if isinstance(known.get("compute_type"), dict):  # {cpu: int8, cuda: float16}
+            known["compute_type"] = json.dumps(known["compute_type"], sort_keys=True)
         return cls(**known)
 
     def compute_type_for(self, device: str) -> str:

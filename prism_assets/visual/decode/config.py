@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...core.config import known_settings
+
 DECODE_CODE_VERSION = "visual-pass-3"  # 3: decode lanes; keyframe windows and poster stretches also break at GOP starts; samples on the 1/sample_fps grid
 STATS_SCHEMA_VERSION = "1.0"
 
@@ -37,13 +39,9 @@ class VisualPassConfig:
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "VisualPassConfig":
-        cfg = dict(cfg or {})
+        cfg = known_settings(cls, cfg, "visual pass settings")
         if "lags_s" in cfg:
             cfg["lags_s"] = tuple(float(x) for x in cfg["lags_s"])
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(f"unknown visual pass settings: {', '.join(unknown)}")
         return cls(**cfg)
 
 
