@@ -164,9 +164,9 @@ def accuracy(work: Path) -> dict:
                    "pass": amp - 0.4 <= r.true_peak_dbtp <= amp + 0.2})
     agree = []
     files = [MEDIA / n for n in ("qc_composite.mp4", "big_buck_bunny_0_30.webm", "jfk.flac", "multilingual.mp3", "ko.mp3")]
-    gen = {"surround51.mov": ["-f", "lavfi", "-i", "anoisesrc=d=20:c=pink:r=48000:a=0.2", "-af", "pan=5.1|FL=c0|FR=0.5*c0|FC=0.7*c0|LFE=c0|BL=0.3*c0|BR=0.3*c0", "-c:a", "pcm_s16le"],
-           "octo71.mkv": ["-f", "lavfi", "-i", "anoisesrc=d=20:c=brown:r=48000:a=0.3", "-af", "pan=7.1|c0=c0|c1=0.9*c0|c2=0.8*c0|c3=c0|c4=0.5*c0|c5=0.5*c0|c6=0.4*c0|c7=0.4*c0", "-c:a", "flac"],
-           "hires96k.mkv": ["-f", "lavfi", "-i", "anoisesrc=d=20:c=pink:r=96000:a=0.25", "-ac", "2", "-c:a", "pcm_s24le"],
+    gen = {"surround51.mov": ["-f", "lavfi", "-i", "anoisesrc=d=20:c=pink:r=48000:a=0.2:s=1", "-af", "pan=5.1|FL=c0|FR=0.5*c0|FC=0.7*c0|LFE=c0|BL=0.3*c0|BR=0.3*c0", "-c:a", "pcm_s16le"],
+           "octo71.mkv": ["-f", "lavfi", "-i", "anoisesrc=d=20:c=brown:r=48000:a=0.3:s=2", "-af", "pan=7.1|c0=c0|c1=0.9*c0|c2=0.8*c0|c3=c0|c4=0.5*c0|c5=0.5*c0|c6=0.4*c0|c7=0.4*c0", "-c:a", "flac"],
+           "hires96k.mkv": ["-f", "lavfi", "-i", "anoisesrc=d=20:c=pink:r=96000:a=0.25:s=3", "-ac", "2", "-c:a", "pcm_s24le"],
            "mono_22k.m4a": ["-f", "lavfi", "-i", "sine=f=300:sample_rate=22050:d=20", "-c:a", "aac"]}
     for name, args in gen.items():
         p = work / name
@@ -207,10 +207,8 @@ def decoded_once(work: Path) -> dict:
 
     data = work / "dagster_data"
     os.environ["PRISM_DATA_DIR"] = str(data)
-    from prism_assets.audio.assets import audio_analysis, audio_pass, transcript
     from prism_assets.catalog import Catalog, DeliveryRecord
-    from prism_assets.definitions import build_resources
-    from prism_assets.ingest.assets import source_video
+    from prism_assets.definitions import build_definitions, build_resources
     from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
     from prism_assets.settings import PrismSettings
 
@@ -229,7 +227,9 @@ def decoded_once(work: Path) -> dict:
         inst = DagsterInstance.ephemeral()
         inst.add_dynamic_partitions("titles", ["qc"])
         Catalog(settings.catalog_url).record_deliveries([DeliveryRecord("qc", date(2026, 11, 20), str(path))])
-        res = materialize([source_video, audio_pass, transcript, audio_analysis], resources=build_resources(settings), partition_key="qc",
+        defs = build_definitions(settings)
+        steps = [defs.get_assets_def(k) for k in ("source_video", "audio_stats", "transcript", "audio_analysis")]
+        res = materialize(steps, resources=build_resources(settings), partition_key="qc",
                           instance=inst, tags={TAG_DELIVERY_URI: str(path), TAG_DELIVERY_DATE: "2026-11-20"}, raise_on_error=False)
     finally:
         av.open = real_open

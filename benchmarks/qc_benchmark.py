@@ -76,7 +76,8 @@ def passes(path: Path, out: Path) -> dict:
 
 def qc_step(out: Path, profile_name: str = "ebu_r128") -> dict:
     """The QC step itself: read the passes' statistics and run the detectors (what the `qc` asset does)."""
-    from prism_assets.qc.detect import load_profiles, run_qc, select_profile
+    from prism_assets.qc.detect import run_qc
+    from prism_assets.qc.thresholds import load_profiles, select_profile
 
     fs = pd.read_parquet(out / "frame_stats.parquet")
     ast = pd.read_parquet(out / "audio_stats.parquet")

@@ -26,9 +26,30 @@ class PrismStorage(ConfigurableResource):
     artifact_root: str = Field(description="Folder or s3://bucket/prefix for per-title artifacts")
     scratch_dir: str = Field(description="Local scratch folder (S3 sources are staged here for decoding)")
     s3: S3Resource = Field(default_factory=S3Resource, description="S3 client settings (used for s3:// roots)")
+    s3_connect_timeout_s: float = Field(default=5.0, description="S3: seconds to open a connection")
+    s3_read_timeout_s: float = Field(default=20.0, description="S3: seconds to wait for each read of a response")
+    s3_max_attempts: int = Field(default=3, description="S3: attempts per request (botocore standard retries)")
+
+    def s3_client(self):
+        """A boto3 S3 client with the S3Resource's settings and bounded waits: an endpoint that
+        accepts but never answers fails after about attempts x read timeout, never hangs."""
+        import boto3
+        from botocore.config import Config
+
+        r = self.s3
+        extra = {}
+        if r.use_unsigned_session:
+            from botocore import UNSIGNED
+
+            extra["signature_version"] = UNSIGNED
+        config = Config(connect_timeout=self.s3_connect_timeout_s, read_timeout=self.s3_read_timeout_s,
+                        retries={"max_attempts": self.s3_max_attempts, "mode": "standard"}, **extra)
+        return boto3.session.Session(profile_name=r.profile_name).client(
+            "s3", region_name=r.region_name, use_ssl=r.use_ssl, verify=r.verify, endpoint_url=r.endpoint_url, config=config,
+            aws_access_key_id=r.aws_access_key_id, aws_secret_access_key=r.aws_secret_access_key, aws_session_token=r.aws_session_token)
 
     def _client_factory(self):
-        return self.s3.get_client
+        return self.s3_client
 
     def deliveries(self) -> ObjectStore:
         return open_store(self.delivery_root, self._client_factory())
@@ -40,7 +61,7 @@ class PrismStorage(ConfigurableResource):
         """(store, key) of a delivery URI: s3://bucket/key or an absolute local path."""
         if uri.startswith("s3://"):
             bucket, _, key = uri[5:].partition("/")
-            return S3Store(f"s3://{bucket}", self.s3.get_client()), key
+            return S3Store(f"s3://{bucket}", self.s3_client()), key
         p = Path(uri)
         return LocalStore(p.parent), p.name
 

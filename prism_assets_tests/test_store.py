@@ -285,3 +285,31 @@ def test_bundle_after_single_file_leaves_no_stale_file(artifacts):
     assert artifacts.read(base) == {"kind": "bundle"}
     keys = _keys(artifacts.store.list("titles/T1"))
     assert all(k.startswith(f"{base}/") for k in keys), keys
+
+
+def test_local_listing_never_follows_links_out_of_the_root_or_loops(tmp_path):
+    """Hostile delivery trees: a link loop, a link to /, a link to a folder outside the root, a
+    broken link: the listing ends, lists only what is inside, and keeps every other delivery."""
+    import os
+
+    root = tmp_path / "deliveries"
+    (root / "2026-11-20" / "t1").mkdir(parents=True)
+    (root / "2026-11-20" / "t1" / "t1.mp4").write_bytes(b"x" * 10)
+    (root / "2026-11-20" / "t2").mkdir()
+    (root / "2026-11-20" / "t2" / "t2.mp4").write_bytes(b"y" * 10)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.mp4").write_bytes(b"z")
+    os.symlink(root / "2026-11-20", root / "2026-11-20" / "t1" / "loop")  # a loop
+    os.symlink("/", root / "2026-11-20" / "t2" / "slash")  # the whole machine
+    os.symlink(outside, root / "2026-11-20" / "t3")  # a folder outside the root
+    os.symlink(outside / "secret.mp4", root / "2026-11-20" / "t2" / "leak.mp4")  # a file outside
+    os.symlink(tmp_path / "nothing", root / "2026-11-20" / "t2" / "broken.mp4")  # broken
+    (root / "2026-11-21").mkdir()
+    (root / "2026-11-22").mkdir()
+    os.symlink(root / "2026-11-20" / "t2", root / "2026-11-22" / "t9")  # a link inside the root to a folder walked already
+    (root / "2026-11-23" / "t4").mkdir(parents=True)
+    os.symlink(root / "2026-11-20" / "t1" / "t1.mp4", root / "2026-11-23" / "t4" / "t4.mp4")  # a file link inside the root
+    keys = [o.key for o in LocalStore(root).list()]
+    # each folder once (the walked-again link is passed over), the file link inside the root kept, nothing from outside
+    assert keys == ["2026-11-20/t1/t1.mp4", "2026-11-20/t2/t2.mp4", "2026-11-23/t4/t4.mp4"], keys

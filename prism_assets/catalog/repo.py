@@ -59,7 +59,8 @@ class Catalog:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+            # bounded waits: a database that does not answer fails the step with an error instead of hanging it
+            self.engine = create_engine(url, pool_pre_ping=True, pool_recycle=3600, pool_timeout=30, connect_args=_timeouts(url))
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
             self.migrate()
@@ -321,6 +322,19 @@ class Catalog:
     def update_title(self, title_id: str, **values) -> None:
         with self.Session.begin() as s:
             s.execute(update(Title).where(Title.title_id == title_id).values(updated_at=utcnow(), **values))
+
+
+DB_CONNECT_TIMEOUT_S = 10
+DB_READ_TIMEOUT_S = 30
+
+
+def _timeouts(url: str) -> dict:
+    """Connect and read timeouts of the DB-API driver of a URL (pymysql, psycopg2)."""
+    if url.startswith(("mysql", "mariadb")):
+        return {"connect_timeout": DB_CONNECT_TIMEOUT_S, "read_timeout": DB_READ_TIMEOUT_S, "write_timeout": DB_READ_TIMEOUT_S}
+    if url.startswith("postgresql"):
+        return {"connect_timeout": DB_CONNECT_TIMEOUT_S, "options": f"-c statement_timeout={DB_READ_TIMEOUT_S * 1000}"}
+    return {}
 
 
 _connections: dict[str, Catalog] = {}

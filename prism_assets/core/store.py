@@ -108,30 +108,53 @@ class LocalStore:
         return 0
 
     def list(self, prefix: str = "", start_after: str | None = None, limit: int | None = None) -> Iterator[ObjectInfo]:
-        """Files under prefix in lexicographic key order (as S3 lists them), skipping temp files."""
+        """Files under prefix in lexicographic key order (as S3 lists them), skipping temp files.
+        Symbolic links are followed only where they stay inside the root, and every folder is walked
+        once: a link out of the root, a link loop or a broken link is passed over, never followed."""
         base = self.root / prefix.strip("/") if prefix.strip("/") else self.root
         if not base.is_dir():
             return
         count = 0
         root_len = len(str(self.root)) + 1
+        real_root = os.path.realpath(self.root)
+        seen: set[str] = set()
+
+        def inside(path: str) -> str | None:
+            real = os.path.realpath(path)
+            return real if real == real_root or real.startswith(real_root + os.sep) else None
+
+        def is_dir(entry) -> bool:
+            try:
+                return entry.is_dir(follow_symlinks=True)
+            except OSError:  # ELOOP, permission
+                return False
 
         def walk(folder: str) -> Iterator[ObjectInfo]:
+            real = inside(folder)
+            if real is None or real in seen:  # outside the root, or a folder already walked (a link loop)
+                return
+            seen.add(real)
             try:
                 # order as S3 does, by full key: a folder sorts as "name/"
-                entries = sorted(os.scandir(folder), key=lambda e: e.name + "/" if e.is_dir(follow_symlinks=True) else e.name)
-            except (FileNotFoundError, NotADirectoryError):
+                entries = sorted(os.scandir(folder), key=lambda e: e.name + "/" if is_dir(e) else e.name)
+            except OSError:
                 return
             for entry in entries:
                 rel = entry.path[root_len:].replace(os.sep, "/")
                 if entry.name.startswith("."):
                     continue
-                if entry.is_dir(follow_symlinks=True):
+                if is_dir(entry):
                     # prune whole subtrees that sort entirely before start_after
                     if start_after is not None and (rel + "/") < start_after and not start_after.startswith(rel + "/"):
                         continue
                     yield from walk(entry.path)
                 elif start_after is None or rel > start_after:
-                    st = entry.stat()
+                    if entry.is_symlink() and inside(entry.path) is None:
+                        continue  # a file link out of the root
+                    try:
+                        st = entry.stat()
+                    except OSError:  # a broken link
+                        continue
                     yield ObjectInfo(rel, st.st_size, f"{st.st_mtime_ns}-{st.st_size}")
 
         for info in walk(str(base)):
