@@ -18,4 +18,9 @@ daily_partitions = DailyPartitionsDefinition(start_date=DAILY_START_DATE, end_of
 # run tags written by the sensor, the schedule, the CLI and backfills
 TAG_DELIVERY_DATE = "prism/delivery_date"
 TAG_DELIVERY_URI = "prism/delivery_uri"
+TAG_DELIVERY_ETAG = "prism/delivery_etag"
+TAG_DELIVERY_SIZE = "prism/delivery_size"
 TAG_REPROCESS = "prism/reprocess"
+TAG_RERUN = "prism/rerun"  # on a manifest run or backfill: which of the day's titles to (re)process: stale (default) | all
+TAG_MANIFEST_RUN = "prism/manifest_run"  # on a title run: the manifest run whose fan-out launched it
+TAG_QC_VERDICT = "prism/qc_verdict"  # on a title run: the title's QC verdict (pass | warn | fail)

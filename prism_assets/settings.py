@@ -34,7 +34,7 @@ def default_data_dir() -> Path:
 
 
 PROFILES = ("dev", "prod")
-EXECUTORS = ("multiprocess", "celery", "ecs")
+EXECUTORS = ("inprocess", "multiprocess", "celery", "ecs")
 
 
 def _number(env, name: str, default, kind=int):
@@ -58,6 +58,7 @@ class PrismSettings:
     sensor_max_keys_per_tick: int = 20_000
     sensor_lookback_days: int = 3
     sensor_interval_s: int = 60
+    sensor_first_listing_days: int = 3  # on a sensor's first listing, deliveries older than this are not launched
     # asset-level freshness (the platform's heartbeat: no title at all materialized in the window)
     freshness_warn_hours: float = 12.0
     freshness_fail_hours: float = 24.0
@@ -69,7 +70,7 @@ class PrismSettings:
     # steps: retries of unexpected (transient) errors, the per-title job's executor, routing tags
     step_retries: int = 3
     step_retry_delay_s: int = 10
-    executor: str = "multiprocess"
+    executor: str = "inprocess"
     celery_queue_prefix: str = ""
     ecs_gpu_capacity_provider: str = "prism-gpu"
     # signal domains in the code location (prism_assets/domains.py), plus PRISM_EXTRA_DOMAINS
@@ -94,6 +95,7 @@ class PrismSettings:
             sensor_max_keys_per_tick=_number(env, "PRISM_SENSOR_MAX_KEYS_PER_TICK", 20_000),
             sensor_lookback_days=_number(env, "PRISM_SENSOR_LOOKBACK_DAYS", 3),
             sensor_interval_s=_number(env, "PRISM_SENSOR_INTERVAL_S", 60),
+            sensor_first_listing_days=_number(env, "PRISM_SENSOR_FIRST_LISTING_DAYS", 3),
             freshness_warn_hours=_number(env, "PRISM_FRESHNESS_WARN_HOURS", 12, float),
             freshness_fail_hours=_number(env, "PRISM_FRESHNESS_FAIL_HOURS", 24, float),
             title_sla_warn_hours=_number(env, "PRISM_TITLE_SLA_WARN_HOURS", 2, float),
@@ -102,7 +104,7 @@ class PrismSettings:
             title_sla_interval_s=_number(env, "PRISM_TITLE_SLA_INTERVAL_S", 300),
             step_retries=_number(env, "PRISM_STEP_RETRIES", 3),
             step_retry_delay_s=_number(env, "PRISM_STEP_RETRY_DELAY_S", 10),
-            executor=env.get("PRISM_EXECUTOR") or "multiprocess",
+            executor=env.get("PRISM_EXECUTOR") or "inprocess",
             celery_queue_prefix=env.get("PRISM_CELERY_QUEUE_PREFIX", ""),
             ecs_gpu_capacity_provider=env.get("PRISM_ECS_GPU_CAPACITY_PROVIDER") or "prism-gpu",
             domains=tuple(dict.fromkeys(DOMAINS + extra_domains)),

@@ -57,27 +57,94 @@ def test_cli_backfill_empty_range(settings, synth):
     assert proc.returncode == 0 and "no titles delivered" in proc.stdout
 
 
+def _fanout(defs, instance, resources, cursor):
+    with build_sensor_context(instance=instance, definitions=defs, sensor_name="manifest_fanout_sensor", resources=resources, cursor=cursor) as ctx:
+        return defs.get_sensor_def("manifest_fanout_sensor")(ctx)
+
+
+def _up_to_date(settings, title_id):
+    """The catalog as it is after a successful run of every per-title step, at the current code versions."""
+    from prism_assets.catalog import connect
+    from prism_assets.core.domain import all_signals, load_domains
+
+    cat = connect(settings.catalog_url)
+    for sig in all_signals(load_domains(settings.domains)):
+        if sig.partitions != "titles":
+            continue
+        cat.start_signal_run(partition_key=title_id, signal=sig.name, run_id="r-done", code_version=sig.code_version, title_id=title_id)
+        cat.finish_signal_run(partition_key=title_id, signal=sig.name, run_id="r-done", status="success")
+        for o in sig.outputs:
+            cat.record_output(partition_key=title_id, signal=o.name, run_id="r-done", uri="x", fmt="json", size_bytes=1, schema_version="1.0",
+                              code_version=sig.code_version)
+
+
 def test_ui_path_manifest_backfill_fans_out_exact_titles(settings, synth):
-    """UI path: backfill delivery_manifest over dates -> manifest_fanout_sensor requests those titles."""
+    """UI path: a backfill of delivery_manifest over dates -> manifest_fanout_sensor requests exactly the
+    titles of those manifests (the date folders' content), tagged with the backfill, the date and the
+    manifest run; a title registered from elsewhere for that date is not one of them."""
+    from datetime import date
+
+    from prism_assets.catalog import DeliveryRecord, connect
+
     deliver(settings, synth)
     instance = DagsterInstance.ephemeral()
     resources = build_resources(settings)
+    defs = build_definitions(settings)
+    first = _fanout(defs, instance, resources, None)  # the first evaluation fans out nothing older than itself
+    assert not first.run_requests and first.cursor == "0"
+    # a title registered by `prism process --date` from a file outside the delivery root
+    connect(settings.catalog_url).record_deliveries([DeliveryRecord("elsewhere", date(2026, 11, 1), "/tmp/elsewhere.mp4")])
     for day in ("2026-11-01", "2026-11-03"):
-        res = materialize(signal_assets(settings, "delivery_manifest"), partition_key=day, instance=instance, resources=resources, tags={"dagster/backfill": "abc"})
+        res = materialize(signal_assets(settings, "delivery_manifest"), partition_key=day, instance=instance, resources=resources,
+                          tags={"dagster/backfill": "abc"})
         assert res.success
         checks = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
         assert checks and all(checks.values()), checks
     df = resources["storage"].artifacts().read(ArtifactStore.base_key("delivery_manifest", "2026-11-03", daily=True))
     assert isinstance(df, pd.DataFrame) and sorted(df["title_id"]) == ["c1", "c2"]
     assert set(instance.get_dynamic_partitions("titles")) == {"a1", "a2", "c1", "c2"}
-    defs = build_definitions(settings)
-    with build_sensor_context(instance=instance, definitions=defs, sensor_name="manifest_fanout_sensor", resources=resources) as ctx:
-        result = defs.get_sensor_def("manifest_fanout_sensor")(ctx)
+    result = _fanout(defs, instance, resources, first.cursor)
     assert sorted(r.partition_key for r in result.run_requests) == ["a1", "a2", "c1", "c2"]
-    assert all(r.job_name == "process_title" and r.tags["prism/reprocess"] == "true" for r in result.run_requests)
-    with build_sensor_context(instance=instance, definitions=defs, sensor_name="manifest_fanout_sensor", resources=resources, cursor=result.cursor) as ctx:
-        again = defs.get_sensor_def("manifest_fanout_sensor")(ctx)
-    assert not again.run_requests
+    for r in result.run_requests:
+        assert r.job_name == "process_title" and r.tags["dagster/backfill"] == "abc" and r.tags["prism/rerun"] == "stale"
+        assert r.tags["prism/delivery_date"] in ("2026-11-01", "2026-11-03") and r.tags["prism/manifest_run"]
+        assert r.tags["prism/delivery_uri"].endswith(f"/{r.partition_key}/{r.partition_key}.mp4")
+    assert not _fanout(defs, instance, resources, result.cursor).run_requests  # each materialization once
+
+
+def test_fanout_modes_catch_up_stale_all_and_active_runs(settings, synth):
+    """Who materialized the manifest decides which of its titles run: the daily schedule only those never
+    attempted for their delivery (a failed title is not relaunched), anyone else those not up to date
+    (`prism/rerun=stale`, the default) or all of them (`prism/rerun=all`); a title with a run in the
+    queue never gets a second."""
+    from dagster import DagsterRunStatus
+
+    from prism_assets.catalog import connect
+
+    deliver(settings, synth)
+    instance = DagsterInstance.ephemeral()
+    resources = build_resources(settings)
+    defs = build_definitions(settings)
+    cursor = _fanout(defs, instance, resources, None).cursor
+    day = "2026-11-03"  # c1, c2
+
+    def fan(tags):
+        nonlocal cursor
+        assert materialize(signal_assets(settings, "delivery_manifest"), partition_key=day, instance=instance, resources=resources, tags=tags).success
+        res = _fanout(defs, instance, resources, cursor)
+        cursor = res.cursor
+        return sorted(r.partition_key for r in res.run_requests)
+
+    assert fan({}) == ["c1", "c2"]  # one date from the UI: like a range of one
+    cat = connect(settings.catalog_url)
+    cat.start_signal_run(partition_key="c1", signal="source_video", run_id="r1", code_version="x", title_id="c1")
+    cat.finish_signal_run(partition_key="c1", signal="source_video", run_id="r1", status="failed", error="bad")
+    assert fan({"dagster/schedule_name": "daily_batch_schedule"}) == ["c2"]  # catch-up: c1 was attempted (and failed)
+    _up_to_date(settings, "c2")
+    assert fan({}) == ["c1"]  # stale: c2 is up to date, c1 failed
+    assert fan({"prism/rerun": "all"}) == ["c1", "c2"]
+    instance.create_run_for_job(defs.resolve_job_def("process_title"), tags={"dagster/partition": "c1"}, status=DagsterRunStatus.STARTED)
+    assert fan({"prism/rerun": "all"}) == ["c2"]  # c1 already has a run in progress
 
 
 def test_daily_schedule_targets_yesterdays_manifest(settings):

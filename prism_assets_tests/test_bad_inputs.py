@@ -1,6 +1,7 @@
 """Bad deliveries end in a failed (or flagged) materialization with one clear line, leave no
 artifact behind, never hang, and do not stop the other titles of the batch."""
 
+from datetime import date
 
 import pytest
 from dagster import DagsterInstance, build_sensor_context
@@ -106,7 +107,7 @@ def test_missing_delivery_file_fails_clearly(settings, tmp_path):
 
 def test_bad_title_does_not_block_the_batch(settings, synth, media):
     """Sensor-driven batch of 3 titles, the middle one broken: the others complete."""
-    root = settings.data_dir / "deliveries" / "2026-11-20"
+    root = settings.data_dir / "deliveries" / date.today().isoformat()  # the sensor's first listing: recent days only
     for tid, src in (("a_good", media / "qc_composite.mp4"), ("b_bad", synth("text.mp4")), ("c_good", synth("bars_25fps_4s.mp4"))):
         (root / tid).mkdir(parents=True)
         (root / tid / f"{tid}.mp4").write_bytes(src.read_bytes())

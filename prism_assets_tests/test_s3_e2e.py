@@ -2,6 +2,7 @@
 found by the sensor and materialized, its artifact read back through the S3 API."""
 
 import json
+from datetime import date
 
 from dagster import DagsterInstance, build_sensor_context
 
@@ -15,15 +16,16 @@ def test_sensor_to_artifact_on_s3(data_dir, s3_env, media, monkeypatch):
     monkeypatch.setenv("PRISM_DELIVERY_ROOT", f"s3://{bucket}/deliveries")
     monkeypatch.setenv("PRISM_ARTIFACT_ROOT", f"s3://{bucket}/artifacts")
     settings = PrismSettings.from_env()
-    client.upload_file(str(media / "qc_composite.mp4"), bucket, "deliveries/2026-11-20/qc_s3/qc_s3.mp4")
-    client.put_object(Bucket=bucket, Key="deliveries/2026-11-20/qc_s3/sidecar.json", Body=json.dumps({"title": "QC on S3", "expected_languages": ["en"]}))
+    day = date.today().isoformat()  # the sensor's first listing launches nothing older than a few days
+    client.upload_file(str(media / "qc_composite.mp4"), bucket, f"deliveries/{day}/qc_s3/qc_s3.mp4")
+    client.put_object(Bucket=bucket, Key=f"deliveries/{day}/qc_s3/sidecar.json", Body=json.dumps({"title": "QC on S3", "expected_languages": ["en"]}))
     defs = build_definitions(settings)
     resources = build_resources(settings)
     instance = DagsterInstance.ephemeral()
     with build_sensor_context(instance=instance, definitions=defs, sensor_name="delivery_sensor", resources=resources) as ctx:
         tick = defs.get_sensor_def("delivery_sensor")(ctx)
     (req,) = tick.run_requests
-    assert req.tags["prism/delivery_uri"] == f"s3://{bucket}/deliveries/2026-11-20/qc_s3/qc_s3.mp4"
+    assert req.tags["prism/delivery_uri"] == f"s3://{bucket}/deliveries/{day}/qc_s3/qc_s3.mp4"
     instance.add_dynamic_partitions("titles", ["qc_s3"])
     res = defs.resolve_job_def("process_title").execute_in_process(partition_key="qc_s3", instance=instance, tags=req.tags, raise_on_error=False)
     assert res.success

@@ -35,6 +35,7 @@ class Harness:
         self.client = client
         self.bucket = bucket
         self.instance = DagsterInstance.ephemeral()
+        self.submitted: set[str] = set()  # run keys the "daemon" submitted
         self.settings: PrismSettings | None = None
         self.defs = None
         self.build()
@@ -86,11 +87,24 @@ class Harness:
             self.apply(result)
         return result
 
-    def apply(self, result: SensorResult) -> None:
-        """What the daemon does with a tick's dynamic partition requests."""
+    def apply(self, result: SensorResult, start_runs: bool = True) -> list:
+        """What the daemon does with a tick: adds the partitions, submits the run requests whose run
+        key it has not seen (returned), and, as the runs start, their source_video records the
+        delivery (from its run tags) in the catalog."""
         for req in result.dynamic_partitions_requests or []:
             assert isinstance(req, AddDynamicPartitionsRequest)
             self.instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        fresh = [r for r in result.run_requests or [] if r.run_key not in self.submitted]
+        self.submitted.update(r.run_key for r in fresh)
+        if start_runs and fresh:
+            from datetime import date as _date
+
+            from prism_assets.catalog import DeliveryRecord
+            from prism_assets.partitions import TAG_DELIVERY_ETAG, TAG_DELIVERY_SIZE
+
+            self.catalog().record_deliveries([DeliveryRecord(r.partition_key, _date.fromisoformat(r.tags[TAG_DELIVERY_DATE]), r.tags[TAG_DELIVERY_URI],
+                                                             r.tags[TAG_DELIVERY_ETAG], int(r.tags[TAG_DELIVERY_SIZE])) for r in fresh])
+        return fresh
 
     def catalog(self) -> Catalog:
         return Catalog(self.settings.catalog_url)
@@ -98,6 +112,7 @@ class Harness:
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.integration)])
 def h(request, data_dir, monkeypatch):
+    monkeypatch.setenv("PRISM_SENSOR_FIRST_LISTING_DAYS", "100000")  # the fixtures' dates are years old
     if request.param == "local":
         harness = Harness("local", data_dir)
     else:
@@ -122,8 +137,11 @@ def run_titles(result: SensorResult) -> list[str]:
     return [r.partition_key for r in result.run_requests or []]
 
 
-def is_skip(result: SensorResult) -> bool:
-    return result.skip_reason is not None and not result.run_requests and not result.dynamic_partitions_requests
+def is_skip(result: SensorResult, h=None) -> bool:
+    """Nothing new: a skip, or (a rescan of the lookback window) only run keys the daemon already submitted."""
+    if result.skip_reason is not None and not result.run_requests and not result.dynamic_partitions_requests:
+        return True
+    return h is not None and not result.dynamic_partitions_requests and not h.apply(result)
 
 
 def record_benchmark(kind: str, seconds: float) -> None:
@@ -317,3 +335,40 @@ def test_catalog_rows_equal_deliveries(h):
     third = h.tick(again.cursor)
     assert run_titles(third) == ["C00"]
     assert cat.count(Delivery) == 30
+
+
+def test_a_lost_tick_neither_loses_nor_duplicates_a_delivery(h):
+    """The tick writes nothing: if its result is lost (daemon killed before the runs were submitted and
+    the cursor stored), the next tick asks again with the same run keys, and the daemon launches each
+    delivery once."""
+    h.put_many(["2024-05-01/L1/v.mp4", "2024-05-01/L2/v.mp4"])
+    lost = h.tick(apply=False)
+    assert sorted(run_titles(lost)) == ["L1", "L2"] and h.catalog().count(Delivery) == 0  # nothing recorded by the tick
+    again = h.tick(cursor=None)  # the cursor was not stored either
+    assert [r.run_key for r in again.run_requests] == [r.run_key for r in lost.run_requests]
+    assert len(h.submitted) == 2 and h.catalog().count(Delivery) == 2
+    assert is_skip(h.tick(again.cursor), h)
+    # a rescan of the lookback window while the runs are still queued (not started: not recorded) asks again,
+    # and the run keys keep the daemon from launching twice
+    h.submitted.clear()
+    h.put("2024-05-01/L3/v.mp4")
+    queued = h.tick(again.cursor, apply=False)
+    assert h.apply(queued, start_runs=False) and not h.apply(h.tick(again.cursor, apply=False), start_runs=False)
+
+
+def test_first_listing_launches_nothing_old(data_dir, monkeypatch):
+    """Turning the sensor on over an existing delivery root launches only recent deliveries; older date
+    folders are left to backfills by date."""
+    from datetime import date, timedelta
+
+    monkeypatch.setenv("PRISM_SENSOR_FIRST_LISTING_DAYS", "3")
+    h = Harness("local", data_dir)
+    today = date.today()
+    h.put_many([f"{(today - timedelta(days=40)).isoformat()}/OLD/v.mp4", f"{(today - timedelta(days=2)).isoformat()}/RECENT/v.mp4",
+                f"{today.isoformat()}/TODAY/v.mp4"])
+    first = h.tick()
+    assert sorted(run_titles(first)) == ["RECENT", "TODAY"] and sorted(new_titles(first)) == ["RECENT", "TODAY"]
+    # later listings launch every new delivery, whatever its date folder (within the lookback rescans)
+    h.put(f"{today.isoformat()}/LATER/v.mp4")
+    assert run_titles(h.tick(first.cursor)) == ["LATER"]
+    h.instance.dispose()

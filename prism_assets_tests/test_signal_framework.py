@@ -16,7 +16,8 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, build_sensor_context, materialize
 
 from prism_assets.catalog import DeliveryRecord, connect
-from prism_assets.core.sla import SLA_CHECK, SlaGraph, overdue
+from prism_assets.core.sla import SLA_CHECK, overdue
+from prism_assets.core.title_graph import TitleGraph
 from prism_assets.definitions import build_definitions, build_resources
 from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
 
@@ -183,7 +184,7 @@ def test_per_title_sla_in_step_and_by_the_sensor(settings, media):
     from prism_assets.core.domain import all_signals, load_domains
     from prism_assets.core.policy import Policy
 
-    graph = SlaGraph.from_signals(all_signals(load_domains(settings.domains)))
+    graph = TitleGraph.from_signals(all_signals(load_domains(settings.domains)))
     late = {t["title_id"]: t for t in overdue(cat, graph, Policy(settings), now)}
     assert set(late) == {"slow", "stuck"} and late["slow"]["state"] == "warn" and late["stuck"]["state"] == "fail"
     assert set(late["stuck"]["missing"]) == set(graph.outputs)  # nothing produced: every per-title output is overdue

@@ -39,6 +39,7 @@ class DeliveryRecord:
     etag: str | None = None
     size_bytes: int | None = None
     sidecar: dict | None = None
+    discovered_at: datetime | None = None  # naive UTC; default: now (kept on later upserts of the same URI)
 
 
 _migrated: set[str] = set()
@@ -166,7 +167,7 @@ class Catalog:
                     "etag": r.etag,
                     "size_bytes": r.size_bytes,
                     "sidecar": r.sidecar,
-                    "discovered_at": now,
+                    "discovered_at": r.discovered_at or now,
                 }
                 for r in records
             ]
@@ -282,16 +283,23 @@ class Catalog:
         with self.Session() as s:
             return [{"title_id": r.title_id, "discovered_at": r.discovered_at, "delivery_key": r.discovered_at.isoformat()} for r in s.execute(q)]
 
-    def outputs_since(self, partition_key: str, since: datetime) -> tuple[set[str], set[str]]:
-        """(outputs written at or after `since`, steps whose latest run since then was skipped)."""
+    def outputs_since(self, partition_key: str, since: datetime) -> tuple[dict[str, str | None], set[str]]:
+        """({output: code version} written at or after `since`, steps whose latest run since then was skipped)."""
         with self.Session() as s:
-            produced = set(s.scalars(select(SignalOutput.signal).where(SignalOutput.partition_key == partition_key, SignalOutput.created_at >= since)))
+            produced = dict(s.execute(select(SignalOutput.signal, SignalOutput.code_version)
+                                      .where(SignalOutput.partition_key == partition_key, SignalOutput.created_at >= since)).all())
             runs = s.execute(select(SignalRun.signal, SignalRun.status).where(SignalRun.partition_key == partition_key, SignalRun.started_at >= since)
                              .order_by(SignalRun.id)).all()
         last = {}
         for sig, status in runs:
             last[sig] = status
         return produced, {sig for sig, st in last.items() if st == "skipped"}
+
+    def attempted_since(self, partition_key: str, since: datetime) -> bool:
+        """Whether any step ran for the partition at or after `since` (naive UTC)."""
+        with self.Session() as s:
+            return s.scalar(select(func.count()).select_from(SignalRun)
+                            .where(SignalRun.partition_key == partition_key, SignalRun.started_at >= since)) > 0
 
     # -- content QC ------------------------------------------------------------------------
     def record_qc(self, *, title_id: str, verdict: str, profile: str, reasons: list, event_counts: dict, run_id: str,

@@ -62,16 +62,20 @@ def process(
 def backfill(
     start: str = typer.Option(..., "--from", help="First delivery date YYYY-MM-DD"),
     end: str = typer.Option(..., "--to", help="Last delivery date YYYY-MM-DD (inclusive)"),
+    rerun: str = typer.Option("stale", "--rerun", help="stale: titles not up to date (missing, failed, older code or delivery); all: every title"),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the titles, record and run nothing"),
     profile: Optional[str] = typer.Option(None, "--profile", help="dev (default) or prod"),
 ):
     """Materialize exactly the titles delivered on dates FROM..TO: the content of those date folders
     of the delivery root, each title once (its latest delivery in the range)."""
     from ..catalog import connect
+    from ..core.domain import all_signals, load_domains
+    from ..core.title_graph import TitleGraph
+    from ..deliveries.fanout import RERUN_MODES, wanted
     from ..deliveries.layout import DeliveryError, parse_date
     from ..deliveries.registry import register_deliveries
     from ..deliveries.scan import scan_dates
-    from ..partitions import TAG_REPROCESS, TITLES_PARTITIONS_NAME
+    from ..partitions import TAG_RERUN
     from .common import resources
 
     try:
@@ -80,6 +84,8 @@ def backfill(
         fail(str(exc))
     if d2 < d1:
         fail(f"--to {end} is before --from {start}")
+    if rerun not in RERUN_MODES:
+        fail(f"--rerun {rerun!r}: choose {' or '.join(RERUN_MODES)}")
     settings, defs, instance = setup(profile)
     store = resources(settings)["storage"].deliveries()
     found = scan_dates(store, d1, d2)
@@ -92,23 +98,26 @@ def backfill(
     out.print(f"{len(latest)} title(s) delivered {d1}..{d2}: {', '.join(latest)}", highlight=False)
     if dry_run:
         return
-    _, new_titles = register_deliveries(instance, store, connect(settings.catalog_url), found, only_changed=False)
-    if new_titles:
-        instance.add_dynamic_partitions(TITLES_PARTITIONS_NAME, new_titles)
+    cat = connect(settings.catalog_url)
+    register_deliveries(instance, store, cat, found)
+    graph = TitleGraph.from_signals(all_signals(load_domains(settings.domains)))
+    todo = {tid: d for tid, d in latest.items() if wanted(cat, graph, tid, rerun)}
+    if len(todo) < len(latest):
+        out.print(f"{len(latest) - len(todo)} title(s) already up to date, skipped (--rerun all runs them too)", highlight=False)
     failed = []
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err) as progress:
-        task = progress.add_task("backfill", total=len(latest))
-        for tid, d in latest.items():
+        task = progress.add_task("backfill", total=len(todo))
+        for tid, d in todo.items():
             progress.update(task, description=f"processing {tid}")
             result = materialize_title(defs, instance, tid, store.uri_for(d.key), d.delivery_date.isoformat(),
-                                       {TAG_REPROCESS: "true", "prism/backfill": f"{d1}..{d2}"})
+                                       {TAG_RERUN: rerun, "prism/backfill": f"{d1}..{d2}"})
             if not result.success and not qc_gate_only(result):  # a QC fail verdict is a result, not a failed run
                 failed.append((tid, run_failure_line(result)))
             progress.advance(task)
     for tid, line in failed:
         err.print(f"[red]failed[/] {tid}: {line}", highlight=False)
-    out.print(f"backfill {d1}..{d2}: {len(latest) - len(failed)} succeeded, {len(failed)} failed", highlight=False)
+    out.print(f"backfill {d1}..{d2}: {len(todo) - len(failed)} succeeded, {len(failed)} failed, {len(latest) - len(todo)} up to date", highlight=False)
     if failed:
         raise typer.Exit(1)
 

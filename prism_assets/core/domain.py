@@ -23,6 +23,7 @@ class DomainContext:
     settings: PrismSettings
     policy: Policy
     profile: object  # PrismProfile
+    signals: tuple = ()  # every signal of the code location (all domains)
 
 
 @dataclass(frozen=True)

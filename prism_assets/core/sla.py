@@ -24,7 +24,6 @@ overdue right now; the evaluation metadata gives the latency and the windows.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from dagster import (
@@ -41,6 +40,7 @@ from dagster import (
 
 from ..resources import CatalogResource
 from .checks import partitioned_spec
+from .title_graph import TitleGraph
 
 SLA_CHECK = "processed_on_time"
 SLA_DESCRIPTION = ("Per-title SLA: produced within the window after the title's delivery was discovered "
@@ -87,64 +87,42 @@ def sla_result(asset: str, step: str, title_id: str, catalog, policy, now: datet
     return AssetCheckResult(asset_key=asset, check_name=SLA_CHECK, passed=passed, severity=severity, metadata=meta)
 
 
-@dataclass(frozen=True)
-class SlaGraph:
-    """The per-title outputs, the step of each, and what each output's skip takes with it."""
-
-    outputs: dict[str, str]  # output asset -> step
-    downstream: dict[str, frozenset[str]]  # output -> every per-title output depending on it (transitively)
-
-    @classmethod
-    def from_signals(cls, signals) -> "SlaGraph":
-        per_title = [s for s in signals if s.partitions == "titles"]
-        outputs = {o.name: s.name for s in per_title for o in s.outputs}
-        direct: dict[str, set[str]] = {k: set() for k in outputs}
-        for s in per_title:
-            for i in s.inputs:
-                if i in direct:
-                    direct[i].update(o.name for o in s.outputs)
-        closure = {}
-        for k in outputs:
-            seen, todo = set(), [k]
-            while todo:
-                for d in direct[todo.pop()]:
-                    if d not in seen:
-                        seen.add(d)
-                        todo.append(d)
-            closure[k] = frozenset(seen)
-        return cls(outputs=outputs, downstream=closure)
-
-    def expected(self, skipped_steps: set[str]) -> set[str]:
-        gone = {o for o, step in self.outputs.items() if step in skipped_steps}
-        for o in list(gone):
-            gone |= self.downstream[o]
-        return set(self.outputs) - gone
-
-
-def overdue(catalog, graph: SlaGraph, policy, now: datetime) -> list[dict]:
+def overdue(catalog, graph: TitleGraph, policy, now: datetime, instance=None) -> list[dict]:
     """Titles whose latest delivery was discovered more than the warn window ago (and inside the
-    lookback) with expected outputs missing: [{title_id, delivery_key, discovered_at, state, missing}]."""
+    lookback) with expected outputs missing: [{title_id, delivery_key, discovered_at, state, missing}].
+    With `instance`, also the titles whose process_title run has waited in the queue that long (a
+    delivery is recorded in the catalog by its run, so a queued one is only in Dagster's run storage)."""
     lookback = now - timedelta(days=policy.settings.title_sla_lookback_days)
-    out = []
+    found: dict[str, dict] = {}
     for cand in catalog.sla_candidates(since=lookback.replace(tzinfo=None), until=(now - policy.sla_warn).replace(tzinfo=None),
                                        min_outputs=len(graph.outputs)):
-        produced, skipped_steps = catalog.outputs_since(cand["title_id"], cand["discovered_at"])
-        missing = sorted(graph.expected(skipped_steps) - produced)
-        if not missing:
-            continue
-        age = now - _utc(cand["discovered_at"])
-        state = "fail" if age > policy.sla_fail else "warn"
-        out.append({**cand, "state": state, "missing": missing, "age": age})
+        missing = graph.missing(catalog, cand["title_id"], cand["discovered_at"])
+        if missing:
+            found[cand["title_id"]] = {**cand, "missing": missing}
+    if instance is not None:
+        from dagster import DagsterRunStatus, RunsFilter
+
+        queued = instance.get_run_records(RunsFilter(job_name="process_title", statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED],
+                                                     created_before=now - policy.sla_warn, created_after=lookback), limit=5000)
+        for rec in queued:
+            title = rec.dagster_run.tags.get("dagster/partition")
+            if title and title not in found:
+                created = rec.create_timestamp.astimezone(timezone.utc).replace(tzinfo=None)
+                found[title] = {"title_id": title, "discovered_at": created, "delivery_key": created.isoformat(), "missing": sorted(graph.expected(set()))}
+    out = []
+    for t in found.values():
+        age = now - _utc(t["discovered_at"])
+        out.append({**t, "state": "fail" if age > policy.sla_fail else "warn", "age": age})
     return out
 
 
-def sla_tick(context: SensorEvaluationContext, catalog, graph: SlaGraph, policy, now: datetime | None = None) -> SensorResult:
+def sla_tick(context: SensorEvaluationContext, catalog, graph: TitleGraph, policy, now: datetime | None = None) -> SensorResult:
     now = now or datetime.now(timezone.utc)
     cursor = json.loads(context.cursor) if context.cursor else {}
     horizon = (now - timedelta(days=policy.settings.title_sla_lookback_days)).isoformat()
     cursor = {k: v for k, v in cursor.items() if v.get("at", "") >= horizon}
     events = []
-    late = overdue(catalog, graph, policy, now)
+    late = overdue(catalog, graph, policy, now, context.instance)
     for t in late:
         key = f"{t['title_id']}|{t['delivery_key']}"
         if cursor.get(key, {}).get("state") == t["state"]:
@@ -167,7 +145,7 @@ def sla_tick(context: SensorEvaluationContext, catalog, graph: SlaGraph, policy,
     return SensorResult(asset_events=events, cursor=json.dumps(cursor))
 
 
-def build_sla_sensor(graph: SlaGraph, policy):
+def build_sla_sensor(graph: TitleGraph, policy):
     @sensor(
         name="title_sla_sensor",
         minimum_interval_seconds=policy.settings.title_sla_interval_s,

@@ -7,7 +7,7 @@ from dagster import AssetCheckSeverity, MetadataValue
 
 from ..core import checks
 from ..core.signal import DAILY, Output, Result, Signal, SignalContext
-from ..partitions import TITLES_PARTITIONS_NAME
+from ..partitions import TAG_MANIFEST_RUN, TITLES_PARTITIONS_NAME
 from .registry import register_deliveries
 from .scan import scan_dates
 
@@ -42,9 +42,7 @@ def compute(sc: SignalContext) -> Result:
     store = sc.storage.deliveries()
     cat = sc.catalog
     found = scan_dates(store, day, day)
-    _, new_titles = register_deliveries(instance, store, cat, found, only_changed=False)
-    if new_titles:
-        instance.add_dynamic_partitions(TITLES_PARTITIONS_NAME, new_titles)
+    register_deliveries(instance, store, cat, found)
     registered = set(instance.get_dynamic_partitions(TITLES_PARTITIONS_NAME))
     rows = [{
         "title_id": d.title_id,
@@ -58,14 +56,16 @@ def compute(sc: SignalContext) -> Result:
     checked = df.copy()
     checked.attrs["unregistered"] = int(sum(1 for t in df["title_id"] if t not in registered))
     sc.provenance = {"tool": "prism-deliveries", "code_version": MANIFEST_CODE_VERSION}
+    runs = f"/runs?q%5B0%5D=tag%3A{TAG_MANIFEST_RUN.replace('/', '%2F')}%3D{sc.run_id}"
     return Result(df, check_value=checked, table=df, table_columns=["title_id", "size_bytes", "processed", "uri"],
                   metadata={"titles": len(df), "processed": int(df["processed"].sum()),
-                            "summary": MetadataValue.md(f"{len(df)} title(s) delivered on {day}" if len(df) else "_no deliveries_")})
+                            "summary": MetadataValue.md(f"{len(df)} title(s) delivered on {day}" if len(df) else "_no deliveries_"),
+                            "title_runs": MetadataValue.url(runs)})
 
 
 DELIVERY_MANIFEST = Signal(
     name=ASSET, domain="deliveries", code_version=MANIFEST_CODE_VERSION, partitions=DAILY, compute=compute,
-    description="The titles delivered on one day (scan of <delivery_root>/<date>/), recorded in the catalog and "
+    description="The titles delivered on one day (scan of `<delivery_root>/<date>/`), recorded in the catalog and "
     "registered as partitions. Backfilling this asset over a date range makes the manifest_fanout_sensor run "
     "exactly those days' titles.",
     outputs=(Output(ASSET, MANIFEST_SCHEMA_VERSION, "daily/<date>/delivery_manifest.parquet", kinds=("catalog",), rules=RULES),),

@@ -23,16 +23,17 @@ class ScanCursor:
     after: str | None = None
     floor: str | None = None
     newest: str | None = None  # newest delivery date seen so far
+    since: str | None = None  # during the first full listing only: deliveries dated before this are old (not launched)
 
     @classmethod
     def parse(cls, text: str | None) -> "ScanCursor":
         if not text:
             return cls()
         data = json.loads(text)
-        return cls(after=data.get("after"), floor=data.get("floor"), newest=data.get("newest"))
+        return cls(after=data.get("after"), floor=data.get("floor"), newest=data.get("newest"), since=data.get("since"))
 
     def dumps(self) -> str:
-        return json.dumps({"after": self.after, "floor": self.floor, "newest": self.newest}, sort_keys=True)
+        return json.dumps({"after": self.after, "floor": self.floor, "newest": self.newest, "since": self.since}, sort_keys=True)
 
 
 @dataclass
@@ -70,9 +71,9 @@ def scan_page(store: ObjectStore, cursor: ScanCursor, max_keys: int, lookback_da
         floor = None
         if newest:
             floor = (date.fromisoformat(newest) - timedelta(days=lookback_days)).isoformat()
-        next_cursor = ScanCursor(after=None, floor=floor, newest=newest)
+        next_cursor = ScanCursor(after=None, floor=floor, newest=newest)  # the first listing is over: `since` no longer applies
     else:
-        next_cursor = ScanCursor(after=last_key, floor=cursor.floor, newest=newest)
+        next_cursor = ScanCursor(after=last_key, floor=cursor.floor, newest=newest, since=cursor.since)
     # one delivery per title folder: the first video in key order wins, others are reported
     by_folder: dict[str, FoundDelivery] = {}
     for d in found:

@@ -1,15 +1,16 @@
 """`source_video`: the probe of a title's delivered video, root of every per-title signal."""
 
 import math
-from datetime import date
+from datetime import date, timezone
 
 import av
 from dagster import AssetCheckSeverity, Failure, MetadataValue
 
+from ..catalog import DeliveryRecord
 from ..core import checks
 from ..core.signal import Output, Result, Signal, SignalContext
 from ..deliveries.layout import DeliveryError, parse_sidecar, sidecar_candidates
-from ..partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
+from ..partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_ETAG, TAG_DELIVERY_SIZE, TAG_DELIVERY_URI
 from .probe import PROBE_CODE_VERSION, PROBE_SCHEMA_VERSION, ProbeError, probe_summary, probe_video
 
 ASSET = "source_video"
@@ -116,6 +117,11 @@ def compute(sc: SignalContext) -> Result:
     tags = sc.run_tags
     uri = tags.get(TAG_DELIVERY_URI)
     delivery_date = tags.get(TAG_DELIVERY_DATE)
+    if uri and delivery_date and TAG_DELIVERY_ETAG in tags:  # launched for a delivery by a sensor: record it (a tick writes nothing)
+        created = sc.context.instance.get_run_record_by_id(sc.run_id)
+        discovered = created.create_timestamp.astimezone(timezone.utc).replace(tzinfo=None) if created else None
+        cat.record_deliveries([DeliveryRecord(title_id, date.fromisoformat(delivery_date), uri, tags[TAG_DELIVERY_ETAG] or None,
+                                              int(tags.get(TAG_DELIVERY_SIZE) or 0) or None, discovered_at=discovered)])
     delivery = cat.latest_delivery(title_id)
     if not uri:
         if delivery is None:

@@ -1,0 +1,117 @@
+"""The manifest fan-out: each `delivery_manifest` materialization becomes `process_title` runs for
+exactly the titles of that manifest (the rows of its artifact: what the day's date folder holds).
+
+Which of the day's titles run, by who materialized the manifest:
+
+- the daily schedule (`dagster/schedule_name`): catch-up, the titles never attempted for their current
+  delivery (a title that failed is not relaunched automatically: that is its run's retry policy's job);
+- anyone else (a backfill of dates from the UI, one date materialized from the UI, a run with the tag):
+  `prism/rerun` on the manifest run or backfill: `stale` (default) runs the titles that are not up to
+  date (an output missing, failed, from an older code version or older than the delivery), `all` runs
+  every title of the day.
+
+The title runs carry `prism/delivery_date`, `prism/manifest_run` and, when the manifest ran in a
+backfill, that backfill's `dagster/backfill` tag: they show in the backfill's runs in the UI and the
+backfill stays in progress until they are done. Run keys (`manifest:<manifest run>:<title>`) make a
+tick idempotent. The first evaluation (no cursor) fans out nothing that was materialized before it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dagster import AssetKey, AssetRecordsFilter, DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
+
+from ..core.artifacts import ArtifactStore
+from ..core.store import StoreError
+from ..core.title_graph import TitleGraph
+from ..partitions import TAG_MANIFEST_RUN, TAG_RERUN
+from ..resources import CatalogResource, PrismStorage
+from .layout import FoundDelivery
+from .registry import PROCESS_TITLE_JOB, title_run_request
+
+MANIFEST = "delivery_manifest"
+RERUN_MODES = ("stale", "all")
+SCHEDULE_TAG = "dagster/schedule_name"
+BACKFILL_TAG = "dagster/backfill"
+
+
+def rerun_mode(run_tags: dict) -> str:
+    if SCHEDULE_TAG in run_tags:
+        return "catch_up"
+    mode = run_tags.get(TAG_RERUN, "stale")
+    return mode if mode in RERUN_MODES else "stale"
+
+
+def active_run(instance, title_id: str) -> bool:
+    """Whether a process_title run of the title is queued or in progress (a second would duplicate it)."""
+    from dagster import DagsterRunStatus as S
+    from dagster import RunsFilter
+
+    active = [S.QUEUED, S.NOT_STARTED, S.STARTING, S.STARTED]
+    return bool(instance.get_run_records(RunsFilter(job_name=PROCESS_TITLE_JOB, statuses=active,
+                                                    tags={"dagster/partition": title_id}), limit=1))
+
+
+def wanted(catalog, graph: TitleGraph, title_id: str, mode: str) -> bool:
+    """Whether the title runs under this mode (see the module docstring)."""
+    if mode == "all":
+        return True
+    delivery = catalog.sla_delivery(title_id)
+    if delivery is None:  # not recorded: the manifest records its deliveries, so this is defensive
+        return True
+    if mode == "catch_up":
+        return not catalog.attempted_since(title_id, delivery.discovered_at)
+    return bool(graph.missing(catalog, title_id, delivery.discovered_at, current_code=True))
+
+
+def fanout_tick(context: SensorEvaluationContext, storage: PrismStorage, catalog: CatalogResource, graph: TitleGraph, limit: int = 50) -> SensorResult:
+    instance = context.instance
+    if context.cursor is None:
+        latest = instance.fetch_materializations(AssetKey(MANIFEST), limit=1, ascending=False).records
+        start = str(latest[0].storage_id) if latest else "0"
+        return SensorResult(skip_reason=SkipReason("first evaluation: manifests materialized before now are not fanned out"), cursor=start)
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(MANIFEST), after_storage_id=int(context.cursor)), limit=limit, ascending=True).records
+    if not records:
+        return SensorResult(skip_reason=SkipReason("no new manifest materializations"), cursor=context.cursor)
+    cat = catalog.get()
+    arts = storage.artifacts()
+    runs = []
+    for rec in records:
+        day = rec.partition_key
+        run = instance.get_run_by_id(rec.run_id)
+        tags = dict(run.tags) if run else {}
+        mode = rerun_mode(tags)
+        try:
+            rows = arts.read(ArtifactStore.base_key(MANIFEST, day, daily=True))
+        except StoreError as exc:
+            context.log.warning(f"manifest {day}: artifact unreadable ({exc}): nothing fanned out")
+            continue
+        extra = {TAG_MANIFEST_RUN: rec.run_id, TAG_RERUN: mode}
+        if BACKFILL_TAG in tags:
+            extra[BACKFILL_TAG] = tags[BACKFILL_TAG]
+        chosen = []
+        for r in rows.drop_duplicates("title_id", keep="last").itertuples():
+            if not wanted(cat, graph, r.title_id, mode) or active_run(instance, r.title_id):
+                continue
+            d = FoundDelivery(r.uri, date.fromisoformat(r.delivery_date), r.title_id, r.uri.rsplit("/", 1)[-1], int(r.size_bytes), r.etag or "")
+            runs.append(title_run_request(d, r.uri, f"manifest:{rec.run_id}:{r.title_id}", extra))
+            chosen.append(r.title_id)
+        context.log.info(f"manifest {day} (run {rec.run_id[:8]}, {mode}): {len(chosen)} of {len(rows)} title(s) to run: {chosen[:20]}")
+    return SensorResult(run_requests=runs, cursor=str(records[-1].storage_id))
+
+
+def build_manifest_fanout_sensor(graph: TitleGraph, interval_s: int = 15):
+    @sensor(
+        name="manifest_fanout_sensor",
+        job_name=PROCESS_TITLE_JOB,
+        minimum_interval_seconds=interval_s,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Turns each delivery_manifest materialization into process_title runs for exactly that manifest's titles "
+        "(the UI path for backfills by date): catch-up after the daily schedule, `prism/rerun` = stale (default) | all otherwise.",
+    )
+    def manifest_fanout_sensor(context: SensorEvaluationContext, storage: PrismStorage, catalog: CatalogResource):
+        return fanout_tick(context, storage, catalog, graph)
+
+    return manifest_fanout_sensor
