@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 
-from dagster import Backoff, ExecutorDefinition, Jitter, RetryPolicy, multiprocess_executor
+from dagster import Backoff, ExecutorDefinition, Jitter, RetryPolicy, in_process_executor, multiprocess_executor
 
 from ..settings import EXECUTORS, PrismSettings
 
@@ -85,13 +85,22 @@ def celery_executor_config(settings: PrismSettings) -> dict:
 
 
 def job_executor(settings: PrismSettings, env: dict | None = None) -> ExecutorDefinition:
-    """The per-title job's executor, from `settings.executor` (multiprocess | celery | ecs). The
-    Celery broker/backend URLs are checked to be set (`env`, default the process environment)
+    """The executor of every run (`settings.executor`):
+
+    - `inprocess` (default): the run's steps in the run worker's own process, one after another:
+      imports and models (CLIP, Whisper) once per run, no process per step; a title's run through the
+      daemon costs about what `prism process` costs (benchmarks/results/daemon_path.json);
+    - `multiprocess`: a process per step (isolation, steps of one run in parallel on a big node);
+    - `celery`: steps on Celery workers, GPU steps on the gpu queue; `ecs`: each step an ECS task.
+
+    The Celery broker/backend URLs are checked to be set (`env`, default the process environment)
     but only referenced, never copied, in the run config."""
     import os
 
     env = os.environ if env is None else env
     name = settings.executor
+    if name == "inprocess":
+        return in_process_executor
     if name == "multiprocess":
         return multiprocess_executor
     if name == "celery":
