@@ -4,7 +4,8 @@
 (prism_assets/domains.py, plus PRISM_EXTRA_DOMAINS), builds each domain's Definitions (its signals
 as assets with their checks, its resources, jobs, schedules and sensors), merges them with the
 platform's own (resources, the per-title job, the SLA sensor) through `Definitions.merge`, and maps
-the shared freshness policy over every asset in one place (`core.policy.Policy`).
+the shared freshness policy (`core.policy.Policy`) and each group's description over every asset
+in one place.
 """
 
 from __future__ import annotations
@@ -12,18 +13,21 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from dagster import AssetSelection, Definitions, PreviewWarning, define_asset_job
+from dagster import AssetSelection, AssetSpec, Definitions, PreviewWarning, define_asset_job
 from dagster_aws.s3 import S3Resource
 
 from .core.domain import Domain, DomainContext, all_signals, load_domains, qc_sources
 from .core.policy import Policy
 from .core.routing import job_executor
 from .core.signal import TITLES
-from .core.sla import SlaGraph, build_sla_sensor
+from .core.sla import build_sla_sensor
+from .core.title_graph import TitleGraph
 from .deliveries.registry import PROCESS_TITLE_JOB
 from .partitions import titles_partitions
 from .resources import CatalogResource, PrismIOManager, PrismProfile, PrismStorage
 from .settings import PrismSettings
+
+GROUP_METADATA = "prism/group"
 
 
 def platform_resources(settings: PrismSettings, profile: PrismProfile) -> dict:
@@ -41,7 +45,7 @@ def platform_resources(settings: PrismSettings, profile: PrismProfile) -> dict:
 def _context(settings: PrismSettings, domains: list[Domain]) -> DomainContext:
     profile = PrismProfile(name=settings.profile, defaults={d.name: d.defaults for d in domains if d.defaults},
                            overrides=dict(settings.profile_overrides))
-    return DomainContext(settings=settings, policy=Policy(settings), profile=profile)
+    return DomainContext(settings=settings, policy=Policy(settings), profile=profile, signals=tuple(all_signals(domains)))
 
 
 def build_resources(settings: PrismSettings) -> dict:
@@ -69,18 +73,27 @@ def build_definitions(settings: PrismSettings | None = None) -> Definitions:
         selection=AssetSelection.assets(*per_title_assets(domains)),
         partitions_def=titles_partitions,
         description="Every per-title signal for one title partition.",
-        executor_def=job_executor(settings),  # PRISM_EXECUTOR=multiprocess (default) | celery | ecs (docs/deploy.md)
     )
     platform = Definitions(
+        executor=job_executor(settings),  # every run's executor: PRISM_EXECUTOR=inprocess (default) | multiprocess | celery | ecs
         jobs=[process_title],
-        sensors=[build_sla_sensor(SlaGraph.from_signals(signals), ctx.policy)],
+        sensors=[build_sla_sensor(TitleGraph.from_signals(signals), ctx.policy)],
         resources=platform_resources(settings, ctx.profile),
     )
     sources = qc_sources(domains)
     merged = Definitions.merge(platform, *(d.definitions(ctx, sources) for d in domains))
+    groups = {d.name: d.description for d in domains}
+
+    def shared(spec: AssetSpec) -> AssetSpec:
+        """What every asset shares, applied once: its freshness policy, and its group's description (Dagster
+        1.13 has no group descriptions: each asset shows its own as metadata `prism/group`)."""
+        spec = ctx.policy.apply_freshness(spec)
+        about = groups.get(spec.group_name)
+        return spec.merge_attributes(metadata={GROUP_METADATA: f"{spec.group_name}: {about}"}) if about else spec
+
     with warnings.catch_warnings():  # map_resolved_asset_specs is a preview API of 1.13, used as dagster-open-platform does
         warnings.simplefilter("ignore", PreviewWarning)
-        return merged.map_resolved_asset_specs(func=ctx.policy.apply_freshness)
+        return merged.map_resolved_asset_specs(func=shared)
 
 
 defs = build_definitions()

@@ -166,3 +166,15 @@ def test_benchmarks_and_deploy_import_what_exists():
                 broken += [f"{path.relative_to(REPO)}: {node.module}.{a.name}" for a in node.names if not hasattr(module, a.name)
                            and importlib.util.find_spec(f"{node.module}.{a.name}") is None]
     assert not broken, broken
+
+
+def test_every_asset_carries_its_group_description(settings):
+    """Dagster 1.13 has no group descriptions: each asset shows its group's (its domain's) as metadata."""
+    from prism_assets.core.domain import load_domains
+    from prism_assets.definitions import GROUP_METADATA
+
+    about = {d.name: d.description for d in load_domains(settings.domains)}
+    graph = build_definitions(settings).resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.metadata.get(GROUP_METADATA) == f"{node.group_name}: {about[node.group_name]}", key

@@ -390,8 +390,14 @@ def test_bad_input_verdicts_and_daily_report(settings, tmp_path):
     settings = settings.with_(profile_overrides={"qc": {"gate": "block"}})  # the prod gate
     instance = DagsterInstance.ephemeral()
     cat = Catalog(settings.catalog_url)
+    day_folder = Path(settings.delivery_root) / DAY  # the day's manifest lists what the delivery root holds
+
+    def delivered(name: str) -> Path:
+        (day_folder / name).mkdir(parents=True)
+        return day_folder / name / f"{name}.mp4"
+
     for name, (inputs, verdict, fail_kinds, words) in BAD_INPUTS.items():
-        p = tmp_path / f"{name}.mp4"
+        p = delivered(name)
         ffmpeg(*inputs, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", *(["-c:a", "aac"] if len(inputs) > 4 else []), str(p))
         res = run_title(settings, instance, name, p)
         doc = qc_json(settings, name)  # written whatever the verdict
@@ -408,20 +414,30 @@ def test_bad_input_verdicts_and_daily_report(settings, tmp_path):
         assert qc_gate_only(res) == (verdict == "fail"), name  # the CLI counts it as processed, with its verdict
         assert res.asset_materializations_for_node("shots"), name  # the rest of the title's run went on
         assert len(res.asset_materializations_for_node("qc")) == 1, name
-    # a title delivered that day without QC yet is listed as pending
-    cat.record_deliveries([DeliveryRecord("late", date.fromisoformat(DAY), str(tmp_path / "late.mp4"))])
-    res = materialize(signal_assets(settings, "qc_report"), partition_key=DAY, instance=instance, resources=build_resources(settings))
+    # a title delivered that day without QC yet is listed as pending; one whose processing failed, as error
+    delivered("late").write_bytes(b"not processed yet")
+    broken = delivered("broken")
+    broken.write_bytes(b"not a video")
+    assert not run_title(settings, instance, "broken", broken).success
+    elsewhere = tmp_path / "elsewhere.mp4"  # registered by hand from outside the delivery root: not the day's
+    elsewhere.write_bytes(b"x")
+    cat.record_deliveries([DeliveryRecord("elsewhere", date.fromisoformat(DAY), str(elsewhere))])
+    res = materialize(signal_assets(settings, "delivery_manifest", "qc_report"), partition_key=DAY, instance=instance, resources=build_resources(settings))
     assert res.success
     evals = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
     assert all(evals.values()), evals
     meta = res.asset_materializations_for_node("qc_report")[0].metadata
-    assert meta["titles"].value == len(BAD_INPUTS) + 1 and meta["fail"].value == 5 and meta["pass"].value == 1 and meta["pending"].value == 1
+    assert meta["titles"].value == len(BAD_INPUTS) + 2 and meta["fail"].value == 5 and meta["pass"].value == 1 and meta["pending"].value == 1
+    assert meta["error"].value == 1
     html_path = Path(meta["qc_report.html"].value)
     csv_path = Path(meta["qc_report.csv"].value)
     html = html_path.read_text()
     assert "all_black" in html and "<img" in html
     rows = pd.read_csv(csv_path)
-    assert list(rows["title_id"])[-1] == "late" and set(rows["verdict"]) == {"fail", "pass", "pending"}
+    assert list(rows["title_id"])[-1] == "late" and set(rows["verdict"]) == {"fail", "error", "pass", "pending"}
+    assert "elsewhere" not in set(rows["title_id"])
+    error_row = rows[rows["title_id"] == "broken"].iloc[0]
+    assert error_row["verdict"] == "error" and "source_video: broken: not a readable media file" in error_row["reasons"], error_row["reasons"]
     black_row = rows[rows["title_id"] == "all_black"].iloc[0]
     assert black_row["n_black"] == 1 and black_row["thumbnails"].endswith(".jpg")
     thumb = html_path.parent / black_row["thumbnails"].split()[0]
@@ -530,7 +546,7 @@ def test_definitions_wire_qc(settings):
     assert {p.to_user_string() for p in graph.get(qc_key).parent_keys} == {"frame_stats", "frame_samples", "shots", "source_video", "audio_stats",
                                                                           "audio_analysis"}
     report_key = next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "qc_report")
-    assert {p.to_user_string() for p in graph.get(report_key).parent_keys} == {"qc", "frame_samples"}  # lineage: the report reads them
+    assert {p.to_user_string() for p in graph.get(report_key).parent_keys} == {"qc", "frame_samples", "delivery_manifest"}  # lineage: the day's manifest and its titles' QC
     sched = defs.get_schedule_def("daily_qc_report_schedule")
     with build_schedule_context(scheduled_execution_time=datetime(2026, 11, 21, 9, tzinfo=timezone.utc), repository_def=defs.get_repository_def()) as ctx:
         req = sched.evaluate_tick(ctx).run_requests[0]

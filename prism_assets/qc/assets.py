@@ -19,6 +19,7 @@ from dagster import Failure, MetadataValue
 from ..core.artifacts import ArtifactStore
 from ..core.pictures import Picture
 from ..core.signal import Output, Result, Signal, SignalContext
+from ..partitions import TAG_QC_VERDICT
 from ..visual.packs import PacksMissingError
 from .checks import QC_RULES, qc_rules
 from .detect import QC_CODE_VERSION, QC_SCHEMA_VERSION, QCInputError, run_qc
@@ -68,6 +69,7 @@ def compute_qc(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples: pd.D
     sc.catalog.record_qc(title_id=title_id, verdict=result["verdict"], profile=name, reasons=result["reasons"],
                          event_counts=result["event_counts"], run_id=sc.run_id, duration_s=result["duration_s"],
                          delivery_date=_delivery_date(source_video.get("delivery_date")), artifact_uri=uri, code_version=QC_CODE_VERSION)
+    sc.context.instance.add_run_tags(sc.run_id, {TAG_QC_VERDICT: result["verdict"]})  # the verdict in the Runs list (green run, fail verdict)
     log = sc.log.warning if result["verdict"] != "pass" else sc.log.info
     log(f"{title_id}: QC {result['verdict']} ({name}): " + ("; ".join(result["reasons"]) or "no issue"))
     try:
@@ -77,7 +79,7 @@ def compute_qc(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples: pd.D
         thumbs = []
     events = pd.DataFrame(result["events"], columns=["kind", "severity", "start_s", "end_s", "track", "detail"])
     return Result(result, rules=rules, table=events, pictures=[Picture(caption, jpeg) for _, caption, jpeg in thumbs],
-                  pictures_title=f"QC {result['verdict']}: offending frames", tags={"prism/qc_verdict": result["verdict"]}, metadata={
+                  pictures_title=f"QC {result['verdict']}: offending frames", tags={TAG_QC_VERDICT: result["verdict"]}, metadata={
         "verdict": result["verdict"], "profile": name, "profile_selected_by": why, "events": len(result["events"]),
         "event_counts": MetadataValue.json(result["event_counts"]),
         "reasons": MetadataValue.md("\n".join(f"- {r}" for r in result["reasons"]) or "no issue"),

@@ -91,7 +91,7 @@ def _report_thumbs(df: pd.DataFrame):
 
 REPORT_RULES = (
     checks.CheckRule("every_title_listed", "The report (table, CSV and HTML) lists exactly the titles delivered that day.", _report_listed),
-    checks.CheckRule("verdicts_known", "Each row's verdict is pass, warn, fail or pending (no QC yet).",
+    checks.CheckRule("verdicts_known", "Each row's verdict is pass, warn, fail, error (processing failed before QC) or pending (no QC yet).",
                      lambda df: (bool(df["verdict"].isin(list(VERDICT_ORDER)).all()), {"verdicts": df["verdict"].value_counts().to_dict()})),
     checks.CheckRule("thumbnails_written", "Every thumbnail the report links is in the report bundle.", _report_thumbs, severity=AssetCheckSeverity.WARN),
 )

@@ -10,7 +10,7 @@ import io
 import pandas as pd
 
 REPORT_COLUMNS = ["title_id", "delivery_date", "verdict", "profile", "events_total", "event_counts", "reasons", "thumbnails", "qc_artifact"]
-VERDICT_ORDER = {"fail": 0, "warn": 1, "pass": 2, "pending": 3}
+VERDICT_ORDER = {"fail": 0, "error": 1, "warn": 2, "pass": 3, "pending": 4}  # error: processing failed before QC
 THUMB_WIDTH = 240
 # title-wide findings: a picture of them says nothing
 TITLE_WIDE = {"loudness", "true_peak", "missing_audio", "video_spec", "vfr", "interlaced", "too_short"}
@@ -75,9 +75,9 @@ def to_csv(df: pd.DataFrame, kinds: list[str]) -> bytes:
 
 
 def to_html(df: pd.DataFrame, day: str, kinds: list[str], captions: dict[str, str]) -> bytes:
-    colour = {"fail": "#c62828", "warn": "#ef6c00", "pass": "#2e7d32", "pending": "#757575"}
+    colour = {"fail": "#c62828", "error": "#6a1b9a", "warn": "#ef6c00", "pass": "#2e7d32", "pending": "#757575"}
     counts = df["verdict"].value_counts().to_dict() if len(df) else {}
-    summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("fail", "warn", "pass", "pending"))
+    summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICT_ORDER)
     rows = []
     for r in df.itertuples():
         c = r.event_counts or {}
