@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Prism needs on a fresh machine of this kind, idempotently:
-#  - apt: ffmpeg, espeak-ng, fonts-dejavu-core (skipped when present)
+#  - apt: ffmpeg, espeak-ng, fonts-dejavu-core, chromium (the browser test drives Debian's chromium
+#    by its path; Playwright cannot download browsers here) (each skipped when present)
 #  - services: starts MariaDB, PostgreSQL and RabbitMQ if they are down (tests talk to the real servers)
 #  - python: .venv built from requirements.lock with uv (pip sync: exactly the lock), rebuilt when
 #    the lock's hash changes; uv's wheel cache makes rebuilds fast; the project is installed
@@ -12,6 +13,7 @@ need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || need+=(fonts-dejavu-core)  # drawtext / title overlays in generated test media
+command -v chromium >/dev/null || need+=(chromium fonts-liberation)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -59,6 +59,16 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.integration if INTEGRATION_FIXTURES & set(item.fixturenames) else pytest.mark.unit)
 
 
+def pytest_sessionstart(session):
+    """Libraries that shell out once to build a cache do it here, before any unit test's guard is on:
+    matplotlib (imported by pyannote, under whisperx) runs `fc-list` the first time on a machine with
+    fontconfig, then reads its font cache."""
+    try:
+        import matplotlib.font_manager  # noqa: F401
+    except ImportError:
+        pass
+
+
 @pytest.fixture(autouse=True)
 def _unit_tier_guard(request, monkeypatch):
     """Unit tests start no process and talk to no service over TCP: the guard makes them fail if they do."""

@@ -12,39 +12,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from .conftest import REPO, free_port
+from .support.dagster_ui import LOCATION, gql, wait_for_location
 
 pytestmark = pytest.mark.e2e
 
 WEBSERVER = Path(sys.executable).parent / "dagster-webserver"
-LOCATION = "prism"
-STARTUP_TIMEOUT_S = 120.0
-
-LOCATION_QUERY = """
-query LocationStatus {
-  workspaceOrError {
-    __typename
-    ... on Workspace {
-      locationEntries {
-        name
-        loadStatus
-        locationOrLoadError {
-          __typename
-          ... on RepositoryLocation { name repositories { name } }
-          ... on PythonError { message stack }
-        }
-      }
-    }
-    ... on PythonError { message stack }
-  }
-}
-"""
 
 REPOSITORIES_QUERY = """
 query Repositories {
@@ -96,57 +73,6 @@ query AssetGraph {
   }
 }
 """
-
-
-def _tail(path: Path, n: int = 4000) -> str:
-    try:
-        return path.read_text(errors="replace")[-n:]
-    except OSError as exc:
-        return f"<could not read {path}: {exc}>"
-
-
-def _gql(url: str, query: str, timeout: float = 30.0) -> dict:
-    r = requests.post(url, json={"query": query}, timeout=timeout)
-    r.raise_for_status()
-    body = r.json()
-    assert not body.get("errors"), f"GraphQL errors: {body['errors']}"
-    return body["data"]
-
-
-def _wait_for_location(url: str, proc: subprocess.Popen, stderr_path: Path) -> None:
-    """Poll until the GraphQL endpoint answers and the `prism` location is LOADED with a repository."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"dagster-webserver exited early with code {proc.returncode}; stderr tail:\n{_tail(stderr_path)}")
-        try:
-            data = _gql(url, LOCATION_QUERY, timeout=10)
-        except (requests.RequestException, ValueError, AssertionError) as exc:
-            last = f"{type(exc).__name__}: {exc}"
-            time.sleep(0.5)
-            continue
-        ws = data["workspaceOrError"]
-        if ws["__typename"] != "Workspace":
-            last = f"workspaceOrError: {ws}"
-            time.sleep(0.5)
-            continue
-        entry = next((e for e in ws["locationEntries"] if e["name"] == LOCATION), None)
-        if entry is None:
-            last = f"location {LOCATION!r} not in workspace: {[e['name'] for e in ws['locationEntries']]}"
-        elif entry["loadStatus"] != "LOADED" or entry["locationOrLoadError"] is None:
-            last = f"location {LOCATION!r} status {entry['loadStatus']}"
-        elif entry["locationOrLoadError"]["__typename"] == "PythonError":
-            err = entry["locationOrLoadError"]
-            pytest.fail(f"code location {LOCATION!r} failed to load: {err['message']}\n{err['stack'] and ''.join(err['stack'])}"
-                        f"\nwebserver stderr tail:\n{_tail(stderr_path)}")
-        elif entry["locationOrLoadError"]["repositories"]:
-            return
-        else:
-            last = f"location {LOCATION!r} loaded without repositories"
-        time.sleep(0.5)
-    pytest.fail(f"dagster-webserver did not serve a loaded {LOCATION!r} location within {STARTUP_TIMEOUT_S:.0f}s "
-                f"(last: {last}); stderr tail:\n{_tail(stderr_path)}")
 
 
 CHECKS_QUERY = """
@@ -221,10 +147,10 @@ def test_webserver_serves_asset_graph(data_dir, media, tmp_path):
             cwd=REPO, env=dict(os.environ), stdout=out, stderr=err,
         )
     try:
-        _wait_for_location(url, proc, stderr_path)
+        wait_for_location(url, proc, stderr_path, timeout=120)
 
         # --- repository: jobs, sensors, schedule
-        repos = _gql(url, REPOSITORIES_QUERY)["repositoriesOrError"]
+        repos = gql(url, REPOSITORIES_QUERY)["repositoriesOrError"]
         assert repos["__typename"] == "RepositoryConnection", repos
         repo = next(r for r in repos["nodes"] if r["location"]["name"] == LOCATION)
         jobs = {j["name"] for j in repo["jobs"]}
@@ -235,7 +161,7 @@ def test_webserver_serves_asset_graph(data_dir, media, tmp_path):
         assert "daily_batch_schedule" in schedules, f"schedules served: {sorted(schedules)}"
 
         # --- asset graph
-        nodes = {_key(n): n for n in _gql(url, ASSET_GRAPH_QUERY, timeout=60)["assetNodes"]}
+        nodes = {_key(n): n for n in gql(url, ASSET_GRAPH_QUERY, timeout=60)["assetNodes"]}
         assert {"source_video", "delivery_manifest"} <= set(nodes), f"asset nodes served: {sorted(nodes)}"
 
         for key, n in nodes.items():
@@ -262,7 +188,7 @@ def test_webserver_serves_asset_graph(data_dir, media, tmp_path):
         assert sv["pools"] and set(sv["pools"]) <= {"decode", "gpu"}, f"source_video pools: {sv['pools']}"
 
         # checks per title, as the asset's Checks tab shows them: each title's result, by partition
-        data = _gql(url, CHECKS_QUERY, timeout=60)
+        data = gql(url, CHECKS_QUERY, timeout=60)
         checks = {c["name"]: c for c in data["assetNodeOrError"]["assetChecksOrError"]["checks"]}
         assert all(c["partitionDefinition"] and c["partitionDefinition"]["name"] == "titles" for c in checks.values()), checks
         has_audio = checks["has_audio"]["partitionStatuses"]
