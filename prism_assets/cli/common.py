@@ -103,14 +103,20 @@ def materialize_title(defs, instance, title_id: str, uri: str, delivery_date: st
     return job.execute_in_process(partition_key=title_id, instance=instance, tags=tags, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
 
 
-def delivery_tick(defs, instance, settings):
-    """One evaluation of the real delivery_sensor with the code location's resources."""
+def delivery_tick(defs, instance, settings, since=None):
+    """One evaluation of the real delivery_sensor with the code location's resources; a first listing, so
+    deliveries dated long ago are left to backfills unless `since` (a date) says from when to launch."""
     import warnings
 
     from dagster import build_sensor_context
 
+    from ..deliveries.scan import ScanCursor
+
+    cursor = ScanCursor(since=since.isoformat()).dumps() if since else None
+
     with warnings.catch_warnings():  # get_sensor_def's notice about unresolved resources: we pass them
         warnings.simplefilter("ignore", UserWarning)
         sensor_def = defs.get_sensor_def("delivery_sensor")
-    with build_sensor_context(instance=instance, definitions=defs, sensor_name="delivery_sensor", resources=resources(settings)) as ctx:
+    with build_sensor_context(instance=instance, definitions=defs, sensor_name="delivery_sensor", resources=resources(settings),
+                              cursor=cursor) as ctx:
         return sensor_def(ctx)

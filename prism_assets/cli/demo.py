@@ -118,7 +118,7 @@ def demo(
         fail(f"no sample media found in {media}")
     out.print(f"delivered {len(delivered)} sample title(s) to {store.uri}/{day.isoformat()}/", highlight=False)
 
-    result = delivery_tick(defs, instance, settings)
+    result = delivery_tick(defs, instance, settings, since=day)  # the samples' date, however old
     for req in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
     requests = list(result.run_requests or [])
@@ -129,7 +129,8 @@ def demo(
         task = progress.add_task("titles", total=len(requests) + 2)
         for req in requests:
             progress.update(task, description=f"process_title {req.partition_key}")
-            res = materialize_title(defs, instance, req.partition_key, req.tags[TAG_DELIVERY_URI], req.tags[TAG_DELIVERY_DATE])
+            res = materialize_title(defs, instance, req.partition_key, req.tags[TAG_DELIVERY_URI], req.tags[TAG_DELIVERY_DATE],
+                                    extra_tags=req.tags)  # the sensor's run, as the daemon would launch it
             failed += not res.success and not qc_gate_only(res)
             progress.advance(task)
         for job in ("delivery_manifest_job", "qc_report_job"):

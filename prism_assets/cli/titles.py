@@ -123,7 +123,7 @@ def backfill(
 
 
 def scan(profile: Optional[str] = typer.Option(None, "--profile")):
-    """Evaluate the delivery sensor once: record new deliveries, print what it would launch (no runs)."""
+    """Evaluate the delivery sensor once (a first listing): print the deliveries it would launch; records nothing, launches nothing."""
     settings, defs, instance = setup(profile)
     result = delivery_tick(defs, instance, settings)
     for r in result.run_requests or []:

@@ -117,10 +117,12 @@ def compute(sc: SignalContext) -> Result:
     tags = sc.run_tags
     uri = tags.get(TAG_DELIVERY_URI)
     delivery_date = tags.get(TAG_DELIVERY_DATE)
-    if uri and delivery_date and TAG_DELIVERY_ETAG in tags:  # launched for a delivery by a sensor: record it (a tick writes nothing)
+    known = cat.latest_delivery(title_id)
+    # launched for a delivery by a sensor (a tick writes nothing), or for a file the catalog does not know: record it
+    if uri and delivery_date and (TAG_DELIVERY_ETAG in tags or known is None or known.uri != uri):
         created = sc.context.instance.get_run_record_by_id(sc.run_id)
         discovered = created.create_timestamp.astimezone(timezone.utc).replace(tzinfo=None) if created else None
-        cat.record_deliveries([DeliveryRecord(title_id, date.fromisoformat(delivery_date), uri, tags[TAG_DELIVERY_ETAG] or None,
+        cat.record_deliveries([DeliveryRecord(title_id, date.fromisoformat(delivery_date), uri, tags.get(TAG_DELIVERY_ETAG) or None,
                                               int(tags.get(TAG_DELIVERY_SIZE) or 0) or None, discovered_at=discovered)])
     delivery = cat.latest_delivery(title_id)
     if not uri:
