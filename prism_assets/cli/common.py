@@ -57,11 +57,14 @@ def setup(profile: str | None):
     ensure_dagster_home()
     from dagster import DagsterInstance
 
+    from ..core.run_health import reap_dead_runs
     from ..definitions import build_definitions
 
     settings = settings_or_fail()
     defs = build_definitions(settings)
     instance = DagsterInstance.get()
+    for run_id, title, why in reap_dead_runs(instance):  # a killed earlier run must not hold the pools
+        err.print(f"[yellow]earlier run {run_id[:8]} of {title}: {why}; marked failed, its pool slots freed[/]", highlight=False)
     return settings, defs, instance
 
 
@@ -99,7 +102,9 @@ def materialize_title(defs, instance, title_id: str, uri: str, delivery_date: st
     from ..partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
 
     job = defs.resolve_job_def("process_title")
-    tags = {TAG_DELIVERY_URI: uri, TAG_DELIVERY_DATE: delivery_date, "prism/launched_by": "cli", **(extra_tags or {})}
+    from ..core.run_health import worker_tags
+
+    tags = {TAG_DELIVERY_URI: uri, TAG_DELIVERY_DATE: delivery_date, "prism/launched_by": "cli", **(extra_tags or {}), **worker_tags()}
     return job.execute_in_process(partition_key=title_id, instance=instance, tags=tags, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
 
 
