@@ -241,6 +241,41 @@ def test_technical_checks():
     assert [e["kind"] for e in r["events"]] == ["letterbox"] and r["verdict"] == "pass"  # info only
 
 
+def test_truncated_file_fails():
+    """The container header announces 10 s; picture and audio decode to 5 s: an incomplete file."""
+    n = 125
+    cut = source(n, audio_s=5.0, container={"duration_s": 10.0})
+    r = qc_of(stats(n), cut, audio(5.0), loud(dur=5.0))
+    ev = kinds(r, "truncated")
+    assert len(ev) == 1 and ev[0]["severity"] == "fail" and r["verdict"] == "fail", r["events"]
+    assert "ends at 5.000 s of the 10.000 s" in ev[0]["detail"] and ev[0]["metrics"]["missing_s"] == 5.0
+    # within the tolerance (a header rounding, an audio tail): nothing
+    for header in (5.5, 5.08):
+        r = qc_of(stats(n), source(n, audio_s=5.0, container={"duration_s": header}), audio(5.0), loud(dur=5.0))
+        assert not kinds(r, "truncated"), header
+    # audio reaching the header's duration: the file is complete even if the picture is short (av_duration_mismatch's case)
+    r = qc_of(stats(n), source(n, audio_s=10.0, container={"duration_s": 10.0}), audio(10.0), loud(dur=10.0))
+    assert not kinds(r, "truncated")
+
+
+@pytest.mark.integration
+def test_file_cut_at_half_fails_qc(tmp_path):
+    """A real faststart MP4 (header first) cut at 50 % of its bytes: 10 s announced, ~5 s decodable."""
+    full = tmp_path / "full.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=10", "-f", "lavfi", "-i", "sine=frequency=440:duration=10",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart", "-shortest", str(full))
+    cut = tmp_path / "cut.mp4"
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    st, au, an, src = analyse(cut, tmp_path)
+    r = qc_of(st, src, au, an)
+    ev = kinds(r, "truncated")
+    assert len(ev) == 1 and ev[0]["severity"] == "fail" and r["verdict"] == "fail", r["events"]
+    assert 3.0 < ev[0]["metrics"]["decodable_s"] < 7.0 and ev[0]["metrics"]["header_s"] == pytest.approx(10.0, abs=0.1)
+    st, au, an, src = analyse(full, tmp_path / "whole")
+    assert not kinds(qc_of(st, src, au, an), "truncated")
+
+
 def test_checks_catch_bad_documents():
     n = 250
     good = qc_of(stats(n), source(n, audio_s=10.0), audio(10.0), loud(-30))

@@ -6,7 +6,7 @@ Nothing here decodes media: inputs are `frame_stats` (one row per decoded frame)
 
 Event kinds (docs/schema.md "qc.json"): black, freeze, colour_bars, slate, letterbox, pillarbox,
 interlaced, vfr, decode_errors, silence, digital_silence, loudness, true_peak, missing_audio,
-av_duration_mismatch, video_spec, too_short.
+av_duration_mismatch, video_spec, too_short, truncated.
 """
 
 
@@ -22,7 +22,7 @@ from .events import SEVERITIES, Timeline, escalate, frame_event, reasons_of, run
 from .technical import check_loudness, check_technical
 from .thresholds import QCThresholds, db_to_lin
 
-QC_CODE_VERSION = "qc-1"
+QC_CODE_VERSION = "qc-2"  # 2: truncated files (header duration vs decodable media)
 QC_SCHEMA_VERSION = "1.0"
 
 

@@ -86,6 +86,9 @@ def check_technical(stats: pd.DataFrame, tl: Timeline, source: dict, audio_stats
         end = max(times) + 1.0 / tl.fps if times else tl.duration
         detail = f"{errors} packet(s) failed to decode, {corrupt} corrupt frame(s)" + (f"; demux stopped: {demux}" if demux else "")
         out.append(time_event(tl, "decode_errors", s, detail, start, max(end, start), metrics={"decode_errors": errors, "corrupt_frames": corrupt, "error_times_s": times[:20]}))
+    truncated = check_truncated(source, audio_analysis, tl, th, sv("truncated"))
+    if truncated:
+        out.append(truncated)
     # audio presence and A/V duration
     tracks = list(source.get("audio_tracks") or [])
     no_audio = (not tracks) or bool((audio_analysis or {}).get("no_audio"))
@@ -109,6 +112,25 @@ def check_technical(stats: pd.DataFrame, tl: Timeline, source: dict, audio_stats
                               f"track {tr['track']}: audio lasts {adur - vdur:.3f} s longer than the picture ({adur:.3f} s vs {vdur:.3f} s)",
                               track=tr["track"], metrics={"audio_s": round(adur, 4), "video_s": round(vdur, 4)}))
     return out
+
+
+def check_truncated(source: dict, audio_analysis: dict | None, tl: Timeline, th: QCThresholds, severity: str) -> dict | None:
+    """An incomplete file: the container header announces a duration that neither the picture nor any
+    audio track reaches (a transfer cut short). Decoded media ending `truncated_min_s` and
+    `truncated_ratio` before the header's duration is an event (default severity fail)."""
+    header = (source.get("container") or {}).get("duration_s")
+    if not header:
+        return None
+    header = float(header)
+    ends = [float(source.get("duration_s") or 0.0)]
+    ends += [float(t["duration_s"]) for t in (audio_analysis or {}).get("tracks") or [] if t.get("duration_s") is not None]
+    ends += [float(t["duration_s"]) for t in source.get("audio_tracks") or [] if t.get("duration_s") is not None]
+    decodable = max(ends)
+    missing = header - decodable
+    if missing < th.truncated_min_s or missing < th.truncated_ratio * header:
+        return None
+    return whole_event(tl, "truncated", severity, f"the file ends at {decodable:.3f} s of the {header:.3f} s its header announces "
+                       f"({decodable / header:.0%}): incomplete delivery", metrics={"decodable_s": round(decodable, 4), "header_s": round(header, 4), "missing_s": round(missing, 4)})
 
 
 def audio_durations(tracks: list[dict], audio_stats: pd.DataFrame | None, audio_analysis: dict | None) -> list[dict]:

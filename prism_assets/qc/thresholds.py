@@ -36,6 +36,8 @@ class QCThresholds:
     av_short_frames: float = 2.0
     av_long_s: float = 2.0
     decode_errors_fail: int = 10
+    truncated_min_s: float = 1.0  # decodable media shorter than the header's duration by this much ...
+    truncated_ratio: float = 0.02  # ... and by this fraction of it: an incomplete file
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "QCThresholds":
