@@ -135,12 +135,44 @@ def test_process_bad_input_one_line_error(data_dir, synth, name, expected):
         (["process", "{media}/qc_composite.mp4", "--profile", "gpu"], "unknown profile"),
         (["export", "never_processed", "--to", "/tmp/x"], "no source_video artifact"),
         (["search", "never_processed", "anything"], "has no embeddings"),
+        (["search", "bad/id", "anything"], "invalid title id"),
+        (["export", "bad\n", "--to", "/tmp/x"], "invalid title id"),
         (["backfill", "--from", "2026-11-05", "--to", "2026-11-01"], "before --from"),
     ],
 )
 def test_cli_usage_errors(data_dir, media, args, expected):
     proc = prism(*[a.format(media=media) for a in args], check=False)
     assert proc.returncode != 0 and expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("case", ["wrong_password", "closed_port", "s3_refused"])
+def test_unreachable_services_give_one_line_without_secrets(data_dir, media, monkeypatch, case):
+    """The catalog database refusing the password or not listening, S3 refusing connections: one line on
+    stderr naming what failed, exit 1, the password nowhere; --debug adds the traceback (still no password)."""
+    secret = "pw-do-not-print-7f3a"
+    if case == "s3_refused":
+        monkeypatch.setenv("PRISM_ARTIFACT_ROOT", "s3://prism-art/a")
+        monkeypatch.setenv("PRISM_S3_ENDPOINT_URL", "http://127.0.0.1:9")  # discard port: nothing listens
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+        monkeypatch.setenv("PRISM_STEP_RETRIES", "1")
+        monkeypatch.setenv("PRISM_STEP_RETRY_DELAY_S", "0")
+        args, expected = ["process", str(media / "jfk.flac"), "--title-id", "s3down"], "Could not connect to the endpoint URL"
+    else:
+        port = 3306 if case == "wrong_password" else 9
+        monkeypatch.setenv("PRISM_CATALOG_URL", f"mysql+pymysql://root:{secret}@127.0.0.1:{port}/test")
+        args = ["backfill", "--from", "2026-11-01", "--to", "2026-11-01"]
+        (data_dir / "deliveries" / "2026-11-01" / "t1").mkdir(parents=True)
+        (data_dir / "deliveries" / "2026-11-01" / "t1" / "t1.mp4").write_bytes(b"x")
+        expected = "catalog database mysql+pymysql://root:***@127.0.0.1:" + str(port) + "/test: (" + ("1045" if port == 3306 else "2003")
+    proc = prism(*args, check=False, timeout=240)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and len(lines) == 1 and expected in lines[0], proc.stderr
+    assert secret not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+    if case != "s3_refused":
+        dbg = prism("--debug", *args, check=False, timeout=240)
+        assert dbg.returncode == 1 and "Traceback" in dbg.stderr and expected in dbg.stderr.splitlines()[-1]
+        assert secret not in dbg.stdout + dbg.stderr
 
 
 def test_demo_runs_end_to_end(data_dir, media):

@@ -16,8 +16,11 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..core.errors import CatalogError, first_line
+from ..settings import redact_url
 from .models import Delivery, QCResult, SignalOutput, SignalRun, Title
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -63,8 +66,19 @@ class Catalog:
             # bounded waits: a database that does not answer fails the step with an error instead of hanging it
             self.engine = create_engine(url, pool_pre_ping=True, pool_recycle=3600, pool_timeout=30, connect_args=_timeouts(url))
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.engine, "handle_error", self._name_the_database)
         if migrate:
             self.migrate()
+
+    def _name_the_database(self, ctx) -> None:
+        """A connection-level failure (unreachable, refused, credentials, timeout, lost) says it is the
+        catalog's, with the URL (password hidden): a CatalogError chained to the driver's error.
+        A pre-ping's failure is left to the pool, which reconnects."""
+        if ctx.is_pre_ping or not isinstance(ctx.sqlalchemy_exception, (OperationalError, InterfaceError)):
+            return
+        orig = ctx.original_exception
+        why = first_line(orig) or type(orig).__name__
+        raise CatalogError(f"catalog database {redact_url(self.url)}: {why}") from orig
 
     @property
     def dialect(self) -> str:

@@ -75,16 +75,18 @@ def resources(settings) -> dict:
 
 
 def run_failure_line(result) -> str:
+    from ..core.errors import error_info_line, first_line
+
     for event in result.all_events:
         if event.is_step_failure:
             data = event.step_failure_data
             if data.user_failure_data and data.user_failure_data.description:
-                return data.user_failure_data.description
+                return first_line(data.user_failure_data.description)
             if data.error:
-                return data.error.message.strip().splitlines()[0]
+                return error_info_line(data.error)
     for event in result.all_events:
         if event.event_type_value == "RUN_FAILURE" and event.message:
-            return event.message.strip().splitlines()[0]
+            return first_line(event.message)
     return "run failed"
 
 

@@ -71,8 +71,13 @@ def search(
     import numpy as np
 
     from ..core.artifacts import ArtifactStore
+    from ..deliveries.layout import DeliveryError, validate_title_id
     from ..visual.clip import ClipLoadError
 
+    try:
+        validate_title_id(title_id)
+    except DeliveryError as exc:
+        fail(str(exc))
     settings = settings_or_fail(**({"profile": profile} if profile else {}))
     res = resources(settings)
     arts = res["storage"].artifacts()
