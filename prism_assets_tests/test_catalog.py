@@ -84,3 +84,48 @@ def test_signal_runs_and_outputs(catalog):
         catalog.record_output(partition_key="t1", signal="source_video", run_id=run, uri=f"/a/{run}.json", fmt="json", size_bytes=5, schema_version="1.0", code_version="probe-1")
     assert catalog.count(SignalOutput) == 1 and catalog.outputs("t1")["source_video"].uri == "/a/r2.json"
     assert catalog.count(SignalRun) == 1
+
+
+@pytest.fixture
+def latin1_mariadb():
+    """A scratch database on the real MariaDB whose default character set is latin1 (as on an old server)."""
+    import uuid
+
+    import pymysql
+
+    name = f"prism_latin1_{uuid.uuid4().hex[:8]}"
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", connect_timeout=5, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name} CHARACTER SET latin1 COLLATE latin1_swedish_ci")
+    url = f"mysql+pymysql://root@127.0.0.1:3306/{name}"
+    yield url
+    from prism_assets.catalog import repo
+
+    repo._migrated.discard(url)
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name}")
+    conn.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("upgrade_from", [None, "0002_qc"])
+def test_mariadb_tables_are_utf8mb4_whatever_the_server_default(latin1_mariadb, upgrade_from):
+    """On a latin1 database, fresh (None) or created by the earlier migrations then upgraded: names in
+    any script (CJK, emoji) round-trip, every table is utf8mb4 with exact (binary) ids, old rows survive."""
+    cat = Catalog(latin1_mariadb, migrate=upgrade_from is None)
+    if upgrade_from:
+        cat.migrate(upgrade_from)
+        cat.record_deliveries([DeliveryRecord("old_title", date(2026, 11, 1), "/d/old.mp4")])
+        cat.migrate()
+    name = "기생충 パラサイト 寄生虫 🎬"
+    cat.record_deliveries([DeliveryRecord("cjk", date(2026, 11, 2), "/d/기생충.mp4"), DeliveryRecord("CJK", date(2026, 11, 2), "/d/b.mp4")])
+    cat.update_title("cjk", name=name)
+    assert cat.title("cjk").name == name and cat.latest_delivery("cjk").uri == "/d/기생충.mp4"
+    assert cat.title("CJK") is not None and cat.title("CJK").name is None  # ids are exact, as Dagster's partition keys
+    if upgrade_from:
+        assert cat.title("old_title") is not None
+    with cat.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                                    "AND TABLE_NAME <> 'alembic_version'").all()
+    assert rows and all(coll == "utf8mb4_bin" for _, coll in rows), rows
+    cat.dispose()

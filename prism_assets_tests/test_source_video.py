@@ -3,6 +3,7 @@
 import json
 from datetime import date
 
+import pytest
 from dagster import DagsterInstance, materialize
 
 from prism_assets.catalog import Catalog, DeliveryRecord
@@ -114,3 +115,45 @@ def test_bad_sidecar_is_flagged_not_fatal(settings, media, tmp_path):
     (tmp_path / "x.json").write_text("{not json")
     assert run_title(settings, "x", video).success
     assert "not valid JSON" in artifact(settings, "x")["sidecar_warnings"][0]
+
+
+@pytest.mark.parametrize("case", ["deep", "huge", "long_fields"])
+def test_hostile_sidecars_are_bounded_warnings(settings, media, tmp_path, case):
+    """A sidecar nested 30,000 levels deep, one of 5 MB, one with a 2,000-character CJK title and a
+    500-character provider: the title is processed, each problem is one warning line, nothing fails."""
+    video = tmp_path / "h.mp4"
+    video.write_bytes((media / "qc_composite.mp4").read_bytes())
+    if case == "deep":
+        body = "[" * 30_000 + "]" * 30_000  # under 64 KiB: json.loads itself would recurse too deep
+    elif case == "huge":
+        body = json.dumps({"title": "big", "notes": "x" * 5_000_000})
+    else:
+        body = json.dumps({"title": "기생충" * 700, "provider": "p" * 500, "expected_languages": ["en"]})
+    (tmp_path / "h.json").write_text(body)
+    result = run_title(settings, "h", video)
+    assert result.success
+    t = artifact(settings, "h")
+    warnings = t["sidecar_warnings"]
+    assert warnings and all("\n" not in w and len(w) < 300 for w in warnings), warnings
+    if case == "deep":
+        assert "nests deeper than 16 levels" in warnings[0] and t["title_name"] is None
+    elif case == "huge":
+        assert "larger than 64 KiB" in warnings[0] and t["title_name"] is None
+    else:
+        assert len(t["title_name"]) == 512 and t["provider"] is None and t["expected_languages"] == ["en"]
+        assert any("title is 2100 characters, cut to 512" in w for w in warnings) and any("provider is 500" in w for w in warnings)
+        assert Catalog(settings.catalog_url).title("h").name == "기생충" * 170 + "기생"
+
+
+def test_parse_sidecar_bounds():
+    from prism_assets.deliveries.layout import DeliveryError, parse_sidecar
+
+    side, warnings = parse_sidecar(json.dumps({"title": "t", "extra": {"a": [[[1]]]}}).encode(), "s.json")
+    assert side["title"] == "t" and warnings == []
+    nested = {"title": "t"}
+    for _ in range(20):
+        nested = {"x": nested}
+    with pytest.raises(DeliveryError, match="nests deeper than 16 levels"):
+        parse_sidecar(json.dumps(nested).encode(), "s.json")
+    side, warnings = parse_sidecar(json.dumps({"expected_languages": ["en"] * 40}).encode(), "s.json")
+    assert "expected_languages" not in side and "at most 32 codes" in warnings[0]

@@ -57,6 +57,7 @@ def _tmp_files(root: Path) -> list[Path]:
 def test_put_get_exists(store, tmp_path):
     store.put_bytes("a/b/c.bin", b"hello")
     assert store.get_bytes("a/b/c.bin") == b"hello"
+    assert store.get_bytes("a/b/c.bin", max_bytes=3) == b"hel" and store.get_bytes("a/b/c.bin", max_bytes=99) == b"hello"
     assert store.exists("a/b/c.bin")
     assert not store.exists("a/b/missing.bin")
     assert not store.exists("a/b")  # a folder is not an object

@@ -353,7 +353,8 @@ DB_READ_TIMEOUT_S = 30
 def _timeouts(url: str) -> dict:
     """Connect and read timeouts of the DB-API driver of a URL (pymysql, psycopg2)."""
     if url.startswith(("mysql", "mariadb")):
-        return {"connect_timeout": DB_CONNECT_TIMEOUT_S, "read_timeout": DB_READ_TIMEOUT_S, "write_timeout": DB_READ_TIMEOUT_S}
+        return {"connect_timeout": DB_CONNECT_TIMEOUT_S, "read_timeout": DB_READ_TIMEOUT_S, "write_timeout": DB_READ_TIMEOUT_S,
+                "charset": "utf8mb4"}  # explicit: any script in names and sidecars, whatever the server's default
     if url.startswith("postgresql"):
         return {"connect_timeout": DB_CONNECT_TIMEOUT_S, "options": f"-c statement_timeout={DB_READ_TIMEOUT_S * 1000}"}
     return {}

@@ -33,7 +33,7 @@ class ObjectStore(Protocol):
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
     def put_file(self, key: str, path: Path) -> None: ...
-    def get_bytes(self, key: str) -> bytes: ...
+    def get_bytes(self, key: str, max_bytes: int | None = None) -> bytes: ...  # at most max_bytes (the start) when given
     def exists(self, key: str) -> bool: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def list(self, prefix: str = "", start_after: str | None = None, limit: int | None = None) -> Iterator[ObjectInfo]: ...
@@ -87,9 +87,12 @@ class LocalStore:
             tmp.unlink(missing_ok=True)
             raise
 
-    def get_bytes(self, key: str) -> bytes:
+    def get_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
         try:
-            return self.path(key).read_bytes()
+            if max_bytes is None:
+                return self.path(key).read_bytes()
+            with open(self.path(key), "rb") as fh:
+                return fh.read(max_bytes)
         except FileNotFoundError as exc:
             raise StoreError(f"no object {self.uri_for(key)}") from exc
 
@@ -207,9 +210,10 @@ class S3Store:
     def put_file(self, key: str, path: Path) -> None:
         self.client.upload_file(str(path), self.bucket, self._full(key))
 
-    def get_bytes(self, key: str) -> bytes:
+    def get_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
+        ranged = {"Range": f"bytes=0-{max_bytes - 1}"} if max_bytes else {}
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
+            return self.client.get_object(Bucket=self.bucket, Key=self._full(key), **ranged)["Body"].read()
         except self.client.exceptions.NoSuchKey as exc:
             raise StoreError(f"no object {self.uri_for(key)}") from exc
 

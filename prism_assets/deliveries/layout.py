@@ -65,21 +65,60 @@ def parse_video_key(key: str) -> tuple[date, str, str] | None:
         return None
 
 
-def parse_sidecar(data: bytes, where: str) -> dict:
-    """Sidecar JSON: {title|name, provider, expected_languages: [..]} (all optional)."""
+MAX_SIDECAR_BYTES = 64 * 1024  # a sidecar is a few fields; a larger file is not one
+MAX_SIDECAR_DEPTH = 16
+TEXT_LIMITS = {"title": 512, "name": 512}  # cut to this many characters (the catalog's column), with a warning
+PROVIDER_MAX = 128  # a longer provider is dropped, not cut (a cut name could select the wrong QC profile)
+MAX_LANGUAGES, LANGUAGE_MAX = 32, 35  # BCP 47 tags are at most 35 characters
+
+
+def _depth(value) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return deepest
+
+
+def parse_sidecar(data: bytes, where: str) -> tuple[dict, list[str]]:
+    """Sidecar JSON: {title|name, provider, expected_languages: [..]} (all optional), and one-line
+    warnings for what was cut or dropped. A sidecar that cannot be used at all (not JSON, not an
+    object, larger than 64 KiB, nested deeper than 16 levels, wrong types) raises DeliveryError."""
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise DeliveryError(f"sidecar {where} is larger than {MAX_SIDECAR_BYTES // 1024} KiB: ignored")
     try:
         side = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DeliveryError(f"sidecar {where} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DeliveryError(f"sidecar {where} nests deeper than {MAX_SIDECAR_DEPTH} levels: ignored") from None
     if not isinstance(side, dict):
         raise DeliveryError(f"sidecar {where} must be a JSON object")
+    if _depth(side) > MAX_SIDECAR_DEPTH:
+        raise DeliveryError(f"sidecar {where} nests deeper than {MAX_SIDECAR_DEPTH} levels: ignored")
     langs = side.get("expected_languages")
     if langs is not None and not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
         raise DeliveryError(f"sidecar {where}: expected_languages must be a list of language codes")
     for field in ("title", "name", "provider"):
         if side.get(field) is not None and not isinstance(side[field], str):
             raise DeliveryError(f"sidecar {where}: {field} must be a string")
-    return side
+    warnings = []
+    for field, limit in TEXT_LIMITS.items():
+        if side.get(field) and len(side[field]) > limit:
+            warnings.append(f"sidecar {where}: {field} is {len(side[field])} characters, cut to {limit}")
+            side[field] = side[field][:limit]
+    if side.get("provider") and len(side["provider"]) > PROVIDER_MAX:
+        warnings.append(f"sidecar {where}: provider is {len(side['provider'])} characters (at most {PROVIDER_MAX}): ignored")
+        side.pop("provider")
+    if langs and (len(langs) > MAX_LANGUAGES or any(len(x) > LANGUAGE_MAX for x in langs)):
+        warnings.append(f"sidecar {where}: expected_languages needs at most {MAX_LANGUAGES} codes of at most {LANGUAGE_MAX} characters: ignored")
+        side.pop("expected_languages")
+    return side, warnings
 
 
 def sidecar_candidates(video_key: str) -> list[str]:

@@ -9,7 +9,7 @@ from dagster import AssetCheckSeverity, Failure, MetadataValue
 from ..catalog import DeliveryRecord
 from ..core import checks
 from ..core.signal import Output, Result, Signal, SignalContext
-from ..deliveries.layout import DeliveryError, parse_sidecar, sidecar_candidates
+from ..deliveries.layout import MAX_SIDECAR_BYTES, DeliveryError, parse_sidecar, sidecar_candidates
 from ..partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_ETAG, TAG_DELIVERY_SIZE, TAG_DELIVERY_URI
 from .probe import PROBE_CODE_VERSION, PROBE_SCHEMA_VERSION, ProbeError, probe_summary, probe_video
 
@@ -90,7 +90,7 @@ def _read_sidecar(store, key: str) -> tuple[dict, list[str]]:
         if not store.exists(cand):
             continue
         try:
-            return parse_sidecar(store.get_bytes(cand), cand), []
+            return parse_sidecar(store.get_bytes(cand, max_bytes=MAX_SIDECAR_BYTES + 1), cand)
         except DeliveryError as exc:
             return {}, [str(exc)]
     return {}, []

@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(32), nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("updated_at", sa.DateTime, nullable=False),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
     )
     op.create_index("ix_titles_provider", "titles", ["provider"])
     op.create_index("ix_titles_first_delivery_date", "titles", ["first_delivery_date"])
@@ -46,6 +48,8 @@ def upgrade() -> None:
         sa.Column("sidecar", sa.JSON),
         sa.Column("discovered_at", sa.DateTime, nullable=False),
         sa.UniqueConstraint("delivery_key", name="uq_deliveries_key"),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
     )
     op.create_index("ix_deliveries_title_id", "deliveries", ["title_id"])
     op.create_index("ix_deliveries_delivery_date", "deliveries", ["delivery_date"])
@@ -64,6 +68,8 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime, nullable=False),
         sa.Column("finished_at", sa.DateTime),
         sa.UniqueConstraint("dagster_run_id", "signal", "partition_key", name="uq_signal_runs_run"),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
     )
     op.create_index("ix_signal_runs_title_signal", "signal_runs", ["title_id", "signal"])
 
@@ -80,6 +86,8 @@ def upgrade() -> None:
         sa.Column("size_bytes", sa.BigInteger, nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.UniqueConstraint("partition_key", "signal", name="uq_signal_outputs_signal"),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
     )
 
 

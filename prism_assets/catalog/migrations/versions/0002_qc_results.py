@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("updated_at", sa.DateTime, nullable=False),
         sa.UniqueConstraint("title_id", name="uq_qc_results_title"),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
     )
     op.create_index("ix_qc_results_verdict", "qc_results", ["verdict"])
     op.create_index("ix_qc_results_delivery_date", "qc_results", ["delivery_date"])
