@@ -11,11 +11,11 @@ in one place.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 from dagster import AssetSelection, AssetSpec, Definitions, PreviewWarning, define_asset_job
 from dagster_aws.s3 import S3Resource
 
+from .core.dead_run_sensor import build_close_failed_runs_sensor
 from .core.domain import Domain, DomainContext, all_signals, load_domains, qc_sources
 from .core.policy import Policy
 from .core.routing import job_executor
@@ -35,7 +35,7 @@ def platform_resources(settings: PrismSettings, profile: PrismProfile) -> dict:
     storage = PrismStorage(
         delivery_root=settings.delivery_root,
         artifact_root=settings.artifact_root,
-        scratch_dir=str(Path(settings.data_dir) / "scratch"),
+        scratch_dir=str(settings.scratch_dir),
         s3=s3,
     )
     catalog = CatalogResource(url=settings.catalog_url)
@@ -77,7 +77,7 @@ def build_definitions(settings: PrismSettings | None = None) -> Definitions:
     platform = Definitions(
         executor=job_executor(settings),  # every run's executor: PRISM_EXECUTOR=inprocess (default) | multiprocess | celery | ecs
         jobs=[process_title],
-        sensors=[build_sla_sensor(TitleGraph.from_signals(signals), ctx.policy)],
+        sensors=[build_sla_sensor(TitleGraph.from_signals(signals), ctx.policy), build_close_failed_runs_sensor(PROCESS_TITLE_JOB)],
         resources=platform_resources(settings, ctx.profile),
     )
     sources = qc_sources(domains)

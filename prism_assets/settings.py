@@ -114,6 +114,11 @@ class PrismSettings:
         settings.validate()
         return settings
 
+    @property
+    def scratch_dir(self) -> Path:
+        """Local scratch: staged S3 sources, step work folders (removed after each step or dead run)."""
+        return Path(self.data_dir) / "scratch"
+
     def validate(self) -> None:
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}")

@@ -125,15 +125,22 @@ def held(inst) -> set[str]:
     return set().union(*(inst.event_log_storage.get_concurrency_info(p).active_run_ids for p in POOLS))
 
 
+def step_scratch(title: str) -> list[Path]:
+    """The step work folders of a title's runs (SignalContext.workdir: <scratch>/<kind>/<title>/<run8>)."""
+    return sorted((Path(os.environ["PRISM_DATA_DIR"]) / "scratch").glob(f"*/{title}/*"))
+
+
 def kill_while_holding_a_slot(inst, env: dict, title: str) -> None:
-    """`prism process` of the composite, killed with SIGKILL as soon as its run holds a pool slot."""
+    """`prism process` of the composite, killed with SIGKILL as soon as its run holds a pool slot and a
+    step has its scratch folder (the visual or audio pass is under way)."""
     victim = subprocess.Popen([*PRISM, "process", str(MEDIA / "qc_composite.mp4"), "--title-id", title], cwd=REPO, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and victim.poll() is None and not held(inst):
+        while time.monotonic() < deadline and victim.poll() is None and not (held(inst) and step_scratch(title)):
             time.sleep(0.2)
-        assert victim.poll() is None and held(inst), "prism process ended (or never held a pool slot) before it could be killed"
+        assert victim.poll() is None and held(inst) and step_scratch(title), \
+            "prism process ended (or never held a pool slot / made its scratch) before it could be killed"
     finally:
         if victim.poll() is None:
             os.killpg(victim.pid, signal.SIGKILL)
@@ -157,6 +164,20 @@ def test_a_killed_prism_process_does_not_block_the_next(data_dir, synth):
         by_title = {r.tags.get("dagster/partition"): r.status for r in runs}
         assert by_title == {"victim": DagsterRunStatus.FAILURE, "next": DagsterRunStatus.SUCCESS}, by_title
         assert took < 240, f"the next title took {took:.0f}s"
+        assert_closed(data_dir, "victim")
+
+
+def assert_closed(data_dir, title: str) -> None:
+    """The dead run left nothing unfinished: no signal run 'started', the title failed, no step scratch."""
+    from prism_assets.catalog import Catalog
+    from prism_assets.settings import PrismSettings
+
+    cat = Catalog(PrismSettings.from_env().catalog_url)
+    runs = cat.signal_runs(title)
+    assert runs and not [r for r in runs if r.status == "started"], [(r.signal, r.status) for r in runs]
+    assert any(r.status == "failed" and "run ended before this step finished" in (r.error or "") for r in runs)
+    assert cat.title(title).status == "failed"
+    assert step_scratch(title) == [], step_scratch(title)
 
 
 @pytest.mark.e2e
@@ -179,5 +200,40 @@ def test_the_daemons_run_monitoring_fails_a_killed_run_and_frees_its_slots(data_
             wait_until("its pool slots to be freed", lambda: not held(inst), 120, log=dev.log)
             messages = [e.message for e in inst.all_logs(run.run_id) if e.message]
             assert any("Detected run worker status FAILED" in m and "is gone" in m for m in messages), messages[-5:]
+            from prism_assets.catalog import Catalog
+            from prism_assets.settings import PrismSettings
+
+            cat = Catalog(PrismSettings.from_env().catalog_url)
+            wait_until("close_failed_runs to close the run's signal runs", lambda: not [r for r in cat.signal_runs("victim") if r.status == "started"],
+                       90, log=dev.log)
+            assert_closed(data_dir, "victim")
     finally:
         dev.stop()
+
+
+def test_close_dead_run_fails_unfinished_steps_and_removes_their_scratch(tmp_path):
+    from datetime import date as _date
+
+    from prism_assets.catalog import Catalog, DeliveryRecord
+    from prism_assets.core.tracking import close_dead_run
+
+    cat = Catalog(f"sqlite:///{tmp_path / 'c.db'}")
+    cat.record_deliveries([DeliveryRecord("t1", _date(2026, 11, 1), "/d/t1.mp4")])
+    run_id = "abcdef12-0000-0000-0000-000000000000"
+    for sig in ("source_video", "visual_pass", "audio_pass"):
+        cat.start_signal_run(partition_key="t1", signal=sig, run_id=run_id, code_version="1", title_id="t1")
+    cat.finish_signal_run(partition_key="t1", signal="source_video", run_id=run_id, status="success")
+    scratch = tmp_path / "scratch"
+    mine = [scratch / "visual" / "t1" / run_id[:8], scratch / "audio" / "t1" / run_id[:8]]
+    other = scratch / "visual" / "t1" / "99999999"  # another run of the same title
+    for d in [*mine, other]:
+        d.mkdir(parents=True)
+        (d / "f.pack").write_bytes(b"x")
+    titles, removed = close_dead_run(cat, scratch, run_id, "t1", "process 42 of this run is gone")
+    assert titles == ["t1"] and removed == 2 and not any(d.exists() for d in mine) and other.exists()
+    status = {r.signal: (r.status, r.error) for r in cat.signal_runs("t1")}
+    assert status["source_video"] == ("success", None)
+    assert status["visual_pass"] == ("failed", "run ended before this step finished: process 42 of this run is gone")
+    assert cat.title("t1").status == "failed"
+    assert close_dead_run(cat, scratch, run_id, "../t1", "x") == ([], 0)  # idempotent; a hostile partition walks nowhere
+    cat.dispose()

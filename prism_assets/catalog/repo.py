@@ -244,6 +244,16 @@ class Catalog:
                 .values(status=status, model=model, error=(error or None) and error[:4000], finished_at=utcnow())
             )
 
+    def fail_unfinished_signal_runs(self, run_id: str, error: str) -> list[str]:
+        """Signal runs of a Dagster run still `started` (the run died): marked failed with `error`.
+        Returns the titles they belonged to."""
+        with self.Session.begin() as s:
+            rows = s.execute(select(SignalRun.id, SignalRun.title_id).where(SignalRun.dagster_run_id == run_id, SignalRun.status == "started")).all()
+            if rows:
+                s.execute(update(SignalRun).where(SignalRun.id.in_([r.id for r in rows]))
+                          .values(status="failed", error=error[:4000], finished_at=utcnow()))
+        return sorted({r.title_id for r in rows if r.title_id})
+
     def record_output(self, *, partition_key: str, signal: str, run_id: str, uri: str, fmt: str, size_bytes: int, schema_version: str | None, code_version: str | None) -> None:
         with self.Session.begin() as s:
             self._upsert(

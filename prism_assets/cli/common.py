@@ -63,8 +63,14 @@ def setup(profile: str | None):
     settings = settings_or_fail()
     defs = build_definitions(settings)
     instance = DagsterInstance.get()
-    for run_id, title, why in reap_dead_runs(instance):  # a killed earlier run must not hold the pools
-        err.print(f"[yellow]earlier run {run_id[:8]} of {title}: {why}; marked failed, its pool slots freed[/]", highlight=False)
+    reaped = reap_dead_runs(instance)  # a killed earlier run must not hold the pools
+    if reaped:
+        from ..catalog import connect
+        from ..core.tracking import close_dead_run
+
+        for run_id, title, why in reaped:
+            close_dead_run(connect(settings.catalog_url), settings.scratch_dir, run_id, title, why)
+            err.print(f"[yellow]earlier run {run_id[:8]} of {title}: {why}; marked failed, its pool slots freed[/]", highlight=False)
     return settings, defs, instance
 
 

@@ -15,6 +15,11 @@ does not implement on one machine. Two doors, one check (`worker_status`):
   (`reap_dead_runs`): marked failed with one line, slots freed at once, so a re-run starts at once
   even when no daemon is running.
 
+What a dead run leaves in Prism's own books is closed by the same two doors: its signal runs still
+`started` in the catalog become failed and its step scratch folders are removed (`close_dead_run`),
+by the CLI right after reaping, and by the `close_failed_runs` run-failure sensor (core/dead_run_sensor.py) for runs that run
+monitoring (or anything else) failed.
+
 A process is alive when its pid exists, is not a zombie and started no later than the run (a pid reused
 by a newer process is not the run's). Runs of other hosts are left alone (UNKNOWN): their launcher or
 the platform (ECS, Kubernetes) answers for them.
@@ -140,3 +145,4 @@ class PrismRunLauncher(DefaultRunLauncher):
     def check_run_worker_health(self, run) -> CheckRunHealthResult:
         status, why = worker_status(self._instance, run)
         return CheckRunHealthResult(status, why)
+

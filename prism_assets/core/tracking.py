@@ -3,8 +3,11 @@ and one-line failures."""
 
 from __future__ import annotations
 
+import re
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dagster import Failure
 
@@ -52,3 +55,24 @@ def tracked_signal_run(context, catalog, *, signal: str, code_version: str | Non
         catalog.finish_signal_run(partition_key=partition, signal=signal, run_id=context.run_id, status=status, model=record.model,
                                   error=record.skipped)
 
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def close_dead_run(catalog, scratch_dir: str | Path | None, run_id: str, partition: str | None, why: str) -> tuple[list[str], int]:
+    """What a run that died (killed, crashed, failed by run monitoring) left behind: its signal runs still
+    `started` become failed with `why` (their titles too), and its step scratch folders
+    (`<scratch>/<kind>/<partition>/<run[:8]>`, see SignalContext.workdir) are removed.
+    Returns (titles marked failed, scratch folders removed)."""
+    titles = catalog.fail_unfinished_signal_runs(run_id, f"run ended before this step finished: {why}")
+    for title_id in titles:
+        catalog.update_title(title_id, status="failed")
+    removed = 0
+    if scratch_dir and partition and _SAFE_NAME.fullmatch(partition) and _SAFE_NAME.fullmatch(run_id[:8]):
+        root = Path(scratch_dir)
+        for folder in root.glob(f"*/{partition}/{run_id[:8]}"):
+            if folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    return titles, removed
