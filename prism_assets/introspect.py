@@ -90,9 +90,9 @@ def check_rows(defs: Definitions) -> list[CheckRow]:
             for key, _, ad in _nodes(defs)[0] for spec in sorted(ad.check_specs, key=lambda s: s.name) if spec.asset_key == key]
 
 
-def export_plan(defs: Definitions) -> list[tuple[str, str]]:
-    """(asset, file name) of every per-title asset `prism export` writes, in graph order."""
-    return [(r.key, r.export) for r in asset_rows(defs) if r.export and r.partitions == "titles"]
+def export_plan(defs: Definitions) -> list[AssetRow]:
+    """The exported per-title assets, parents first (`row.export` is the file name in an export)."""
+    return [r for r in asset_rows(defs) if r.export and r.partitions == "titles"]
 
 
 def automation(defs: Definitions) -> dict[str, list[tuple[str, str]]]:

@@ -165,6 +165,16 @@ def test_a_killed_prism_process_does_not_block_the_next(data_dir, synth):
         assert by_title == {"victim": DagsterRunStatus.FAILURE, "next": DagsterRunStatus.SUCCESS}, by_title
         assert took < 240, f"the next title took {took:.0f}s"
         assert_closed(data_dir, "victim")
+    # the killed title's export is refused whole (nothing written); --partial exports what exists, said so
+    dest = data_dir / "export_victim"
+    exp = subprocess.run([*PRISM, "export", "victim", "--to", str(dest)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    lines = [line for line in exp.stderr.splitlines() if line.strip()]
+    assert exp.returncode == 1 and len(lines) == 1 and "title victim is incomplete" in lines[0] and "failed (run ended before this step finished" in lines[0], exp.stderr
+    assert "missing transcript.json" in lines[0] and "qc.json" in lines[0]
+    assert not dest.exists() and not list(data_dir.glob(".export_victim*"))
+    exp = subprocess.run([*PRISM, "export", "victim", "--to", str(dest), "--partial"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert exp.returncode == 0 and "warning:" in exp.stderr and (dest / "title.json").is_file(), exp.stderr
+    assert not (dest / "qc.json").exists()
 
 
 def assert_closed(data_dir, title: str) -> None:

@@ -104,7 +104,7 @@ def test_a_new_signal_is_one_folder_and_one_line(data_dir, media, scratch_domain
     specs = {s.name: s for s in graph.assets_def_for_key(AssetKey("shot_stats")).check_specs}
     assert set(specs) == {"counts_positive", "few_cuts", SLA_CHECK} and all(s.partitions_def is not None for s in specs.values())
     assert AssetKey("shot_stats") in graph.get(AssetKey("qc")).parent_keys  # its QC events feed the title's verdict
-    assert ("shot_stats", "shot_stats.json") in export_plan(defs)  # in the export
+    assert ("shot_stats", "shot_stats.json") in [(r.key, r.export) for r in export_plan(defs)]  # in the export
     blocks = render(defs, load_domains(settings.domains))
     assert "`shot_stats`" in blocks["assets"] and "`few_cuts`" in blocks["checks"] and "max_cuts" in blocks["domains"]
     assert any("architecture.md" in s for s in stale(REPO / "docs", defs, load_domains(settings.domains)))  # the docs check sees it

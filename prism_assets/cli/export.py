@@ -13,12 +13,31 @@ from rich.table import Table
 from .common import err, fail, out, resources, settings_or_fail
 
 
+def incomplete(catalog, artifacts, title_id: str, rows) -> list[str]:
+    """Why a title's index is not complete: a signal whose latest run failed or never finished, and the
+    exported outputs that are missing (an output its signal skipped for this title, e.g. pictures of an
+    audio-only delivery, is not expected). `rows` are the exported per-title assets (introspect.export_plan)."""
+    from ..core.artifacts import ArtifactStore
+
+    latest = {r.signal: r for r in catalog.signal_runs(title_id)}  # ordered by id: the last run of each wins
+    problems = [f"{sig} {'did not finish' if r.status == 'started' else 'failed'}" + (f" ({r.error[:120]})" if r.error else "")
+                for sig, r in latest.items() if r.status in ("failed", "started")]
+    missing = [row.export for row in rows if not artifacts.exists(ArtifactStore.base_key(row.key, title_id))
+               and not (row.step in latest and latest[row.step].status == "skipped")]
+    if missing:
+        problems.append(f"missing {', '.join(missing)}")
+    return problems
+
+
 def export(
     title_id: str = typer.Argument(..., help="Title id"),
     to: Path = typer.Option(..., "--to", help="Destination folder (created; must not exist or be empty)"),
+    partial: bool = typer.Option(False, "--partial", help="Export what exists even when a signal failed or is missing"),
 ):
-    """Write a title's whole index (title.json and every signal produced so far) to a new folder.
+    """Write a title's whole index (title.json and every signal) to a new folder: complete or not at all.
+    A title whose latest processing failed or did not finish is refused (--partial exports what exists).
     The files are written to a temporary folder beside it and moved into place when complete."""
+    from ..catalog import connect
     from ..core.artifacts import ArtifactStore, encode
     from ..core.store import LocalStore, StoreError
     from ..definitions import build_definitions
@@ -30,10 +49,16 @@ def export(
     except DeliveryError as exc:
         fail(str(exc))
     settings = settings_or_fail()
-    plan = export_plan(build_definitions(settings))
+    rows = export_plan(build_definitions(settings))
     artifacts = resources(settings)["storage"].artifacts()
     if not artifacts.exists(ArtifactStore.base_key("source_video", title_id)):
         fail(f"title {title_id!r} has no source_video artifact under {settings.artifact_root} (run `prism process` first)")
+    problems = incomplete(connect(settings.catalog_url), artifacts, title_id, rows)
+    if problems and not partial:
+        fail(f"title {title_id} is incomplete: {'; '.join(problems)}. Process it again (prism process, a backfill), "
+             "or export what exists with --partial")
+    for line in problems:
+        err.print(f"[yellow]warning: {line}[/]", highlight=False)
     final = to.expanduser().resolve()
     if final.exists() and (not final.is_dir() or any(final.iterdir())):
         fail(f"{final} exists and is not an empty folder: export into a new one")
@@ -41,8 +66,8 @@ def export(
     dest = LocalStore(tmp)
     written = []
     try:
-        for asset_name, filename in plan:
-            base = ArtifactStore.base_key(asset_name, title_id)
+        for row in rows:
+            base, filename = ArtifactStore.base_key(row.key, title_id), row.export
             if not artifacts.exists(base):
                 continue
             dest.put_bytes(filename, encode(artifacts.read(base))[1])
