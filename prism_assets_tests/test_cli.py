@@ -82,10 +82,16 @@ def test_process_and_export_held_out_composite_is_scored(data_dir, tmp_path):
     assert (stats.set_index("frame").loc[posters["frame"], "black_ratio"] < 0.5).all()
 
 
-def test_process_and_export_audio_only_korean(data_dir, media, tmp_path):
+def test_process_and_export_audio_only_korean(data_dir, media, tmp_path, monkeypatch):
     """An audio-only delivery runs the audio signals (transcript, audio.json) and skips the picture
-    ones; the Korean speech is detected and transcribed by the offline multilingual model."""
+    ones; the Korean speech is detected and transcribed by the offline multilingual model. onnxruntime's
+    import-time cache lands in the data dir, not in the user's home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     prism("process", str(media / "ko.mp3"), "--date", "2026-11-20")
+    assert not (home / ".cache" / "Microsoft").exists() and (data_dir / "cache" / "Microsoft").is_dir()
     out = tmp_path / "exp"
     prism("export", "ko", "--to", str(out))
     title = json.loads((out / "title.json").read_text())

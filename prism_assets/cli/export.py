@@ -13,17 +13,18 @@ from rich.table import Table
 from .common import err, fail, out, resources, settings_or_fail
 
 
-def incomplete(catalog, artifacts, title_id: str, rows) -> list[str]:
+def incomplete(catalog, artifacts, graph, title_id: str, rows) -> list[str]:
     """Why a title's index is not complete: a signal whose latest run failed or never finished, and the
-    exported outputs that are missing (an output its signal skipped for this title, e.g. pictures of an
-    audio-only delivery, is not expected). `rows` are the exported per-title assets (introspect.export_plan)."""
+    exported outputs that are missing (outputs of a step skipped for this title and everything downstream,
+    e.g. the pictures of an audio-only delivery, are not expected: `graph` is the TitleGraph).
+    `rows` are the exported per-title assets (introspect.export_plan)."""
     from ..core.artifacts import ArtifactStore
 
     latest = {r.signal: r for r in catalog.signal_runs(title_id)}  # ordered by id: the last run of each wins
     problems = [f"{sig} {'did not finish' if r.status == 'started' else 'failed'}" + (f" ({r.error[:120]})" if r.error else "")
                 for sig, r in latest.items() if r.status in ("failed", "started")]
-    missing = [row.export for row in rows if not artifacts.exists(ArtifactStore.base_key(row.key, title_id))
-               and not (row.step in latest and latest[row.step].status == "skipped")]
+    expected = graph.expected({sig for sig, r in latest.items() if r.status == "skipped"})
+    missing = [row.export for row in rows if row.key in expected and not artifacts.exists(ArtifactStore.base_key(row.key, title_id))]
     if missing:
         problems.append(f"missing {', '.join(missing)}")
     return problems
@@ -39,7 +40,9 @@ def export(
     The files are written to a temporary folder beside it and moved into place when complete."""
     from ..catalog import connect
     from ..core.artifacts import ArtifactStore, encode
+    from ..core.domain import all_signals, load_domains
     from ..core.store import LocalStore, StoreError
+    from ..core.title_graph import TitleGraph
     from ..definitions import build_definitions
     from ..deliveries.layout import DeliveryError, validate_title_id
     from ..introspect import export_plan
@@ -53,7 +56,8 @@ def export(
     artifacts = resources(settings)["storage"].artifacts()
     if not artifacts.exists(ArtifactStore.base_key("source_video", title_id)):
         fail(f"title {title_id!r} has no source_video artifact under {settings.artifact_root} (run `prism process` first)")
-    problems = incomplete(connect(settings.catalog_url), artifacts, title_id, rows)
+    graph = TitleGraph.from_signals(all_signals(load_domains(settings.domains)))
+    problems = incomplete(connect(settings.catalog_url), artifacts, graph, title_id, rows)
     if problems and not partial:
         fail(f"title {title_id} is incomplete: {'; '.join(problems)}. Process it again (prism process, a backfill), "
              "or export what exists with --partial")

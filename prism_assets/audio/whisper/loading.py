@@ -39,6 +39,9 @@ def load_ct2(spec: str, device: str, compute_type: str, threads: int):
 
 @functools.lru_cache(maxsize=4)
 def get_whisper(cfg: WhisperConfig, device: str) -> LoadedWhisper:
+    from ...core.caches import import_contained
+
+    import_contained("onnxruntime")  # before faster-whisper / WhisperX import it: its cache goes to the data dir
     import ctranslate2
     import faster_whisper
     import torch
