@@ -11,6 +11,8 @@ environment (defaults: the services of a dev/CI machine on 127.0.0.1) instead of
     python deploy/local_stack.py                    # start, Ctrl-C stops everything
     python deploy/local_stack.py --check            # start, wait until healthy, stop; exit 0/1
     python deploy/local_stack.py --workers --check  # ... with the two Celery workers
+    python deploy/local_stack.py --installed ...    # run the prism_assets installed in this Python (the
+                                                    # wheel, as the images do), not the checkout
 
 Environment read (all optional): DAGSTER_PG_HOST/PORT/USER/PASSWORD/DB, PRISM_CELERY_BROKER_URL,
 PRISM_CELERY_BACKEND_URL, PRISM_CELERY_QUEUE_PREFIX, PRISM_GPU_SLOTS, PRISM_DECODE_SLOTS, plus the
@@ -74,6 +76,7 @@ class Plan:
     grpc_port: int
     pools: dict[str, int]
     database: str
+    cwd: Path = REPO  # the processes' working directory (the home when running an installed package)
 
     def describe(self) -> dict:
         return {
@@ -97,22 +100,27 @@ def celery_config_module(directory: Path) -> Path:
     return directory
 
 
-def worker_proc(kind: str, config_dir: Path, prefix: str = "", name_suffix: str = "") -> Proc:
+def worker_proc(kind: str, config_dir: Path, prefix: str = "", name_suffix: str = "", bin_dir: Path | None = None,
+                tree: bool = True) -> Proc:
     """One Celery worker listening on the `gpu` or `cpu` queue, one step at a time (solo pool:
-    a GPU step owns the process and its CUDA context; scale with more workers, not threads)."""
+    a GPU step owns the process and its CUDA context; scale with more workers, not threads).
+    `tree`: import prism_assets from the checkout (PYTHONPATH); else the installed package."""
     queue = f"{prefix}{kind}"
     return Proc(
         name=f"worker-{kind}",
-        argv=[str(BIN / "celery"), "-A", "dagster_celery.app", "worker", "-Q", queue, "-n", f"prism-{kind}{name_suffix}@%h",
+        argv=[str((bin_dir or BIN) / "celery"), "-A", "dagster_celery.app", "worker", "-Q", queue, "-n", f"prism-{kind}{name_suffix}@%h",
               "--pool", "solo", "--concurrency", "1", "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle",
               "--without-heartbeat", "--loglevel", "INFO"],
-        env_extra={"PYTHONPATH": os.pathsep.join([str(config_dir), str(REPO)]), "PRISM_CELERY_QUEUE_PREFIX": prefix},
+        env_extra={"PYTHONPATH": os.pathsep.join([str(config_dir), str(REPO)] if tree else [str(config_dir)]), "PRISM_CELERY_QUEUE_PREFIX": prefix},
     )
 
 
 def build_plan(home: Path, *, database: str | None = None, webserver_port: int | None = None, grpc_port: int | None = None,
-               workers: bool = False, queue_prefix: str | None = None) -> Plan:
+               workers: bool = False, queue_prefix: str | None = None, bin_dir: Path | None = None, installed: bool = False) -> Plan:
+    """`installed`: every process imports the prism_assets installed in `bin_dir`'s environment (a wheel,
+    as in the images): no PYTHONPATH to the checkout, working directory the home."""
     env = os.environ
+    bin_ = bin_dir or BIN
     pg = {
         "DAGSTER_PG_HOST": env.get("DAGSTER_PG_HOST", "127.0.0.1"),
         "DAGSTER_PG_PORT": env.get("DAGSTER_PG_PORT", "5432"),
@@ -127,21 +135,21 @@ def build_plan(home: Path, *, database: str | None = None, webserver_port: int |
         "PRISM_CELERY_BROKER_URL": env.get("PRISM_CELERY_BROKER_URL", "pyamqp://guest:guest@127.0.0.1:5672//"),
         "PRISM_CELERY_BACKEND_URL": env.get("PRISM_CELERY_BACKEND_URL", "rpc://"),
         "PRISM_CELERY_QUEUE_PREFIX": prefix,
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": "" if installed else str(REPO),
     }
     wport = webserver_port or free_port()
     gport = grpc_port or free_port()
     procs = [
-        Proc("code-server", [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(gport),
-                             "-m", "prism_assets.definitions", "-a", "defs", "--location-name", LOCATION, "-d", str(REPO)]),
-        Proc("webserver", [str(BIN / "dagster-webserver"), "-w", str(home / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(wport)]),
-        Proc("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(home / "workspace.yaml")]),
+        Proc("code-server", [str(bin_ / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(gport),
+                             "-m", "prism_assets.definitions", "-a", "defs", "--location-name", LOCATION, "-d", str(home if installed else REPO)]),
+        Proc("webserver", [str(bin_ / "dagster-webserver"), "-w", str(home / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(wport)]),
+        Proc("daemon", [str(bin_ / "dagster-daemon"), "run", "-w", str(home / "workspace.yaml")]),
     ]
     if workers:
-        procs += [worker_proc("cpu", home / "celery", prefix), worker_proc("gpu", home / "celery", prefix)]
+        procs += [worker_proc(kind, home / "celery", prefix, bin_dir=bin_, tree=not installed) for kind in ("cpu", "gpu")]
     pools = {"gpu": int(env.get("PRISM_GPU_SLOTS", "1")), "decode": int(env.get("PRISM_DECODE_SLOTS", "2"))}
     return Plan(home=home, env=common, procs=procs, webserver_url=f"http://127.0.0.1:{wport}/graphql", grpc_port=gport,
-                pools=pools, database=pg["DAGSTER_PG_DB"])
+                pools=pools, database=pg["DAGSTER_PG_DB"], cwd=home if installed else REPO)
 
 
 def prepare(plan: Plan, *, create_db: bool = True) -> None:
@@ -238,7 +246,7 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout:.0f}s")
 
 
-def start_procs(procs: list[Proc], env: dict[str, str], logs: Path, grpc_port: int | None = None) -> dict[str, subprocess.Popen]:
+def start_procs(procs: list[Proc], env: dict[str, str], logs: Path, grpc_port: int | None = None, cwd: Path = REPO) -> dict[str, subprocess.Popen]:
     logs.mkdir(parents=True, exist_ok=True)
     out: dict[str, subprocess.Popen] = {}
     try:
@@ -246,7 +254,7 @@ def start_procs(procs: list[Proc], env: dict[str, str], logs: Path, grpc_port: i
             penv = {**os.environ, **env, **proc.env_extra}
             with open(logs / f"{proc.name}.log", "wb") as log:
                 # own process group: stop() ends the process and its children (run workers), nothing else
-                out[proc.name] = subprocess.Popen(proc.argv, cwd=REPO, env=penv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                out[proc.name] = subprocess.Popen(proc.argv, cwd=cwd, env=penv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             if grpc_port and proc.name == "code-server":  # webserver and daemon connect to it at start
                 wait_port(grpc_port, out[proc.name], timeout=120)
     except Exception:
@@ -277,7 +285,7 @@ def stop_procs(procs: dict[str, subprocess.Popen], timeout: float = 20.0) -> Non
 @contextmanager
 def running(plan: Plan, logs: Path | None = None):
     logs = logs or plan.home / "stack_logs"  # not DAGSTER_HOME/logs: Dagster clears that folder
-    procs = start_procs(plan.procs, plan.env, logs, plan.grpc_port)
+    procs = start_procs(plan.procs, plan.env, logs, plan.grpc_port, cwd=plan.cwd)
     try:
         yield Running(plan, procs, logs)
     finally:
@@ -382,9 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="print the plan as JSON (secrets redacted) and exit")
     ap.add_argument("--check", action="store_true", help="start, wait until healthy, print what was seen, stop")
     ap.add_argument("--drop-db", action="store_true", help="with --check: drop the database afterwards")
+    ap.add_argument("--installed", action="store_true", help="run the prism_assets installed in this Python (the wheel), not the checkout")
     args = ap.parse_args(argv)
     home = args.home or Path(tempfile.mkdtemp(prefix="prism-stack-"))
-    plan = build_plan(home.resolve(), database=args.database, webserver_port=args.webserver_port, grpc_port=args.grpc_port, workers=args.workers)
+    plan = build_plan(home.resolve(), database=args.database, webserver_port=args.webserver_port, grpc_port=args.grpc_port, workers=args.workers,
+                      installed=args.installed)
     print(json.dumps(plan.describe(), indent=1))
     if args.dry_run:
         return 0

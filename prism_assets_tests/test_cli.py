@@ -113,8 +113,11 @@ def test_process_default_title_id_and_profile(data_dir, synth, tmp_path):
     # (the first model step to fail is reported: CLIP's or Whisper's, whichever the executor ran first)
     assert len(lines) == 1 and ("cannot load open_clip ViT-B-32 pretrained 'laion2b_s34b_b79k'" in lines[-1]
                                 or "cannot load Whisper model 'large-v3'" in lines[-1]), proc.stderr
-    # the title id came from the file name and the steps that need no model ran under prod
-    prism("export", "bars_25fps_4s", "--to", str(tmp_path / "e"))
+    # the title id came from the file name; its export is refused whole, naming the failed model steps
+    refused = prism("export", "bars_25fps_4s", "--to", str(tmp_path / "e"), check=False)
+    assert refused.returncode == 1 and "is incomplete" in refused.stderr and "cannot load" in refused.stderr and not (tmp_path / "e").exists()
+    # --partial: the steps that need no model ran under prod
+    prism("export", "bars_25fps_4s", "--to", str(tmp_path / "e"), "--partial")
     title = json.loads((tmp_path / "e" / "title.json").read_text())
     assert title["frame_count"] == 100 and title["producer"]["profile"] == "prod"
     assert (tmp_path / "e" / "shots.parquet").exists() and not (tmp_path / "e" / "embeddings.parquet").exists()

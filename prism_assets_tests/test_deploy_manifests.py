@@ -71,7 +71,8 @@ def test_dockerfile_pinned_non_root_no_secrets(name):
             for cmd in (c.strip() for c in a.split("&&")):
                 if "pip install" in cmd:  # pinned: name==version, constrained by the lock, or the project itself without deps
                     pkgs = [w for w in cmd.split("pip install", 1)[1].split() if not w.startswith("-") and "/" not in w and w != "."]
-                    pinned = all("==" in w for w in pkgs) and (pkgs or "-c " in cmd or "--no-deps ." in cmd)
+                    own_wheel = "--no-deps /dist/prism_assets-" in cmd  # the project's own wheel, its dependencies from the lock
+                    pinned = all("==" in w for w in pkgs) and (pkgs or "-c " in cmd or "--no-deps ." in cmd or own_wheel)
                     assert pinned or ("-r " in cmd and "-c " in cmd and "requirements.lock" in cmd), f"{name}: unpinned install: {cmd}"
     # every COPY source exists and is let through by the image's .dockerignore allowlist
     ignore = (path.parent / f"{name}.dockerignore").read_text().splitlines()
@@ -492,3 +493,21 @@ def test_capacity_estimate_matches_docs():
     ep = cap.estimate(0.75, 24.0)["node_titles_per_hour"]
     quoted_ep = re.search(r"episode \(`--hours 0.75`\) the node rate is (\d+)-(\d+) titles/h", docs)
     assert quoted_ep and all(abs(float(q) - now) <= 0.2 * now for q, now in zip(quoted_ep.groups(), ep)), (quoted_ep and quoted_ep.group(0), ep)
+
+
+def test_code_image_installs_the_wheel_the_flow_test_runs():
+    """The code image installs what CI's end-to-end flow (test_production_flow.py) and test_package.py
+    run: the wheel built by the same command from pyproject.toml + prism_assets, installed non-editable
+    with --no-deps over an environment synced from the same requirements.lock as the CI .venv."""
+    from .support.wheel import BUILD_WHEEL
+
+    text = (DEPLOY / "images" / "code.Dockerfile").read_text()
+    build = text[: text.index("\nFROM ", text.index("AS build"))]
+    runs = " ".join(build.replace("\\\n", " ").split("\n"))
+    assert "uv pip sync --python /opt/venv/bin/python --no-cache requirements.lock" in runs
+    assert f'/opt/venv/bin/python -c "{BUILD_WHEEL}" /dist' in runs
+    assert "uv pip install --python /opt/venv/bin/python --no-cache --no-deps /dist/prism_assets-*.whl" in runs
+    assert " -e " not in runs and "--editable" not in runs and "pip install --python /opt/venv/bin/python --no-cache --no-deps ." not in runs
+    setup = (REPO / ".ci" / "setup.sh").read_text()
+    assert 'pip sync -q --python .venv/bin/python requirements.lock' in setup  # the flow test's dependencies: the same lock
+    assert "COPY pyproject.toml README.md ./" in build and "COPY prism_assets ./prism_assets" in build

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from .conftest import MEDIA, REPO
+from .support.wheel import build_wheel, install_venv
 
 pytestmark = pytest.mark.e2e
 
@@ -24,13 +24,7 @@ def _tracked(prefix: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    """The project's wheel, built by setuptools' PEP 517 backend without isolation (no download)."""
-    dist = tmp_path_factory.mktemp("dist")
-    code = "import sys; from setuptools import build_meta as b; print(b.build_wheel(sys.argv[1]))"
-    proc = subprocess.run([sys.executable, "-c", code, str(dist)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    shutil.rmtree(REPO / "build", ignore_errors=True)
-    return dist / proc.stdout.strip().splitlines()[-1]
+    return build_wheel(tmp_path_factory.mktemp("dist"))
 
 
 def test_wheel_ships_every_package_file_and_no_tests(wheel):
@@ -48,14 +42,8 @@ def test_prism_process_runs_from_the_installed_wheel(wheel, tmp_path):
     """A scratch venv with the wheel installed non-editable (the dependencies are the checkout's
     venv, reused with --no-deps); `prism process` + `prism export` from outside the checkout."""
     venv = tmp_path / "venv"
-    base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
+    install_venv(wheel, venv)
     site = next((venv / "lib").glob("python3*/site-packages"))
-    deps = next(Path(sys.executable).parent.parent.glob("lib/python3*/site-packages"))
-    (site / "zz_prism_deps.pth").write_text(f"{deps}\n")  # appended after the venv's own site-packages
-    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                         capture_output=True, text=True, timeout=300)
-    assert pip.returncode == 0, pip.stderr
     work = tmp_path / "elsewhere"  # not the checkout: nothing of the tree can be imported from here
     work.mkdir()
     home = tmp_path / "dagster_home"

@@ -22,7 +22,10 @@ RUN uv venv /opt/venv --python /usr/local/bin/python3.11 \
  && uv pip sync --python /opt/venv/bin/python --no-cache requirements.lock
 COPY pyproject.toml README.md ./
 COPY prism_assets ./prism_assets
-RUN uv pip install --python /opt/venv/bin/python --no-cache --no-deps .
+# the wheel CI tests end to end (prism_assets_tests/support/wheel.py builds it with the same command),
+# installed non-editable without dependencies (they are exactly the lock, above)
+RUN /opt/venv/bin/python -c "import sys; from setuptools import build_meta as b; print(b.build_wheel(sys.argv[1]))" /dist \
+ && uv pip install --python /opt/venv/bin/python --no-cache --no-deps /dist/prism_assets-*.whl
 
 FROM python:3.11.7-slim-bookworm
 RUN apt-get update \
