@@ -54,6 +54,17 @@ def redact(name: str, value: str) -> str:
     return URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}{':***' if m['pw'] is not None else ''}@", value)
 
 
+# The default run launcher plus a worker health check (prism_assets/core/run_health.py): on one host,
+# run monitoring can see that a run worker died and fail its run instead of leaving it STARTED with its
+# pool slots held. (The images' dagster.yaml keeps the default launcher: the webserver/daemon image does
+# not carry prism_assets, and across containers a pid means nothing; ECS's launcher checks its tasks.)
+LOCAL_LAUNCHER = """
+run_launcher:
+  module: prism_assets.core.run_health
+  class: PrismRunLauncher
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -156,6 +167,8 @@ def prepare(plan: Plan, *, create_db: bool = True) -> None:
     """DAGSTER_HOME (deploy/dagster.yaml + a gRPC workspace), the database, the pool limits."""
     plan.home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(DEPLOY / "dagster.yaml", plan.home / "dagster.yaml")
+    with open(plan.home / "dagster.yaml", "a") as f:  # every process of this stack runs on this host, with prism_assets
+        f.write(LOCAL_LAUNCHER)
     (plan.home / "workspace.yaml").write_text(
         "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
         f"      port: {plan.grpc_port}\n      location_name: {LOCATION}\n"
