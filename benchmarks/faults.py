@@ -130,7 +130,7 @@ def free_port() -> int:
 
 
 def clip(path: Path, i: int) -> Path:
-    sources = ["testsrc2", "smptebars", "rgbtestsrc", "mandelbrot", "life"]
+    sources = ["testsrc2", "smptebars", "rgbtestsrc", "testsrc", "smptehdbars"]
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"{sources[i % len(sources)]}=size=320x240:rate=25:duration=3",
                     "-f", "lavfi", "-i", f"sine=frequency={300 + 110 * i}:duration=3", "-c:v", "libx264", "-preset", "ultrafast",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True, capture_output=True, timeout=120)
