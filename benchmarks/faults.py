@@ -256,17 +256,23 @@ def mariadb_down_120s(f: Flow) -> str:
 
 
 def postgres_connections_dropped(f: Flow) -> str:
+    """Dagster's Postgres storage opens connections per operation (NullPool): every connection of its
+    database is terminated, over and over, for 20 s."""
     import psycopg2
 
     f.wait_step_started()
     conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
     conn.autocommit = True
+    n, end = 0, time.monotonic() + 20
     with conn.cursor() as cur:
-        cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (f.plan.database,))
-        n = cur.fetchone()[0]
+        while time.monotonic() < end:
+            cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (f.plan.database,))
+            n += cur.fetchone()[0]
+            time.sleep(0.2)
     conn.close()
-    return f"every PostgreSQL connection of the Dagster storage terminated mid-run ({n})"
+    f.fault_end = time.monotonic()
+    return f"every PostgreSQL connection of the Dagster storage terminated, every 0.2 s for 20 s mid-run ({n} connections)"
 
 
 SCENARIOS = {fn.__name__: fn for fn in (celery_worker_killed, run_worker_killed, daemon_restarted, s3_unreachable_30s,
@@ -280,12 +286,14 @@ def failure_line(url: str, run_id: str) -> str | None:
     from prism_assets_tests.support.dagster_ui import gql
 
     q = """query F($runId: ID!) { logsForRun(runId: $runId) { __typename ... on EventConnection { events { __typename
-      ... on ExecutionStepFailureEvent { stepKey error { message } failureMetadata { label } }
+      ... on ExecutionStepFailureEvent { stepKey error { message causes { message } } }
       ... on RunFailureEvent { message } } } } }"""
     events = gql(url, q, {"runId": run_id})["logsForRun"].get("events") or []
     for e in events:
         if e["__typename"] == "ExecutionStepFailureEvent" and e.get("error"):
-            return f"{e['stepKey']}: {e['error']['message'].strip().splitlines()[0][:300]}"
+            line = e["error"]["message"].strip().splitlines()[0][:300]
+            causes = [c["message"].strip().splitlines()[0][:300] for c in e["error"].get("causes") or [] if c.get("message")]
+            return f"{e['stepKey']}: {line}" + (f" <- caused by: {causes[-1]}" if causes else "")
     for e in events:
         if e["__typename"] == "RunFailureEvent":
             return (e.get("message") or "").strip().splitlines()[0][:300]

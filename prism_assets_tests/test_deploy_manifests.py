@@ -360,6 +360,31 @@ def test_transient_errors_are_retried_and_prism_failures_are_not(settings, tmp_p
     assert not [e for e in res.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
 
 
+def test_a_transient_error_on_the_last_attempt_names_its_cause(settings, tmp_path):
+    """An error that outlasts the retries ends the step with one line naming it and the attempts (the
+    catalog database here, password hidden), not Dagster's bare "Exceeded max_retries of N"."""
+    from dagster import DagsterEventType, asset, materialize
+
+    from prism_assets.core.errors import CatalogError
+    from prism_assets.core.routing import transient_retry_policy
+    from prism_assets.core.tracking import final_attempt_names_the_cause
+
+    calls = []
+
+    @asset(retry_policy=transient_retry_policy(settings.with_(step_retries=2, step_retry_delay_s=0)))
+    def needs_the_catalog(context):
+        with final_attempt_names_the_cause(context):
+            calls.append(context.retry_number)
+            raise CatalogError("catalog database mysql+pymysql://prism:***@db:3306/prism: (2003, \"Can't connect to MySQL server\")")
+
+    res = materialize([needs_the_catalog], raise_on_error=False)
+    assert not res.success and calls == [0, 1, 2]
+    assert len([e for e in res.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]) == 2
+    failure = next(e for e in res.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
+    assert failure.step_failure_data.user_failure_data.description == (
+        "needs_the_catalog: catalog database mysql+pymysql://prism:***@db:3306/prism: (2003, \"Can't connect to MySQL server\") (3 attempts)")
+
+
 # --------------------------------------------------------------------------------------------
 # IAM, environments, CI/CD
 

@@ -39,7 +39,7 @@ from .pictures import Picture, pictures_markdown, table_metadata
 from .policy import DOMAIN_TAG, PARTITIONS_TAG, STEP_TAG, Policy
 from .sla import SLA_CHECK, sla_result, sla_spec
 from .store import StoreError
-from .tracking import one_line, tracked_signal_run
+from .tracking import final_attempt_names_the_cause, one_line, tracked_signal_run
 
 TITLES = "titles"
 DAILY = "daily"
@@ -229,17 +229,20 @@ def run_signal(sig: Signal, policy: Policy, context, inputs: dict, qc_sources: d
     still tracked, so a failed write is recorded as a failure), then every check and the SLA; the
     step's scratch folders are removed at the end, whatever happened."""
     res = context.resources
-    catalog = res.catalog.get()
-    sc = SignalContext(context=context, signal=sig, storage=res.storage, catalog=catalog, profile=res.profile,
-                       model=getattr(res, sig.model) if sig.model else None, resources={k: getattr(res, k) for k in sig.resources})
-    contributed = {k: inputs.pop(k) for k in list(inputs) if k in qc_sources and k not in sig.inputs}
-    for name, value in contributed.items():
-        sc.qc_events[name] = list(qc_sources[name](value) or [])
-    try:
-        yield from _outputs_and_checks(sig, policy, context, inputs, sc, catalog)
-    finally:
-        for path in sc.scratch:
-            shutil.rmtree(path, ignore_errors=True)
+    scratch: list = []
+    with final_attempt_names_the_cause(context):
+        try:
+            catalog = res.catalog.get()
+            sc = SignalContext(context=context, signal=sig, storage=res.storage, catalog=catalog, profile=res.profile,
+                               model=getattr(res, sig.model) if sig.model else None, resources={k: getattr(res, k) for k in sig.resources})
+            scratch = sc.scratch
+            contributed = {k: inputs.pop(k) for k in list(inputs) if k in qc_sources and k not in sig.inputs}
+            for name, value in contributed.items():
+                sc.qc_events[name] = list(qc_sources[name](value) or [])
+            yield from _outputs_and_checks(sig, policy, context, inputs, sc, catalog)
+        finally:
+            for path in scratch:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _outputs_and_checks(sig: Signal, policy: Policy, context, inputs: dict, sc: SignalContext, catalog):

@@ -76,3 +76,24 @@ def close_dead_run(catalog, scratch_dir: str | Path | None, run_id: str, partiti
                 shutil.rmtree(folder, ignore_errors=True)
                 removed += 1
     return titles, removed
+
+
+@contextmanager
+def final_attempt_names_the_cause(context):
+    """On a step's last attempt, a transient error (S3, the catalog database, a worker) becomes a one-line
+    `Failure` naming it, with the number of attempts, instead of Dagster's "Exceeded max_retries of N"
+    (whose cause only the expanded error shows). Earlier attempts re-raise unchanged: the RetryPolicy
+    retries them. Prism's own Failures pass through."""
+    from .errors import describe
+
+    try:
+        yield
+    except Failure:
+        raise
+    except Exception as exc:
+        policy = getattr(getattr(context, "op_def", None), "retry_policy", None)
+        if policy is None or context.retry_number < policy.max_retries:
+            raise
+        n = context.retry_number + 1
+        where = context.partition_key if context.has_partition_key else context.op_def.name
+        raise Failure(description=f"{where}: {describe(exc)} ({n} attempt{'s' if n != 1 else ''})", allow_retries=False) from exc
