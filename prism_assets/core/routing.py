@@ -17,7 +17,8 @@ at once across the whole deployment; queues decide *where* they run.
 Retries: the retry policy retries a step with exponential backoff. Prism's own one-line
 `Failure`s (bad input, missing weights, ...) are deterministic and marked `allow_retries=False` by
 `core.tracking.tracked_signal_run`, so only unexpected errors (S3 throttling or connection resets,
-database disconnects, a lost worker) are retried.
+database disconnects, a lost worker) are retried; on the last attempt such an error becomes a
+one-line Failure naming it (`core.tracking.final_attempt_names_the_cause`).
 """
 
 from __future__ import annotations
