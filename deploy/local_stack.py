@@ -157,7 +157,10 @@ def build_plan(home: Path, *, database: str | None = None, webserver_port: int |
         Proc("daemon", [str(bin_ / "dagster-daemon"), "run", "-w", str(home / "workspace.yaml")]),
     ]
     if workers:
-        procs += [worker_proc(kind, home / "celery", prefix, bin_dir=bin_, tree=not installed) for kind in ("cpu", "gpu")]
+        # a queue prefix marks a stack sharing the broker with others: its workers' node names carry it too
+        # (a Celery node name owns an exclusive pidbox queue on the broker; two `prism-cpu@host` collide)
+        suffix = f"-{prefix.rstrip('-')}" if prefix else ""
+        procs += [worker_proc(kind, home / "celery", prefix, suffix, bin_dir=bin_, tree=not installed) for kind in ("cpu", "gpu")]
     pools = {"gpu": int(env.get("PRISM_GPU_SLOTS", "1")), "decode": int(env.get("PRISM_DECODE_SLOTS", "2"))}
     return Plan(home=home, env=common, procs=procs, webserver_url=f"http://127.0.0.1:{wport}/graphql", grpc_port=gport,
                 pools=pools, database=pg["DAGSTER_PG_DB"], cwd=home if installed else REPO)

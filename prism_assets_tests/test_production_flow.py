@@ -169,7 +169,7 @@ def test_production_flow_s3_daemon_celery_mariadb(s3_env, catalog_db, tmp_path, 
     assert len(ran_on) >= 10 and gpu_steps <= set(ran_on), (ran_on, logs.get("worker-cpu", "")[-2000:])
     for step, worker in ran_on.items():
         kind = "gpu" if step in gpu_steps else "cpu"
-        assert worker.startswith(f"prism-{kind}@"), f"{step} ran on {worker}"
+        assert worker.startswith(f"prism-{kind}-{prefix[:-1]}@"), f"{step} ran on {worker}"
     # artifacts in S3, catalog in MariaDB
     keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="artifacts/") for o in page.get("Contents", [])}
     for title in ("flow-one", "flow-two"):
