@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         slope = sum((x - mx) * (y - my_) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
         intercept = my_ - slope * mx
     result.update(
-        titles_with_a_run=len(by), titles_processed=processed, titles_failed=sum(1 for v in by.values() if v and all(r["status"] in TERMINAL for r in v) and not any(r["status"] == "SUCCESS" for r in v)),
+        titles_with_a_run=len(by), titles_processed=processed,
+        titles_failed=sum(1 for v in by.values() if v and all(r["status"] in TERMINAL for r in v) and not any(r["status"] == "SUCCESS" for r in v)),
         titles_launched_more_than_once=sum(1 for v in by.values() if len(v) > 1), titles_not_ended=args.titles - sum(1 for v in by.values() if all(r["status"] in TERMINAL for r in v)),
         wall_seconds=round(wall, 1), titles_per_hour=round(processed / wall * 3600, 1) if wall else None,
         gpu_slots=1, gpu_steps_running_at_once_max=peak, pool_slots_held_at_end=sum(len(v) for v in held.values()),
