@@ -33,7 +33,6 @@ import sys
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -123,32 +122,12 @@ class Proxy:
         self.set("refuse")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def clip(path: Path, i: int) -> Path:
     sources = ["testsrc2", "smptebars", "rgbtestsrc", "testsrc", "smptehdbars"]
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"{sources[i % len(sources)]}=size=320x240:rate=25:duration=3",
                     "-f", "lavfi", "-i", f"sine=frequency={300 + 110 * i}:duration=3", "-c:v", "libx264", "-preset", "ultrafast",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True, capture_output=True, timeout=120)
     return path
-
-
-@contextmanager
-def env_patch(values: dict[str, str]):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 class Flow:
@@ -191,7 +170,7 @@ class Flow:
     def instance(self):
         from dagster import DagsterInstance
 
-        with env_patch(self.plan.env):
+        with self.stack.patched_env(self.plan.env):
             return DagsterInstance.get()
 
 
@@ -326,7 +305,7 @@ def measure(name: str, titles: int, work: Path, s3_endpoint: str, deadline_s: fl
         "PRISM_DATA_DIR": str(work / name / "data"), "PRISM_SENSOR_INTERVAL_S": "5", "HF_HUB_OFFLINE": "1",
     }
     result: dict = {"scenario": name, "titles_delivered": titles}
-    with env_patch(env):
+    with stack.patched_env(env):
         plan = stack.build_plan(home, database=pgdb, workers=True)
         stack.prepare(plan)
         media = work / name / "media"
@@ -409,9 +388,7 @@ def measure(name: str, titles: int, work: Path, s3_endpoint: str, deadline_s: fl
             with my.cursor() as cur:
                 cur.execute(f"DROP DATABASE IF EXISTS {db}")
             my.close()
-            from prism_assets_tests.test_deploy import _delete_queues
-
-            _delete_queues([f"{prefix}cpu", f"{prefix}gpu"])
+            stack.delete_queues([f"{prefix}cpu", f"{prefix}gpu"])
     return result
 
 
@@ -424,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"prism-faults-{uuid.uuid4().hex[:6]}"
     work.mkdir(parents=True)
-    port = free_port()
+    port = load_stack().free_port()
     moto = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = []
     try:

@@ -31,7 +31,7 @@ import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from .faults import REPO, env_patch, free_port, load_stack
+from .faults import REPO, load_stack
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     tag = uuid.uuid4().hex[:8]
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"prism-load-{tag}"
     work.mkdir(parents=True)
-    port = free_port()
+    port = stack.free_port()
     moto = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     bucket, db, pgdb = f"load-{tag}", f"prism_load_{tag}", f"prism_load_{tag}"
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     result: dict = {"titles_delivered": args.titles, "max_concurrent_runs": args.runs, "executor": args.executor}
     try:
-        with env_patch(env):
+        with stack.patched_env(env):
             plan = stack.build_plan(work / "home", database=pgdb, workers=args.executor == "celery")
             stack.prepare(plan)
             from prism_assets.definitions import build_definitions

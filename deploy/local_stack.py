@@ -102,6 +102,20 @@ class Plan:
         }
 
 
+def delete_queues(names: list[str], broker_url: str | None = None) -> None:
+    """Remove a stack's Celery queues from the broker (a stack run with its own PRISM_CELERY_QUEUE_PREFIX)."""
+    from kombu import Connection
+
+    url = broker_url or os.environ.get("PRISM_CELERY_BROKER_URL", "pyamqp://guest:guest@127.0.0.1:5672//")
+    with Connection(url, connect_timeout=5) as conn:
+        ch = conn.default_channel
+        for name in names:
+            try:
+                ch.queue_delete(name)
+            except Exception:  # noqa: BLE001 - a queue that was never declared
+                ch = conn.channel()
+
+
 def celery_config_module(directory: Path) -> Path:
     """A folder holding deploy/images/dagster_celery_config.py (the module the images ship; what
     `dagster-celery worker start -y` would generate): broker and backend URLs come from the

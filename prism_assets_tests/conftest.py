@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -125,22 +126,31 @@ def settings(data_dir):
     return PrismSettings.from_env()
 
 
-@pytest.fixture(scope="session")
-def mariadb_url():
-    """A scratch database on the real MariaDB server at 127.0.0.1:3306."""
+@contextmanager
+def scratch_mariadb(prefix: str = "prism_test", charset: str = "utf8mb4"):
+    """A database of its own on the real MariaDB server at 127.0.0.1:3306 (dropped afterwards); yields its URL."""
     import pymysql
 
     try:
-        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", connect_timeout=5)
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", connect_timeout=5, autocommit=True)
     except pymysql.err.OperationalError as exc:
         pytest.fail(f"MariaDB at 127.0.0.1:3306 is not reachable ({exc}); .ci/setup.sh starts it")
-    name = f"prism_test_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-    yield f"mysql+pymysql://root@127.0.0.1:3306/{name}"
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name}")
-    conn.close()
+        cur.execute(f"CREATE DATABASE {name} CHARACTER SET {charset}")
+    try:
+        yield f"mysql+pymysql://root@127.0.0.1:3306/{name}"
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def mariadb_url():
+    """A scratch database on the real MariaDB server at 127.0.0.1:3306."""
+    with scratch_mariadb() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

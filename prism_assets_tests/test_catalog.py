@@ -89,22 +89,10 @@ def test_signal_runs_and_outputs(catalog):
 @pytest.fixture
 def latin1_mariadb():
     """A scratch database on the real MariaDB whose default character set is latin1 (as on an old server)."""
-    import uuid
+    from .conftest import scratch_mariadb
 
-    import pymysql
-
-    name = f"prism_latin1_{uuid.uuid4().hex[:8]}"
-    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", connect_timeout=5, autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name} CHARACTER SET latin1 COLLATE latin1_swedish_ci")
-    url = f"mysql+pymysql://root@127.0.0.1:3306/{name}"
-    yield url
-    from prism_assets.catalog import repo
-
-    repo._migrated.discard(url)
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name}")
-    conn.close()
+    with scratch_mariadb("prism_latin1", charset="latin1 COLLATE latin1_swedish_ci") as url:
+        yield url
 
 
 @pytest.mark.integration

@@ -209,15 +209,7 @@ STEP_QUEUE = {"source_video": "cpu", "visual_pass": "cpu", "shots": "cpu", "keyf
 
 
 def _delete_queues(names: list[str]) -> None:
-    from kombu import Connection
-
-    with Connection(BROKER, connect_timeout=5) as conn:
-        ch = conn.default_channel
-        for name in names:
-            try:
-                ch.queue_delete(name)
-            except Exception:  # noqa: BLE001 - a queue that was never declared
-                ch = conn.channel()
+    load_local_stack().delete_queues(names, BROKER)
 
 
 def _wait_ready(run, names: list[str], timeout: float = 90.0) -> None:

@@ -50,16 +50,10 @@ def clip(path: Path, source: str, tone: int) -> Path:
 
 @pytest.fixture
 def catalog_db():
-    import pymysql
+    from .conftest import scratch_mariadb
 
-    name = f"prism_flow_{uuid.uuid4().hex[:8]}"
-    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", connect_timeout=5, autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    yield f"mysql+pymysql://root@127.0.0.1:3306/{name}"
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name}")
-    conn.close()
+    with scratch_mariadb("prism_flow") as url:
+        yield url
 
 
 def title_runs(url: str) -> dict[str, dict]:
@@ -70,8 +64,6 @@ def title_runs(url: str) -> dict[str, dict]:
 
 
 def test_production_flow_s3_daemon_celery_mariadb(s3_env, catalog_db, tmp_path, monkeypatch):
-    from .test_deploy import _delete_queues
-
     endpoint, bucket, s3 = s3_env
     stack = load_local_stack()
     venv_bin = install_venv(build_wheel(tmp_path / "dist"), tmp_path / "venv")
@@ -158,7 +150,7 @@ def test_production_flow_s3_daemon_celery_mariadb(s3_env, catalog_db, tmp_path, 
                 reports = instance.get_materialized_partitions(AssetKey("qc_report"))
                 slots = {p: instance.event_log_storage.get_concurrency_info(p) for p in ("gpu", "decode")}
     finally:
-        _delete_queues([f"{prefix}cpu", f"{prefix}gpu"])
+        stack.delete_queues([f"{prefix}cpu", f"{prefix}gpu"])
         stack.drop_database(plan.env)
 
     # every step of a title ran on a Celery worker, the steps of the `gpu` pool on the gpu worker
