@@ -10,9 +10,10 @@ in one place.
 
 from __future__ import annotations
 
+import os
 import warnings
 
-from dagster import AssetSelection, AssetSpec, Definitions, PreviewWarning, define_asset_job
+from dagster import AssetSelection, AssetSpec, Definitions, EnvVar, PreviewWarning, define_asset_job
 from dagster_aws.s3 import S3Resource
 
 from .core.dead_run_sensor import build_close_failed_runs_sensor
@@ -30,7 +31,16 @@ from .settings import PrismSettings
 GROUP_METADATA = "prism/group"
 
 
-def platform_resources(settings: PrismSettings, profile: PrismProfile) -> dict:
+def referenced(var: str, value: str):
+    """`value` as an EnvVar reference when it came from the environment variable `var`: Dagster keeps a
+    resource's config in the job snapshots it stores (Postgres/MySQL), so a URL that may carry a
+    password must be referenced there, never copied; it is resolved in each run's own process."""
+    return EnvVar(var) if value and os.environ.get(var) == value else value
+
+
+def platform_resources(settings: PrismSettings, profile: PrismProfile, *, for_definitions: bool = False) -> dict:
+    """The platform's resources. In the Definitions (`for_definitions`), the catalog URL is an EnvVar
+    reference; the CLI and tests use the resources directly, with the value."""
     s3 = S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region)
     storage = PrismStorage(
         delivery_root=settings.delivery_root,
@@ -38,7 +48,7 @@ def platform_resources(settings: PrismSettings, profile: PrismProfile) -> dict:
         scratch_dir=str(settings.scratch_dir),
         s3=s3,
     )
-    catalog = CatalogResource(url=settings.catalog_url)
+    catalog = CatalogResource(url=referenced("PRISM_CATALOG_URL", settings.catalog_url) if for_definitions else settings.catalog_url)
     return {"storage": storage, "catalog": catalog, "profile": profile, "io_manager": PrismIOManager(storage=storage, catalog=catalog)}
 
 
@@ -78,7 +88,7 @@ def build_definitions(settings: PrismSettings | None = None) -> Definitions:
         executor=job_executor(settings),  # every run's executor: PRISM_EXECUTOR=inprocess (default) | multiprocess | celery | ecs
         jobs=[process_title],
         sensors=[build_sla_sensor(TitleGraph.from_signals(signals), ctx.policy), build_close_failed_runs_sensor(PROCESS_TITLE_JOB)],
-        resources=platform_resources(settings, ctx.profile),
+        resources=platform_resources(settings, ctx.profile, for_definitions=True),
     )
     sources = qc_sources(domains)
     merged = Definitions.merge(platform, *(d.definitions(ctx, sources) for d in domains))

@@ -127,8 +127,9 @@ def settings(data_dir):
 
 
 @contextmanager
-def scratch_mariadb(prefix: str = "prism_test", charset: str = "utf8mb4"):
-    """A database of its own on the real MariaDB server at 127.0.0.1:3306 (dropped afterwards); yields its URL."""
+def scratch_mariadb(prefix: str = "prism_test", charset: str = "utf8mb4", password: str | None = None):
+    """A database of its own on the real MariaDB server at 127.0.0.1:3306 (dropped afterwards); yields its URL.
+    With `password`, the URL logs in as a user of its own with that password (dropped afterwards too)."""
     import pymysql
 
     try:
@@ -136,13 +137,22 @@ def scratch_mariadb(prefix: str = "prism_test", charset: str = "utf8mb4"):
     except pymysql.err.OperationalError as exc:
         pytest.fail(f"MariaDB at 127.0.0.1:3306 is not reachable ({exc}); .ci/setup.sh starts it")
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    hosts = ("127.0.0.1", "localhost")
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE {name} CHARACTER SET {charset}")
+        if password is not None:
+            for host in hosts:
+                cur.execute(f"CREATE USER '{name}'@'{host}' IDENTIFIED BY %s", (password,))
+                cur.execute(f"GRANT ALL ON {name}.* TO '{name}'@'{host}'")
+    login = f"{name}:{password}" if password is not None else "root"
     try:
-        yield f"mysql+pymysql://root@127.0.0.1:3306/{name}"
+        yield f"mysql+pymysql://{login}@127.0.0.1:3306/{name}"
     finally:
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name}")
+            if password is not None:
+                for host in hosts:
+                    cur.execute(f"DROP USER IF EXISTS '{name}'@'{host}'")
         conn.close()
 
 

@@ -7,6 +7,8 @@ server on loopback); from there nothing is driven by the test: the daemon's deli
 bucket and launches the title runs, the run workers hand every step to the Celery workers, artifacts
 land in S3 and the catalog in MariaDB. Then, as an operator does in the UI (its GraphQL API), a backfill
 of the two dates' delivery_manifest and qc_report. No execute_in_process, no step driven by the test.
+The catalog logs in with a password of its own: afterwards it appears in no log, compute log, event
+log, run tag, snapshot, catalog row or artifact.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO
+from .support import secrets
 from .support.dagster_ui import gql, runs, wait_until
 from .support.wheel import build_wheel, install_venv
 
@@ -48,11 +51,14 @@ def clip(path: Path, source: str, tone: int) -> Path:
     return path
 
 
+SECRET = f"Sx{uuid.uuid4().hex}"  # the catalog's password for this test
+
+
 @pytest.fixture
 def catalog_db():
     from .conftest import scratch_mariadb
 
-    with scratch_mariadb("prism_flow") as url:
+    with scratch_mariadb("prism_flow", password=SECRET) as url:
         yield url
 
 
@@ -136,6 +142,9 @@ def test_production_flow_s3_daemon_celery_mariadb(s3_env, catalog_db, tmp_path, 
             fanned = {r["tags"]["dagster/partition"] for r in mine if r["jobName"] == "process_title"}
             run.check_alive()
             logs = {n: run.tail(n, 6000) for n in run.procs}
+        # the catalog's password: in the processes' environment only, written nowhere
+        leaks = secrets.in_files(SECRET, plan.home, tmp_path / "data") + secrets.in_postgres(SECRET, plan.env["DAGSTER_PG_DB"])
+        leaks += secrets.in_mariadb(SECRET, catalog_db) + secrets.in_bucket(SECRET, s3, bucket)
         with stack.patched_env(plan.env):
             from dagster import AssetKey, DagsterEventType, DagsterInstance
 
@@ -158,6 +167,7 @@ def test_production_flow_s3_daemon_celery_mariadb(s3_env, catalog_db, tmp_path, 
     from prism_assets.introspect import asset_rows
 
     gpu_steps = {r.step for r in asset_rows(build_definitions()) if r.pool == "gpu"}
+    assert not leaks, f"the catalog password was written to: {leaks}"
     assert len(ran_on) >= 10 and gpu_steps <= set(ran_on), (ran_on, logs.get("worker-cpu", "")[-2000:])
     for step, worker in ran_on.items():
         kind = "gpu" if step in gpu_steps else "cpu"
