@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--titles", type=int, default=300)
     ap.add_argument("--runs", type=int, default=3, help="max concurrent runs of the instance")
-    ap.add_argument("--executor", default="inprocess", choices=["inprocess", "celery"])
+    ap.add_argument("--executor", default="celery", choices=["inprocess", "celery"], help="celery (production: the workers keep their models loaded between titles) or inprocess (models loaded per run)")
     ap.add_argument("--deadline", type=float, default=5400.0)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "load.json")
     args = ap.parse_args(argv)

@@ -107,7 +107,7 @@ def test_production_instance_on_postgres(pg_env, settings, tmp_path):
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 300
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
         conc = instance.get_concurrency_config()
-        assert conc.pool_config.default_pool_limit == 4 and conc.run_queue_config.max_concurrent_runs == 200
+        assert conc.pool_config.default_pool_limit == 4 and conc.run_queue_config.max_concurrent_runs == 16  # one host (compose)
         # pools sized per deployment (gpu = GPUs per node x nodes), stored in Postgres
         instance.event_log_storage.set_concurrency_slots("gpu", 2)
         instance.event_log_storage.set_concurrency_slots("decode", 6)
