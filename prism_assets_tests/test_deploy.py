@@ -106,6 +106,9 @@ def test_production_instance_on_postgres(pg_env, settings, tmp_path):
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 300
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        # sensors on threads: a long delivery tick does not hold up the run-failure and SLA sensors
+        assert instance.get_settings("sensors") == {"use_threads": True, "num_workers": 4, "num_submit_workers": 4}
+        assert instance.get_settings("backfills")["use_threads"] and instance.get_settings("schedules")["use_threads"]
         conc = instance.get_concurrency_config()
         assert conc.pool_config.default_pool_limit == 4 and conc.run_queue_config.max_concurrent_runs == 16  # one host (compose)
         # pools sized per deployment (gpu = GPUs per node x nodes), stored in Postgres

@@ -243,8 +243,11 @@ def test_ecs_instance_config_loads_the_ecs_run_launcher(tmp_path, monkeypatch):
     res = validate_config(EcsRunLauncher.config_type(), cfg["run_launcher"]["config"])
     assert res.success, res.errors
     local = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
-    for section in ("storage", "concurrency", "run_retries"):
+    for section in ("storage", "run_retries", "sensors", "schedules", "backfills"):
         assert cfg[section] == local[section], f"{section} differs between deploy/dagster.yaml and the ECS instance"
+    # same pools; runs: a task per run on ECS, so more at once than one compose host's code container
+    assert cfg["concurrency"]["pools"] == local["concurrency"]["pools"]
+    assert cfg["concurrency"]["runs"]["max_concurrent_runs"] > local["concurrency"]["runs"]["max_concurrent_runs"] >= 4
     assert cfg["run_monitoring"]["free_slots_after_run_end_seconds"] == 300
 
     _ecs_env(monkeypatch)
