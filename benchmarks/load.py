@@ -11,7 +11,8 @@ sized for a fleet, not for one 2-core host: each run worker holds its imports an
 
 Recorded (`benchmarks/results/load.json`): titles delivered / processed / failed / launched twice;
 the highest number of `gpu`-pool steps running at once against the pool's slots (from the step
-events); the delivery sensor's tick times (its own log line, in the code server's log); titles per hour; the fixed cost per
+events); the delivery sensor's evaluation times (its own log line, in the code server's log) and the
+daemon's ticks of it (evaluation plus submitting each requested run, from the daemon's log); titles per hour; the fixed cost per
 title (the intercept of run time against clip duration, least squares) and the marginal cost per
 second of media.
 """
@@ -44,14 +45,51 @@ def clip(path: Path, seconds: float, i: int) -> Path:
     return path
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+DAEMON_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \+0000 - [\w.]+ - \w+ - (.*)$")
+
+
+def daemon_ticks(daemon_log: str, sensor: str = "delivery_sensor") -> list[dict]:
+    """The sensor's ticks as the daemon ran them (its log): start, seconds until the tick's last run
+    was submitted, runs submitted. The sensor's own evaluation is only the first part of a tick: the
+    daemon then creates and submits each requested run."""
+    ticks: list[dict] = []
+    for line in ANSI.sub("", daemon_log).splitlines():
+        m = DAEMON_LINE.match(line)
+        if not m:
+            continue
+        at = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+        msg = m.group(2)
+        if msg == f"Checking for new runs for sensor: {sensor}":
+            ticks.append({"start": at, "end": at, "runs": 0})
+        elif ticks and msg.startswith("Completed launch of run ") and msg.endswith(f" for {sensor}"):
+            ticks[-1]["end"], ticks[-1]["runs"] = at, ticks[-1]["runs"] + 1
+    return [{"seconds": round(t["end"] - t["start"], 1), "runs": t["runs"]} for t in ticks]
+
+
+def tick_summary(ticks: list[dict]) -> dict:
+    with_runs = [t for t in ticks if t["runs"]]
+    return {"ticks": len(ticks), "ticks_with_runs": len(with_runs), "runs_submitted": sum(t["runs"] for t in ticks),
+            "longest_tick_seconds": max((t["seconds"] for t in ticks), default=None),
+            "seconds_per_submitted_run": round(sum(t["seconds"] for t in with_runs) / max(1, sum(t["runs"] for t in with_runs)), 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--titles", type=int, default=300)
     ap.add_argument("--runs", type=int, default=3, help="max concurrent runs of the instance")
-    ap.add_argument("--executor", default="celery", choices=["inprocess", "celery"], help="celery (production: the workers keep their models loaded between titles) or inprocess (models loaded per run)")
+    ap.add_argument("--executor", default="celery", choices=["inprocess", "celery"],
+                    help="celery (production: workers keep their models loaded between titles) or inprocess (models per run)")
     ap.add_argument("--deadline", type=float, default=5400.0)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "load.json")
+    ap.add_argument("--ticks-from", type=Path, help="only add the daemon's sensor ticks, read from this daemon.log of a finished run, to --out")
     args = ap.parse_args(argv)
+    if args.ticks_from:
+        doc = json.loads(args.out.read_text())
+        doc["daemon_sensor_ticks"] = tick_summary(daemon_ticks(args.ticks_from.read_text(errors="replace")))
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+        print(json.dumps(doc["daemon_sensor_ticks"]))
+        return 0
     import boto3
     import pymysql
 
@@ -125,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(10)
                 wall = time.monotonic() - t0
                 sensor_log = run.tail("code-server", 50_000_000)  # sensors are evaluated in the code server
+                daemon_log = run.tail("daemon", 200_000_000)
             with stack.patched_env(plan.env):
                 from dagster import DagsterEventType, DagsterInstance
 
@@ -173,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         titles_launched_more_than_once=sum(1 for v in by.values() if len(v) > 1), titles_not_ended=args.titles - sum(1 for v in by.values() if all(r["status"] in TERMINAL for r in v)),
         wall_seconds=round(wall, 1), titles_per_hour=round(processed / wall * 3600, 1) if wall else None,
         gpu_slots=1, gpu_steps_running_at_once_max=peak, pool_slots_held_at_end=sum(len(v) for v in held.values()),
-        sensor_ticks=len(ticks), sensor_tick_seconds={"median": round(statistics.median(ticks), 3) if ticks else None, "max": max(ticks) if ticks else None},
+        daemon_sensor_ticks=tick_summary(daemon_ticks(daemon_log)),
+        sensor_evaluations=len(ticks), sensor_evaluation_seconds={"median": round(statistics.median(ticks), 3) if ticks else None, "max": max(ticks) if ticks else None},
         run_seconds_median=round(statistics.median(ys), 2) if ys else None,
         fixed_cost_seconds_per_title=round(intercept, 2) if intercept is not None else None,
         marginal_seconds_per_media_second=round(slope, 2) if slope is not None else None,
