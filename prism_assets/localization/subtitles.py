@@ -88,7 +88,8 @@ def _seconds(h, m, s, frac) -> float:
     return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")[:3]) / 1000
 
 
-def _clean(text: str) -> str:
+def strip_markup(text: str) -> str:
+    """What the viewer reads: SRT/VTT tags removed, lines trimmed, empty lines dropped."""
     lines = [TAG.sub("", ln).strip() for ln in text.replace("\r", "").split("\n")]
     return "\n".join(ln for ln in lines if ln)
 
@@ -125,7 +126,7 @@ def _blocks(text: str, fmt: str) -> tuple[list[Cue], list[str]]:
             continue
         start, end = _seconds(*m.groups()[:4]), _seconds(*m.groups()[4:])
         raw = "\n".join(lines[at + 1:]).strip("\n")
-        cue = Cue(start, end, _clean(raw), raw)
+        cue = Cue(start, end, strip_markup(raw), raw)
         empty_or_reversed += cue.end <= cue.start
         cues.append(cue)
     return cues, _notes(bad, empty_or_reversed)
@@ -162,7 +163,7 @@ def _ass(text: str) -> tuple[list[Cue], list[str]]:
         start, end = _seconds(*t0.groups()), _seconds(*t1.groups())  # ASS centiseconds: "1.50" is 1.5 s
         raw = parts[-1]
         plain = ASS_OVERRIDE.sub("", raw).replace("\\N", "\n").replace("\\n", "\n").replace("\\h", " ")
-        cue = Cue(start, end, _clean(plain), raw, style=row.get("style") or None)
+        cue = Cue(start, end, strip_markup(plain), raw, style=row.get("style") or None)
         reversed_ += cue.end <= cue.start
         cues.append(cue)
     return cues, _notes(bad, reversed_)
