@@ -372,3 +372,27 @@ def test_first_listing_launches_nothing_old(data_dir, monkeypatch):
     h.put(f"{today.isoformat()}/LATER/v.mp4")
     assert run_titles(h.tick(first.cursor)) == ["LATER"]
     h.instance.dispose()
+
+
+def test_queued_deliveries_are_not_requested_again_each_tick(h):
+    """Runs that are queued but not started have not recorded their delivery yet: the cursor remembers
+    what was requested, so later ticks do not hand the daemon the whole backlog again (only Dagster's
+    run keys would stop it, at a cost per run per tick); once the catalog knows a delivery it leaves
+    the cursor."""
+    import json
+
+    h.put_many([f"2024-05-01/Q{i}/v.mp4" for i in range(5)])
+    first = h.tick(apply=False)
+    assert len(first.run_requests) == 5
+    h.apply(first, start_runs=False)  # queued: nothing recorded
+    assert len(json.loads(first.cursor)["requested"]) == 5
+    second = h.tick(first.cursor, apply=False)
+    assert second.skip_reason is not None and not second.run_requests and len(json.loads(second.cursor)["requested"]) == 5
+    h.put("2024-05-01/Q9/v.mp4")  # a new one still goes
+    third = h.tick(second.cursor, apply=False)
+    assert run_titles(third) == ["Q9"]
+    h.submitted.clear()
+    h.apply(first)  # the queued runs start: their deliveries are recorded
+    h.apply(third)
+    fourth = h.tick(third.cursor, apply=False)
+    assert fourth.skip_reason is not None and not fourth.run_requests and json.loads(fourth.cursor)["requested"] == []

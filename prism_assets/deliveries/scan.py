@@ -6,10 +6,17 @@ a tick's cost is bounded whatever the backlog. When a scan reaches the end of th
 next one restarts at `floor` = newest delivery date seen minus the lookback window, which picks
 up titles that arrive late into a recent date folder. Deliveries already in the catalog with
 the same ETag are skipped, so a rescan requests nothing twice.
+
+A delivery is only in the catalog once its run has recorded it, so the cursor also keeps `requested`:
+short digests of the run keys requested but not yet in the catalog. A rescan does not request those
+again (at 300 queued titles, re-requesting them made every tick cost the daemon ~12 s of run-key
+checks); a digest leaves the set when the catalog knows the delivery, and the oldest go beyond
+`MAX_REQUESTED` (Dagster's run keys still keep those from launching twice).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -24,16 +31,35 @@ class ScanCursor:
     floor: str | None = None
     newest: str | None = None  # newest delivery date seen so far
     since: str | None = None  # during the first full listing only: deliveries dated before this are old (not launched)
+    requested: list[str] = field(default_factory=list)  # digests of run keys requested, not yet in the catalog (oldest first)
 
     @classmethod
     def parse(cls, text: str | None) -> "ScanCursor":
         if not text:
             return cls()
         data = json.loads(text)
-        return cls(after=data.get("after"), floor=data.get("floor"), newest=data.get("newest"), since=data.get("since"))
+        return cls(after=data.get("after"), floor=data.get("floor"), newest=data.get("newest"), since=data.get("since"),
+                   requested=list(data.get("requested") or []))
 
     def dumps(self) -> str:
-        return json.dumps({"after": self.after, "floor": self.floor, "newest": self.newest, "since": self.since}, sort_keys=True)
+        return json.dumps({"after": self.after, "floor": self.floor, "newest": self.newest, "since": self.since,
+                           "requested": self.requested}, sort_keys=True)
+
+
+MAX_REQUESTED = 20_000  # ~400 KB of cursor at most
+
+
+def run_key_digest(run_key: str) -> str:
+    return hashlib.sha1(run_key.encode()).hexdigest()[:16]
+
+
+def track_requested(cursor: ScanCursor, known: list[str], new: list[str]) -> None:
+    """Digests of run keys the catalog now knows leave `cursor.requested`; those just requested join it."""
+    gone = set(known)
+    kept = [d for d in cursor.requested if d not in gone]
+    have = set(kept)
+    kept += [d for d in new if d not in have]
+    cursor.requested = kept[-MAX_REQUESTED:]
 
 
 @dataclass
@@ -71,9 +97,9 @@ def scan_page(store: ObjectStore, cursor: ScanCursor, max_keys: int, lookback_da
         floor = None
         if newest:
             floor = (date.fromisoformat(newest) - timedelta(days=lookback_days)).isoformat()
-        next_cursor = ScanCursor(after=None, floor=floor, newest=newest)  # the first listing is over: `since` no longer applies
+        next_cursor = ScanCursor(after=None, floor=floor, newest=newest, requested=list(cursor.requested))  # the first listing is over: `since` no longer applies
     else:
-        next_cursor = ScanCursor(after=last_key, floor=cursor.floor, newest=newest, since=cursor.since)
+        next_cursor = ScanCursor(after=last_key, floor=cursor.floor, newest=newest, since=cursor.since, requested=list(cursor.requested))
     # one delivery per title folder: the first video in key order wins, others are reported
     by_folder: dict[str, FoundDelivery] = {}
     for d in found:

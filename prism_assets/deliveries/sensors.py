@@ -20,7 +20,7 @@ from ..partitions import TAG_DELIVERY_DATE, titles_partitions
 from ..resources import CatalogResource, PrismStorage
 from ..settings import PrismSettings
 from .registry import PROCESS_TITLE_JOB, changed_deliveries, delivery_run_key, new_titles, title_run_request
-from .scan import ScanCursor, scan_page
+from .scan import ScanCursor, run_key_digest, scan_page, track_requested
 
 MANIFEST_JOB = "delivery_manifest_job"
 
@@ -41,15 +41,22 @@ def delivery_tick(context: SensorEvaluationContext, storage: PrismStorage, catal
     old = [d for d in found if cursor.since and d.delivery_date.isoformat() < cursor.since]
     found = [d for d in found if d not in old]
     changed = changed_deliveries(store, catalog.get(), found)
-    added = new_titles(context.instance, (d.title_id for d in changed))
-    run_requests = [title_run_request(d, store.uri_for(d.key), delivery_run_key(d)) for d in changed]
+    keys = {id(d): delivery_run_key(d) for d in found}
+    pending = set(cursor.requested)
+    fresh = [d for d in changed if run_key_digest(keys[id(d)]) not in pending]  # not requested by an earlier tick
+    changed_ids = {id(d) for d in changed}
+    track_requested(page.cursor, known=[run_key_digest(keys[id(d)]) for d in found if id(d) not in changed_ids],
+                    new=[run_key_digest(keys[id(d)]) for d in fresh])
+    added = new_titles(context.instance, (d.title_id for d in fresh))
+    run_requests = [title_run_request(d, store.uri_for(d.key), keys[id(d)]) for d in fresh]
     elapsed = time.monotonic() - t0
     if page.ignored:
         context.log.warning(f"{len(page.ignored)} object(s) outside the delivery layout ignored, e.g. {page.ignored[:3]}")
     if old:
         context.log.info(f"{len(old)} delivery(ies) dated before {cursor.since} left to backfills by date (first listing), e.g. {[d.key for d in old[:3]]}")
     context.log.info(
-        f"listed {page.keys_listed} keys, {len(page.deliveries)} deliveries, {len(changed)} new or changed, "
+        f"listed {page.keys_listed} keys, {len(page.deliveries)} deliveries, {len(fresh)} new or changed, "
+        f"{len(changed) - len(fresh)} requested earlier and not yet processed, "
         f"{len(added)} new titles, {'end of listing' if page.exhausted else 'more pending'}; {elapsed:.2f}s"
     )
     if not run_requests and not added:
