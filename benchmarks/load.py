@@ -64,6 +64,8 @@ def daemon_ticks(daemon_log: str, sensor: str = "delivery_sensor") -> list[dict]
             ticks.append({"start": at, "end": at, "runs": 0})
         elif ticks and msg.startswith("Completed launch of run ") and msg.endswith(f" for {sensor}"):
             ticks[-1]["end"], ticks[-1]["runs"] = at, ticks[-1]["runs"] + 1
+        elif ticks and (msg.startswith("Skipping ") and f" runs for sensor {sensor} " in msg or msg.startswith(f"Sensor {sensor} skipped")):
+            ticks[-1]["end"] = at  # a tick that launched nothing (run keys already used, or a skip)
     return [{"seconds": round(t["end"] - t["start"], 1), "runs": t["runs"]} for t in ticks]
 
 
@@ -71,6 +73,7 @@ def tick_summary(ticks: list[dict]) -> dict:
     with_runs = [t for t in ticks if t["runs"]]
     return {"ticks": len(ticks), "ticks_with_runs": len(with_runs), "runs_submitted": sum(t["runs"] for t in ticks),
             "longest_tick_seconds": max((t["seconds"] for t in ticks), default=None),
+            "median_tick_without_runs_seconds": statistics.median([t["seconds"] for t in ticks if not t["runs"]] or [0]),
             "seconds_per_submitted_run": round(sum(t["seconds"] for t in with_runs) / max(1, sum(t["runs"] for t in with_runs)), 2)}
 
 
