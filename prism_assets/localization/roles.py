@@ -1,0 +1,123 @@
+"""What each audio track of a title is: its language (only when there is speech to decide on) and
+its role (`original`, `dub`, `music_and_effects`, `commentary`, `unknown`), each with the evidence.
+
+Pure decisions over measurements made elsewhere (speech from the VAD, the language model's answer,
+the container's tags, the dub alignment of sync.py), so they are tested exactly and explained in
+the output: a role is never a bare label.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+ROLES = ("original", "dub", "music_and_effects", "commentary", "unknown")
+MIN_SPEECH_S = 5.0  # below this, no language is decided ("no guess")
+MIN_LANGUAGE_PROBABILITY = 0.5
+ME_MAX_SPEECH_RATIO = 0.02  # a music-and-effects track: speech on at most 2 % of its length
+
+TITLE_HINTS = (  # container track titles / handler names, case-insensitive
+    ("music_and_effects", re.compile(r"\b(m\s*&\s*e|m\+e|music\s*(and|&)\s*effects|international\s+track|\bi\.?t\.?\b)", re.I)),
+    ("commentary", re.compile(r"\b(commentary|director'?s?\s+track|kommentar|commentaire)\b", re.I)),
+)
+
+
+@dataclass
+class TrackEvidence:
+    index: int
+    duration_s: float
+    speech_s: float
+    container_language: str | None = None
+    title: str | None = None
+    default: bool = False
+    detected_language: str | None = None
+    language_probability: float | None = None
+    sync_confidence: float | None = None  # alignment with the original's music and effects (sync.py)
+
+
+@dataclass
+class TrackDecision:
+    index: int
+    language: str | None
+    language_note: str
+    role: str
+    evidence: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def decide_language(t: TrackEvidence) -> tuple[str | None, str]:
+    """(language, why): the detected language when it was decided on enough speech, else None."""
+    if t.speech_s < MIN_SPEECH_S:
+        return None, f"not decided: {t.speech_s:.1f} s of speech (needs {MIN_SPEECH_S:.0f} s)"
+    if t.detected_language is None:
+        return None, "not decided: no language model answer"
+    if (t.language_probability or 0.0) < MIN_LANGUAGE_PROBABILITY:
+        return None, f"not decided: {t.detected_language} at p={t.language_probability:.2f} (needs {MIN_LANGUAGE_PROBABILITY})"
+    return t.detected_language, f"detected on {t.speech_s:.0f} s of speech, p={t.language_probability:.2f}"
+
+
+def _base(lang: str | None) -> str | None:
+    """ISO 639-1/2 codes compared on their first two letters' language: 'eng' and 'en' are one."""
+    if not lang:
+        return None
+    lang = lang.lower().split("-")[0]
+    three = {"eng": "en", "kor": "ko", "jpn": "ja", "zho": "zh", "chi": "zh", "fra": "fr", "fre": "fr", "deu": "de", "ger": "de",
+             "spa": "es", "ita": "it", "por": "pt", "rus": "ru", "hin": "hi", "ara": "ar", "tha": "th", "vie": "vi", "ind": "id"}
+    return three.get(lang, lang)
+
+
+def decide_roles(tracks: list[TrackEvidence], original_language: str | None = None) -> list[TrackDecision]:
+    """A role per track. The original is the track whose language is the title's original language
+    (sidecar), else the default-flagged track, else the first track with speech; dubs are the other
+    speech tracks aligned with it in another language."""
+    decisions = {t.index: TrackDecision(t.index, *decide_language(t), "unknown") for t in tracks}
+    hinted: dict[int, tuple[str, str]] = {}
+    for t in tracks:
+        for role, pattern in TITLE_HINTS:
+            if t.title and pattern.search(t.title):
+                hinted[t.index] = (role, f"track title {t.title!r}")
+                break
+    speech = {t.index: t.speech_s / t.duration_s if t.duration_s > 0 else 0.0 for t in tracks}
+    # music and effects: named so, or (nearly) no speech over a track of real length
+    for t in tracks:
+        if hinted.get(t.index, ("",))[0] == "music_and_effects" or (t.duration_s >= 10 and speech[t.index] <= ME_MAX_SPEECH_RATIO):
+            d = decisions[t.index]
+            d.role = "music_and_effects"
+            d.evidence.append(hinted[t.index][1] if t.index in hinted else f"speech on {speech[t.index]:.1%} of {t.duration_s:.0f} s")
+        elif hinted.get(t.index, ("",))[0] == "commentary":
+            decisions[t.index].role = "commentary"
+            decisions[t.index].evidence.append(hinted[t.index][1])
+    candidates = [t for t in tracks if decisions[t.index].role == "unknown" and t.speech_s >= MIN_SPEECH_S]
+    original = None
+    want = _base(original_language)
+    if want:
+        original = next((t for t in candidates if _base(decisions[t.index].language or t.container_language) == want), None)
+        why = f"language {want} is the title's original language"
+    if original is None:
+        original = next((t for t in candidates if t.default), None)
+        why = "the container's default track"
+    if original is None and candidates:
+        original, why = candidates[0], "the first track with speech"
+    if original is None:
+        return [decisions[t.index] for t in tracks]
+    decisions[original.index].role = "original"
+    decisions[original.index].evidence.append(why)
+    orig_lang = _base(decisions[original.index].language or original.container_language)
+    for t in candidates:
+        if t is original:
+            continue
+        d = decisions[t.index]
+        lang = _base(d.language or t.container_language)
+        aligned = t.sync_confidence is not None and t.sync_confidence >= 0.2
+        if lang and orig_lang and lang != orig_lang and aligned:
+            d.role = "dub"
+            d.evidence += [f"speech in {lang}, the original in {orig_lang}", f"aligned with the original's music and effects (confidence {t.sync_confidence:.2f})"]
+        elif lang and orig_lang and lang == orig_lang and aligned:
+            d.role = "commentary" if speech[t.index] > speech[original.index] * 1.3 else "unknown"
+            d.evidence.append(f"same language as the original ({lang}) over the same music and effects"
+                              + (f", more speech ({speech[t.index]:.0%} vs {speech[original.index]:.0%})" if d.role == "commentary" else ""))
+        else:
+            d.evidence.append("speech, but " + ("not aligned with the original" if not aligned else "its language is not known"))
+    return [decisions[t.index] for t in tracks]
