@@ -86,7 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deadline", type=float, default=5400.0)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "load.json")
     ap.add_argument("--ticks-from", type=Path, help="only add the daemon's sensor ticks, read from this daemon.log of a finished run, to --out")
+    ap.add_argument("--note", help="only set the result's `note` (the operator's reading of the run) in --out")
     args = ap.parse_args(argv)
+    if args.note:
+        doc = json.loads(args.out.read_text())
+        doc["note"] = args.note
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+        return 0
     if args.ticks_from:
         doc = json.loads(args.out.read_text())
         doc["daemon_sensor_ticks"] = tick_summary(daemon_ticks(args.ticks_from.read_text(errors="replace")))
