@@ -71,7 +71,7 @@ def speech_weights(n: int, segments: list[tuple[float, float]] | None, hop_s: fl
     return w
 
 
-def _xcorr(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+def xcorr(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
     """Normalised cross-correlation of b against a for lags -max_lag..max_lag (b late = positive)."""
     n = len(a) + len(b)
     size = 1 << (n - 1).bit_length()
@@ -85,7 +85,7 @@ def _xcorr(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.n
     return lags, vals / denom * (np.minimum(len(a), len(b)) / np.maximum(overlap, 1))
 
 
-def _peak(lags: np.ndarray, vals: np.ndarray, guard: int) -> tuple[float, float, float]:
+def peak(lags: np.ndarray, vals: np.ndarray, guard: int) -> tuple[float, float, float]:
     """(lag with sub-hop refinement, peak value, confidence)."""
     i = int(np.argmax(vals))
     peak = float(vals[i])
@@ -110,7 +110,7 @@ def measure(original: np.ndarray, dub: np.ndarray, sr: int, *, original_speech=N
     ea, eb = ea * wa, eb * wb
     max_lag = int(max_offset_s / HOP_S)
     guard = 5  # hops around the peak that belong to it
-    lag, _, conf = _peak(*_xcorr(ea, eb, max_lag), guard)
+    lag, _, conf = peak(*xcorr(ea, eb, max_lag), guard)
     if conf < min_confidence:  # nothing shared to align on (another mix, no music and effects): no guess
         return SyncResult(None, round(conf, 3), None)
     offset_ms = lag * HOP_S * 1000
@@ -129,7 +129,7 @@ def measure(original: np.ndarray, dub: np.ndarray, sr: int, *, original_speech=N
         b = eb[lo:hi]
         raw = np.correlate(b, a, mode="valid")  # index k: lag base - local + k
         norms = np.sqrt((a ** 2).sum() * np.convolve(b ** 2, np.ones(len(a)), mode="valid")) + 1e-9
-        wl, wp, wc = _peak(np.arange(-local, local + 1, dtype=float), raw / norms, guard)
+        wl, wp, wc = peak(np.arange(-local, local + 1, dtype=float), raw / norms, guard)
         shared = float(np.mean((wa[start:start + len(a)] == 1) & (wb[lo + local:lo + local + len(a)] == 1)))
         windows.append({"t_s": round((start + len(a) / 2) * HOP_S, 2), "offset_ms": round((base + wl) * HOP_S * 1000, 1),
                         "confidence": round(wc, 3), "peak": round(wp, 3), "without_speech": round(shared, 2)})
@@ -139,7 +139,7 @@ def measure(original: np.ndarray, dub: np.ndarray, sr: int, *, original_speech=N
     if len(good) >= 3:
         t = np.array([w["t_s"] for w in good])
         o = np.array([w["offset_ms"] for w in good])
-        slope, icpt = _robust_line(t, o, diverge_ms)
+        slope, icpt = robust_line(t, o, diverge_ms)
         drift = float(slope * 3600)
         for w in windows:
             w["off_line_ms"] = round(float(w["offset_ms"] - (icpt + slope * w["t_s"])), 1)
@@ -155,7 +155,7 @@ def measure(original: np.ndarray, dub: np.ndarray, sr: int, *, original_speech=N
                       global_offset_ms=round(global_ms, 1))
 
 
-def _robust_line(t: np.ndarray, o: np.ndarray, tolerance_ms: float) -> tuple[float, float]:
+def robust_line(t: np.ndarray, o: np.ndarray, tolerance_ms: float) -> tuple[float, float]:
     """A line through window offsets that a re-edited stretch cannot pull: Theil-Sen (median of
     pairwise slopes), then least squares on the windows within `tolerance_ms` of it."""
     i, j = np.triu_indices(len(t), 1)

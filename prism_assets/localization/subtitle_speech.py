@@ -1,0 +1,133 @@
+"""Subtitles against the speech of the matching audio track: coverage, timing, language and text.
+
+- **coverage**: the share of detected speech that a cue covers, and the speech stretches no cue
+  covers (at least `min_uncovered_s` long);
+- **offset and drift**: cue activity against speech activity (10 ms hops), cross-correlated for a
+  global offset (positive: the cues come late), then per window with the robust line of sync.py;
+- **language**: the cues' script and, for Latin script, stop-word evidence, against the track's
+  language: a subtitle file in the wrong language stands out without any model;
+- **text**: for the original language, word overlap of the cue text with the transcript of the
+  same stretch, so a subtitle file of another title (or episode) stands out.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+
+import numpy as np
+
+from .subtitles import Cue
+from .sync import HOP_S, peak, robust_line, xcorr
+
+STOPWORDS = {
+    "en": "the and you that was for are with his they this have from not but what all were when there can said".split(),
+    "fr": "le la les des est une que pas pour qui dans sur avec vous nous mais tout cette elle sont".split(),
+    "de": "der die das und ist nicht ich sie mit den ein eine auch sich auf was wir dass aber".split(),
+    "es": "que los las una por con para pero como más esto está todo eso muy aquí ahora también porque".split(),
+    "it": "che non una per sono questo della con come anche cosa tutto perché molto questa ancora".split(),
+    "pt": "que não uma para com por mais mas como isso você está muito também ainda quando".split(),
+}
+SCRIPTS = (("ko", "HANGUL"), ("ja", "HIRAGANA"), ("ja", "KATAKANA"), ("zh", "CJK UNIFIED"), ("ru", "CYRILLIC"), ("ar", "ARABIC"),
+           ("th", "THAI"), ("he", "HEBREW"), ("hi", "DEVANAGARI"), ("el", "GREEK"))
+
+
+GUARD = 150  # hops (1.5 s) around a peak that belong to it: speech stretches last seconds
+
+
+def _activity(spans, n: int) -> np.ndarray:
+    a = np.zeros(n, dtype=np.float32)
+    for s, e in spans:
+        a[max(0, int(s / HOP_S)):max(0, min(n, int(np.ceil(e / HOP_S))))] = 1.0
+    return a
+
+
+def coverage(cues: list[Cue], speech: list[tuple[float, float]], min_uncovered_s: float = 2.0) -> dict:
+    """Share of speech covered by cues and the uncovered stretches of speech."""
+    end = max([e for _, e in speech] + [c.end for c in cues] + [0.0])
+    n = int(np.ceil(end / HOP_S)) + 1
+    sp, cu = _activity(speech, n) > 0, _activity([(c.start, c.end) for c in cues], n) > 0
+    total = float(sp.sum())
+    gaps, start = [], None
+    for i, v in enumerate(sp & ~cu):
+        if v and start is None:
+            start = i
+        elif not v and start is not None:
+            if (i - start) * HOP_S >= min_uncovered_s:
+                gaps.append({"start_s": round(start * HOP_S, 2), "end_s": round(i * HOP_S, 2)})
+            start = None
+    if start is not None and (n - start) * HOP_S >= min_uncovered_s:
+        gaps.append({"start_s": round(start * HOP_S, 2), "end_s": round(n * HOP_S, 2)})
+    return {"speech_s": round(total * HOP_S, 2), "covered_ratio": round(float((sp & cu).sum()) / total, 3) if total else None,
+            "uncovered": gaps}
+
+
+def timing(cues: list[Cue], speech: list[tuple[float, float]], max_offset_s: float = 10.0, window_s: float = 300.0) -> dict:
+    """Global offset of the cues against speech (ms, positive = late), its confidence, and the drift."""
+    end = max([e for _, e in speech] + [c.end for c in cues] + [0.0])
+    n = int(np.ceil(end / HOP_S)) + 1
+    sp = _activity(speech, n)
+    cu = _activity([(c.start, c.end) for c in cues], n)
+    if sp.sum() * HOP_S < 5 or len(cues) < 3:
+        return {"offset_ms": None, "confidence": 0.0, "drift_ms_per_hour": None, "note": "too little speech or too few cues"}
+    a, b = sp - sp.mean(), cu - cu.mean()
+    lag, _, conf = peak(*xcorr(a, b, int(max_offset_s / HOP_S)), guard=GUARD)
+    out = {"offset_ms": round(lag * HOP_S * 1000, 1), "confidence": round(conf, 3), "drift_ms_per_hour": None}
+    win = int(window_s / HOP_S)
+    if n >= 3 * win // 2:
+        ts, offs = [], []
+        for s in range(0, n - win + 1, win // 2):
+            wa, wb = a[s:s + win], b[s:s + win]
+            if not wa.any() or not wb.any():
+                continue
+            wl, _, wc = peak(*xcorr(wa, wb, int(min(max_offset_s, 5.0) / HOP_S)), guard=GUARD)
+            if wc >= 0.1:
+                ts.append((s + win / 2) * HOP_S)
+                offs.append(wl * HOP_S * 1000)
+        if len(ts) >= 3:
+            slope, icpt = robust_line(np.array(ts), np.array(offs), 250.0)
+            out["drift_ms_per_hour"] = round(slope * 3600, 1)
+            out["offset_at_start_ms"] = round(icpt, 1)
+    return out
+
+
+def script_language(text: str) -> tuple[str | None, float]:
+    """(language, share of letters behind it) from the writing system; Latin by stop words."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return None, 0.0
+    counts: Counter = Counter()
+    for ch in letters:
+        name = unicodedata.name(ch, "")
+        lang = next((code for code, script in SCRIPTS if script in name), "latin" if "LATIN" in name else None)
+        if lang:
+            counts[lang] += 1
+    if counts.get("ja") and counts.get("zh"):  # kanji inside Japanese text
+        counts["ja"] += counts.pop("zh")
+    if not counts:
+        return None, 0.0
+    lang, k = counts.most_common(1)[0]
+    share = k / len(letters)
+    if lang != "latin":
+        return lang, round(share, 3)
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    hits = {code: sum(1 for w in words if w in set(sw)) for code, sw in STOPWORDS.items()}
+    best = max(hits, key=hits.get)
+    if not words or hits[best] < max(3, 0.05 * len(words)):
+        return None, round(share, 3)
+    return best, round(hits[best] / len(words), 3)
+
+
+def text_match(cues: list[Cue], transcript_words: list[tuple[float, float, str]], slack_s: float = 1.0) -> dict:
+    """Word overlap between cues and the transcript words spoken during them (same language only)."""
+    def norm(w: str) -> str:
+        return re.sub(r"[^\w]", "", w.lower())
+
+    matched = total = 0
+    for c in cues:
+        said = {norm(w) for s, e, w in transcript_words if s < c.end + slack_s and e > c.start - slack_s}
+        words = [norm(w) for w in c.text.split() if norm(w)]
+        total += len(words)
+        matched += sum(1 for w in words if w in said)
+    return {"cue_words": total, "matched_ratio": round(matched / total, 3) if total else None}
