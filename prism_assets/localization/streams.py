@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from .subtitles import ASS_OVERRIDE, Cue, strip_markup
+from .subtitles import Cue, ass_plain
 
 IMAGE_CODECS = frozenset({"hdmv_pgs_subtitle", "dvb_subtitle", "dvd_subtitle", "xsub", "dvb_teletext"})
 SIDECAR_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa")
@@ -52,8 +52,7 @@ def _ass_text(event: bytes | str) -> tuple[str, str, str | None]:
     parts = s.split(",", 8)
     raw = parts[-1] if len(parts) == 9 else s
     style = parts[2] or None if len(parts) == 9 else None
-    plain = ASS_OVERRIDE.sub("", raw).replace("\\N", "\n").replace("\\n", "\n").replace("\\h", " ")
-    return raw, strip_markup(plain), style
+    return raw, ass_plain(raw), style
 
 
 class Collector:

@@ -132,6 +132,11 @@ def _blocks(text: str, fmt: str) -> tuple[list[Cue], list[str]]:
     return cues, _notes(bad, empty_or_reversed)
 
 
+def ass_plain(raw: str) -> str:
+    """What the viewer reads of an ASS text field: override blocks removed, \\N and \\n as line breaks."""
+    return strip_markup(ASS_OVERRIDE.sub("", raw).replace("\\N", "\n").replace("\\n", "\n").replace("\\h", " "))
+
+
 def _ass(text: str) -> tuple[list[Cue], list[str]]:
     cues, bad, reversed_ = [], 0, 0
     fields: list[str] | None = None
@@ -162,8 +167,7 @@ def _ass(text: str) -> tuple[list[Cue], list[str]]:
             continue
         start, end = _seconds(*t0.groups()), _seconds(*t1.groups())  # ASS centiseconds: "1.50" is 1.5 s
         raw = parts[-1]
-        plain = ASS_OVERRIDE.sub("", raw).replace("\\N", "\n").replace("\\n", "\n").replace("\\h", " ")
-        cue = Cue(start, end, strip_markup(plain), raw, style=row.get("style") or None)
+        cue = Cue(start, end, ass_plain(raw), raw, style=row.get("style") or None)
         reversed_ += cue.end <= cue.start
         cues.append(cue)
     return cues, _notes(bad, reversed_)
