@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="max concurrent runs of the instance")
     ap.add_argument("--executor", default="celery", choices=["inprocess", "celery"],
                     help="celery (production: workers keep their models loaded between titles) or inprocess (models per run)")
+    ap.add_argument("--cpu-workers", type=int, default=1, help="Celery workers on the cpu queue (celery executor)")
     ap.add_argument("--deadline", type=float, default=5400.0)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "load.json")
     ap.add_argument("--ticks-from", type=Path, help="only add the daemon's sensor ticks, read from this daemon.log of a finished run, to --out")
@@ -126,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         "PRISM_EXECUTOR": args.executor, "PRISM_CELERY_QUEUE_PREFIX": f"l{tag}-",
         "PRISM_CELERY_BROKER_URL": "pyamqp://guest:guest@127.0.0.1:5672//", "PRISM_CELERY_BACKEND_URL": "rpc://",
         "PRISM_DATA_DIR": str(work / "data"), "PRISM_SENSOR_INTERVAL_S": "10", "HF_HUB_OFFLINE": "1",
-        "PRISM_GPU_SLOTS": "1", "PRISM_DECODE_SLOTS": "2",
+        "PRISM_GPU_SLOTS": "1", "PRISM_DECODE_SLOTS": "2", "PRISM_CPU_WORKERS": str(args.cpu_workers),
     }
-    result: dict = {"titles_delivered": args.titles, "max_concurrent_runs": args.runs, "executor": args.executor}
+    result: dict = {"titles_delivered": args.titles, "max_concurrent_runs": args.runs, "executor": args.executor,
+                    "cpu_workers": args.cpu_workers if args.executor == "celery" else None}
     try:
         with stack.patched_env(env):
             plan = stack.build_plan(work / "home", database=pgdb, workers=args.executor == "celery")

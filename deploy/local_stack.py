@@ -15,7 +15,8 @@ environment (defaults: the services of a dev/CI machine on 127.0.0.1) instead of
                                                     # wheel, as the images do), not the checkout
 
 Environment read (all optional): DAGSTER_PG_HOST/PORT/USER/PASSWORD/DB, PRISM_CELERY_BROKER_URL,
-PRISM_CELERY_BACKEND_URL, PRISM_CELERY_QUEUE_PREFIX, PRISM_GPU_SLOTS, PRISM_DECODE_SLOTS, plus the
+PRISM_CELERY_BACKEND_URL, PRISM_CELERY_QUEUE_PREFIX, PRISM_GPU_SLOTS, PRISM_DECODE_SLOTS, PRISM_CPU_WORKERS
+(Celery workers on the cpu queue, default 1), plus the
 code location's own PRISM_* settings (README "Configuration"). Secrets are passed to the child
 processes through their environment only and never printed.
 """
@@ -126,14 +127,15 @@ def celery_config_module(directory: Path) -> Path:
 
 
 def worker_proc(kind: str, config_dir: Path, prefix: str = "", name_suffix: str = "", bin_dir: Path | None = None,
-                tree: bool = True) -> Proc:
+                tree: bool = True, number: int = 1) -> Proc:
     """One Celery worker listening on the `gpu` or `cpu` queue, one step at a time (solo pool:
     a GPU step owns the process and its CUDA context; scale with more workers, not threads).
     `tree`: import prism_assets from the checkout (PYTHONPATH); else the installed package."""
     queue = f"{prefix}{kind}"
+    nth = f"-{number}" if number > 1 else ""  # the second cpu worker of a host: worker-cpu-2, prism-cpu-2@host
     return Proc(
-        name=f"worker-{kind}",
-        argv=[str((bin_dir or BIN) / "celery"), "-A", "dagster_celery.app", "worker", "-Q", queue, "-n", f"prism-{kind}{name_suffix}@%h",
+        name=f"worker-{kind}{nth}",
+        argv=[str((bin_dir or BIN) / "celery"), "-A", "dagster_celery.app", "worker", "-Q", queue, "-n", f"prism-{kind}{name_suffix}{nth}@%h",
               "--pool", "solo", "--concurrency", "1", "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle",
               "--without-heartbeat", "--loglevel", "INFO"],
         env_extra={"PYTHONPATH": os.pathsep.join([str(config_dir), str(REPO)] if tree else [str(config_dir)]), "PRISM_CELERY_QUEUE_PREFIX": prefix},
@@ -174,7 +176,9 @@ def build_plan(home: Path, *, database: str | None = None, webserver_port: int |
         # a queue prefix marks a stack sharing the broker with others: its workers' node names carry it too
         # (a Celery node name owns an exclusive pidbox queue on the broker; two `prism-cpu@host` collide)
         suffix = f"-{prefix.rstrip('-')}" if prefix else ""
-        procs += [worker_proc(kind, home / "celery", prefix, suffix, bin_dir=bin_, tree=not installed) for kind in ("cpu", "gpu")]
+        cpu_workers = int(env.get("PRISM_CPU_WORKERS", "1"))  # more than one: steps of other titles overlap a step's I/O waits
+        procs += [worker_proc("cpu", home / "celery", prefix, suffix, bin_dir=bin_, tree=not installed, number=n + 1) for n in range(cpu_workers)]
+        procs += [worker_proc("gpu", home / "celery", prefix, suffix, bin_dir=bin_, tree=not installed)]
     pools = {"gpu": int(env.get("PRISM_GPU_SLOTS", "1")), "decode": int(env.get("PRISM_DECODE_SLOTS", "2"))}
     return Plan(home=home, env=common, procs=procs, webserver_url=f"http://127.0.0.1:{wport}/graphql", grpc_port=gport,
                 pools=pools, database=pg["DAGSTER_PG_DB"], cwd=home if installed else REPO)

@@ -329,3 +329,17 @@ def test_local_stack_starts_and_is_healthy(data_dir, tmp_path):
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
         assert cur.fetchone() is None, "--drop-db left the database"
     conn.close()
+
+
+@pytest.mark.unit
+def test_local_stack_runs_several_cpu_workers_with_their_own_names(monkeypatch, tmp_path):
+    """PRISM_CPU_WORKERS=N: N Celery workers on the cpu queue, each with its own process and node name
+    (a node name owns a pidbox queue on the broker), one gpu worker."""
+    stack = load_local_stack()
+    monkeypatch.setenv("PRISM_CPU_WORKERS", "3")
+    plan = stack.build_plan(tmp_path / "home", workers=True, queue_prefix="p1-")
+    workers = [p for p in plan.procs if p.name.startswith("worker")]
+    assert [p.name for p in workers] == ["worker-cpu", "worker-cpu-2", "worker-cpu-3", "worker-gpu"]
+    nodes = [p.argv[p.argv.index("-n") + 1] for p in workers]
+    assert nodes == ["prism-cpu-p1@%h", "prism-cpu-p1-2@%h", "prism-cpu-p1-3@%h", "prism-gpu-p1@%h"]
+    assert {p.argv[p.argv.index("-Q") + 1] for p in workers[:3]} == {"p1-cpu"}
