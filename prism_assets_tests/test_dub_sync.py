@@ -97,3 +97,12 @@ def test_unrelated_track_gives_no_offset(tracks):
 def test_too_short_gives_no_offset():
     r = measure(np.zeros(SR), np.zeros(SR), SR)
     assert r.offset_ms is None and r.confidence == 0.0
+
+
+def test_envelope_in_blocks_equals_at_once():
+    """The envelope is computed a block of frames at a time (a 3-hour track would not fit at once)."""
+    from prism_assets.localization.sync import flux_envelope
+
+    x = bed(20, 5)
+    whole = flux_envelope(x, SR, block=10_000_000)
+    assert len(whole) > 1900 and np.allclose(flux_envelope(x, SR, block=97), whole, atol=1e-5)

@@ -42,21 +42,26 @@ class SyncResult:
         return asdict(self)
 
 
-def flux_envelope(audio: np.ndarray, sr: int, hop_s: float = HOP_S, n_bands: int = 24) -> np.ndarray:
-    """Half-wave rectified log-band energy increase per hop (onset strength), zero mean, unit variance."""
+def flux_envelope(audio: np.ndarray, sr: int, hop_s: float = HOP_S, n_bands: int = 24, block: int = 8192) -> np.ndarray:
+    """Half-wave rectified log-band energy increase per hop (onset strength), zero mean, unit variance.
+    Computed `block` frames at a time: a 3-hour track is ~1M frames, whose frame matrix at once
+    would take gigabytes."""
     hop = int(round(sr * hop_s))
     win = hop * 4
     if len(audio) < win + hop:
         return np.zeros(0, dtype=np.float32)
     n = 1 + (len(audio) - win) // hop
-    idx = np.arange(win)[None, :] + hop * np.arange(n)[:, None]
-    frames = audio[idx].astype(np.float32) * np.hanning(win).astype(np.float32)
-    spec = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    # log-spaced bands from 60 Hz to sr/2
+    window = np.hanning(win).astype(np.float32)
     freqs = np.fft.rfftfreq(win, 1 / sr)
-    edges = np.geomspace(60.0, sr / 2, n_bands + 1)
-    band = np.stack([spec[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) for lo, hi in zip(edges[:-1], edges[1:])], axis=1)
-    logb = np.log1p(band * 1e4)
+    edges = np.geomspace(60.0, sr / 2, n_bands + 1)  # log-spaced bands from 60 Hz to sr/2
+    masks = [(freqs >= lo) & (freqs < hi) for lo, hi in zip(edges[:-1], edges[1:])]
+    logb = np.empty((n, n_bands), dtype=np.float32)
+    offsets = np.arange(win)[None, :]
+    for b0 in range(0, n, block):
+        b1 = min(n, b0 + block)
+        frames = audio[offsets + hop * np.arange(b0, b1)[:, None]].astype(np.float32) * window
+        spec = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+        logb[b0:b1] = np.log1p(np.stack([spec[:, m].sum(axis=1) for m in masks], axis=1) * 1e4)
     flux = np.maximum(np.diff(logb, axis=0, prepend=logb[:1]), 0).sum(axis=1)
     flux -= flux.mean()
     sd = flux.std()
