@@ -53,7 +53,7 @@ def coverage(cues: list[Cue], speech: list[tuple[float, float]], min_uncovered_s
     edges = np.flatnonzero(np.diff(np.concatenate([[0], (sp & ~cu).astype(np.int8), [0]])))
     for a, b in zip(edges[::2], edges[1::2]):  # runs of uncovered speech (vectorised: titles are ~1M hops)
         if (b - a) * HOP_S >= min_uncovered_s:
-            gaps.append({"start_s": round(a * HOP_S, 2), "end_s": round(b * HOP_S, 2)})
+            gaps.append({"start_s": round(float(a) * HOP_S, 2), "end_s": round(float(b) * HOP_S, 2)})
     return {"speech_s": round(total * HOP_S, 2), "covered_ratio": round(float((sp & cu).sum()) / total, 3) if total else None,
             "uncovered": gaps}
 
