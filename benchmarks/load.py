@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                                 elif step in starts:
                                     intervals.append((starts.pop(step), e.timestamp))
                     held = {p: sorted(inst.event_log_storage.get_concurrency_info(p).active_run_ids) for p in ("gpu", "decode")}
+                    # a slot held by a run still in progress is in use; one held by an ended run is leaked
+                    leaked = sum(1 for ids in held.values() for rid in ids if (r := inst.get_run_by_id(rid)) is None or r.is_finished)
     finally:
         stack.drop_database(env | {"DAGSTER_PG_DB": pgdb})
         with my.cursor() as cur:
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         titles_launched_more_than_once=sum(1 for v in by.values() if len(v) > 1), titles_not_ended=args.titles - sum(1 for v in by.values() if all(r["status"] in TERMINAL for r in v)),
         wall_seconds=round(wall, 1), titles_per_hour=round(processed / wall * 3600, 1) if wall else None,
         gpu_slots=1, gpu_steps_running_at_once_max=peak, pool_slots_held_at_end=sum(len(v) for v in held.values()),
+        pool_slots_held_by_ended_runs=leaked,
         daemon_sensor_ticks=tick_summary(daemon_ticks(daemon_log)),
         sensor_evaluations=len(ticks), sensor_evaluation_seconds={"median": round(statistics.median(ticks), 3) if ticks else None, "max": max(ticks) if ticks else None},
         run_seconds_median=round(statistics.median(ys), 2) if ys else None,
