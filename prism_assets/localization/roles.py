@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
+from ..audio.analysis import iso639_1
+
 ROLES = ("original", "dub", "music_and_effects", "commentary", "unknown")
 MIN_SPEECH_S = 5.0  # below this, no language is decided ("no guess")
 MIN_LANGUAGE_PROBABILITY = 0.5
@@ -59,13 +61,11 @@ def decide_language(t: TrackEvidence) -> tuple[str | None, str]:
 
 
 def _base(lang: str | None) -> str | None:
-    """ISO 639-1/2 codes compared on their first two letters' language: 'eng' and 'en' are one."""
+    """ISO 639-1 for comparison: 'eng', 'en' and 'en-GB' are one language (audio.analysis.iso639_1)."""
     if not lang:
         return None
-    lang = lang.lower().split("-")[0]
-    three = {"eng": "en", "kor": "ko", "jpn": "ja", "zho": "zh", "chi": "zh", "fra": "fr", "fre": "fr", "deu": "de", "ger": "de",
-             "spa": "es", "ita": "it", "por": "pt", "rus": "ru", "hin": "hi", "ara": "ar", "tha": "th", "vie": "vi", "ind": "id"}
-    return three.get(lang, lang)
+    base = lang.lower().replace("_", "-").split("-")[0]
+    return iso639_1(base) or base
 
 
 def decide_roles(tracks: list[TrackEvidence], original_language: str | None = None) -> list[TrackDecision]:

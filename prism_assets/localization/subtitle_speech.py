@@ -29,6 +29,7 @@ STOPWORDS = {
     "it": "che non una per sono questo della con come anche cosa tutto perché molto questa ancora".split(),
     "pt": "que não uma para com por mais mas como isso você está muito também ainda quando".split(),
 }
+STOPWORDS = {code: frozenset(words) for code, words in STOPWORDS.items()}
 SCRIPTS = (("ko", "HANGUL"), ("ja", "HIRAGANA"), ("ja", "KATAKANA"), ("zh", "CJK UNIFIED"), ("ru", "CYRILLIC"), ("ar", "ARABIC"),
            ("th", "THAI"), ("he", "HEBREW"), ("hi", "DEVANAGARI"), ("el", "GREEK"))
 
@@ -107,7 +108,7 @@ def script_language(text: str) -> tuple[str | None, float]:
     if lang != "latin":
         return lang, round(share, 3)
     words = re.findall(r"[^\W\d_]+", text.lower())
-    hits = {code: sum(1 for w in words if w in set(sw)) for code, sw in STOPWORDS.items()}
+    hits = {code: sum(1 for w in words if w in sw) for code, sw in STOPWORDS.items()}
     best = max(hits, key=hits.get)
     if not words or hits[best] < max(3, 0.05 * len(words)):
         return None, round(share, 3)
