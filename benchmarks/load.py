@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 from dagster import DagsterEventType, DagsterInstance
 
                 with DagsterInstance.get() as inst:
-                    intervals, run_secs = [], []
+                    intervals, run_secs, step_secs = [], [], {}
                     for tid, rs in by.items():
                         for r in rs:
                             rec = inst.get_run_record_by_id(r["runId"])
@@ -189,12 +189,13 @@ def main(argv: list[str] | None = None) -> int:
                             for e in inst.all_logs(r["runId"], of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS,
                                                                           DagsterEventType.STEP_FAILURE}):
                                 step = e.step_key
-                                if step not in gpu_steps:
-                                    continue
                                 if e.dagster_event_type == DagsterEventType.STEP_START:
                                     starts[step] = e.timestamp
                                 elif step in starts:
-                                    intervals.append((starts.pop(step), e.timestamp))
+                                    a = starts.pop(step)
+                                    step_secs.setdefault(step, []).append(e.timestamp - a)
+                                    if step in gpu_steps:
+                                        intervals.append((a, e.timestamp))
                     held = {p: sorted(inst.event_log_storage.get_concurrency_info(p).active_run_ids) for p in ("gpu", "decode")}
                     # a slot held by a run still in progress is in use; one held by an ended run is leaked
                     leaked = sum(1 for ids in held.values() for rid in ids if (r := inst.get_run_by_id(rid)) is None or r.is_finished)
@@ -229,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         daemon_sensor_ticks=tick_summary(daemon_ticks(daemon_log)),
         sensor_evaluations=len(ticks), sensor_evaluation_seconds={"median": round(statistics.median(ticks), 3) if ticks else None, "max": max(ticks) if ticks else None},
         run_seconds_median=round(statistics.median(ys), 2) if ys else None,
+        # each step from its start to its success, median over the runs: the rest of a run's time is
+        # the run worker's start, the steps' waits in the queues and pools, and the hand-offs between them
+        step_seconds_median={k: round(statistics.median(v), 2) for k, v in sorted(step_secs.items())},
+        steps_seconds_median_sum=round(sum(statistics.median(v) for v in step_secs.values()), 2) if step_secs else None,
         fixed_cost_seconds_per_title=round(intercept, 2) if intercept is not None else None,
         marginal_seconds_per_media_second=round(slope, 2) if slope is not None else None,
     )

@@ -12,5 +12,6 @@ DOMAINS: tuple[str, ...] = (
     "prism_assets.ingest",
     "prism_assets.visual",
     "prism_assets.audio",
+    "prism_assets.localization",
     "prism_assets.qc",
 )

@@ -11,7 +11,8 @@ from prism_assets.definitions import build_definitions, per_title_assets
 from prism_assets.settings import PrismSettings
 
 POOLS = {"source_video": "decode", "visual_pass": "decode", "embeddings": "gpu", "posters": "gpu", "transcript": "gpu",
-         "audio_pass": "decode", "shots": None, "keyframes": None, "shot_embeddings": None, "audio_analysis": None, "qc": None}
+         "audio_pass": "decode", "shots": None, "keyframes": None, "shot_embeddings": None, "audio_analysis": None, "qc": None,
+         "subtitles": None, "localization": None, "speaker_turns": "gpu"}
 
 
 def test_every_asset_checked_partitioned_fresh_and_versioned(settings):

@@ -75,3 +75,20 @@ def test_text_against_the_transcript():
     other = [Cue(0.9, 2.0, "Where is the ship?", ""), Cue(2.9, 4.1, "Over the hills.", "")]
     assert text_match(same, words)["matched_ratio"] == 1.0
     assert text_match(other, words)["matched_ratio"] == 0.0
+
+
+@pytest.mark.parametrize("offset_s", [0.0, 0.5, -0.8])
+def test_offset_on_onsets_when_cues_outlast_speech_and_split_it(offset_s):
+    """Real cues stay up after their line (here 0.7 s, at least 1.2 s in all) and long speeches are
+    split over several cues: the in-points still sit on the speech onsets."""
+    segs = speech_segments(200, seed=8)
+    cues = []
+    for s, e in segs:
+        if e - s > 3.0:  # a long speech: two cues, the second starting mid-speech
+            mid = (s + e) / 2
+            cues += [Cue(s + offset_s, mid + offset_s, "a b", "a b"), Cue(mid + offset_s, e + 0.7 + offset_s, "c d", "c d")]
+        else:
+            cues.append(Cue(s + offset_s, max(e + 0.7, s + 1.2) + offset_s, "a b", "a b"))
+    got = timing(cues, segs)
+    assert abs(got["offset_ms"] - offset_s * 1000) <= 40, got
+    assert got["onset_pairs"] >= 150

@@ -1,4 +1,5 @@
-"""`audio_analysis` (audio.json): per track, language tag vs detected language, loudness (integrated,
+"""`audio_analysis` (audio.json): per track, language tag vs the language decided on its speech (null
+without enough speech: no guess), loudness (integrated,
 LRA, true peak, dialogue-gated), speech ratio and speech / music / silence segments.
 
     source_video + audio_stats + audio_loudness + transcript -> audio_analysis
@@ -16,7 +17,23 @@ from .checks import ANALYSIS_RULES
 from .decode import AUDIO_SCHEMA_VERSION
 from .loudness import gated_loudness
 
-ANALYSIS_CODE_VERSION = "audio-analysis-1"
+ANALYSIS_CODE_VERSION = "audio-analysis-2"
+MIN_SPEECH_S = 5.0  # a language is decided on at least this much VAD speech: below it, null (no guess)
+MIN_LANGUAGE_PROBABILITY = 0.5
+
+
+def decide_language(speech_s: float, detected: str | None, probability: float | None) -> tuple[str | None, str]:
+    """(language, why): the model's answer when it was given on enough speech with enough
+    confidence, else None. A music or effects track gets no language (Whisper's language head
+    always answers, even on music)."""
+    if speech_s < MIN_SPEECH_S:
+        return None, f"not decided: {speech_s:.1f} s of speech (needs {MIN_SPEECH_S:.0f} s)"
+    if detected is None:
+        return None, "not decided: no language model answer"
+    if probability is not None and probability < MIN_LANGUAGE_PROBABILITY:
+        return None, f"not decided: {detected} at p={probability:.2f} (needs {MIN_LANGUAGE_PROBABILITY})"
+    how = f", p={probability:.2f}" if probability is not None else " (language fixed by the profile)"
+    return detected, f"detected on {speech_s:.0f} s of speech{how}"
 
 
 def classify_segments(stats: pd.DataFrame, speech: list[tuple[float, float]], silence_dbfs: float = -60.0,
@@ -113,11 +130,14 @@ def compute_audio_analysis(sc: SignalContext, source_video: dict, audio_stats: p
         det = tr.get("language")
         tag = t.get("language_tag") or (probe.get(t["stream_index"]) or {}).get("language")
         tag1 = iso639_1(tag)
+        vad_speech_s = sum(max(0.0, e - s) for s, e in speech)
+        decided, note = decide_language(vad_speech_s, det, tr.get("language_probability"))
         out.append({
             "track": k, "stream_index": t["stream_index"], "codec": t.get("codec"), "channels": t.get("channels"),
             "channel_layout": t.get("channel_layout"), "sample_rate": t.get("sample_rate"), "duration_s": dur, "start_s": t.get("start_s"),
-            "language_tag": tag, "detected_language": det, "detected_language_probability": tr.get("language_probability"),
-            "language_mismatch": bool(tag1 and det and tag1 != det),
+            "language_tag": tag, "language": decided, "language_note": note,
+            "detected_language": det, "detected_language_probability": tr.get("language_probability"),
+            "language_mismatch": bool(tag1 and decided and tag1 != decided),
             "integrated_lufs": None if silent else t.get("integrated_lufs"),
             "loudness_range_lu": None if silent else t.get("loudness_range_lu"),
             "true_peak_dbtp": None if silent else t.get("true_peak_dbtp"),
@@ -138,11 +158,11 @@ def compute_audio_analysis(sc: SignalContext, source_video: dict, audio_stats: p
         "tracks": out,
     }
     sc.provenance = doc["producer"]["model"]
-    table = pd.DataFrame([{k: t[k] for k in ("track", "language_tag", "detected_language", "integrated_lufs", "dialogue_lufs", "true_peak_dbtp", "speech_ratio", "silent")}
-                          for t in out], columns=["track", "language_tag", "detected_language", "integrated_lufs", "dialogue_lufs", "true_peak_dbtp", "speech_ratio", "silent"])
+    cols = ["track", "language_tag", "language", "detected_language", "integrated_lufs", "dialogue_lufs", "true_peak_dbtp", "speech_ratio", "silent"]
+    table = pd.DataFrame([{k: t[k] for k in cols} for t in out], columns=cols)
     return Result(doc, table=table, metadata={"tracks": len(out), "no_audio": doc["no_audio"],
                                               "integrated_lufs": MetadataValue.json([t["integrated_lufs"] for t in out]),
-                                              "languages": MetadataValue.json([t["detected_language"] for t in out])})
+                                              "languages": MetadataValue.json([t["language"] for t in out])})
 
 
 AUDIO_ANALYSIS = Signal(

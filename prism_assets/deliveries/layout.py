@@ -86,7 +86,7 @@ def _depth(value) -> int:
 
 
 def parse_sidecar(data: bytes, where: str) -> tuple[dict, list[str]]:
-    """Sidecar JSON: {title|name, provider, expected_languages: [..]} (all optional), and one-line
+    """Sidecar JSON: {title|name, provider, expected_languages: [..], original_language} (all optional), and one-line
     warnings for what was cut or dropped. A sidecar that cannot be used at all (not JSON, not an
     object, larger than 64 KiB, nested deeper than 16 levels, wrong types) raises DeliveryError."""
     if len(data) > MAX_SIDECAR_BYTES:
@@ -104,7 +104,7 @@ def parse_sidecar(data: bytes, where: str) -> tuple[dict, list[str]]:
     langs = side.get("expected_languages")
     if langs is not None and not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
         raise DeliveryError(f"sidecar {where}: expected_languages must be a list of language codes")
-    for field in ("title", "name", "provider"):
+    for field in ("title", "name", "provider", "original_language"):
         if side.get(field) is not None and not isinstance(side[field], str):
             raise DeliveryError(f"sidecar {where}: {field} must be a string")
     warnings = []
@@ -115,6 +115,9 @@ def parse_sidecar(data: bytes, where: str) -> tuple[dict, list[str]]:
     if side.get("provider") and len(side["provider"]) > PROVIDER_MAX:
         warnings.append(f"sidecar {where}: provider is {len(side['provider'])} characters (at most {PROVIDER_MAX}): ignored")
         side.pop("provider")
+    if side.get("original_language") and len(side["original_language"]) > LANGUAGE_MAX:
+        warnings.append(f"sidecar {where}: original_language is {len(side['original_language'])} characters (at most {LANGUAGE_MAX}): ignored")
+        side.pop("original_language")
     if langs and (len(langs) > MAX_LANGUAGES or any(len(x) > LANGUAGE_MAX for x in langs)):
         warnings.append(f"sidecar {where}: expected_languages needs at most {MAX_LANGUAGES} codes of at most {LANGUAGE_MAX} characters: ignored")
         side.pop("expected_languages")

@@ -148,6 +148,7 @@ def compute(sc: SignalContext) -> Result:
         "title_name": sidecar.get("title") or sidecar.get("name"),
         "provider": sidecar.get("provider"),
         "expected_languages": sidecar.get("expected_languages") or [],
+        "original_language": sidecar.get("original_language"),
         "sidecar_warnings": warnings,
         **probe,
         "producer": {"tool": "PyAV", "pyav_version": av.__version__, "code_version": PROBE_CODE_VERSION, "model": None, "profile": sc.profile.name},

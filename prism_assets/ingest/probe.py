@@ -14,7 +14,7 @@ import numpy as np
 
 from ..core.store import sha256_file
 
-PROBE_SCHEMA_VERSION = "1.1"
+PROBE_SCHEMA_VERSION = "1.2"
 PROBE_CODE_VERSION = "probe-2"
 
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-from ..audio.analysis import iso639_1
+from ..audio.analysis import MIN_SPEECH_S, iso639_1
+from ..audio.analysis import decide_language as decide_on_speech
 
 ROLES = ("original", "dub", "music_and_effects", "commentary", "unknown")
-MIN_SPEECH_S = 5.0  # below this, no language is decided ("no guess")
-MIN_LANGUAGE_PROBABILITY = 0.5
 ME_MAX_SPEECH_RATIO = 0.02  # a music-and-effects track: speech on at most 2 % of its length
 
 TITLE_HINTS = (  # container track titles / handler names, case-insensitive
@@ -50,14 +49,9 @@ class TrackDecision:
 
 
 def decide_language(t: TrackEvidence) -> tuple[str | None, str]:
-    """(language, why): the detected language when it was decided on enough speech, else None."""
-    if t.speech_s < MIN_SPEECH_S:
-        return None, f"not decided: {t.speech_s:.1f} s of speech (needs {MIN_SPEECH_S:.0f} s)"
-    if t.detected_language is None:
-        return None, "not decided: no language model answer"
-    if (t.language_probability or 0.0) < MIN_LANGUAGE_PROBABILITY:
-        return None, f"not decided: {t.detected_language} at p={t.language_probability:.2f} (needs {MIN_LANGUAGE_PROBABILITY})"
-    return t.detected_language, f"detected on {t.speech_s:.0f} s of speech, p={t.language_probability:.2f}"
+    """(language, why): the detected language when it was decided on enough speech, else None
+    (the rule of audio.analysis.decide_language, which audio.json uses too)."""
+    return decide_on_speech(t.speech_s, t.detected_language, t.language_probability)
 
 
 def _base(lang: str | None) -> str | None:

@@ -3,7 +3,12 @@
 - **coverage**: the share of detected speech that a cue covers, and the speech stretches no cue
   covers (at least `min_uncovered_s` long);
 - **offset and drift**: cue activity against speech activity (10 ms hops), cross-correlated for a
-  global offset (positive: the cues come late), then per window with the robust line of sync.py;
+  confidence (positive: the cues come late); the offset itself on onsets: speech onsets against
+  cue starts (Gaussian trains, cross-correlated; of near-equal peaks the one nearest zero, as
+  regular dialogue correlates one line over too), then each speech onset paired with the cue start
+  nearest to it at that offset and the median difference of the pairs taken (cues outlast their
+  speech and split long speeches, which moves an activity correlation; their in-points sit on the
+  onsets). Drift per window with the robust line of sync.py;
 - **language**: the cues' script and, for Latin script, stop-word evidence, against the track's
   language: a subtitle file in the wrong language stands out without any model;
 - **text**: for the original language, word overlap of the cue text with the transcript of the
@@ -37,6 +42,15 @@ SCRIPTS = (("ko", "HANGUL"), ("ja", "HIRAGANA"), ("ja", "KATAKANA"), ("zh", "CJK
 GUARD = 150  # hops (1.5 s) around a peak that belong to it: speech stretches last seconds
 
 
+def _train(times, n: int, sigma_hops: float = 5.0) -> np.ndarray:
+    """Events (onsets, cue starts) as Gaussian bumps of `sigma_hops` on the 10 ms grid."""
+    x = np.zeros(n, dtype=np.float32)
+    idx = np.clip(np.round(np.asarray(list(times), dtype=float) / HOP_S).astype(int), 0, n - 1) if len(times) else np.zeros(0, int)
+    np.add.at(x, idx, 1.0)
+    k = np.arange(-int(3 * sigma_hops), int(3 * sigma_hops) + 1)
+    return np.convolve(x, np.exp(-0.5 * (k / sigma_hops) ** 2).astype(np.float32), mode="same")
+
+
 def _activity(spans, n: int) -> np.ndarray:
     a = np.zeros(n, dtype=np.float32)
     for s, e in spans:
@@ -68,8 +82,18 @@ def timing(cues: list[Cue], speech: list[tuple[float, float]], max_offset_s: flo
     if sp.sum() * HOP_S < 5 or len(cues) < 3:
         return {"offset_ms": None, "confidence": 0.0, "drift_ms_per_hour": None, "note": "too little speech or too few cues"}
     a, b = sp - sp.mean(), cu - cu.mean()
-    lag, _, conf = peak(*xcorr(a, b, int(max_offset_s / HOP_S)), guard=GUARD)
-    out = {"offset_ms": round(lag * HOP_S * 1000, 1), "confidence": round(conf, 3), "drift_ms_per_hour": None}
+    lags, vals = xcorr(a, b, int(max_offset_s / HOP_S))
+    _, _, conf = peak(lags, vals, guard=GUARD)
+    activity = float(lags[int(np.argmax(vals))])
+    out = {"offset_ms": round(activity * HOP_S * 1000, 1), "confidence": round(conf, 3), "drift_ms_per_hour": None,
+           "activity_offset_ms": round(activity * HOP_S * 1000, 1)}
+    # the offset itself on onsets: in-points sit on speech onsets, whatever the cues' length
+    oa, ob = _train(onsets(speech), n), _train([c.start for c in cues], n)
+    olags, ovals = xcorr(oa - oa.mean(), ob - ob.mean(), int(max_offset_s / HOP_S))
+    coarse = smallest_near_peak(olags, ovals)
+    onset = onset_offset(cues, speech, coarse * HOP_S)
+    if onset is not None:
+        out["offset_ms"], out["onset_pairs"], out["onset_agreement"] = onset
     win = int(window_s / HOP_S)
     if n >= 3 * win // 2:
         ts, offs = [], []
@@ -84,8 +108,55 @@ def timing(cues: list[Cue], speech: list[tuple[float, float]], max_offset_s: flo
         if len(ts) >= 3:
             slope, icpt = robust_line(np.array(ts), np.array(offs), 250.0)
             out["drift_ms_per_hour"] = round(slope * 3600, 1)
-            out["offset_at_start_ms"] = round(icpt, 1)
+            out["offset_at_start_ms"] = round(icpt + out["offset_ms"] - out["activity_offset_ms"], 1)  # on the onsets' scale
     return out
+
+
+def smallest_near_peak(lags: np.ndarray, vals: np.ndarray, ratio: float = 0.95) -> float:
+    """The lag of the correlation's peak, or of the peak nearest to zero lag among those within
+    `ratio` of it: dialogue at a regular pace correlates almost as well one line over as at the
+    true offset, and a subtitle file is far more often on time than a whole line late."""
+    top = float(vals.max())
+    close = np.flatnonzero(vals >= ratio * top)
+    i = int(close[np.argmin(np.abs(lags[close]))])
+    while 0 < i < len(vals) - 1 and (vals[i + 1] > vals[i] or vals[i - 1] > vals[i]):  # climb to the local peak
+        i = i + 1 if vals[i + 1] > vals[i] else i - 1
+    return float(lags[i])
+
+
+def onsets(speech: list[tuple[float, float]], min_pause_s: float = 0.3) -> list[float]:
+    """Speech onsets: starts of speech after at least `min_pause_s` without it."""
+    out, last_end = [], None
+    for s, e in sorted(speech):
+        if last_end is None or s - last_end >= min_pause_s:
+            out.append(s)
+        last_end = e if last_end is None else max(last_end, e)
+    return out
+
+
+def onset_offset(cues: list[Cue], speech: list[tuple[float, float]], coarse_s: float, reach_s: float = 0.3,
+                 agree_s: float = 0.15) -> tuple[float, int, float] | None:
+    """(offset ms, pairs, agreement): the median of cue start - speech onset over the onsets with a
+    cue start within `reach_s` of onset + coarse, and the share of all onsets whose pair lies within
+    `agree_s` of that median (how many in-points confirm it: a short title has too few cues for the
+    activity correlation's peak to stand out, but every cue confirms an offset); None with fewer
+    than 3 pairs (or a quarter of the onsets)."""
+    starts = np.array(sorted(c.start for c in cues))
+    ons = onsets(speech)
+    if not len(starts) or not ons:
+        return None
+    diffs = []
+    for o in ons:
+        j = int(np.searchsorted(starts, o + coarse_s))
+        near = [starts[k] for k in (j - 1, j) if 0 <= k < len(starts)]
+        best = min(near, key=lambda x: abs(x - (o + coarse_s)))
+        if abs(best - (o + coarse_s)) <= reach_s:
+            diffs.append(best - o)
+    if len(diffs) < max(3, len(ons) // 4):
+        return None
+    med = float(np.median(diffs))
+    agree = sum(1 for d in diffs if abs(d - med) <= agree_s) / len(ons)
+    return round(med * 1000, 1), len(diffs), round(agree, 3)
 
 
 def script_language(text: str) -> tuple[str | None, float]:
@@ -113,6 +184,25 @@ def script_language(text: str) -> tuple[str | None, float]:
     if not words or hits[best] < max(3, 0.05 * len(words)):
         return None, round(share, 3)
     return best, round(hits[best] / len(words), 3)
+
+
+def language_mismatch(declared: str | None, text: str) -> tuple[bool, str | None, dict]:
+    """(mismatch, the text's language, evidence): the text is clearly in another language than the
+    declared one. By script (Hangul declared, Latin written...); within Latin script by stop words:
+    the text's language needs 3 hits and three times the declared language's."""
+    lang, share = script_language(text)
+    if not declared or not lang or lang == declared:
+        return False, lang, {"share": share}
+    if declared in STOPWORDS and lang in STOPWORDS:
+        words = re.findall(r"[^\W\d_]+", text.lower())
+        hits = {c: sum(1 for w in words if w in STOPWORDS[c]) for c in (declared, lang)}
+        return hits[lang] >= 3 and hits[lang] >= 3 * hits[declared], lang, {"stop_words": hits, "words": len(words)}
+    declared_script = next((script for code, script in SCRIPTS if code == declared), "LATIN" if declared in STOPWORDS else None)
+    if declared_script is None:
+        return False, lang, {"share": share}  # a language whose script we do not know: no claim
+    letters = [ch for ch in text if ch.isalpha()]
+    own = sum(1 for ch in letters if declared_script in unicodedata.name(ch, "")) / max(1, len(letters))
+    return own < 0.2 and share >= 0.5, lang, {"declared_script_share": round(own, 3), "share": share}
 
 
 def text_match(cues: list[Cue], transcript_words: list[tuple[float, float, str]], slack_s: float = 1.0) -> dict:

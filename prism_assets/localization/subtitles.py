@@ -54,8 +54,15 @@ BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00
         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
 
-def decode(data: bytes) -> tuple[str, str, bool]:
-    """(text, encoding, guessed). A BOM or valid UTF-8 is certain; a legacy encoding is a guess."""
+BY_LANGUAGE = {"ja": ("shift_jis", "cp932", "euc_jp"), "ko": ("cp949", "euc_kr"), "zh": ("gb18030", "big5"),
+               "ru": ("cp1251", "koi8_r"), "uk": ("cp1251",), "el": ("cp1253",), "tr": ("cp1254",), "he": ("cp1255",), "ar": ("cp1256",),
+               "th": ("cp874",), "vi": ("cp1258",), "pl": ("cp1250",), "cs": ("cp1250",), "hu": ("cp1250",)}
+
+
+def decode(data: bytes, language: str | None = None) -> tuple[str, str, bool]:
+    """(text, encoding, guessed). A BOM or valid UTF-8 is certain; a legacy encoding is a guess:
+    first the legacy encodings of the file's language when it is known (a short Shift-JIS file is
+    valid CP949 too, so the bytes alone cannot tell them apart), then charset-normalizer's ranking."""
     for bom, enc in BOMS:
         if data.startswith(bom):
             try:
@@ -66,6 +73,11 @@ def decode(data: bytes) -> tuple[str, str, bool]:
         return data.decode("utf-8"), "utf-8", False
     except UnicodeDecodeError:
         pass
+    for enc in BY_LANGUAGE.get((language or "").split("-")[0].lower(), ()):
+        try:
+            return data.decode(enc), enc, True
+        except UnicodeDecodeError:
+            continue
     from charset_normalizer import from_bytes
 
     ranked = [m.encoding for m in from_bytes(data, cp_isolation=list(LEGACY))]
@@ -182,19 +194,20 @@ def _notes(bad: int, reversed_: int) -> list[str]:
     return out
 
 
-def parse(data: bytes, name: str = "") -> Subtitles:
-    """Cues of one subtitle file (`name` only helps to tell the format of an unusual file)."""
+def parse(data: bytes, name: str = "", language: str | None = None) -> Subtitles:
+    """Cues of one subtitle file (`name` only helps to tell the format of an unusual file,
+    `language` (ISO 639-1) the encoding of a file that is not Unicode)."""
     if len(data) > MAX_BYTES:
         raise SubtitleError(f"{len(data)} bytes: larger than {MAX_BYTES} bytes, not read")
     if not data.strip():
         raise SubtitleError("empty file")
-    text, encoding, guessed = decode(data)
+    text, encoding, guessed = decode(data, language)
     fmt = detect_format(text, name)
     cues, warnings = _ass(text) if fmt == "ass" else _blocks(text.lstrip("\ufeff"), fmt)
     if not cues:
         raise SubtitleError(f"no readable cue in this {fmt} file" + (f" ({warnings[0]})" if warnings else ""))
     if guessed:
-        warnings.insert(0, f"not UTF-8: read as {encoding} (guessed)")
+        warnings.insert(0, f"not UTF-8: read as {encoding} (guessed{' from the language ' + language if language and encoding in BY_LANGUAGE.get(language.split('-')[0], ()) else ''})")
     cues.sort(key=lambda c: (c.start, c.end))
     return Subtitles(fmt, encoding, cues, warnings)
 

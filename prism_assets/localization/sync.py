@@ -45,13 +45,15 @@ class SyncResult:
 def flux_envelope(audio: np.ndarray, sr: int, hop_s: float = HOP_S, n_bands: int = 24, block: int = 8192) -> np.ndarray:
     """Half-wave rectified log-band energy increase per hop (onset strength), zero mean, unit variance.
     Computed `block` frames at a time: a 3-hour track is ~1M frames, whose frame matrix at once
-    would take gigabytes."""
+    would take gigabytes. `audio` may be float or int16 (a memory-mapped WAV: only a block of it is
+    in memory at a time)."""
     hop = int(round(sr * hop_s))
     win = hop * 4
     if len(audio) < win + hop:
         return np.zeros(0, dtype=np.float32)
     n = 1 + (len(audio) - win) // hop
     window = np.hanning(win).astype(np.float32)
+    scale = np.float32(1 / 32768) if audio.dtype == np.int16 else np.float32(1)  # 16-bit samples (a memory-mapped WAV) as floats
     freqs = np.fft.rfftfreq(win, 1 / sr)
     edges = np.geomspace(60.0, sr / 2, n_bands + 1)  # log-spaced bands from 60 Hz to sr/2
     masks = [(freqs >= lo) & (freqs < hi) for lo, hi in zip(edges[:-1], edges[1:])]
@@ -59,7 +61,7 @@ def flux_envelope(audio: np.ndarray, sr: int, hop_s: float = HOP_S, n_bands: int
     offsets = np.arange(win)[None, :]
     for b0 in range(0, n, block):
         b1 = min(n, b0 + block)
-        frames = audio[offsets + hop * np.arange(b0, b1)[:, None]].astype(np.float32) * window
+        frames = audio[offsets + hop * np.arange(b0, b1)[:, None]].astype(np.float32) * (window * scale)
         spec = np.abs(np.fft.rfft(frames, axis=1)) ** 2
         logb[b0:b1] = np.log1p(np.stack([spec[:, m].sum(axis=1) for m in masks], axis=1) * 1e4)
     flux = np.maximum(np.diff(logb, axis=0, prepend=logb[:1]), 0).sum(axis=1)

@@ -1,0 +1,174 @@
+"""Localization signals on generated titles with exact truth, through `prism process` + `prism export`.
+
+    PYTHONPATH=. .venv/bin/python -m benchmarks.localization [--out FILE] [--only NAME ...]   (~3 min a title on 2 cores)
+
+Titles (prism_assets_tests/support/localization_media.py): speech in English, German, French and
+Spanish by espeak-ng over one shared music-and-effects bed; dubs with the bed offset by known
+amounts (one drifting), music-and-effects tracks, subtitle files and streams with seeded errors
+(an offset, overlaps, fast cues, a file in the wrong language, another title's subtitles), MP4
+(mov_text) and MKV (SubRip), and one title without any seeded error. Each title is processed by the
+CLI as a user would (its own data dir and instance) and its export read back.
+
+Recorded (`benchmarks/results/localization.json`): per dub, the offset error against the truth
+(goal <= 40 ms) and the drift; role and language accuracy per audio track (music-only tracks must
+have a null language); subtitle QC precision and recall on the seeded errors (an event of the
+seeded kind on the seeded track is a hit; any other warn/fail subtitle or dub event is false), and
+false events per title.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prism_assets_tests.support.localization_media import AudioSpec, SubSpec, make_title
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "localization.json"
+GOAL_OFFSET_MS = 40.0
+KIND_OF_SEED = {"cue_offset": "subtitle_cue_offset", "wrong_language": "subtitle_wrong_language", "text_mismatch": "subtitle_text_mismatch",
+                "overlap": "subtitle_overlap", "reading_speed": "subtitle_reading_speed", "out_of_sync": "dub_out_of_sync"}
+
+TITLES = {
+    "loc-a": dict(container="mp4", seed=0, audio=[AudioSpec("original", "en"), AudioSpec("dub", "de", offset_ms=180), AudioSpec("music_and_effects", None)],
+                  subs=[SubSpec("en", "en", offset_ms=800), SubSpec("es", "en"), SubSpec("de", "de", timed_on=1, where="stream")]),
+    "loc-b": dict(container="mkv", seed=1, audio=[AudioSpec("original", "en"), AudioSpec("dub", "fr", offset_ms=-240, stretch=1.5e-3),
+                                                  AudioSpec("dub", "es", offset_ms=25)],
+                  subs=[SubSpec("en", "en", errors=("overlap", "fast"), where="stream"), SubSpec("fr", "fr", timed_on=1, fmt="vtt"),
+                        SubSpec("es", "es", timed_on=2, fmt="ass")]),
+    "loc-c": dict(container="mkv", seed=2, audio=[AudioSpec("original", "de"), AudioSpec("dub", "en", offset_ms=420), AudioSpec("music_and_effects", None)],
+                  subs=[SubSpec("de", "de"), SubSpec("en", "en", timed_on=1, other_title=True)]),
+    "loc-d": dict(container="mp4", seed=3, audio=[AudioSpec("original", "es"), AudioSpec("dub", "en", offset_ms=-30), AudioSpec("music_and_effects", None)],
+                  subs=[SubSpec("es", "es"), SubSpec("en", "en", timed_on=1)]),
+}
+
+
+def prism(env: dict, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    return subprocess.run([str(REPO / ".venv" / "bin" / "prism"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def seeded_errors(truth) -> list[tuple[str, str]]:
+    """(kind, where) of every seeded error: subtitle errors by file/stream, dub offsets over the limits."""
+    out = [(KIND_OF_SEED[s["kind"]], sub["where"]) for sub in truth.subtitles for s in sub["seeded"]]
+    for a in truth.audio:
+        if a["offset_ms"] is None:
+            continue
+        end = a["offset_ms"] + (a["drift_ms_per_hour"] or 0) * truth.duration_s / 3600
+        if min(a["offset_ms"], end) < -40 or max(a["offset_ms"], end) > 60:
+            out.append(("dub_out_of_sync", f"track {a['track']}"))
+    return out
+
+
+def where_of(event: dict, subtitle_tracks: dict) -> str:
+    if event["kind"].startswith("dub_"):
+        return f"track {event.get('track')}"
+    t = subtitle_tracks.get((event.get("metrics") or {}).get("subtitle_track"))
+    if t is None:
+        return "?"
+    return t["file"] if t["source"] == "sidecar" else f"stream {t['n_stream']}"
+
+
+def score(name: str, truth, loc: dict, seconds: float) -> dict:
+    audio = []
+    for want, got in zip(truth.audio, loc["audio_tracks"]):
+        row = {"track": want["track"], "role": want["role"], "role_found": got["role"], "language": want["language"], "language_found": got["language"]}
+        if want["offset_ms"] is not None and want["role"] != "music_and_effects" or (want["role"] == "music_and_effects" and got.get("sync")):
+            s = got.get("sync") or {}
+            row.update(offset_ms=want["offset_ms"], offset_found_ms=s.get("offset_ms"),
+                       offset_error_ms=None if s.get("offset_ms") is None or want["offset_ms"] is None else round(abs(s["offset_ms"] - want["offset_ms"]), 1),
+                       drift_ms_per_hour=want["drift_ms_per_hour"], drift_found_ms_per_hour=s.get("drift_ms_per_hour"), confidence=s.get("confidence"))
+        audio.append(row)
+    streams = [t for t in loc["subtitle_tracks"] if t["source"] == "stream"]
+    subs = {t["track"]: {**t, "n_stream": streams.index(t) if t in streams else None} for t in loc["subtitle_tracks"]}
+    seeded = seeded_errors(truth)
+    events = [e for e in loc["events"] if e["severity"] in ("warn", "fail")]
+    found = {(e["kind"], where_of(e, subs)) for e in events}
+    hits = [s for s in seeded if s in found]
+    false = sorted({f for f in found if f not in seeded})
+    offsets = {}
+    for sub in truth.subtitles:
+        t = next((x for x in loc["subtitle_tracks"] if (x["file"] or f"stream {subs[x['track']]['n_stream']}") == sub["where"]), None)
+        tm = ((t or {}).get("qc") or {}).get("timing") or {}
+        want = next((s["offset_ms"] for s in sub["seeded"] if s["kind"] == "cue_offset"), 0.0)
+        offsets[sub["where"]] = {"offset_ms": want, "found_ms": tm.get("offset_ms"),
+                                 "error_ms": None if tm.get("offset_ms") is None else round(abs(tm["offset_ms"] - want), 1)}
+    return {"title": name, "seconds": round(seconds, 1), "audio": audio, "subtitle_offsets": offsets, "seeded": sorted(seeded),
+            "found": sorted(found), "hits": sorted(hits), "missed": sorted(set(seeded) - set(hits)), "false_events": false}
+
+
+def summarize(titles: list[dict]) -> dict:
+    rows = [a for t in titles for a in t["audio"]]
+    errs = [a["offset_error_ms"] for a in rows if a.get("offset_error_ms") is not None]
+    no_offset = [a for a in rows if "offset_ms" in a and a["offset_ms"] is not None and a.get("offset_found_ms") is None]
+    seeded = sum(len(t["seeded"]) for t in titles)
+    hits = sum(len(t["hits"]) for t in titles)
+    false = sum(len(t["false_events"]) for t in titles)
+    sub_errs = [o["error_ms"] for t in titles for o in t["subtitle_offsets"].values() if o["error_ms"] is not None]
+    return {
+        "dub_offset_error_ms": {"max": max(errs) if errs else None, "mean": round(sum(errs) / len(errs), 1) if errs else None, "n": len(errs),
+                                "within_goal": sum(1 for e in errs if e <= GOAL_OFFSET_MS), "goal": GOAL_OFFSET_MS, "not_measured": len(no_offset)},
+        "role_accuracy": round(sum(a["role"] == a["role_found"] for a in rows) / len(rows), 3),
+        "language_accuracy": round(sum(a["language"] == a["language_found"] for a in rows) / len(rows), 3),
+        "music_only_tracks_with_null_language": f"{sum(1 for a in rows if a['language'] is None and a['language_found'] is None)}/"
+                                                f"{sum(1 for a in rows if a['language'] is None)}",
+        "subtitle_offset_error_ms_max": max(sub_errs) if sub_errs else None,
+        "qc_recall": round(hits / seeded, 3) if seeded else None,
+        "qc_precision": round(hits / (hits + false), 3) if hits + false else None,
+        "false_events_per_title": {t["title"]: len(t["false_events"]) for t in titles},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--only", nargs="*", help="titles to run (default: all)")
+    ap.add_argument("--keep", type=Path, help="keep the media, data dir and exports here")
+    args = ap.parse_args(argv)
+    work = args.keep or Path(tempfile.mkdtemp(prefix="prism-loc-"))
+    results = []
+    try:
+        for name, spec in TITLES.items():
+            if args.only and name not in args.only:
+                continue
+            t0 = time.monotonic()
+            path, truth = make_title(work / "media" / name, name, spec["audio"], spec["subs"], container=spec["container"], seed=spec["seed"])
+            env = {**os.environ, "PRISM_DATA_DIR": str(work / "data"), "DAGSTER_HOME": str(work / "home"), "HF_HUB_OFFLINE": "1"}
+            (work / "home").mkdir(parents=True, exist_ok=True)
+            p = prism(env, "process", str(path), "--title-id", name)
+            if p.returncode != 0:
+                print(p.stdout[-3000:], p.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"prism process {name} failed ({p.returncode})")
+            dest = work / "export" / name
+            shutil.rmtree(dest, ignore_errors=True)
+            e = prism(env, "export", name, "--to", str(dest))
+            if e.returncode != 0:
+                raise SystemExit(f"prism export {name} failed: {e.stderr.strip()[-500:]}")
+            loc = json.loads((dest / "localization.json").read_text())
+            row = score(name, truth, loc, time.monotonic() - t0)
+            print(json.dumps({k: row[k] for k in ("title", "seconds", "missed", "false_events")}), flush=True)
+            results.append(row)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    doc = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+           "method": "generated titles (espeak-ng speech over a shared music bed, seeded dub offsets and subtitle errors), "
+                     "prism process + prism export per title, localization.json against the truth",
+           "summary": summarize(results), "titles": results}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(json.dumps(doc["summary"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Subtitle timing and style QC of every parsed subtitle track of a title, against its picture (cuts,
+frame rate) and its sound (speech of the matching audio track, the transcript).
+
+Per track: the cue rules of subtitle_qc.py (profile per provider), the language of its text against
+the declared one, coverage of the reference track's speech (not for forced tracks, which cover only
+foreign dialogue), offset and drift of the cues against that speech, and for a track in the
+original's language, its text against the transcript (a subtitle file of another title stands out).
+The reference track is the audio track in the subtitle's language, else the original.
+"""
+
+from __future__ import annotations
+
+from ..audio.analysis import iso639_1
+from .subtitle_qc import check_cues, limits_for, summary
+from .subtitle_speech import coverage, language_mismatch, text_match, timing
+from .subtitles import Cue
+
+
+def base(lang: str | None) -> str | None:
+    if not lang:
+        return None
+    b = lang.lower().replace("_", "-").split("-")[0]
+    return iso639_1(b) or b
+
+
+def reference_track(sub_lang: str | None, audio: list[dict], original: int | None) -> tuple[dict | None, str]:
+    """(the audio track whose speech the subtitles are timed against, why)."""
+    want = base(sub_lang)
+    if want:
+        for t in audio:
+            if t["role"] in ("original", "dub") and base(t["language"] or t["container_language"]) == want:
+                return t, f"audio track {t['track']} speaks {want}"
+    for t in audio:
+        if t["track"] == original:
+            return t, f"the original track {t['track']} (no audio track in {want or 'the subtitle language'})"
+    return None, "no audio track with speech"
+
+
+def words_of(transcript_track: dict) -> list[tuple[float, float, str]]:
+    return [(w["start"], w["end"], w["word"]) for s in transcript_track.get("segments", []) for w in s.get("words", [])
+            if w.get("start") is not None and w.get("end") is not None]
+
+
+def report(track: dict, cues: list[Cue], *, fps: float, profile: dict, cuts: list[float], audio: list[dict], original: int | None,
+           transcripts: dict[int, dict], lim: dict) -> dict:
+    """The QC of one subtitle track: `events` (per cue and per track) and the measurements."""
+    declared = base(track.get("language"))
+    wrong, text_lang, why = language_mismatch(declared, " ".join(c.text for c in cues))
+    language = declared or text_lang
+    evs = check_cues(cues, language=language, fps=fps, profile=profile, cuts=cuts)
+    events: list[dict] = []
+    out = {"language": language, "declared_language": track.get("language"), "text_language": text_lang, "text_language_evidence": why,
+           "limits": limits_for(profile, language), "summary": summary(evs, cues)}
+    if wrong:
+        events.append({"kind": "wrong_language", "severity": "fail", "start_s": cues[0].start, "end_s": cues[-1].end, "value": None,
+                       "limit": None, "detail": f"declared {declared}, the text is {text_lang} ({why})"})
+    ref, why = reference_track(language, audio, original)
+    out["reference_track"] = None if ref is None else ref["track"]
+    out["reference"] = why
+    if ref is not None:
+        tr = transcripts.get(ref["track"], {})
+        speech = [(r["start_s"], r["end_s"]) for r in tr.get("speech_regions") or []]
+        if not track.get("forced"):
+            cov = coverage(cues, speech, float(lim.get("min_uncovered_s", 2.0)))
+            out["coverage"] = cov
+            for g in cov["uncovered"]:
+                events.append({"kind": "speech_not_covered", "severity": "warn", "start_s": g["start_s"], "end_s": g["end_s"],
+                               "value": round(g["end_s"] - g["start_s"], 2), "limit": lim.get("min_uncovered_s", 2.0),
+                               "detail": f"{g['end_s'] - g['start_s']:.1f} s of speech on track {ref['track']} without a cue"})
+        tm = timing(cues, speech)
+        out["timing"] = tm
+        sure = tm["confidence"] >= float(lim.get("min_confidence", 0.3)) or tm.get("onset_agreement", 0.0) >= float(lim.get("min_onset_agreement", 0.6))
+        if tm.get("offset_ms") is not None and sure and abs(tm["offset_ms"]) > float(lim.get("max_offset_ms", 200)):
+            late = tm["offset_ms"] > 0
+            events.append({"kind": "cue_offset", "severity": "fail", "start_s": cues[0].start, "end_s": cues[-1].end, "value": tm["offset_ms"],
+                           "limit": lim.get("max_offset_ms", 200),
+                           "detail": f"cues {abs(tm['offset_ms']):.0f} ms {'late' if late else 'early'} against the speech of track {ref['track']}"})
+        drift = tm.get("drift_ms_per_hour")
+        if drift is not None and abs(drift) > float(lim.get("max_drift_ms_per_hour", 500)):
+            events.append({"kind": "cue_drift", "severity": "fail", "start_s": cues[0].start, "end_s": cues[-1].end, "value": drift,
+                           "limit": lim.get("max_drift_ms_per_hour", 500),
+                           "detail": f"cues drift {drift:+.0f} ms an hour against the speech (another frame rate?)"})
+        ref_lang = base(ref["language"] or ref["container_language"])
+        if ref_lang and language and ref_lang == base(language):
+            tm_words = words_of(tr)
+            match = text_match(cues, tm_words)
+            out["text_match"] = match
+            if match["matched_ratio"] is not None and match["cue_words"] >= 20 and len(tm_words) >= 20 \
+                    and match["matched_ratio"] < float(lim.get("min_text_match", 0.2)):
+                events.append({"kind": "text_mismatch", "severity": "fail", "start_s": cues[0].start, "end_s": cues[-1].end,
+                               "value": match["matched_ratio"], "limit": lim.get("min_text_match", 0.2),
+                               "detail": f"{match['matched_ratio']:.0%} of the cue words are spoken on track {ref['track']}: "
+                                         "another title's or episode's subtitles?"})
+    out["cue_events"] = [e.as_dict() for e in evs]
+    out["events"] = events
+    return out
+
+
+def cuts_of(shots) -> list[float]:
+    """Times of the hard cuts of the title (shot starts typed `cut`, the first shot excluded)."""
+    if shots is None or not len(shots):
+        return []
+    s = shots[(shots["transition_in"] == "cut") & (shots["shot_index"] > 0)]
+    return [float(x) for x in s["start_s"].tolist()]

@@ -1,0 +1,132 @@
+"""The per-audio-track profile of a title: language (decided only on enough speech), speech ratio,
+dialogue-gated loudness, layout, duration against the picture, the role with its evidence, and
+each other track's offset and drift against the original (dub synchronisation).
+
+Everything here reads what the audio signals measured (audio_analysis, transcript, the 16 kHz WAVs
+of audio_speech); nothing is decoded again. The role decision (roles.py) needs the alignment of
+each track with the original's music and effects, and the original is decided first without it:
+
+    1. roles without alignment -> the original (language / default flag / first track with speech)
+    2. every other track aligned against it (sync.measure on the 16 kHz WAVs)
+    3. roles again, with each track's alignment confidence -> dub / commentary / M&E / unknown
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..audio.analysis import iso639_1
+from .roles import TrackEvidence, decide_roles
+from .sync import measure
+
+SR = 16000
+
+
+@dataclass(frozen=True)
+class SyncLimits:
+    """Dub timing limits (ms; positive = the dub is late). Defaults: EBU R37 (sound at most 40 ms
+    early and 60 ms late against the picture); a dub is held to the original's timing alike."""
+
+    max_early_ms: float = 40.0
+    max_late_ms: float = 60.0
+    max_offset_search_s: float = 10.0
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> "SyncLimits":
+        cfg = cfg or {}
+        return cls(float(cfg.get("max_early_ms", 40.0)), float(cfg.get("max_late_ms", 60.0)), float(cfg.get("max_offset_search_s", 10.0)))
+
+
+def speech_seconds(regions: list[dict]) -> float:
+    return float(sum(max(0.0, r["end_s"] - r["start_s"]) for r in regions or []))
+
+
+def evidence(analysis_tracks: list[dict], transcript_tracks: list[dict], probe_tracks: list[dict]) -> list[TrackEvidence]:
+    tr = {t["track"]: t for t in transcript_tracks}
+    probe = {a.get("index"): a for a in probe_tracks}
+    out = []
+    for a in analysis_tracks:
+        t = tr.get(a["track"], {})
+        p = probe.get(a.get("stream_index"), {})
+        out.append(TrackEvidence(index=a["track"], duration_s=float(a.get("duration_s") or 0.0), speech_s=speech_seconds(t.get("speech_regions")),
+                                 container_language=a.get("language_tag"), title=p.get("title"), default=bool(p.get("default")),
+                                 detected_language=t.get("language"), language_probability=t.get("language_probability")))
+    return out
+
+
+def out_of_limits(offset_ms: float | None, drift_ms_per_hour: float | None, duration_s: float, lim: SyncLimits) -> tuple[bool, float | None, float | None]:
+    """(flagged, offset at the start, offset at the end) of a dub against the limits; with drift,
+    the offset moves along the title and is checked at both ends."""
+    if offset_ms is None:
+        return False, None, None
+    end = offset_ms + (drift_ms_per_hour or 0.0) * duration_s / 3600.0
+    worst = (min(offset_ms, end), max(offset_ms, end))
+    return worst[0] < -lim.max_early_ms or worst[1] > lim.max_late_ms, round(offset_ms, 1), round(end, 1)
+
+
+def align(wavs: dict[int, Path], starts: dict[int, float], original: int, other: int, speech: dict[int, list], lim: SyncLimits, load) -> dict:
+    """`other` against `original` on their 16 kHz WAVs (speech stretches weighted down: dubs share
+    the music and effects, not the words). Offsets are in title time (the tracks' start times
+    included); positive = `other` is late."""
+    if original not in wavs or other not in wavs:
+        return {"offset_ms": None, "confidence": 0.0, "drift_ms_per_hour": None, "note": "no decoded audio"}
+    a, b = load(wavs[original]), load(wavs[other])
+
+    def rel(track):  # speech regions relative to the track's own WAV
+        return [(r["start_s"] - starts.get(track, 0.0), r["end_s"] - starts.get(track, 0.0)) for r in speech.get(track, [])]
+
+    r = measure(a, b, SR, original_speech=rel(original), dub_speech=rel(other), max_offset_s=lim.max_offset_search_s)
+    shift = (starts.get(other, 0.0) - starts.get(original, 0.0)) * 1000.0
+    d = r.as_dict()
+    for k in ("offset_ms", "global_offset_ms"):
+        if d.get(k) is not None:
+            d[k] = round(d[k] + shift, 1)
+    for w in d.get("windows") or []:
+        w["offset_ms"] = round(w["offset_ms"] + shift, 1)
+    for s in d.get("diverging") or []:  # the original's time is the title's time from its start
+        s["start_s"], s["end_s"] = round(s["start_s"] + starts.get(original, 0.0), 2), round(s["end_s"] + starts.get(original, 0.0), 2)
+    return d
+
+
+def profiles(analysis_tracks: list[dict], transcript_tracks: list[dict], probe_tracks: list[dict], picture_s: float | None,
+             wavs: dict[int, Path], starts: dict[int, float], original_language: str | None, lim: SyncLimits, load) -> tuple[list[dict], int | None]:
+    """(one profile per audio track, the original's track number or None)."""
+    ev = evidence(analysis_tracks, transcript_tracks, probe_tracks)
+    first = {d.index: d for d in decide_roles(ev, original_language)}
+    original = next((i for i, d in first.items() if d.role == "original"), None)
+    speech = {t["track"]: t.get("speech_regions") or [] for t in transcript_tracks}
+    sync: dict[int, dict] = {}
+    if original is not None:
+        for e in ev:
+            if e.index != original and e.duration_s >= 2.0:
+                sync[e.index] = align(wavs, starts, original, e.index, speech, lim, load)
+                e.sync_confidence = sync[e.index]["confidence"] if sync[e.index].get("offset_ms") is not None else None
+    decided = {d.index: d for d in decide_roles(ev, original_language)}
+    out = []
+    for a, e in zip(analysis_tracks, ev):
+        d = decided[e.index]
+        s = sync.get(e.index)
+        dub_sync = None
+        if s is not None:
+            flagged, at_start, at_end = out_of_limits(s.get("offset_ms"), s.get("drift_ms_per_hour"), e.duration_s, lim)
+            dub_sync = {**{k: s.get(k) for k in ("offset_ms", "confidence", "drift_ms_per_hour", "global_offset_ms", "diverging", "windows", "note")},
+                        "against_track": original, "offset_at_end_ms": at_end, "out_of_limits": flagged,
+                        "limits_ms": {"early": lim.max_early_ms, "late": lim.max_late_ms}}
+            dub_sync = {k: v for k, v in dub_sync.items() if v is not None or k in ("offset_ms", "drift_ms_per_hour")}
+        dur = e.duration_s
+        out.append({
+            "track": e.index, "stream_index": a.get("stream_index"), "codec": a.get("codec"), "title": e.title, "default": e.default,
+            "container_language": e.container_language, "container_language_639_1": iso639_1(e.container_language),
+            "language": d.language, "language_note": d.language_note,
+            "language_probability": e.language_probability if d.language else None,
+            "detected_language_raw": e.detected_language, "speech_s": round(e.speech_s, 2),
+            "speech_ratio": a.get("speech_ratio"), "dialogue_lufs": a.get("dialogue_lufs"), "integrated_lufs": a.get("integrated_lufs"),
+            "channels": a.get("channels"), "channel_layout": a.get("channel_layout"), "sample_rate": a.get("sample_rate"),
+            "duration_s": round(dur, 3), "start_s": a.get("start_s"),
+            "duration_minus_picture_s": None if not picture_s else round(dur - float(picture_s), 3),
+            "silent": bool(a.get("silent")),
+            "role": d.role, "role_evidence": d.evidence,
+            "sync": dub_sync,
+        })
+    return out, (decided[original].index if original is not None else None)
