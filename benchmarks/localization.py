@@ -35,7 +35,7 @@ from prism_assets_tests.support.localization_media import AudioSpec, SubSpec, ma
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "localization.json"
 GOAL_OFFSET_MS = 40.0
-KIND_OF_SEED = {"cue_offset": "subtitle_cue_offset", "wrong_language": "subtitle_wrong_language", "text_mismatch": "subtitle_text_mismatch",
+KIND_OF_SEED = {"cue_offset": "subtitle_cue_offset", "cue_drift": "subtitle_cue_drift", "wrong_language": "subtitle_wrong_language", "text_mismatch": "subtitle_text_mismatch",
                 "overlap": "subtitle_overlap", "reading_speed": "subtitle_reading_speed", "out_of_sync": "dub_out_of_sync"}
 
 TITLES = {
@@ -47,6 +47,14 @@ TITLES = {
                         SubSpec("es", "es", timed_on=2, fmt="ass")]),
     "loc-c": dict(container="mkv", seed=2, audio=[AudioSpec("original", "de"), AudioSpec("dub", "en", offset_ms=420), AudioSpec("music_and_effects", None)],
                   subs=[SubSpec("de", "de"), SubSpec("en", "en", timed_on=1, other_title=True)]),
+    "loc-e": dict(container="mkv", seed=4, dur=75.0,
+                  audio=[AudioSpec("original", "fr"), AudioSpec("dub", "en", offset_ms=95, stretch=-1e-3), AudioSpec("music_and_effects", None, tag="")],
+                  subs=[SubSpec("fr", "fr", stretch=23.976 / 25 - 1), SubSpec("en", "en", timed_on=1, errors=("fast",), where="stream"),
+                        SubSpec("de", "fr", fmt="ass")]),
+    "loc-f": dict(container="mp4", seed=6, audio=[AudioSpec("original", "it", voice="it+f3", speed=165), AudioSpec("dub", "pt", offset_ms=2500, voice="pt-br+m3"),
+                                                  AudioSpec("dub", "en", offset_ms=-3800, voice="en-gb+f2", speed=135), AudioSpec("music_and_effects", None)],
+                  subs=[SubSpec("it", "it"), SubSpec("pt", "pt", timed_on=1, offset_ms=-400, fmt="vtt"),
+                        SubSpec("en", "en", timed_on=2, errors=("fast", "overlap"))]),
     "loc-d": dict(container="mp4", seed=3, audio=[AudioSpec("original", "es"), AudioSpec("dub", "en", offset_ms=-30), AudioSpec("music_and_effects", None)],
                   subs=[SubSpec("es", "es"), SubSpec("en", "en", timed_on=1)]),
 }
@@ -99,8 +107,11 @@ def score(name: str, truth, loc: dict, seconds: float) -> dict:
         t = next((x for x in loc["subtitle_tracks"] if (x["file"] or f"stream {subs[x['track']]['n_stream']}") == sub["where"]), None)
         tm = ((t or {}).get("qc") or {}).get("timing") or {}
         want = next((s["offset_ms"] for s in sub["seeded"] if s["kind"] == "cue_offset"), 0.0)
-        offsets[sub["where"]] = {"offset_ms": want, "found_ms": tm.get("offset_ms"),
-                                 "error_ms": None if tm.get("offset_ms") is None else round(abs(tm["offset_ms"] - want), 1)}
+        drift = next((s["drift_ms_per_hour"] for s in sub["seeded"] if s["kind"] == "cue_drift"), None)
+        got = tm.get("line_offset_at_start_ms") if drift is not None else tm.get("offset_ms")  # drifting: the line's offset at 0 s
+        offsets[sub["where"]] = {"offset_ms": want, "found_ms": got, "error_ms": None if got is None else round(abs(got - want), 1)}
+        if drift is not None:
+            offsets[sub["where"]].update(drift_ms_per_hour=round(drift, 1), drift_found_ms_per_hour=tm.get("line_drift_ms_per_hour"))
     return {"title": name, "seconds": round(seconds, 1), "audio": audio, "subtitle_offsets": offsets, "seeded": sorted(seeded),
             "found": sorted(found), "hits": sorted(hits), "missed": sorted(set(seeded) - set(hits)), "false_events": false}
 
@@ -140,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and name not in args.only:
                 continue
             t0 = time.monotonic()
-            path, truth = make_title(work / "media" / name, name, spec["audio"], spec["subs"], container=spec["container"], seed=spec["seed"])
+            path, truth = make_title(work / "media" / name, name, spec["audio"], spec["subs"], container=spec["container"], seed=spec["seed"],
+                                     dur=spec.get("dur", 48.0))
             env = {**os.environ, "PRISM_DATA_DIR": str(work / "data"), "DAGSTER_HOME": str(work / "home"), "HF_HUB_OFFLINE": "1"}
             (work / "home").mkdir(parents=True, exist_ok=True)
             p = prism(env, "process", str(path), "--title-id", name)

@@ -163,3 +163,34 @@ def test_checks_refuse_a_guessed_language_and_two_originals():
     assert not LOCALIZATION_RULES[1].fn(guessed)[0]
     two = {"audio_tracks": [track(0, "original", "en", 30), track(1, "original", "de", 30)], "events": []}
     assert not LOCALIZATION_RULES[0].fn(two)[0]
+
+
+@pytest.mark.parametrize("stretch,offset_s", [(25 / 23.976 - 1, 0.0), (23.976 / 25 - 1, 0.5), (30 / 29.97 - 1, 0.0)])
+def test_cues_for_another_frame_rate_are_a_drift_not_an_offset(stretch, offset_s):
+    """A 90 s title whose cues were timed for another frame rate: they slide away from the speech
+    (here up to 3.8 s by the end). The drift is found on the onsets, and the offset is judged at the
+    first cue, so the drift is one event, not two."""
+    from prism_assets.localization.subtitle_report import timing_events
+    from prism_assets.localization.subtitle_speech import timing
+
+    rng = __import__("numpy").random.default_rng(3)
+    speech, t = [], 2.0
+    while t < 88:
+        d = float(rng.uniform(1.0, 3.0))
+        speech.append((round(t, 3), round(t + d, 3)))
+        t += d + float(rng.uniform(0.8, 3.0))
+    cues = [Cue(s * (1 + stretch) + offset_s, e * (1 + stretch) + offset_s + 0.3, "x", "x") for s, e in speech]
+    tm = timing(cues, speech)
+    assert abs(tm["line_drift_ms_per_hour"] - stretch * 3.6e6) <= 0.05 * abs(stretch * 3.6e6), tm
+    kinds = [e["kind"] for e in timing_events(tm, cues, 0, {})]
+    slides = abs(stretch * (cues[-1].start - cues[0].start)) > 0.2  # 30 vs 29.97 fps moves 90 ms in 90 s: within the offset limit
+    assert kinds == ["cue_drift"] * slides + ["cue_offset"] * (abs(offset_s) > 0.2), (kinds, tm)
+
+
+def test_steady_cues_have_no_drift_event():
+    from prism_assets.localization.subtitle_report import timing_events
+    from prism_assets.localization.subtitle_speech import timing
+
+    speech = [(2.0 + 4.3 * i + (i % 3) * 0.4, 3.5 + 4.3 * i + (i % 3) * 0.4) for i in range(20)]
+    cues = [Cue(s + 0.04 * ((i * 7) % 3 - 1), e + 0.3, "x", "x") for i, (s, e) in enumerate(speech)]  # +-40 ms jitter
+    assert timing_events(timing(cues, speech), cues, 0, {}) == []

@@ -65,13 +65,13 @@ def load_diarization(cfg: DiarizationConfig, device: str) -> LoadedDiarization:
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        if os.path.sep in cfg.model or cfg.model.startswith("."):
-            if not os.path.isfile(os.path.join(cfg.model, "config.yaml")):
+        if os.path.isabs(cfg.model) or cfg.model.startswith((".", "~")) or os.path.exists(cfg.model):  # a folder; else a hub name (owner/name)
+            if not os.path.isfile(os.path.join(os.path.expanduser(cfg.model), "config.yaml")):
                 raise DiarizationLoadError(f"diarization model {cfg.model}: no config.yaml there (a pyannote pipeline folder)")
         try:
             from whisperx.diarize import DiarizationPipeline
 
-            pipe = DiarizationPipeline(model_name=cfg.model, token=os.environ.get(cfg.token_env) or None, device=device)
+            pipe = DiarizationPipeline(model_name=os.path.expanduser(cfg.model), token=os.environ.get(cfg.token_env) or None, device=device)
         except Exception as exc:  # noqa: BLE001 - hub, auth and file errors of pyannote: one line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             offline = " (HF_HUB_OFFLINE is set: only a local folder or the hub cache can serve it)" if os.environ.get("HF_HUB_OFFLINE") else ""

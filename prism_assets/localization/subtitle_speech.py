@@ -88,12 +88,10 @@ def timing(cues: list[Cue], speech: list[tuple[float, float]], max_offset_s: flo
     out = {"offset_ms": round(activity * HOP_S * 1000, 1), "confidence": round(conf, 3), "drift_ms_per_hour": None,
            "activity_offset_ms": round(activity * HOP_S * 1000, 1)}
     # the offset itself on onsets: in-points sit on speech onsets, whatever the cues' length
-    oa, ob = _train(onsets(speech), n), _train([c.start for c in cues], n)
-    olags, ovals = xcorr(oa - oa.mean(), ob - ob.mean(), int(max_offset_s / HOP_S))
-    coarse = smallest_near_peak(olags, ovals)
-    onset = onset_offset(cues, speech, coarse * HOP_S)
+    stretch, coarse = onset_alignment(cues, speech, n, max_offset_s)
+    onset = onset_offset(cues, speech, coarse * HOP_S, stretch)
     if onset is not None:
-        out["offset_ms"], out["onset_pairs"], out["onset_agreement"] = onset
+        out.update(onset)
     win = int(window_s / HOP_S)
     if n >= 3 * win // 2:
         ts, offs = [], []
@@ -134,29 +132,82 @@ def onsets(speech: list[tuple[float, float]], min_pause_s: float = 0.3) -> list[
     return out
 
 
-def onset_offset(cues: list[Cue], speech: list[tuple[float, float]], coarse_s: float, reach_s: float = 0.3,
-                 agree_s: float = 0.15) -> tuple[float, int, float] | None:
-    """(offset ms, pairs, agreement): the median of cue start - speech onset over the onsets with a
-    cue start within `reach_s` of onset + coarse, and the share of all onsets whose pair lies within
-    `agree_s` of that median (how many in-points confirm it: a short title has too few cues for the
-    activity correlation's peak to stand out, but every cue confirms an offset); None with fewer
-    than 3 pairs (or a quarter of the onsets)."""
+def _pairs(starts: np.ndarray, ons: list[float], predict, reach_s: float) -> list[tuple[float, float]]:
+    """(onset, cue start - onset) for each onset with a cue start within `reach_s` of its prediction."""
+    out = []
+    for o in ons:
+        want = o + predict(o)
+        j = int(np.searchsorted(starts, want))
+        near = [starts[k] for k in (j - 1, j) if 0 <= k < len(starts)]
+        best = min(near, key=lambda x: abs(x - want))
+        if abs(best - want) <= reach_s:
+            out.append((o, float(best - o)))
+    return out
+
+
+RATES = (23.976, 24.0, 25.0, 29.97, 30.0)
+STRETCHES = (0.0,) + tuple(sorted({round(a / b - 1, 6) for a in RATES for b in RATES if a != b}))  # cues timed for another frame rate
+
+
+def onset_alignment(cues: list[Cue], speech: list[tuple[float, float]], n: int, max_offset_s: float) -> tuple[float, float]:
+    """(stretch, lag in hops) that line the cue starts up with the speech onsets best: for each
+    frame-rate stretch (cues timed at rate a for a picture at rate b run a/b - 1 slow), the cue
+    starts mapped back and cross-correlated with the onsets (Gaussian trains); a stretch must beat
+    no stretch clearly (1.5x the peak) to be taken. Of near-equal lags the one nearest zero."""
+    oa = _train(onsets(speech), n)
+    oa = oa - oa.mean()
+    best = None
+    for r in STRETCHES:
+        ob = _train([c.start / (1 + r) for c in cues], n)
+        lags, vals = xcorr(oa, ob - ob.mean(), int(max_offset_s / HOP_S))
+        top = float(vals.max())
+        if r == 0.0:
+            plain = (top, smallest_near_peak(lags, vals))
+            best = (top, r, plain[1])
+        elif top > 1.5 * plain[0] and top > best[0]:
+            best = (top, r, smallest_near_peak(lags, vals))
+    return best[1], best[2]
+
+
+def onset_offset(cues: list[Cue], speech: list[tuple[float, float]], coarse_s: float, stretch: float = 0.0, reach_s: float = 0.3,
+                 agree_s: float = 0.15) -> dict | None:
+    """Cue in-points against speech onsets, starting from the offset `coarse_s`:
+
+    - `offset_ms`: the median of cue start - onset over the onsets with a cue start within
+      `reach_s` of onset + coarse; `onset_pairs`; `onset_agreement`, the share of all onsets whose
+      pair lies within `agree_s` of that median (how many in-points confirm it: a short title has
+      too few cues for a correlation peak to stand out, but every cue confirms an offset);
+    - a line through the pairs (onset time -> difference), re-pairing around the line until it
+      settles, so cues that slide away from the speech (timed for another frame rate) are followed:
+      `line_drift_ms_per_hour`, `line_offset_at_start_ms` (at 0 s), `line_pairs`, `line_span_s`.
+
+    None with fewer than 3 pairs (or a quarter of the onsets)."""
     starts = np.array(sorted(c.start for c in cues))
     ons = onsets(speech)
     if not len(starts) or not ons:
         return None
-    diffs = []
-    for o in ons:
-        j = int(np.searchsorted(starts, o + coarse_s))
-        near = [starts[k] for k in (j - 1, j) if 0 <= k < len(starts)]
-        best = min(near, key=lambda x: abs(x - (o + coarse_s)))
-        if abs(best - (o + coarse_s)) <= reach_s:
-            diffs.append(best - o)
-    if len(diffs) < max(3, len(ons) // 4):
+    pairs = _pairs(starts, ons, lambda o: coarse_s + stretch * o, reach_s)
+    if len(pairs) < max(3, len(ons) // 4):
         return None
+    diffs = [d for _, d in pairs]
     med = float(np.median(diffs))
-    agree = sum(1 for d in diffs if abs(d - med) <= agree_s) / len(ons)
-    return round(med * 1000, 1), len(diffs), round(agree, 3)
+    out = {"offset_ms": round(med * 1000, 1), "onset_pairs": len(pairs),
+           "onset_agreement": round(sum(1 for d in diffs if abs(d - med) <= agree_s) / len(ons), 3)}
+    slope, icpt = stretch, coarse_s
+    line = pairs
+    for _ in range(4):
+        if len(line) < 4 or line[-1][0] - line[0][0] < 10.0:
+            break
+        slope, icpt = robust_line(np.array([t for t, _ in line]), np.array([d for _, d in line]), agree_s)
+        again = _pairs(starts, ons, lambda o, a=icpt, b=slope: a + b * o, reach_s)
+        if len(again) <= len(line) and again == line:
+            break
+        line = again
+    if len(line) >= 6 and line[-1][0] - line[0][0] >= 20.0:
+        near = sum(1 for t, d in line if abs(d - (icpt + slope * t)) <= agree_s)
+        out.update(line_drift_ms_per_hour=round(slope * 3600 * 1000, 1), line_offset_at_start_ms=round(icpt * 1000, 1),
+                   line_pairs=len(line), line_span_s=round(line[-1][0] - line[0][0], 2), line_agreement=round(near / len(ons), 3))
+    return out
 
 
 def script_language(text: str) -> tuple[str | None, float]:

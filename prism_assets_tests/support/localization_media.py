@@ -35,13 +35,21 @@ SENTENCES = {
            "La tormenta llegará a la costa esta noche.", "Nos queda agua para tres días.", "Mira las luces de allí.",
            "Mi padre construyó este barco con sus manos.", "Deja la radio encendida y espera la señal.", "El capitán nunca duerme en el mar.",
            "Mañana veremos la isla.", "Sujeta la cuerda y no la sueltes.", "Nos siguen desde medianoche."],
+    "it": ["La nave lascia il porto prima dell'alba.", "Nessuno a bordo sa dove stiamo andando.", "Ti avevo detto di portare le mappe.",
+           "La tempesta arriverà sulla costa stanotte.", "Abbiamo acqua per tre giorni.", "Guarda quelle luci laggiù.",
+           "Mio padre ha costruito questa barca con le sue mani.", "Lascia la radio accesa e aspetta il segnale.", "Il capitano non dorme mai in mare.",
+           "Domani vedremo l'isola.", "Tieni la corda e non lasciarla.", "Ci seguono da mezzanotte."],
+    "pt": ["O navio deixa o porto antes do amanhecer.", "Ninguém a bordo sabe para onde vamos.", "Eu disse para você trazer os mapas.",
+           "A tempestade vai chegar à costa esta noite.", "Temos água para mais três dias.", "Olhe aquelas luzes ali.",
+           "Meu pai construiu este barco com as próprias mãos.", "Deixe o rádio ligado e espere o sinal.", "O capitão nunca dorme no mar.",
+           "Amanhã vamos ver a ilha.", "Segure a corda e não solte.", "Eles estão nos seguindo desde a meia-noite."],
 }
 OTHER_TITLE_EN = ["Welcome back to the kitchen, today we bake bread.", "First weigh the flour and the salt.", "Add warm water slowly while you stir.",
                   "Let the dough rest for one hour.", "Now shape it into a round loaf.", "The oven should be very hot.",
                   "Bake it until the crust is golden.", "Tap the bottom, it should sound hollow.", "Let it cool before you cut it.",
                   "Butter and honey are all you need.", "Next week we make a cake.", "Thank you for cooking with us."]
-VOICES = {"en": "en-us", "de": "de", "fr": "fr-fr", "es": "es", "ko": "ko", "ja": "ja"}
-ISO2 = {"en": "eng", "de": "ger", "fr": "fre", "es": "spa", "ko": "kor", "ja": "jpn"}
+VOICES = {"en": "en-us", "de": "de", "fr": "fr-fr", "es": "es", "ko": "ko", "ja": "ja", "it": "it", "pt": "pt-br"}
+ISO2 = {"en": "eng", "de": "ger", "fr": "fre", "es": "spa", "ko": "kor", "ja": "jpn", "it": "ita", "pt": "por"}
 
 
 @dataclass
@@ -51,6 +59,8 @@ class AudioSpec:
     offset_ms: float = 0.0  # the bed this much later than in the original
     stretch: float = 0.0  # relative: the dub's timeline runs (1 + stretch) slower (drift = stretch * 3.6e6 ms/h)
     tag: str | None = None  # container language tag (None: from `language`; "" : none)
+    voice: str | None = None  # espeak-ng voice (default: the language's, e.g. "en-us+f3" for another speaker)
+    speed: int = 150  # words per minute
 
 
 @dataclass
@@ -59,6 +69,7 @@ class SubSpec:
     text_language: str  # the text actually written
     timed_on: int = 0  # audio track whose speech times the cues follow
     offset_ms: float = 0.0
+    stretch: float = 0.0  # cues timed for another frame rate: time t becomes t * (1 + stretch)
     errors: tuple[str, ...] = ()  # "overlap", "fast" seeded in the cues
     other_title: bool = False  # another title's sentences
     where: str = "sidecar"  # sidecar | stream
@@ -74,8 +85,8 @@ class Truth:
     duration_s: float = 0.0
 
 
-def _espeak(text: str, lang: str, path: Path, speed: int = 150) -> np.ndarray:
-    subprocess.run(["espeak-ng", "-v", VOICES[lang], "-s", str(speed), "-w", str(path), text], check=True, capture_output=True, timeout=60)
+def _espeak(text: str, lang: str, path: Path, speed: int = 150, voice: str | None = None) -> np.ndarray:
+    subprocess.run(["espeak-ng", "-v", voice or VOICES[lang], "-s", str(speed), "-w", str(path), text], check=True, capture_output=True, timeout=60)
     with wave.open(str(path), "rb") as w:
         rate, n = w.getframerate(), w.getnframes()
         x = np.frombuffer(w.readframes(n), dtype="<i2").astype(np.float64) / 32768.0
@@ -167,7 +178,7 @@ def make_title(work: Path, name: str, audio: list[AudioSpec], subs: list[SubSpec
         if a.language:
             for i, t0 in enumerate(starts):
                 text = SENTENCES[a.language][(i + seed) % len(SENTENCES[a.language])]
-                s = _espeak(text, a.language, tmp / f"s{k}_{i}.wav")
+                s = _espeak(text, a.language, tmp / f"s{k}_{i}.wav", a.speed, a.voice)
                 at = t0 * (1 + a.stretch) + a.offset_ms / 1000.0
                 i0 = int(at * SR)
                 if i0 + len(s) >= n:
@@ -199,8 +210,8 @@ def make_title(work: Path, name: str, audio: list[AudioSpec], subs: list[SubSpec
         cues = []
         for i, (s, e, _) in enumerate(base):
             text = texts[(i + seed) % len(texts)]
-            o = sp.offset_ms / 1000.0
-            cues.append([s + o, max(e + 0.3, s + 1.0) + o, _lines(text)])
+            o, k = sp.offset_ms / 1000.0, 1 + sp.stretch
+            cues.append([s * k + o, max(e + 0.3, s + 1.0) * k + o, _lines(text)])
         seeded = []
         if "overlap" in sp.errors and len(cues) > 3:
             cues[2][1] = cues[3][0] + 0.6
@@ -210,6 +221,8 @@ def make_title(work: Path, name: str, audio: list[AudioSpec], subs: list[SubSpec
             seeded.append({"kind": "reading_speed", "at_s": cues[5][0]})
         if sp.offset_ms:
             seeded.append({"kind": "cue_offset", "offset_ms": sp.offset_ms})
+        if sp.stretch and abs(sp.stretch * (base[-1][0] - base[0][0])) > 0.2:
+            seeded.append({"kind": "cue_drift", "drift_ms_per_hour": sp.stretch * 3.6e6})
         if sp.text_language != sp.language:
             seeded.append({"kind": "wrong_language"})
         if sp.other_title:
