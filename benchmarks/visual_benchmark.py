@@ -45,6 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
 HELD_OUT = [(0, 30, "854x480"), (1, 25, "1280x720"), (2, 23.976, "640x352"), (3, 50, "960x540"), (4, 29.97, "720x404"), (5, 60, "480x270")]
 STRESS = [(1, 25, "640x360"), (2, 25, "640x360"), (3, 25, "640x360"), (4, 25, "640x360")]
+LOW_FPS = [(0, 12, "640x360"), (1, 10, "640x360"), (2, 15, "854x480"), (3, 12, "640x352"), (4, 10, "480x270")]  # step 2: low-rate motion
+BUSY = [(0, 25, False), (1, 25, True), (2, 12, False), (3, 12, True), (4, 10, True), (5, 15, False)]  # (seed, fps, same palette)
 TARGET_F1, TARGET_RATIO, TARGET_RSS_MB = 0.97, 1.5, 1536
 PAIRS = 5  # alternating (prism, scenedetect, prism with one decoder) runs; the median ratio is reported (shared 2-core machines are noisy)
 
@@ -75,7 +77,9 @@ def _media(media_dir: Path) -> dict[str, list[tuple[Path, dict]]]:
     from prism_assets_tests.support.bbb_composite import make_bbb_composite
     from prism_assets_tests.support.visual_media import make_composite
 
-    groups: dict[str, list[tuple[Path, dict]]] = {"shared": [], "held_out_style": [], "stress": []}
+    from prism_assets_tests.support.busy_media import make_busy_cuts
+
+    groups: dict[str, list[tuple[Path, dict]]] = {"shared": [], "held_out_style": [], "low_fps": [], "busy": [], "stress": []}
     for name, gt in (("qc_composite.mp4", "qc_composite.gt.json"), ("big_buck_bunny_0_30.webm", "big_buck_bunny_0_30.gt.json")):
         groups["shared"].append((MEDIA / name, json.loads((MEDIA / gt).read_text())))
     for seed, fps, size in HELD_OUT:
@@ -83,6 +87,15 @@ def _media(media_dir: Path) -> dict[str, list[tuple[Path, dict]]]:
         p = media_dir / "bbb" / f"b{seed}_{fps}_{size}.mp4"
         gt = _gt_ok(p, fps=fps, width=w, height=h) or make_bbb_composite(p, fps=fps, width=w, height=h, seed=seed)
         groups["held_out_style"].append((p, gt))
+    for seed, fps, size in LOW_FPS:
+        w, h = (int(x) for x in size.split("x"))
+        p = media_dir / "low_fps" / f"l{seed}_{fps}_{size}.mp4"
+        gt = _gt_ok(p, fps=fps, width=w, height=h) or make_bbb_composite(p, fps=fps, width=w, height=h, seed=seed, step=2)
+        groups["low_fps"].append((p, gt))
+    for seed, fps, same in BUSY:
+        p = media_dir / "busy" / f"u{seed}_{fps}_{'same' if same else 'mixed'}.mp4"
+        gt = _gt_ok(p, fps=fps, width=640, height=360) or make_busy_cuts(p, fps=fps, seed=seed, same_palette=same)
+        groups["busy"].append((p, gt))
     for seed, fps, size in STRESS:
         w, h = (int(x) for x in size.split("x"))
         p = media_dir / "stress" / f"s{seed}_{fps}_{size}.mp4"
@@ -136,6 +149,8 @@ def accuracy(media_dir: Path) -> dict:
         g["prism_meets_target"] = g["prism"]["f1"] >= TARGET_F1
         g["note"] = {"shared": "the two shared clips with published ground truth",
                      "held_out_style": "built like shared/media/tools/build_composite.py from other pieces of the footage, other sizes/frame rates (prism_assets_tests/support/bbb_composite.py)",
+                     "low_fps": "built like held_out_style at 10-15 fps from every other source frame (the motion per frame of low-rate footage)",
+                     "busy": "hard cuts between fast pans with grain, some within one still (one palette): the plain differences around a cut are as large as the cut's (prism_assets_tests/support/busy_media.py)",
                      "stress": "procedural lavfi content (plasma, rings, life...) with dissolves between moving patterns: informative, not the target"}[group]
         out["groups"][group] = g
     real = [out["groups"][k]["prism"] for k in ("shared", "held_out_style")]

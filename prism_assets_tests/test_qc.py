@@ -388,9 +388,16 @@ def audio_analysis_standin(context, source_video: dict, storage: PrismStorage):
     return {"no_audio": not ar.tracks, "tracks": [{**t, "dialogue_lufs": None} for t in ar.tracks]}
 
 
+@asset(partitions_def=titles_partitions, group_name="localization", ins={"source_video": AssetIn()}, name="localization")
+def localization_standin(context, source_video: dict):
+    """Stand-in for localization.json (no transcript here): contributes no QC event."""
+    return {"events": [], "audio_tracks": [], "subtitle_tracks": []}
+
+
 def qc_graph(settings):
-    """The real source_video, visual_pass, shots and qc; stand-ins for the audio analysis (no transcript)."""
-    return [*signal_assets(settings, "source_video", "frame_stats", "shots", "qc"), audio_stats_standin, audio_analysis_standin]
+    """The real source_video, visual_pass, shots and qc; stand-ins for the audio analysis (no transcript) and localization."""
+    return [*signal_assets(settings, "source_video", "frame_stats", "shots", "qc"), audio_stats_standin, audio_analysis_standin,
+            localization_standin]
 
 
 def run_title(settings, instance, title_id: str, path: Path, day: str = DAY, sidecar: dict | None = None):
@@ -616,3 +623,31 @@ def test_freeze_right_after_slow_motion():
     d[150:220], lm[149:220] = 0.0, lm[149]  # held from frame 149 (2.8 s)
     r = qc_of(stats(n, diff=d, luma_mean=lm, luma_std=40.0), source(n, audio_s=12.0), audio(12.0), loud())
     assert [(e["start_frame"], e["end_frame"]) for e in kinds(r, "freeze")] == [(149, 219)]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("move,freezedetect_says_frozen", [
+    (dict(px_per_frame=0.01), False),  # 1.25 px over 5 s at 640 px: a slow pan
+    (dict(zoom_per_frame=0.00004), False),  # 0.5 % over 5 s: a slow zoom
+    (dict(px_per_frame=0.0), True),  # the still held: a freeze
+])
+def test_slow_moves_over_a_still_are_not_freezes(media, tmp_path, move, freezedetect_says_frozen):
+    """Consecutive frames of a slow pan or zoom differ as little as a held picture's (at the
+    analysis size, after x264); against a reference frame, as freezedetect compares, they drift."""
+    import subprocess
+
+    import av
+
+    from .support.qc_media import slow_move
+
+    with av.open(str(media / "big_buck_bunny_0_30.webm")) as c:
+        still = next(f for i, f in enumerate(c.decode(video=0)) if i == 600).to_ndarray(format="rgb24")
+    p = slow_move(tmp_path / "m.mp4", still, **move)
+    vp = run_visual_pass(p, tmp_path / "v")
+    r = qc_of(vp.stats, source(125), None, {"no_audio": True, "tracks": []})
+    ff = subprocess.run(["ffmpeg", "-hide_banner", "-i", str(p), "-vf", "freezedetect=n=-60dB:d=2", "-f", "null", "-"],
+                        capture_output=True, text=True, timeout=120).stderr.count("freeze_start")
+    assert (ff > 0) == freezedetect_says_frozen
+    assert len(kinds(r, "freeze")) == int(freezedetect_says_frozen), (kinds(r, "freeze"), vp.stats["ref_diff"].describe())
+    # the case is a real one: on consecutive differences alone (statistics without ref_diff) it looks frozen
+    assert len(kinds(qc_of(vp.stats.drop(columns=["ref_diff"]), source(125), None, {"no_audio": True, "tracks": []}), "freeze")) == 1

@@ -22,7 +22,7 @@ from .events import SEVERITIES, Timeline, escalate, frame_event, reasons_of, run
 from .technical import check_loudness, check_technical
 from .thresholds import QCThresholds, db_to_lin
 
-QC_CODE_VERSION = "qc-2"  # 2: truncated files (header duration vs decodable media)
+QC_CODE_VERSION = "qc-3"  # 3: freezes held against a reference frame (slow pans are not freezes); 2: truncated files (header duration vs decodable media)
 QC_SCHEMA_VERSION = "1.0"
 
 
@@ -79,13 +79,37 @@ def detect_colour_bars(stats: pd.DataFrame, tl: Timeline, th: QCThresholds, sev:
     return out
 
 
+def still_against_reference(stats: pd.DataFrame, th: QCThresholds) -> np.ndarray:
+    """Frames within freezedetect's noise of the held reference frame (the visual pass's `ref_diff`):
+    a slow pan or zoom over a still picture changes so little from frame to frame that consecutive
+    differences look held, but it drifts away from the reference and resets it, which ends the run
+    as it does freezedetect's. An isolated glitch that is a step (up to 2 frames up to
+    freeze_glitch_db, two still frames each side) is bridged as above. Statistics without the column (made before it
+    existed) keep every frame."""
+    if "ref_diff" not in stats:
+        return np.ones(len(stats), dtype=bool)
+    ref = stats["ref_diff"].to_numpy(dtype=float) / 255.0
+    step = stats["diff"].to_numpy(dtype=float) / 255.0
+    still = ref <= db_to_lin(th.freeze_noise_db)
+    # a step (the frame differs from the previous one by most of its difference to the reference: an
+    # encoder refresh, a re-quantised key frame) is bridged; a drift (small steps adding up: a slow
+    # move) is not
+    glitch = (ref <= db_to_lin(th.freeze_glitch_db)) & ~still & (step >= 0.5 * ref)
+    out = still.copy()
+    for a, b in runs(glitch):
+        if b - a < 2 and 2 <= a and b < len(ref) - 2 and still[a - 2:a].all() and still[b + 1:b + 3].all():
+            out[a:b + 1] = True
+    return out
+
+
 def detect_freeze(stats: pd.DataFrame, tl: Timeline, th: QCThresholds, sev: str = "warn", slate_sev: str = "info") -> list[dict]:
     """freezedetect, made robust. A frame is held when its mean abs luma difference to the previous
     frame is <= n (freeze_noise_db, on diff/255); an isolated frame up to freeze_glitch_db (an
     encoder refresh) between two quiet frames on each side does not break a run. A run counts as a freeze when it lasts >= freeze_min_s
     (from the first frame of the held picture, i.e. the frame before the first held difference, as
     freezedetect reports it), its median difference is <= freeze_median_db (a held picture decodes to
-    ~0; camera noise and slow real motion do not) and the picture's luma mean and std stay within
+    ~0; camera noise and slow real motion do not), every frame stays within freezedetect's noise of the
+    held reference frame (`still_against_reference`: slow pans and zooms), and the picture's luma mean and std stay within
     freeze_hold_luma of the first frame's (no slow drift); quiet edge frames above freeze_median_db
     (slow motion next to the held picture) are trimmed off. Black and colour-bar frames are never
     frozen (they are reported as black / colour_bars). A held picture starting within a second after colour bars
@@ -105,7 +129,7 @@ def detect_freeze(stats: pd.DataFrame, tl: Timeline, th: QCThresholds, sev: str 
         if 2 <= i < n - 2 and quiet[i - 2 : i].all() and quiet[i + 1 : i + 3].all():
             bridged[i] = True
     bridged[0] = False  # frame 0 has no previous frame
-    held = bridged & ~excluded
+    held = bridged & ~excluded & still_against_reference(stats, th)
     bars = colour_bar_mask(stats, th)
     out = []
     strict = diff <= db_to_lin(th.freeze_median_db)

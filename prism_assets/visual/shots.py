@@ -8,7 +8,10 @@ The default, `prism-blend`, combines
 * **hard cuts**: a luma-difference spike `cut_ratio` times above its neighbours (like PySceneDetect's
   adaptive detector) that is also a real change two frames apart (`skip_diff`, so a one-frame flash
   is not a cut) with some colour change, or a very large spike (`cut_strong_diff`)
-  whatever the colours (two framings of one set share a palette), or a large colour-histogram change;
+  whatever the colours (two framings of one set share a palette), or a large colour-histogram change,
+  or a spike of the motion-compensated difference (`mc_diff`: blocks matched against the previous
+  frame shifted) `cut_ratio` times above its neighbours: between two busy, fast-moving pictures the
+  plain differences of the neighbours are as large as the cut's, the compensated ones are not;
 * **gradual transitions** (dissolves, fades): a frame that is the average of the frames k before and
   k after (`blend_k` small) while those two differ (`span_k` large) lies inside a linear blend.
   Camera motion and cuts give `blend_k` >= `span_k` / 2, static content has no span, so neither
@@ -29,7 +32,7 @@ import pandas as pd
 
 from ..core.config import known_settings
 
-SHOTS_CODE_VERSION = "shots-2"
+SHOTS_CODE_VERSION = "shots-3"  # 3: motion-compensated cuts
 SHOTS_SCHEMA_VERSION = "1.0"
 TRANSITIONS = ("start", "cut", "dissolve", "fade_in", "fade_out")
 SHOT_COLUMNS = [
@@ -50,6 +53,8 @@ class ShotParams:
     cut_strong_diff: float = 30.0  # a luma spike this large (and cut_ratio above its neighbours) is a cut whatever the
     # colours say (two shots of the same palette: shot/reverse-shot in one set, a cut between two framings of one scene)
     cut_hist_only: float = 0.45  # a histogram change this large is a cut whatever the luma says
+    cut_min_mc: float = 8.0  # motion-compensated difference a cut needs when only it stands out (cut_ratio above its neighbours):
+    # two busy, fast-moving pictures, whose plain differences are as large as the cut's
     flash_ratio: float = 0.5  # skip_diff / diff below this = one-frame flash, not a cut
     grad_min_span: float = 6.0  # luma change across the lag a transition must carry
     grad_max_ratio: float = 0.2  # blend / span at most this in a linear blend
@@ -60,6 +65,7 @@ class ShotParams:
     dissolve_max_s: float = 2.5  # longer blends need measurable surroundings to count as a dissolve
     dissolve_hist_ratio: float = 1.6  # ... and this many times more than the same lag inside the shots around it
     dark_luma: float = 24.0  # mean luma of an end frame that makes a blend a fade
+    dissolve_mc_ratio: float = 1.5  # a colour-change-only dissolve: motion-compensated difference inside / around it
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "ShotParams":
@@ -86,6 +92,7 @@ def hard_cuts(stats: pd.DataFrame, p: ShotParams) -> list[tuple[int, float]]:
     d = stats["diff"].to_numpy(dtype=np.float64)
     h = stats["hist_diff"].to_numpy(dtype=np.float64)
     sk = stats["skip_diff"].to_numpy(dtype=np.float64)
+    mc = stats["mc_diff"].to_numpy(dtype=np.float64) if "mc_diff" in stats else None  # older statistics lack it
     n = len(d)
     out = []
     w = p.cut_window
@@ -107,7 +114,13 @@ def hard_cuts(stats: pd.DataFrame, p: ShotParams) -> list[tuple[int, float]]:
         hnb = np.concatenate([h[max(1, t - w) : t], h[t + 1 : min(n, t + w + 1)]])
         hist_cut = (h[t] >= p.cut_hist_only and h[t] >= p.cut_ratio * (float(hnb.mean()) if hnb.size else 0.0)
                     and d[t] >= 0.5 * p.cut_min_diff and ratio >= 0.5 * p.cut_ratio)
-        if luma_cut or strong_cut or hist_cut:
+        mc_cut = False
+        if mc is not None:  # motion-compensated: a cut between two busy, moving pictures
+            mnb = np.concatenate([mc[max(1, t - w) : t], mc[t + 1 : min(n, t + w + 1)]])
+            mratio = mc[t] / ((float(mnb.mean()) if mnb.size else 0.0) + 1.0)
+            mc_cut = d[t] >= p.cut_min_diff and mc[t] >= p.cut_min_mc and mratio >= p.cut_ratio
+            ratio = max(ratio, mratio) if mc_cut else ratio
+        if luma_cut or strong_cut or hist_cut or mc_cut:
             out.append((t, float(ratio)))
     return out
 
@@ -191,7 +204,28 @@ def _dissolve_supported(stats: pd.DataFrame, lo: int, hi: int, evidence: str, bo
         return False  # a long blend with no measurable surroundings: steady motion, not a dissolve
     baseline = max(base) if base else 0.0
     need_peak = p.dissolve_min_hist if "blend" in evidence else p.hist_peak_min
-    return peak >= need_peak and peak >= p.dissolve_hist_ratio * baseline
+    if not (peak >= need_peak and peak >= p.dissolve_hist_ratio * baseline):
+        return False
+    return evidence.startswith("blend") or _blend_of_two_motions(stats, lo, hi, boundaries, p)
+
+
+def _blend_of_two_motions(stats: pd.DataFrame, lo: int, hi: int, boundaries: list[int], p: ShotParams) -> bool:
+    """A colour change with no blend evidence is a dissolve only if motion compensation fails inside
+    it more than in the pictures around it: a blend of two pictures moving their own ways leaves
+    residual, one picture panning across new colours does not (a fast pan over a changing set
+    changes the colours as much as a dissolve does). Statistics without `mc_diff`: not checked."""
+    if "mc_diff" not in stats:
+        return True
+    mc = stats["mc_diff"].to_numpy(dtype=np.float64)
+    n = len(mc)
+    w = hi - lo + 1
+    prev = max([b for b in boundaries if b <= lo] + [0])
+    nxt = min([b for b in boundaries if b > hi] + [n])
+    around = np.concatenate([mc[max(prev + 1, lo - w):lo], mc[hi + 1:min(nxt, hi + 1 + w)]])
+    if around.size < 3:
+        return True
+    inside = float(np.median(mc[lo:hi + 1]))
+    return inside >= p.dissolve_mc_ratio * float(np.median(around)) + 1.0
 
 
 def detect_prism_blend(stats: pd.DataFrame, fps: float, p: ShotParams | None = None) -> pd.DataFrame:

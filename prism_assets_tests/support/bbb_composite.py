@@ -50,7 +50,9 @@ def _text_overlay(img: np.ndarray, text: str, alpha: float) -> np.ndarray:
     return np.asarray(Image.alpha_composite(base.convert("RGBA"), layer).convert("RGB"))
 
 
-def make_bbb_composite(out: Path, fps: float = 30, width: int = 854, height: int = 480, seed: int = 0) -> dict:
+def make_bbb_composite(out: Path, fps: float = 30, width: int = 854, height: int = 480, seed: int = 0, step: int = 1) -> dict:
+    """`step` source frames per composite frame: 2 makes a 12 fps clip move as 12 fps footage does
+    (twice the motion between frames), not a 24 fps clip played slowly."""
     import av
 
     rng = random.Random(seed)
@@ -62,9 +64,9 @@ def make_bbb_composite(out: Path, fps: float = 30, width: int = 854, height: int
 
     def take(name: str, n: int, offset: int | None = None) -> list[np.ndarray]:
         a, b = SOURCE_SHOTS[name]
-        n = min(n, b - a + 1)
-        o = rng.randint(a, b - n + 1) if offset is None else offset
-        return src[o : o + n]
+        n = min(n, (b - a) // step + 1)
+        o = rng.randint(a, b - (n - 1) * step) if offset is None else offset
+        return src[o : o + (n - 1) * step + 1 : step]
 
     def shot(label: str, frames: list[np.ndarray]):
         start = len(V)
@@ -80,6 +82,7 @@ def make_bbb_composite(out: Path, fps: float = 30, width: int = 854, height: int
     # 3: dissolve order[1] -> order[2]
     L = rng.randint(14, 30)
     a_frames, b_frames = take(order[1], L), take(order[2], L + 40)
+    L = min(L, len(a_frames), len(b_frames) - 8)  # short source shots at step > 1
     d0 = len(V)
     for k in range(L):
         w = (k + 1) / (L + 1)
@@ -93,6 +96,7 @@ def make_bbb_composite(out: Path, fps: float = 30, width: int = 854, height: int
     events.append({"type": "black", "first": b0, "last": len(V) - 1})
     F = rng.randint(12, 30)
     fin = take(order[3], F + 50)
+    F = min(F, len(fin) - 8)
     f0 = len(V)
     for k in range(F):
         V.append((fin[k] * ((k + 1) / (F + 1))).round().astype(np.uint8))

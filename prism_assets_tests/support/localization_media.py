@@ -183,8 +183,10 @@ def make_title(work: Path, name: str, audio: list[AudioSpec], subs: list[SubSpec
                 i0 = int(at * SR)
                 if i0 + len(s) >= n:
                     break
+                if i0 < 0:  # a dub that starts early: its first line falls before the title
+                    continue
                 x[i0:i0 + len(s)] += 0.9 * s
-                spans.append((round(at, 3), round(at + len(s) / SR, 3), text))
+                spans.append((round(at, 3), round(at + len(s) / SR, 3), (i + seed) % len(SENTENCES[a.language])))
         speech_times[k] = spans
         wavs.append(_wav(tmp / f"a{k}.wav", x))
         truth.audio.append({"track": k, "role": a.role, "language": a.language, "offset_ms": a.offset_ms if k else None,
@@ -208,8 +210,8 @@ def make_title(work: Path, name: str, audio: list[AudioSpec], subs: list[SubSpec
         else:
             texts = SENTENCES[sp.text_language]
         cues = []
-        for i, (s, e, _) in enumerate(base):
-            text = texts[(i + seed) % len(texts)]
+        for s, e, line in base:  # the line spoken there, in the subtitle's language
+            text = texts[line % len(texts)]
             o, k = sp.offset_ms / 1000.0, 1 + sp.stretch
             cues.append([s * k + o, max(e + 0.3, s + 1.0) * k + o, _lines(text)])
         seeded = []

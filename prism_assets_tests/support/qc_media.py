@@ -175,3 +175,32 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+def slow_move(path, still, px_per_frame: float = 0.0, zoom_per_frame: float = 0.0, frames: int = 125, size=(640, 360), crf: int = 32,
+              fps: int = 25):
+    """A slow pan (`px_per_frame`, sub-pixel, bilinear) or zoom over a still picture (an RGB array
+    larger than `size`), encoded as a streaming encoder would (x264, `crf`): consecutive frames
+    differ by almost nothing, yet nothing is frozen. px_per_frame = zoom_per_frame = 0: the still
+    held, a real freeze."""
+    import subprocess
+
+    import numpy as np
+
+    img = np.asarray(still, dtype=np.float32)
+    w, h = size
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    proc = subprocess.Popen(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
+                             "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p", str(path)], stdin=subprocess.PIPE)
+    cx0, cy0 = img.shape[1] / 2, img.shape[0] / 2
+    for i in range(frames):
+        z = 1.0 + zoom_per_frame * i
+        sx, sy = cx0 + px_per_frame * i + (xs - w / 2) / z, cy0 + (ys - h / 2) / z
+        x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+        fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+        f = (img[y0, x0] * (1 - fx) + img[y0, x0 + 1] * fx) * (1 - fy) + (img[y0 + 1, x0] * (1 - fx) + img[y0 + 1, x0 + 1] * fx) * fy
+        proc.stdin.write(f.clip(0, 255).astype(np.uint8).tobytes())
+    proc.stdin.close()
+    if proc.wait(timeout=120) != 0:
+        raise RuntimeError("ffmpeg failed to encode the slow move")
+    return path

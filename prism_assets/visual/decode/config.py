@@ -9,7 +9,7 @@ import pandas as pd
 
 from ...core.config import known_settings
 
-DECODE_CODE_VERSION = "visual-pass-3"  # 3: decode lanes; keyframe windows and poster stretches also break at GOP starts; samples on the 1/sample_fps grid
+DECODE_CODE_VERSION = "visual-pass-4"  # 4: ref_diff (freezedetect's difference to a reference frame); 3: decode lanes; keyframe windows and poster stretches also break at GOP starts; samples on the 1/sample_fps grid
 STATS_SCHEMA_VERSION = "1.0"
 
 
@@ -32,6 +32,7 @@ class VisualPassConfig:
     jpeg_quality: int = 90
     black_pix_th: float = 0.10  # blackdetect pix_th (fraction of full range)
     lags_s: tuple[float, ...] = (0.12, 0.25, 0.5)  # blend-feature lags, seconds
+    freeze_ref_reset: float = 0.255  # ref_diff: a new reference frame once the difference to it exceeds this (freezedetect n=-60 dB on 0..255)
     cut_candidate_diff: float = 12.0  # online window break (any plausible cut; over-segmenting is harmless)
     threads: int = 0  # decoder threads per lane (0 = auto: FFmpeg's choice with one lane, the CPUs shared out with several)
     decode_lanes: int = 0  # decoders working on alternate closed GOPs side by side (0 = one per CPU, at most 4; 1 = one decoder)

@@ -13,6 +13,7 @@ from .config import DECODE_CODE_VERSION, VisualDecodeError, VisualPass
 from .context import PassContext
 from .lanes import Lane, stop_lanes
 from .pictures import fit
+from .stats import mc_diff
 from .stats import LAG_BATCH, Columns
 
 
@@ -109,6 +110,7 @@ def consume(ctx: PassContext, lanes: list[Lane], packs: dict, progress, t0: floa
             ctx.shared.pool_bar = min(e[0] for e in pool)
 
     prev_luma = prev_hist = None
+    ref = RefDiff(cfg.freeze_ref_reset)
     gop_base: dict[int, int] = {}
     idx = 0
     done = truncated = False
@@ -142,6 +144,9 @@ def consume(ctx: PassContext, lanes: list[Lane], packs: dict, progress, t0: floa
                 n_pix = lum.shape[1]
                 cols["diff"][0] = float(np.abs(lum[0] - prev_luma).sum(dtype=np.float64)) / n_pix
                 cols["hist_diff"][0] = 0.5 * float(np.abs(hist[0] - prev_hist).sum(dtype=np.float64))
+                geo = ctx.geom  # the analysis picture, turned like the frames (rotation % 180: width and height swap)
+                shape = (geo["aw"], geo["ah"]) if geo["rotation"] % 180 else (geo["ah"], geo["aw"])
+                cols["mc_diff"][0] = mc_diff(lum[:1].reshape(1, *shape), prev_luma.reshape(shape))[0]
             first_batch = False
             rows.extend({
                 "frame": np.arange(idx, idx + nb),
@@ -150,10 +155,11 @@ def consume(ctx: PassContext, lanes: list[Lane], packs: dict, progress, t0: floa
                 "key_frame": key,
                 "interlaced": inter,
                 "corrupt": corrupt,
-                **{k: cols[k] for k in ("luma_mean", "luma_std", "luma_min", "luma_max", "black_ratio", "diff", "hist_diff",
+                **{k: cols[k] for k in ("luma_mean", "luma_std", "luma_min", "luma_max", "black_ratio", "diff", "hist_diff", "mc_diff",
                                         "bar_top", "bar_bottom", "bar_left", "bar_right")},
                 "colour_bars": cbars,
                 **{k: cols[k] for k in ("sharpness", "colorfulness", "saturation", "exposure")},
+                "ref_diff": ref.batch(lum),
             }, nb)
             if ring_l is None:
                 ring_l = np.zeros((cap, lum.shape[1]), dtype=np.float32)
@@ -224,3 +230,28 @@ def consume(ctx: PassContext, lanes: list[Lane], packs: dict, progress, t0: floa
         "code_version": DECODE_CODE_VERSION,
     }
     return VisualPass(stats=stats, pictures=pictures_df, packs={n: p.path for n, p in packs.items()}, meta=meta)
+
+
+class RefDiff:
+    """freezedetect's measure, on the analysis pictures: each frame's mean absolute luma difference
+    to a reference frame, the reference being the first frame since the difference last exceeded
+    `reset` (then that frame becomes the reference). A held picture stays near 0 however long it
+    lasts; a slow pan or zoom over a still picture accumulates change and keeps resetting, though
+    the difference between consecutive frames is as small as a held picture's (QC: freeze)."""
+
+    def __init__(self, reset: float):
+        self.reset = reset
+        self.ref: np.ndarray | None = None
+
+    def batch(self, lum: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(lum))
+        n = lum.shape[1]
+        for i in range(len(lum)):
+            if self.ref is None:
+                self.ref = lum[i].copy()
+                continue
+            d = float(np.abs(lum[i] - self.ref).sum(dtype=np.float64)) / n
+            out[i] = d
+            if d > self.reset:
+                self.ref = lum[i].copy()
+        return out

@@ -118,6 +118,7 @@ def batch_stats(y8: np.ndarray, u8: np.ndarray, v8: np.ndarray, prev_luma: np.nd
     if prev_luma is not None:
         diff[0] = float(np.abs(L[0] - prev_luma).sum(dtype=np.float64)) / n
         hist_diff[0] = 0.5 * float(np.abs(hist[0] - prev_hist).sum(dtype=np.float64))
+    mc = mc_diff(L.reshape(b, h, w), None if prev_luma is None else prev_luma.reshape(h, w))
     # letterbox / pillarbox: runs of black rows / columns from each edge
     rows = y8.max(axis=2) <= th  # (B, h)
     cols = y8.max(axis=1) <= th  # (B, w)
@@ -134,6 +135,7 @@ def batch_stats(y8: np.ndarray, u8: np.ndarray, v8: np.ndarray, prev_luma: np.nd
         "black_ratio": np.count_nonzero(y8.reshape(b, n) <= th, axis=1) / n,
         "diff": diff,
         "hist_diff": hist_diff,
+        "mc_diff": mc,
         "bar_top": run(rows) / h,
         "bar_bottom": run(rows[:, ::-1]) / h,
         "bar_left": run(cols) / w,
@@ -145,6 +147,51 @@ def batch_stats(y8: np.ndarray, u8: np.ndarray, v8: np.ndarray, prev_luma: np.nd
     }
     return cols_out, L, hist
 
+
+
+MC_GRID = (3, 4)  # blocks (rows, columns) of the motion-compensated difference
+MC_RADIUS = 4  # shifts searched per block, in pixels of the half-size picture (+-4 = +-1/16 of the width)
+
+
+def _half(x: np.ndarray) -> np.ndarray:
+    """(..., h, w) -> (..., h//2, w//2) by 2x2 averages."""
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    x = x[..., :h, :w]
+    return 0.25 * (x[..., 0::2, 0::2] + x[..., 1::2, 0::2] + x[..., 0::2, 1::2] + x[..., 1::2, 1::2])
+
+
+def mc_diff(lum: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
+    """Motion-compensated difference of each frame of `lum` (B, h, w) to the frame before it
+    (`prev` (h, w) for the first; 0 without one): the picture at half size in a grid of blocks,
+    each block matched against the previous frame shifted by up to MC_RADIUS pixels each way, the
+    smallest mean absolute difference per block, averaged over the blocks. A pan, a tilt or
+    objects moving within a block leave little after compensation; a cut leaves the whole
+    difference. A cut between two busy, fast-moving pictures stands out here while the plain
+    difference of its neighbours is as large as its own."""
+    b = lum.shape[0]
+    out = np.zeros(b)
+    cur = _half(lum.astype(np.float32))
+    if prev is None:
+        if b < 2:
+            return out
+        before, after, at = cur[:-1], cur[1:], 1
+    else:
+        before, after, at = np.concatenate([_half(prev.astype(np.float32))[None], cur[:-1]]), cur, 0
+    n, h, w = after.shape
+    gr, gc = MC_GRID
+    bh, bw = h // gr, w // gc
+    if bh < 2 or bw < 2:
+        return out
+    r = MC_RADIUS
+    pad = np.pad(before, ((0, 0), (r, r), (r, r)), mode="edge")
+    best = np.full((n, gr, gc), np.inf, dtype=np.float32)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            shifted = pad[:, r + dy:r + dy + h, r + dx:r + dx + w]
+            res = np.abs(after - shifted)[:, :gr * bh, :gc * bw].reshape(n, gr, bh, gc, bw).mean(axis=(2, 4))
+            np.minimum(best, res, out=best)
+    out[at:] = best.mean(axis=(1, 2))
+    return out
 
 
 class Columns:
