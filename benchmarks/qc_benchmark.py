@@ -291,7 +291,48 @@ def accuracy() -> dict:
         e = r["agreement"]["ebur128"]
         table.append({"file": r["file"], "filter": "ebur128", "prism_I": e["prism_integrated_lufs"], "ffmpeg_I": e["ffmpeg_integrated_lufs"],
                       "prism_TP": e["prism_true_peak_dbtp"], "ffmpeg_TP": e["ffmpeg_true_peak_dbtp"]})
+    summary["slow_moves"] = slow_moves()
     return {"summary": summary, "agreement_table": table, "files": rows, "environment": {"start": env0, "end_loadavg": list(os.getloadavg())}}
+
+
+SLOW_MOVES = [("pan 0.01 px/frame", dict(px_per_frame=0.01)), ("pan 0.02 px/frame", dict(px_per_frame=0.02)),
+              ("zoom 0.004 %/frame", dict(zoom_per_frame=0.00004)), ("zoom 0.01 %/frame", dict(zoom_per_frame=0.0001)),
+              ("held still", dict())]
+
+
+def slow_moves() -> list[dict]:
+    """Slow pans and zooms over stills of the footage (x264 crf 32, 640x360, 5 s): Prism's freeze
+    events against freezedetect's on the same file, and what the consecutive differences alone (the
+    statistics without `ref_diff`, i.e. before it existed) would have reported."""
+    import av
+
+    from prism_assets.qc.detect import detect_freeze
+    from prism_assets.qc.events import Timeline
+    from prism_assets.qc.thresholds import QCThresholds
+    from prism_assets.visual.decode import run_visual_pass
+    from prism_assets_tests.support.qc_media import slow_move
+
+    stills = {}
+    with av.open(str(MEDIA / "big_buck_bunny_0_30.webm")) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i in (300, 600):
+                stills[i] = f.to_ndarray(format="rgb24")
+            if i >= 600:
+                break
+    out = []
+    for frame, still in stills.items():
+        for name, move in SLOW_MOVES:
+            p = WORK / "slow" / f"f{frame}_{name.replace(' ', '_').replace('/', '_').replace('%', 'pc')}.mp4"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            slow_move(p, still, **move)
+            st = run_visual_pass(p, WORK / "slow" / "v").stats
+            tl = Timeline(st["t_s"].to_numpy(), 25.0)
+            ff = parse_ffmpeg(subprocess.run(["ffmpeg", "-hide_banner", "-i", str(p), "-vf", "freezedetect=n=-60dB:d=2", "-f", "null", "-"],
+                                             capture_output=True, text=True, timeout=300).stderr)["freeze"]
+            out.append({"still_frame": frame, "move": name, "freezedetect_freezes": len(ff), "prism_freezes": len(detect_freeze(st, tl, QCThresholds())),
+                        "consecutive_differences_only": len(detect_freeze(st.drop(columns=["ref_diff"]), tl, QCThresholds()))})
+            print(f"slow move: {out[-1]}", flush=True)
+    return out
 
 
 def speed(repeats: int = 5) -> dict:

@@ -75,9 +75,8 @@ def _gt_ok(path: Path, **want) -> dict | None:
 
 def _media(media_dir: Path) -> dict[str, list[tuple[Path, dict]]]:
     from prism_assets_tests.support.bbb_composite import make_bbb_composite
-    from prism_assets_tests.support.visual_media import make_composite
-
     from prism_assets_tests.support.busy_media import make_busy_cuts
+    from prism_assets_tests.support.visual_media import make_composite
 
     groups: dict[str, list[tuple[Path, dict]]] = {"shared": [], "held_out_style": [], "low_fps": [], "busy": [], "stress": []}
     for name, gt in (("qc_composite.mp4", "qc_composite.gt.json"), ("big_buck_bunny_0_30.webm", "big_buck_bunny_0_30.gt.json")):
@@ -150,7 +149,8 @@ def accuracy(media_dir: Path) -> dict:
         g["note"] = {"shared": "the two shared clips with published ground truth",
                      "held_out_style": "built like shared/media/tools/build_composite.py from other pieces of the footage, other sizes/frame rates (prism_assets_tests/support/bbb_composite.py)",
                      "low_fps": "built like held_out_style at 10-15 fps from every other source frame (the motion per frame of low-rate footage)",
-                     "busy": "hard cuts between fast pans with grain, some within one still (one palette): the plain differences around a cut are as large as the cut's (prism_assets_tests/support/busy_media.py)",
+                     "busy": "hard cuts between fast pans with grain, some within one still (one palette): the plain differences around a cut "
+                             "are as large as the cut's (prism_assets_tests/support/busy_media.py)",
                      "stress": "procedural lavfi content (plasma, rings, life...) with dissolves between moving patterns: informative, not the target"}[group]
         out["groups"][group] = g
     real = [out["groups"][k]["prism"] for k in ("shared", "held_out_style")]

@@ -14,7 +14,7 @@ from ..core.artifacts import Bundle
 from ..core.pictures import Picture, spread
 from ..core.signal import Output, Result, Signal, SignalContext, Skip
 from .checks import KEYFRAME_RULES, SAMPLES_RULES, SHOTS_RULES, STATS_RULES
-from .decode import DECODE_CODE_VERSION, STATS_SCHEMA_VERSION, VisualDecodeError, VisualPassConfig, run_visual_pass
+from .decode import DECODE_CODE_VERSION, SAMPLES_SCHEMA_VERSION, STATS_SCHEMA_VERSION, VisualDecodeError, VisualPassConfig, run_visual_pass
 from .packs import PacksMissingError, pack_paths, read_pack_bytes
 from .select import KEYFRAMES_CODE_VERSION, select_keyframes
 from .shots import SHOTS_CODE_VERSION, SHOTS_SCHEMA_VERSION, detect_shots
@@ -57,7 +57,7 @@ def compute_visual_pass(sc: SignalContext, source_video: dict):
                     duration_s=source_video.get("duration_s"), sample_fps=cfg.sample_fps, pass_meta=vp.meta)
     sc.provenance = {"tool": "PyAV", "code_version": DECODE_CODE_VERSION}
     stats = with_attrs(vp.stats, prod, STATS_SCHEMA_VERSION)
-    pictures = with_attrs(vp.pictures, prod, STATS_SCHEMA_VERSION)
+    pictures = with_attrs(vp.pictures, prod, SAMPLES_SCHEMA_VERSION)
     bundle = Bundle(pictures, files={f"{name}.pack": path for name, path in vp.packs.items()})
     if vp.meta["decode_errors"]:
         sc.log.warning(f"{title_id}: {vp.meta['decode_errors']} packets failed to decode (skipped)")
@@ -84,7 +84,7 @@ VISUAL_PASS = Signal(
                description="Per-frame statistics of the one visual decode pass: shot features, luma/black/bars/colour-bar evidence, "
                "quality measures. Read by shots, QC and posters; nothing decodes again.",
                kinds=("video", "pyav", "parquet"), rules=STATS_RULES, export="frame_stats.parquet", required=False),
-        Output("frame_samples", STATS_SCHEMA_VERSION, "titles/<title_id>/frame_samples/<version>/ (main.parquet + samples/keyframes/posters.pack)",
+        Output("frame_samples", SAMPLES_SCHEMA_VERSION, "titles/<title_id>/frame_samples/<version>/ (main.parquet + samples/keyframes/posters.pack)",
                description="Pictures kept by the decode pass: embedding samples (1/s, 224 px CLIP crops), keyframe candidates "
                "(best frame per window) and the full-resolution poster pool, as JPEG packs with an index.",
                kinds=("video", "jpeg"), rules=SAMPLES_RULES, required=False),

@@ -1,6 +1,6 @@
 """Hard cuts between busy, fast-moving pictures, with exact truth (the qc_composite.gt.json format).
 
-Each shot is a fast pan (20-45 px a frame at 640x360, with film grain) across a still of the CC-BY
+Each shot is a fast pan (325-500 px a second at 640x360, at most 36 px a frame, with film grain) across a still of the CC-BY
 footage (Big Buck Bunny) at 1920x1080; consecutive frames of a shot differ as much as the frames
 across a cut do. `same_palette` takes every shot from one still (one set, another framing): the
 colour histogram hardly changes at the cuts either. At `fps` 10-15 the pans move as such footage
@@ -46,8 +46,8 @@ def make_busy_cuts(out: Path, fps: float = 25, seed: int = 0, same_palette: bool
     for k in range(shots):
         src = first if same_palette else STILLS[(STILLS.index(first) + k) % len(STILLS)]
         nf = rng.randint(int(1.2 * fps), int(2.0 * fps))
-        vx = rng.choice([-1, 1]) * rng.uniform(20, 32) * speed
-        vy = rng.choice([-1, 1]) * rng.uniform(6, 14) * speed
+        vx = rng.choice([-1, 1]) * min(36.0, rng.uniform(13, 20) * speed)  # 325-500 px/s, at most 36 px a frame
+        vy = rng.choice([-1, 1]) * min(16.0, rng.uniform(4, 9) * speed)
         vx = max(-900 / nf, min(900 / nf, vx))  # the pan stays inside the still
         vy = max(-400 / nf, min(400 / nf, vy))
         cx, cy = rng.uniform(-150, 150), rng.uniform(-80, 80)

@@ -56,13 +56,13 @@ conversion and the JPEG writer thread; the pack format is `visual/packs.py`), `b
 """
 
 from .bitstream import MIN_GOP, gop_start_test, nal_headers
-from .config import DECODE_CODE_VERSION, STATS_SCHEMA_VERSION, VisualDecodeError, VisualPass, VisualPassConfig
+from .config import DECODE_CODE_VERSION, SAMPLES_SCHEMA_VERSION, STATS_SCHEMA_VERSION, VisualDecodeError, VisualPass, VisualPassConfig
 from .run import run_visual_pass
 from .stats import LAG_BATCH, bars_of, batch_stats, colour_bars_score, exposure_score, quality_parts
 from .system import decode_lanes_for, usable_cpus
 
 __all__ = [
-    "DECODE_CODE_VERSION", "LAG_BATCH", "MIN_GOP", "STATS_SCHEMA_VERSION", "VisualDecodeError", "VisualPass", "VisualPassConfig",
+    "DECODE_CODE_VERSION", "LAG_BATCH", "MIN_GOP", "SAMPLES_SCHEMA_VERSION", "STATS_SCHEMA_VERSION", "VisualDecodeError", "VisualPass", "VisualPassConfig",
     "bars_of", "batch_stats", "colour_bars_score", "decode_lanes_for", "exposure_score", "gop_start_test", "nal_headers",
     "quality_parts", "run_visual_pass", "usable_cpus",
 ]

@@ -13,8 +13,7 @@ from .config import DECODE_CODE_VERSION, VisualDecodeError, VisualPass
 from .context import PassContext
 from .lanes import Lane, stop_lanes
 from .pictures import fit
-from .stats import mc_diff
-from .stats import LAG_BATCH, Columns
+from .stats import LAG_BATCH, Columns, mc_diff
 
 
 def consume(ctx: PassContext, lanes: list[Lane], packs: dict, progress, t0: float, path: Path, codec: str, threads: int) -> VisualPass:
