@@ -53,9 +53,10 @@ class ShotParams:
     cut_strong_diff: float = 30.0  # a luma spike this large (and cut_ratio above its neighbours) is a cut whatever the
     # colours say (two shots of the same palette: shot/reverse-shot in one set, a cut between two framings of one scene)
     cut_hist_only: float = 0.45  # a histogram change this large is a cut whatever the luma says
-    cut_min_mc: float = 8.0  # motion-compensated difference a cut needs when only it stands out (two busy, fast-moving
+    cut_min_mc: float = 15.0  # motion-compensated difference a cut needs when only it stands out (two busy, fast-moving
     # pictures, whose plain differences are as large as the cut's) ...
-    cut_mc_ratio: float = 2.0  # ... and this many times its neighbours' (inside a shot: at most 1.4 on the busy benchmark)
+    cut_mc_ratio: float = 2.0  # ... and this many times its neighbours' (inside a shot: at most 1.4 on the busy benchmark; bursts
+    # of motion in low-rate footage reach 2.3 at 8-9, true busy cuts measured 18-125)
     flash_ratio: float = 0.5  # skip_diff / diff below this = one-frame flash, not a cut
     grad_min_span: float = 6.0  # luma change across the lag a transition must carry
     grad_max_ratio: float = 0.2  # blend / span at most this in a linear blend
