@@ -223,14 +223,29 @@ def browse(page, url: str, gq: str, log: Path, d1: date, d2: date, verdicts: dic
     expect(page.get_by_text("partition: t-bad").first).to_be_visible()
     snap("01-runs")
 
-    # lineage: one graph, groups expanded (the graph's own "Expand all groups", ⌥E)
+    # lineage: one graph, groups expanded (the graph's own "Expand all groups", ⌥E), in a window
+    # large enough for the whole graph at the graph's smallest zoom
+    page.set_viewport_size({"width": 3200, "height": 1800})
     visit("/asset-groups")
     expect(page.get_by_text("deliveries", exact=True).first).to_be_visible()
-    page.locator("body").click(position={"x": 1000, "y": 500})
+    page.locator("body").click(position={"x": 580, "y": 170})  # empty canvas (the graph is centred): focus without selecting a node
     page.keyboard.press("Alt+e")
-    for name in ("delivery_manifest", "source_video", "shots", "qc", "qc_report"):
+    # the expanded graph is larger than the window: zoom out (the graph's zoom-out button, bottom
+    # right of the canvas, under its zoom slider) until the manifest, the per-title assets and the
+    # daily report are all in view
+    names = ("delivery_manifest", "source_video", "shots", "qc", "qc_report")
+    for _ in range(10):
+        if all(page.get_by_text(n, exact=True).last.is_visible() for n in names):
+            break
+        page.mouse.move(1700, 900)
+        page.keyboard.down("Control")  # ctrl + wheel zooms the graph (the wheel alone pans it)
+        page.mouse.wheel(0, 300)
+        page.keyboard.up("Control")
+        page.wait_for_timeout(400)
+    for name in names:
         expect(page.get_by_text(name, exact=True).last).to_be_visible()
     snap("02-lineage")
+    page.set_viewport_size({"width": 1600, "height": 1000})
 
     # one title's partition of an asset: named, with its pictures
     visit("/assets/keyframes?view=partitions&partition=t-one")
