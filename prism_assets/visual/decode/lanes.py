@@ -165,6 +165,23 @@ class Lane:
                 self._put(exc)
             except Stop:
                 pass
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        """Park the decoder's frame threads and close the lane's container here, in the thread that
+        fed the decoder. Stopped mid-GOP (an early stop, a failure, the end of the title reached by
+        another lane), a frame-threaded decoder still has frames in flight; freed later from
+        another thread, FFmpeg waited on them forever (seen: the main thread in
+        avcodec_free_context after `max_seconds`, once in a CI run)."""
+        try:
+            self.stream.codec_context.flush_buffers()
+        except Exception:  # noqa: BLE001 - a decoder that cannot flush is closed below all the same
+            pass
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - closed again (a no-op) by the pass
+            pass
 
     def _lane(self) -> None:
         import av
