@@ -8,29 +8,16 @@ import pytest
 
 from prism_assets.localization.sync import measure
 
+from .support.localization_media import bed as media_bed
+
 pytestmark = pytest.mark.unit
 SR = 16000
 DUR = 120
 
 
 def bed(dur: float, seed: int) -> np.ndarray:
-    """Percussive hits at random times and notes of random length: what music and effects share."""
-    rng = np.random.default_rng(seed)
-    n = int(dur * SR)
-    x = np.zeros(n)
-    t = 0.0
-    while t < dur - 0.5:
-        i, k = int(t * SR), int(0.15 * SR)
-        x[i:i + k] += rng.normal(0, 1, k) * np.exp(-np.arange(k) / (0.02 * SR)) * rng.uniform(0.3, 1)
-        t += rng.uniform(0.15, 0.9)
-    t = 0.0
-    while t < dur - 1:
-        d = rng.uniform(0.3, 1.2)
-        i = int(t * SR)
-        k = min(int(d * SR), n - i)
-        x[i:i + k] += 0.3 * np.sin(2 * np.pi * rng.choice([220, 262, 330, 392, 440, 523]) * np.arange(k) / SR)
-        t += d
-    return x
+    """The shared music-and-effects bed of the localization media, at 16 kHz and full level."""
+    return media_bed(dur, seed, sr=SR, level=1.0)
 
 
 def speech(dur: float, seed: int) -> tuple[np.ndarray, list[tuple[float, float]]]:

@@ -54,7 +54,7 @@ def decide_language(t: TrackEvidence) -> tuple[str | None, str]:
     return decide_on_speech(t.speech_s, t.detected_language, t.language_probability)
 
 
-def _base(lang: str | None) -> str | None:
+def base_language(lang: str | None) -> str | None:
     """ISO 639-1 for comparison: 'eng', 'en' and 'en-GB' are one language (audio.analysis.iso639_1)."""
     if not lang:
         return None
@@ -85,9 +85,9 @@ def decide_roles(tracks: list[TrackEvidence], original_language: str | None = No
             decisions[t.index].evidence.append(hinted[t.index][1])
     candidates = [t for t in tracks if decisions[t.index].role == "unknown" and t.speech_s >= MIN_SPEECH_S]
     original = None
-    want = _base(original_language)
+    want = base_language(original_language)
     if want:
-        original = next((t for t in candidates if _base(decisions[t.index].language or t.container_language) == want), None)
+        original = next((t for t in candidates if base_language(decisions[t.index].language or t.container_language) == want), None)
         why = f"language {want} is the title's original language"
     if original is None:
         original = next((t for t in candidates if t.default), None)
@@ -98,12 +98,12 @@ def decide_roles(tracks: list[TrackEvidence], original_language: str | None = No
         return [decisions[t.index] for t in tracks]
     decisions[original.index].role = "original"
     decisions[original.index].evidence.append(why)
-    orig_lang = _base(decisions[original.index].language or original.container_language)
+    orig_lang = base_language(decisions[original.index].language or original.container_language)
     for t in candidates:
         if t is original:
             continue
         d = decisions[t.index]
-        lang = _base(d.language or t.container_language)
+        lang = base_language(d.language or t.container_language)
         aligned = t.sync_confidence is not None and t.sync_confidence >= 0.2
         if lang and orig_lang and lang != orig_lang and aligned:
             d.role = "dub"

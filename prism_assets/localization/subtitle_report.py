@@ -10,25 +10,18 @@ The reference track is the audio track in the subtitle's language, else the orig
 
 from __future__ import annotations
 
-from ..audio.analysis import iso639_1
+from .roles import base_language
 from .subtitle_qc import check_cues, limits_for, summary
 from .subtitle_speech import coverage, language_mismatch, text_match, timing
 from .subtitles import Cue
 
 
-def base(lang: str | None) -> str | None:
-    if not lang:
-        return None
-    b = lang.lower().replace("_", "-").split("-")[0]
-    return iso639_1(b) or b
-
-
 def reference_track(sub_lang: str | None, audio: list[dict], original: int | None) -> tuple[dict | None, str]:
     """(the audio track whose speech the subtitles are timed against, why)."""
-    want = base(sub_lang)
+    want = base_language(sub_lang)
     if want:
         for t in audio:
-            if t["role"] in ("original", "dub") and base(t["language"] or t["container_language"]) == want:
+            if t["role"] in ("original", "dub") and base_language(t["language"] or t["container_language"]) == want:
                 return t, f"audio track {t['track']} speaks {want}"
     for t in audio:
         if t["track"] == original:
@@ -44,7 +37,7 @@ def words_of(transcript_track: dict) -> list[tuple[float, float, str]]:
 def report(track: dict, cues: list[Cue], *, fps: float, profile: dict, cuts: list[float], audio: list[dict], original: int | None,
            transcripts: dict[int, dict], lim: dict) -> dict:
     """The QC of one subtitle track: `events` (per cue and per track) and the measurements."""
-    declared = base(track.get("language"))
+    declared = base_language(track.get("language"))
     wrong, text_lang, why = language_mismatch(declared, " ".join(c.text for c in cues))
     language = declared or text_lang
     evs = check_cues(cues, language=language, fps=fps, profile=profile, cuts=cuts)
@@ -70,8 +63,8 @@ def report(track: dict, cues: list[Cue], *, fps: float, profile: dict, cuts: lis
         tm = timing(cues, speech)
         out["timing"] = tm
         events += timing_events(tm, cues, ref["track"], lim)
-        ref_lang = base(ref["language"] or ref["container_language"])
-        if ref_lang and language and ref_lang == base(language):
+        ref_lang = base_language(ref["language"] or ref["container_language"])
+        if ref_lang and language and ref_lang == base_language(language):
             tm_words = words_of(tr)
             match = text_match(cues, tm_words)
             out["text_match"] = match

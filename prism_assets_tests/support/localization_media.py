@@ -95,7 +95,10 @@ def _espeak(text: str, lang: str, path: Path, speed: int = 150, voice: str | Non
     return x[loud[0]:loud[-1] + 1] if len(loud) else x
 
 
-def bed(dur: float, seed: int = 1) -> np.ndarray:
+def bed(dur: float, seed: int = 1, sr: int = SR, level: float = 0.12) -> np.ndarray:
+    """Percussive hits at random times and notes of random length (what music and effects share),
+    `level` times the raw mix, at `sr` Hz."""
+    SR = sr  # noqa: N806 - the module's rate unless asked otherwise
     rng = np.random.default_rng(seed)
     n = int(dur * SR)
     x = np.zeros(n)
@@ -111,7 +114,7 @@ def bed(dur: float, seed: int = 1) -> np.ndarray:
         k = min(int(d * SR), n - i)
         x[i:i + k] += 0.3 * np.sin(2 * np.pi * rng.choice([220, 262, 330, 392, 440, 523]) * np.arange(k) / SR)
         t += d
-    return 0.12 * x
+    return level * x
 
 
 def placed(sig: np.ndarray, n: int, offset_s: float, stretch: float = 0.0) -> np.ndarray:
