@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything Prism needs on a fresh machine of this kind, idempotently:
-#  - apt: ffmpeg, espeak-ng, fonts-dejavu-core, chromium (the browser test drives Debian's chromium
+#  - apt: ffmpeg, espeak-ng, fonts-dejavu-core, chromium, tesseract-ocr (+kor, jpn), libchromaprint-tools, fonts-noto-cjk (the browser test drives Debian's chromium
 #    by its path; Playwright cannot download browsers here) (each skipped when present)
 #  - services: starts MariaDB, PostgreSQL and RabbitMQ if they are down (tests talk to the real servers)
 #  - python: .venv built from requirements.lock with uv (pip sync: exactly the lock), rebuilt when
@@ -14,6 +14,10 @@ command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || need+=(fonts-dejavu-core)  # drawtext / title overlays in generated test media
 command -v chromium >/dev/null || need+=(chromium fonts-liberation)
+command -v tesseract >/dev/null || need+=(tesseract-ocr tesseract-ocr-eng)  # on-screen text (structure domain)
+for l in kor jpn; do [ -f "/usr/share/tesseract-ocr/5/tessdata/$l.traineddata" ] || need+=("tesseract-ocr-$l"); done
+command -v fpcalc >/dev/null || need+=(libchromaprint-tools)  # Chromaprint audio fingerprints (season intro/recap)
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)  # Korean/Japanese text in generated OCR test media
 if [ ${#need[@]} -gt 0 ]; then
   echo "== apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

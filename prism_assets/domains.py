@@ -13,5 +13,6 @@ DOMAINS: tuple[str, ...] = (
     "prism_assets.visual",
     "prism_assets.audio",
     "prism_assets.localization",
+    "prism_assets.structure",
     "prism_assets.qc",
 )

@@ -16,7 +16,7 @@ from pydantic import Field
 from .catalog import Catalog, connect
 from .core.artifacts import ArtifactStore
 from .core.store import LocalStore, ObjectStore, S3Store, open_store
-from .partitions import DAILY_PARTITIONS_NAME
+from .partitions import DAILY_PARTITIONS_NAME, SEASONS_PARTITIONS_NAME
 
 
 class PrismStorage(ConfigurableResource):
@@ -154,11 +154,12 @@ class PrismIOManager(ConfigurableIOManager):
         partition: the input context carries the partition, the upstream output context may not)."""
         asset = (asset_key or context.asset_key).to_user_string().replace("/", "__")
         partition = context.asset_partition_key if context.has_asset_partitions else None
-        daily = False
+        daily, kind = False, None
         if partition is not None:
             pdef = context.asset_partitions_def
             daily = getattr(pdef, "name", None) == DAILY_PARTITIONS_NAME or pdef.__class__.__name__ == "DailyPartitionsDefinition"
-        return ArtifactStore.base_key(asset, partition, daily=daily)
+            kind = "seasons" if getattr(pdef, "name", None) == SEASONS_PARTITIONS_NAME else None
+        return ArtifactStore.base_key(asset, partition, daily=daily, kind=kind)
 
     def handle_output(self, context: OutputContext, obj) -> None:
         if obj is None:

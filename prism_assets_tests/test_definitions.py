@@ -12,7 +12,7 @@ from prism_assets.settings import PrismSettings
 
 POOLS = {"source_video": "decode", "visual_pass": "decode", "embeddings": "gpu", "posters": "gpu", "transcript": "gpu",
          "audio_pass": "decode", "shots": None, "keyframes": None, "shot_embeddings": None, "audio_analysis": None, "qc": None,
-         "subtitles": None, "localization": None, "speaker_turns": "gpu"}
+         "subtitles": None, "localization": None, "speaker_turns": "gpu", "text": None, "scenes": None, "structure": None, "fingerprint": None}
 
 
 def test_every_asset_checked_partitioned_fresh_and_versioned(settings):
@@ -32,6 +32,9 @@ def test_every_asset_checked_partitioned_fresh_and_versioned(settings):
         if node.tags[PARTITIONS_TAG] == "titles":
             assert isinstance(node.partitions_def, DynamicPartitionsDefinition) and node.partitions_def.name == "titles"
             assert SLA_CHECK in {s.name for s in specs}, f"{key} has no per-title SLA check"
+            assert type(node.freshness_policy).__name__ == "TimeWindowFreshnessPolicy"
+        elif node.tags[PARTITIONS_TAG] == "seasons":  # spans titles: one dynamic partition per season of a series
+            assert isinstance(node.partitions_def, DynamicPartitionsDefinition) and node.partitions_def.name == "seasons"
             assert type(node.freshness_policy).__name__ == "TimeWindowFreshnessPolicy"
         else:
             assert isinstance(node.partitions_def, TimeWindowPartitionsDefinition)
@@ -67,6 +70,9 @@ def test_process_job_is_every_per_title_asset(settings):
     assert in_job == per_title
     assert defs.get_sensor_def("delivery_sensor") and defs.get_sensor_def("manifest_fanout_sensor") and defs.get_sensor_def("title_sla_sensor")
     assert defs.get_schedule_def("daily_batch_schedule") and defs.get_schedule_def("daily_qc_report_schedule")
+    season = defs.resolve_job_def("season_structure_job")
+    assert season.partitions_def.name == "seasons" and {k.to_user_string() for k in season.asset_layer.executable_asset_keys} == {"season_structure"}
+    assert defs.get_sensor_def("season_sensor").job_name == "season_structure_job"
 
 
 def test_build_is_driven_by_its_settings(settings):

@@ -87,6 +87,7 @@ def _run(defs, settings, instance, title_id, path):
         partition_key=title_id, instance=instance, raise_on_error=False, tags={TAG_DELIVERY_URI: str(path), TAG_DELIVERY_DATE: "2026-11-20"})
 
 
+@pytest.mark.integration  # the whole title job: OCR starts tesseract
 def test_a_new_signal_is_one_folder_and_one_line(data_dir, media, scratch_domain, tmp_path):
     from prism_assets.core.domain import load_domains
     from prism_assets.docgen import render, stale

@@ -35,12 +35,13 @@ def artifact(settings, title_id):
     return arts.read(base) if arts.exists(base) else None
 
 
+@pytest.mark.integration  # the whole title job: OCR starts tesseract
 def test_qc_composite_matches_ground_truth(settings, media):
     gt = json.loads((media / "qc_composite.gt.json").read_text())
     result = run_title(settings, "qc", media / "qc_composite.mp4")
     assert result.success
     t = artifact(settings, "qc")
-    assert t["schema_version"] == "1.2" and t["title_id"] == "qc" and t["delivery_date"] == "2026-11-20"
+    assert t["schema_version"] == "1.3" and t["title_id"] == "qc" and t["series"] is None and t["delivery_date"] == "2026-11-20"
     assert t["frame_count"] == 744 and t["fps"] == 24.0
     assert abs(t["duration_s"] - 31.0) <= 1 / 24
     assert (t["width"], t["height"]) == (640, 360)

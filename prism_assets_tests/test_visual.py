@@ -466,6 +466,7 @@ def run_job(settings, title_id: str, path: Path):
                                   tags={TAG_DELIVERY_URI: str(path), TAG_DELIVERY_DATE: "2026-11-20"})
 
 
+@pytest.mark.integration  # the whole title job: OCR starts tesseract
 def test_visual_assets_materialize_with_checks(settings, media):
     res = run_job(settings, "qc", media / "qc_composite.mp4")
     assert res.success

@@ -18,6 +18,7 @@ class Base(DeclarativeBase):
 
 class Title(Base):
     __tablename__ = "titles"
+    __table_args__ = (Index("ix_titles_series_season", "series_id", "season"),)
 
     title_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(512))
@@ -30,6 +31,9 @@ class Title(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32), default="delivered")  # delivered|processed|failed
+    series_id: Mapped[str | None] = mapped_column(String(64))  # sidecar series_id (0004; index ix_titles_series_season)
+    season: Mapped[int | None] = mapped_column(Integer)
+    episode: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 

@@ -351,6 +351,12 @@ class Catalog:
                     out[r.title_id] = r
         return out
 
+    def season_titles(self, series_id: str, season: int) -> list[Title]:
+        """The titles of a series' season (sidecar series_id/season), by episode then title id."""
+        with self.Session() as s:
+            q = select(Title).where(Title.series_id == series_id, Title.season == season).order_by(Title.episode, Title.title_id)
+            return list(s.scalars(q))
+
     def update_title(self, title_id: str, **values) -> None:
         with self.Session.begin() as s:
             s.execute(update(Title).where(Title.title_id == title_id).values(updated_at=utcnow(), **values))

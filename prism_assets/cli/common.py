@@ -116,6 +116,39 @@ def materialize_title(defs, instance, title_id: str, uri: str, delivery_date: st
     return job.execute_in_process(partition_key=title_id, instance=instance, tags=tags, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
 
 
+def update_seasons(defs, instance, settings, title_ids) -> None:
+    """After titles were processed by the CLI (no daemon): materialize the season partitions they belong to,
+    as the daemon's season_sensor does, and print each season's intros/recaps in one line."""
+    from ..core.artifacts import ArtifactStore
+    from ..core.store import StoreError
+    from ..partitions import SEASONS_PARTITIONS_NAME
+
+    arts = resources(settings)["storage"].artifacts()
+    keys = set()
+    for tid in title_ids:
+        try:
+            series = (arts.read(ArtifactStore.base_key("source_video", tid)) or {}).get("series")
+        except StoreError:
+            series = None
+        if series:
+            keys.add(series["season_key"])
+    if not keys:
+        return
+    job = defs.resolve_job_def("season_structure_job")
+    for key in sorted(keys):
+        if not instance.has_dynamic_partition(SEASONS_PARTITIONS_NAME, key):
+            instance.add_dynamic_partitions(SEASONS_PARTITIONS_NAME, [key])
+        result = job.execute_in_process(partition_key=key, instance=instance, tags={"prism/launched_by": "cli"}, raise_on_error=False,
+                                        run_config=QUIET_RUN_CONFIG)
+        if not result.success:
+            err.print(f"[red]season {key} failed[/]: {run_failure_line(result)}", highlight=False)
+            continue
+        doc = arts.read(ArtifactStore.base_key("season_structure", key, kind="seasons"))
+        eps = doc.get("episodes") or []
+        out.print(f"season {key}: {len(eps)} episode(s), {sum(1 for e in eps if e.get('intro'))} intro(s), "
+                  f"{sum(1 for e in eps if e.get('recap'))} recap(s), {len(doc.get('pending') or [])} pending", highlight=False)
+
+
 def delivery_tick(defs, instance, settings, since=None):
     """One evaluation of the real delivery_sensor with the code location's resources; a first listing, so
     deliveries dated long ago are left to backfills unless `since` (a date) says from when to launch."""

@@ -30,6 +30,21 @@ def incomplete(catalog, artifacts, graph, title_id: str, rows) -> list[str]:
     return problems
 
 
+def season_entry(artifacts, title_id: str) -> dict | None:
+    """The title's row of its season's season_structure (intro, recap), with the season key; None outside a series
+    or before the season was computed."""
+    from ..core.artifacts import ArtifactStore
+
+    series = (artifacts.read(ArtifactStore.base_key("source_video", title_id)) or {}).get("series")
+    base = ArtifactStore.base_key("season_structure", series["season_key"], kind="seasons") if series else None
+    if base is None or not artifacts.exists(base):
+        return None
+    doc = artifacts.read(base)
+    row = next((e for e in doc.get("episodes") or [] if e["title_id"] == title_id), None)
+    return {"schema_version": doc.get("schema_version"), "season_key": doc["season_key"], "series": series, "episode": row,
+            "pending": title_id in (doc.get("pending") or []), "producer": doc.get("producer")}
+
+
 def export(
     title_id: str = typer.Argument(..., help="Title id"),
     to: Path = typer.Option(..., "--to", help="Destination folder (created; must not exist or be empty)"),
@@ -79,6 +94,10 @@ def export(
             for name, key in artifacts.bundle_files(base).items():
                 dest.put_bytes(name, artifacts.store.get_bytes(key))
                 written.append(name)
+        season = season_entry(artifacts, title_id)
+        if season is not None:
+            dest.put_bytes("season.json", encode(season)[1])
+            written.append("season.json")
         if final.exists():
             final.rmdir()
         tmp.rename(final)

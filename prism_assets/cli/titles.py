@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from .common import delivery_tick, err, fail, materialize_title, out, qc_gate_only, run_failure_line, setup
+from .common import delivery_tick, err, fail, materialize_title, out, qc_gate_only, run_failure_line, setup, update_seasons
 
 
 def title_id_from(path: Path) -> str:
@@ -57,6 +57,7 @@ def process(
     if qc_row is not None and qc_row.dagster_run_id == result.run_id:
         out.print(f"QC verdict {qc_row.verdict} ({qc_row.profile})" + "".join(f"\n  {r}" for r in qc_row.reasons or []), highlight=False, soft_wrap=True)
     out.print(f"processed {tid} (run {result.run_id}); export with: prism export {tid} --to DIR", highlight=False, soft_wrap=True)
+    update_seasons(defs, instance, settings, [tid])
 
 
 def backfill(
@@ -115,6 +116,7 @@ def backfill(
             if not result.success and not qc_gate_only(result):  # a QC fail verdict is a result, not a failed run
                 failed.append((tid, run_failure_line(result)))
             progress.advance(task)
+    update_seasons(defs, instance, settings, [tid for tid in todo if tid not in dict(failed)])
     for tid, line in failed:
         err.print(f"[red]failed[/] {tid}: {line}", highlight=False)
     out.print(f"backfill {d1}..{d2}: {len(todo) - len(failed)} succeeded, {len(failed)} failed, {len(latest) - len(todo)} up to date", highlight=False)

@@ -88,10 +88,11 @@ class ArtifactStore:
         self.store = store
 
     @staticmethod
-    def base_key(asset: str, partition: str | None, daily: bool = False) -> str:
+    def base_key(asset: str, partition: str | None, daily: bool = False, kind: str | None = None) -> str:
+        """`titles/<title>/<asset>`, `daily/<date>/<asset>` (daily) or `<kind>/<key>/<asset>` (e.g. kind `seasons`)."""
         if partition is None:
             return f"global/{asset}"
-        return f"{'daily' if daily else 'titles'}/{partition}/{asset}"
+        return f"{kind or ('daily' if daily else 'titles')}/{partition}/{asset}"
 
     def write(self, base: str, obj: Any) -> dict:
         """Write obj under base key; returns a description {uri, format, bytes, files}."""

@@ -6,7 +6,7 @@ one compute function that returns its values (`Result`, a dict of them for sever
 `Skip`). `build_signal_asset` turns the declaration into a Dagster (multi-)asset with everything
 every signal shares, in one place:
 
-- the `titles` partitions (dynamic, one per title) or the daily partitions;
+- the `titles` partitions (dynamic, one per title), the daily partitions or the `seasons` partitions;
 - group = domain, `code_version`, schema / artifact / export metadata, asset tags
   (`prism/step`, `prism/domain`, `prism/partitions`), kinds;
 - check specs partitioned like the asset (evaluations stored per title / day) for every rule of
@@ -32,7 +32,7 @@ from typing import Any, Callable
 from dagster import AllPartitionMapping, AssetDep, AssetIn, AssetOut, Failure, multi_asset
 from dagster import Output as DagsterOutput
 
-from ..partitions import daily_partitions, titles_partitions
+from ..partitions import daily_partitions, seasons_partitions, titles_partitions
 from . import checks
 from .checks import CheckRule
 from .pictures import Picture, pictures_markdown, table_metadata
@@ -43,6 +43,7 @@ from .tracking import final_attempt_names_the_cause, one_line, tracked_signal_ru
 
 TITLES = "titles"
 DAILY = "daily"
+SEASONS = "seasons"  # one partition per season of a series (intro/recap across its episodes)
 PLATFORM_RESOURCES = ("storage", "catalog", "profile")
 
 
@@ -186,7 +187,7 @@ def _out(sig: Signal, o: Output) -> AssetOut:
 def build_signal_asset(sig: Signal, policy: Policy, qc_sources: dict[str, Callable] | None = None):
     """The Dagster multi-asset of a signal (step name = signal name; with one output the asset key
     equals the step name). `qc_sources` (asset -> events hook) feeds a QC-collecting signal."""
-    pdef = titles_partitions if sig.partitions == TITLES else daily_partitions
+    pdef = {TITLES: titles_partitions, DAILY: daily_partitions, SEASONS: seasons_partitions}[sig.partitions]
     qc_sources = dict(qc_sources or {}) if sig.collects_qc_events else {}
     specs = []
     for o in sig.outputs:

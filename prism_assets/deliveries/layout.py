@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from ..partitions import SERIES_ID_RE
+
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".mxf", ".webm", ".m4v", ".ts", ".avi"})
 TITLE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -86,7 +88,7 @@ def _depth(value) -> int:
 
 
 def parse_sidecar(data: bytes, where: str) -> tuple[dict, list[str]]:
-    """Sidecar JSON: {title|name, provider, expected_languages: [..], original_language} (all optional), and one-line
+    """Sidecar JSON: {title|name, provider, expected_languages: [..], original_language, series_id, season, episode} (all optional), and one-line
     warnings for what was cut or dropped. A sidecar that cannot be used at all (not JSON, not an
     object, larger than 64 KiB, nested deeper than 16 levels, wrong types) raises DeliveryError."""
     if len(data) > MAX_SIDECAR_BYTES:
@@ -121,7 +123,26 @@ def parse_sidecar(data: bytes, where: str) -> tuple[dict, list[str]]:
     if langs and (len(langs) > MAX_LANGUAGES or any(len(x) > LANGUAGE_MAX for x in langs)):
         warnings.append(f"sidecar {where}: expected_languages needs at most {MAX_LANGUAGES} codes of at most {LANGUAGE_MAX} characters: ignored")
         side.pop("expected_languages")
+    warnings += _series_fields(side, where)
     return side, warnings
+
+
+def _series_fields(side: dict, where: str) -> list[str]:
+    """`series_id` (letters, digits, `_`, `-`; at most 64), `season` (0-999) and `episode` (0-9999) go together:
+    any of them invalid drops all three with one warning (the rest of the sidecar stays)."""
+
+    keys = ("series_id", "season", "episode")
+    if not any(side.get(k) is not None for k in keys):
+        return []
+    sid, season, episode = (side.get(k) for k in keys)
+    ok = (isinstance(sid, str) and SERIES_ID_RE.fullmatch(sid) is not None
+          and isinstance(season, int) and not isinstance(season, bool) and 0 <= season <= 999
+          and (episode is None or (isinstance(episode, int) and not isinstance(episode, bool) and 0 <= episode <= 9999)))
+    if ok:
+        return []
+    for k in keys:
+        side.pop(k, None)
+    return [f"sidecar {where}: series_id (letters, digits, _ or -, at most 64), season (0-999) and episode (0-9999) are needed together: ignored"]
 
 
 def sidecar_candidates(video_key: str) -> list[str]:

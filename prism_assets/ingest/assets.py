@@ -10,7 +10,7 @@ from ..catalog import DeliveryRecord
 from ..core import checks
 from ..core.signal import Output, Result, Signal, SignalContext
 from ..deliveries.layout import MAX_SIDECAR_BYTES, DeliveryError, parse_sidecar, sidecar_candidates
-from ..partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_ETAG, TAG_DELIVERY_SIZE, TAG_DELIVERY_URI
+from ..partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_ETAG, TAG_DELIVERY_SIZE, TAG_DELIVERY_URI, season_key
 from .probe import PROBE_CODE_VERSION, PROBE_SCHEMA_VERSION, ProbeError, probe_summary, probe_video
 
 ASSET = "source_video"
@@ -84,6 +84,14 @@ def _corrupt(t: dict) -> int:
     return int(t.get("audio_corrupt_packets", 0)) if t.get("video") is None else int(t["video"]["corrupt_packets"])
 
 
+def _series(sidecar: dict) -> dict | None:
+    """The title's place in a series (sidecar `series_id`, `season`, `episode`) with its `seasons` partition key."""
+    if sidecar.get("series_id") is None:
+        return None
+    return {"series_id": sidecar["series_id"], "season": sidecar["season"], "episode": sidecar.get("episode"),
+            "season_key": season_key(sidecar["series_id"], sidecar["season"])}
+
+
 def _read_sidecar(store, key: str) -> tuple[dict, list[str]]:
     """The delivery's sidecar JSON if any; a malformed one is reported, not fatal."""
     for cand in sidecar_candidates(key):
@@ -149,6 +157,7 @@ def compute(sc: SignalContext) -> Result:
         "provider": sidecar.get("provider"),
         "expected_languages": sidecar.get("expected_languages") or [],
         "original_language": sidecar.get("original_language"),
+        "series": _series(sidecar),
         "sidecar_warnings": warnings,
         **probe,
         "producer": {"tool": "PyAV", "pyav_version": av.__version__, "code_version": PROBE_CODE_VERSION, "model": None, "profile": sc.profile.name},
@@ -161,6 +170,8 @@ def compute(sc: SignalContext) -> Result:
         values["provider"] = title["provider"]
     if sidecar.get("expected_languages"):
         values["expected_languages"] = sidecar["expected_languages"]
+    if title["series"]:
+        values.update({k: title["series"][k] for k in ("series_id", "season", "episode")})
     cat.update_title(title_id, **values)
     sc.log.info(f"{title_id}: {probe_summary(title)}")
     return Result(title, tags={TAG_DELIVERY_DATE: delivery_date}, metadata={

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..core.store import sha256_file
 
-PROBE_SCHEMA_VERSION = "1.2"
+PROBE_SCHEMA_VERSION = "1.3"  # 1.3: series (series_id, season, episode, season_key) from the sidecar
 PROBE_CODE_VERSION = "probe-2"
 
 

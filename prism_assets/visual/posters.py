@@ -1,6 +1,9 @@
 """`posters`: the title's poster candidates at full resolution, ranked by explainable scores.
 
-    frame_stats + frame_samples + shots -> posters   (pool: gpu: CLIP prompt score + de-duplication)
+    frame_stats + frame_samples + shots + text + structure -> posters   (pool: gpu: CLIP prompt score + de-duplication)
+
+On-screen text (the structure domain's OCR of every poster-pool frame) lowers a candidate's score
+(part `text_free`); frames inside the credits or a slate are excluded.
 """
 
 import io
@@ -34,7 +37,22 @@ def _crop_bars(jpeg: bytes, s: pd.Series) -> tuple[bytes, bool]:
     return buf.getvalue(), True
 
 
-def compute_posters(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples: pd.DataFrame, shots: pd.DataFrame) -> Result:
+def structural_spans(structure: dict | None, text: pd.DataFrame | None) -> list[tuple[float, float, str]]:
+    """(start_s, end_s, reason) where no poster may come from: the credits and the slates of structure.json,
+    and every OCR'd frame with a slate line."""
+    spans = []
+    for k in ("opening", "end"):
+        c = ((structure or {}).get("credits") or {}).get(k)
+        if c:
+            spans.append((float(c["start_s"]), float(c["end_s"]), f"{k}_credits"))
+    spans += [(float(s["start_s"]), float(s["end_s"]), "slate") for s in (structure or {}).get("slates") or []]
+    if text is not None and len(text) and "slate" in text:
+        spans += [(float(t), float(t), "slate") for t in text.loc[text["slate"].astype(bool), "t_s"].unique()]
+    return spans
+
+
+def compute_posters(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples: pd.DataFrame, shots: pd.DataFrame, text: pd.DataFrame,
+                    structure: dict) -> Result:
     from PIL import Image
 
     clip = sc.model
@@ -42,8 +60,8 @@ def compute_posters(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples:
     fps = float(shots.attrs.get("producer", {}).get("fps") or 25.0)
     cands = frame_samples[frame_samples["kind"] == "poster"].reset_index(drop=True)
     packs = pack_paths(sc.storage, sc.title_id) if len(cands) else {}
-    excluded = poster_exclusions(cands, frame_stats, shots, fps, p) if len(cands) else pd.Series([], dtype=object)
-    parts = poster_score_parts(cands, p) if len(cands) else pd.DataFrame()
+    excluded = poster_exclusions(cands, frame_stats, shots, fps, p, structural_spans(structure, text)) if len(cands) else pd.Series([], dtype=object)
+    parts = poster_score_parts(cands, p, text) if len(cands) else pd.DataFrame()
     emb = prompt = None
     info = None
     eligible = int((excluded == "").sum()) if len(cands) else 0
@@ -84,10 +102,11 @@ def compute_posters(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples:
 
 
 POSTERS = Signal(
-    name="posters", domain=DOMAIN, code_version=POSTERS_CODE_VERSION, inputs=("frame_stats", "frame_samples", "shots"),
+    name="posters", domain=DOMAIN, code_version=POSTERS_CODE_VERSION, inputs=("frame_stats", "frame_samples", "shots", "text", "structure"),
     pool="gpu", model="clip", compute=compute_posters, errors=(ClipLoadError, PacksMissingError),
     description="Top-N poster candidates at full resolution ranked by explainable scores (sharpness, exposure, contrast, "
-    "colourfulness, optional CLIP prompt score), no black/blank/colour-bar/transition frames, diverse across shots; bars cropped.",
+    "colourfulness, free of on-screen text (OCR), optional CLIP prompt score), no black/blank/colour-bar/transition/credits/slate "
+    "frames, diverse across shots; bars cropped.",
     outputs=(Output("posters", VISUAL_SCHEMA_VERSION, "titles/<title_id>/posters/<version>/ (posters.parquet + posters/*.jpg)",
                     kinds=("parquet", "jpeg"), rules=POSTER_RULES, export="posters.parquet"),),
 )

@@ -12,7 +12,7 @@ from ..core.config import known_settings
 from .shots import transition_frames
 
 KEYFRAMES_CODE_VERSION = "keyframes-1"
-POSTERS_CODE_VERSION = "posters-1"
+POSTERS_CODE_VERSION = "posters-2"  # 2: text part (OCR), credits and slates excluded
 
 KEYFRAME_COLUMNS = [
     "shot_index", "rank", "frame", "t_s", "score", "sharpness", "exposure", "colorfulness", "saturation", "luma_mean",
@@ -89,7 +89,10 @@ class PosterParams:
     max_per_shot: int = 1
     min_gap_s: float = 2.0
     max_similarity: float = 0.92  # CLIP cosine above which two candidates are the same picture
-    weights: dict = field(default_factory=lambda: {"sharpness": 0.30, "exposure": 0.25, "contrast": 0.15, "colorfulness": 0.15, "prompt": 0.15})
+    weights: dict = field(default_factory=lambda: {"sharpness": 0.30, "exposure": 0.25, "contrast": 0.15, "colorfulness": 0.15, "prompt": 0.15,
+                                                   "text_free": 0.30})
+    text_area_full: float = 0.03  # OCR text boxes covering this fraction of the picture (or more) score text_free 0
+    text_min_conf: float = 70.0  # OCR lines below this confidence are texture clutter, not text (structure/text_flags.py)
     prompts: tuple[str, ...] = ("a cinematic film still with a clear subject", "a close-up of a character's face")
     negative_prompts: tuple[str, ...] = ("a blurry picture", "end credits text on a black background", "a colour bar test pattern")
     sharpness_ref: float = 800.0  # Laplacian variance (analysis scale) that scores 1
@@ -111,8 +114,10 @@ class PosterParams:
         return d
 
 
-def poster_exclusions(cands: pd.DataFrame, stats: pd.DataFrame, shots: pd.DataFrame, fps: float, p: PosterParams) -> pd.Series:
-    """Why a candidate may not be a poster ('' when it may): black, blank, colour bars, transition."""
+def poster_exclusions(cands: pd.DataFrame, stats: pd.DataFrame, shots: pd.DataFrame, fps: float, p: PosterParams,
+                      spans: list[tuple[float, float, str]] = ()) -> pd.Series:
+    """Why a candidate may not be a poster ('' when it may): black, blank, colour bars, transition, or a
+    structural span it lies in (`spans`: (start_s, end_s, reason), e.g. credits, slate)."""
     n = len(stats)
     trans = transition_frames(shots, n, guard=guard_frames(fps))
     st = stats.set_index("frame")
@@ -129,18 +134,36 @@ def poster_exclusions(cands: pd.DataFrame, stats: pd.DataFrame, shots: pd.DataFr
             reasons.append("blank")
         elif trans[f]:
             reasons.append("transition")
+        elif any(a <= float(r.t_s) <= b for a, b, _ in spans):
+            reasons.append(next(why for a, b, why in spans if a <= float(r.t_s) <= b))
         else:
             reasons.append("")
     return pd.Series(reasons, index=cands.index, dtype=object)
 
 
-def poster_score_parts(cands: pd.DataFrame, p: PosterParams) -> pd.DataFrame:
-    """Each part in 0..1; the score is their weighted sum (weights in PosterParams)."""
+def text_area(cands: pd.DataFrame, text: pd.DataFrame | None, min_conf: float = 70.0) -> pd.Series | None:
+    """Fraction of each candidate's picture covered by OCR text boxes (text.parquet lines of that frame at
+    `min_conf` or more); None when the title has no OCR at all."""
+    if text is None:
+        return None
+    text = text[text["confidence"].astype(float) >= min_conf] if len(text) else text
+    if not len(text):
+        return pd.Series(0.0, index=cands.index)
+    area = (text["w"].astype(float) * text["h"].astype(float)).groupby(text["frame"].astype(int)).sum()
+    return cands["frame"].astype(int).map(area).fillna(0.0).astype(float)
+
+
+def poster_score_parts(cands: pd.DataFrame, p: PosterParams, text: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each part in 0..1; the score is their weighted sum (weights in PosterParams). `text_free` is 1
+    without on-screen text and 0 once text boxes cover `text_area_full` of the picture (burned-in lines,
+    captions, logos with words); NaN (weight dropped) without OCR."""
     parts = pd.DataFrame(index=cands.index)
     parts["sharpness"] = np.clip(np.log1p(cands["sharpness"].astype(float)) / math.log1p(p.sharpness_ref), 0, 1)
     parts["exposure"] = np.clip(cands["exposure"].astype(float), 0, 1)
     parts["contrast"] = np.clip(cands["luma_std"].astype(float) / 64.0, 0, 1)
     parts["colorfulness"] = np.clip(cands["colorfulness"].astype(float) / 40.0, 0, 1)
+    area = text_area(cands, text, p.text_min_conf)
+    parts["text_free"] = np.nan if area is None else np.clip(1.0 - area / p.text_area_full, 0, 1)
     return parts
 
 
@@ -149,7 +172,7 @@ def rank_posters(cands: pd.DataFrame, parts: pd.DataFrame, excluded: pd.Series, 
     """Greedy: best total score first, skipping excluded frames, more than `max_per_shot` per shot,
     frames closer than `min_gap_s` to a chosen one, and (with embeddings) near-duplicates."""
     cols = ["rank", "frame", "t_s", "shot_index", "score", "score_sharpness", "score_exposure", "score_contrast",
-            "score_colorfulness", "score_prompt", "width", "height", "offset", "length", "image"]
+            "score_colorfulness", "score_prompt", "score_text_free", "width", "height", "offset", "length", "image"]
     if not len(cands):
         return pd.DataFrame(columns=cols)
     w = dict(p.weights)
@@ -159,6 +182,9 @@ def rank_posters(cands: pd.DataFrame, parts: pd.DataFrame, excluded: pd.Series, 
         w["prompt"] = 0.0
     else:
         parts["prompt"] = prompt_score
+    if "text_free" not in parts or parts["text_free"].isna().all():
+        parts["text_free"] = np.nan
+        w["text_free"] = 0.0
     total_w = sum(w.values()) or 1.0
     score = sum(parts[k].fillna(0.0) * w[k] for k in w) / total_w
     order = np.argsort(-score.to_numpy(), kind="stable")
@@ -191,7 +217,7 @@ def rank_posters(cands: pd.DataFrame, parts: pd.DataFrame, excluded: pd.Series, 
         rows.append({
             "rank": rank, "frame": int(c["frame"]), "t_s": float(c["t_s"]), "shot_index": int(shot_idx[i]),
             "score": float(score.iloc[i]),
-            **{f"score_{k}": (float(parts[k].iloc[i]) if pd.notna(parts[k].iloc[i]) else None) for k in ("sharpness", "exposure", "contrast", "colorfulness", "prompt")},
+            **{f"score_{k}": (float(parts[k].iloc[i]) if pd.notna(parts[k].iloc[i]) else None) for k in ("sharpness", "exposure", "contrast", "colorfulness", "prompt", "text_free")},
             "width": int(c["width"]), "height": int(c["height"]), "offset": int(c["offset"]), "length": int(c["length"]),
             "image": f"posters/poster{rank:02d}_f{int(c['frame']):07d}.jpg",
         })

@@ -1,0 +1,202 @@
+"""Intro and recap across a season: per-title fingerprints, one season-level asset, and the sensor
+that keeps each season up to date as its episodes arrive.
+
+    audio_speech + frame_samples + localization + source_video -> fingerprint (fingerprint.json)   (titles)
+    fingerprint (every episode of the season, read directly) -> season_structure                 (seasons)
+
+Partitioning (docs/architecture.md, "Partitions"): `season_structure` spans titles, so it is not
+a title partition; it has one dynamic partition per season (`seasons`, key `<series_id>.S<season>`
+from the sidecar's `series_id`/`season`), which grows with seasons, not titles x days. Its episodes
+are the catalog's titles of that series and season (`titles.series_id/season`, set by `source_video`);
+their fingerprints are read from the artifact store (a lineage dependency on `fingerprint`, all
+partitions), never recomputed. A late episode: its `fingerprint` materialization (tagged with the
+season key) is seen by `season_sensor`, which adds the season partition if new and requests a run of
+that season (run key `<season>:<event storage id>`: one run per new fingerprint batch, never two for
+the same one); the run recomputes every episode's intro/recap of the season with the newcomer, so
+the earlier episodes gain a matching partner too. Episodes not fingerprinted yet are listed as
+`pending`.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pandas as pd
+from dagster import (
+    AddDynamicPartitionsRequest,
+    AssetKey,
+    AssetRecordsFilter,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    sensor,
+)
+
+from ..core.artifacts import ArtifactStore
+from ..core.signal import SEASONS, Output, Result, Signal, SignalContext, Skip
+from ..partitions import SEASONS_PARTITIONS_NAME, parse_season_key, seasons_partitions
+from ..visual.packs import PacksMissingError, pack_paths, read_pack_bytes
+from . import fingerprint as fp
+from . import season as season_mod
+from .checks import FINGERPRINT_RULES, SEASON_RULES
+from .sound import original_track
+
+DOMAIN = "structure"
+SCHEMA_VERSION = "1.0"
+FINGERPRINT_CODE_VERSION = "fingerprint-1"
+SEASON_CODE_VERSION = "season-1"
+SEASON_KEY_TAG = "prism/season"
+SEASON_JOB = "season_structure_job"
+
+
+def compute_fingerprint(sc: SignalContext, audio_speech: dict, frame_samples: pd.DataFrame, localization: dict, source_video: dict):
+    title_id = sc.title_id
+    series = source_video.get("series")
+    if not series:
+        return Skip("not part of a series (no series_id/season in the sidecar): no fingerprint needed")
+    track = original_track(localization)
+    tracks = audio_speech.get("tracks") or []
+    t = next((x for x in tracks if x["track"] == track), tracks[0] if tracks else None)
+    doc = {"schema_version": SCHEMA_VERSION, "title_id": title_id, "series": series, "duration_s": float(source_video.get("duration_s") or 0.0),
+           "audio": None, "pictures": None, "note": None}
+    if t is not None:
+        wavs = sc.storage.stage_bundle("audio_speech", title_id, "speech")
+        doc["audio"] = {"track": t["track"], **pack(fp.audio_fingerprint(wavs[t["file"]], start_s=float(t.get("start_s") or 0.0)))}
+    else:
+        doc["note"] = "no audio track: matched on pictures only"
+    samples = frame_samples[frame_samples["kind"] == "sample"].sort_values("frame")
+    if len(samples):
+        packs = pack_paths(sc.storage, title_id)
+        doc["pictures"] = pack(fp.picture_signature([(float(r.t_s), read_pack_bytes(packs[r.pack], r.offset, r.length)) for r in samples.itertuples()]))
+    info = fp.chromaprint_info()
+    doc["producer"] = {"tool": "prism-structure", "code_version": FINGERPRINT_CODE_VERSION, "profile": sc.profile.name,
+                       "model": {"audio": info, "pictures": "64-bit difference hash of the 1/s samples (prism)"}}
+    sc.provenance = doc["producer"]["model"]
+    return Result(doc, tags={SEASON_KEY_TAG: series["season_key"]}, metadata={
+        "season_key": series["season_key"], "episode": int(series["episode"]) if series.get("episode") is not None else -1,
+        "audio_items": int(((doc["audio"] or {}).get("items") or {}).get("shape", [0])[0]),
+        "pictures": int(((doc["pictures"] or {}).get("hash") or {}).get("shape", [0])[0])})
+
+
+FINGERPRINT = Signal(
+    name="fingerprint", domain=DOMAIN, code_version=FINGERPRINT_CODE_VERSION,
+    inputs=("audio_speech", "frame_samples", "localization", "source_video"), compute=compute_fingerprint,
+    errors=(fp.FingerprintError, PacksMissingError),
+    description="For an episode of a series (sidecar series_id/season/episode): Chromaprint fingerprints of its original audio track (the "
+    "audio pass's 16 kHz WAV) and a 64-bit picture hash per 1/s sample; what season_structure matches across the episodes. Skipped for "
+    "titles outside a series.",
+    outputs=(Output("fingerprint", SCHEMA_VERSION, "titles/<title_id>/fingerprint.json", kinds=("chromaprint", "json"), rules=FINGERPRINT_RULES,
+                    required=False),),
+)
+
+
+def pack(value):
+    """A fingerprint (numpy arrays, numbers, nested dicts) as JSON: each array as {dtype, shape, b64} (little-endian bytes)."""
+    if isinstance(value, np.ndarray):
+        a = np.ascontiguousarray(value)
+        return {"dtype": a.dtype.newbyteorder("<").str, "shape": list(a.shape), "b64": base64.b64encode(a.astype(a.dtype.newbyteorder("<")).tobytes()).decode()}
+    if isinstance(value, dict):
+        return {k: pack(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def unpack(value):
+    """The inverse of `pack`: the arrays back with their dtype and shape."""
+    if isinstance(value, dict) and set(value) == {"dtype", "shape", "b64"}:
+        return np.frombuffer(base64.b64decode(value["b64"]), dtype=np.dtype(value["dtype"])).reshape(value["shape"]).copy()
+    if isinstance(value, dict):
+        return {k: unpack(v) for k, v in value.items()}
+    return value
+
+
+def _episode(doc: dict, ep) -> season_mod.Episode:
+    audio = unpack(doc["audio"]) if doc.get("audio") else None
+    if audio is not None:
+        audio.pop("track", None)
+    pics = unpack(doc["pictures"]) if doc.get("pictures") else None
+    return season_mod.Episode(title_id=doc["title_id"], episode=ep, duration_s=float(doc.get("duration_s") or 0.0), audio=audio, pictures=pics)
+
+
+def compute_season(sc: SignalContext) -> Result:
+    key = sc.partition
+    try:
+        series_id, season = parse_season_key(key)
+    except ValueError as exc:
+        raise sc.fail(str(exc)) from None
+    arts = sc.storage.artifacts()
+    episodes, pending = [], []
+    for t in sc.catalog.season_titles(series_id, season):
+        base = ArtifactStore.base_key("fingerprint", t.title_id)
+        if not arts.exists(base):
+            pending.append(t.title_id)
+            continue
+        episodes.append(_episode(arts.read(base), t.episode))
+    sc.log.info(f"{key}: {len(episodes)} fingerprinted episode(s), {len(pending)} pending")
+    found = season_mod.find_intros_and_recaps(episodes, sc.config.get("season"))
+    rows = []
+    for e in sorted(episodes, key=lambda e: (e.episode is None, e.episode or 0, e.title_id)):
+        f = found.get(e.title_id) or {}
+        rows.append({"title_id": e.title_id, "episode": e.episode, "duration_s": e.duration_s, "intro": f.get("intro"), "recap": f.get("recap"),
+                     "note": f.get("note")})
+    doc = {"schema_version": SCHEMA_VERSION, "season_key": key, "series_id": series_id, "season": season, "episodes": rows, "pending": pending,
+           "producer": {"tool": "prism-structure", "code_version": SEASON_CODE_VERSION, "profile": sc.profile.name,
+                        "model": {"match": "Chromaprint items (bit error rate) by offset voting, confirmed by picture hashes (prism)",
+                                  "params": sc.config.get("season") or {}}}}
+    sc.provenance = doc["producer"]["model"]
+    table = pd.DataFrame([{"episode": r["episode"], "title_id": r["title_id"], "intro_start_s": (r["intro"] or {}).get("start_s"),
+                           "intro_end_s": (r["intro"] or {}).get("end_s"), "recap_start_s": (r["recap"] or {}).get("start_s"),
+                           "recap_end_s": (r["recap"] or {}).get("end_s")} for r in rows],
+                         columns=["episode", "title_id", "intro_start_s", "intro_end_s", "recap_start_s", "recap_end_s"])
+    return Result(doc, table=table, metadata={"episodes": len(rows), "pending": len(pending),
+                                              "intros": sum(1 for r in rows if r["intro"]), "recaps": sum(1 for r in rows if r["recap"])})
+
+
+SEASON_STRUCTURE = Signal(
+    name="season_structure", domain=DOMAIN, code_version=SEASON_CODE_VERSION, deps=("fingerprint",), partitions=SEASONS, compute=compute_season,
+    description="Per season of a series: each episode's intro (the stretch it shares with the other episodes, at any position) and recap "
+    "(a stretch near its start taken from the previous episode's body), start/end with confidence, from the episodes' fingerprints. "
+    "Re-materialized by season_sensor whenever an episode of the season is fingerprinted (late episodes update the season).",
+    outputs=(Output("season_structure", SCHEMA_VERSION, "seasons/<series_id>.S<season>/season_structure.json", kinds=("json",),
+                    rules=SEASON_RULES),),
+)
+
+
+def season_job():
+    return define_asset_job(SEASON_JOB, selection=[SEASON_STRUCTURE.name], partitions_def=seasons_partitions,
+                            description="Intro/recap of one season (partition <series_id>.S<season>) from its episodes' fingerprints.")
+
+
+def season_tick(context: SensorEvaluationContext, limit: int = 500) -> SensorResult:
+    instance = context.instance
+    after = int(context.cursor or 0)
+    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey(FINGERPRINT.name), after_storage_id=after),
+                                              limit=limit, ascending=True).records
+    if not records:
+        return SensorResult(skip_reason=SkipReason("no new episode fingerprints"), cursor=str(after))
+    latest: dict[str, int] = {}
+    for rec in records:
+        mat = rec.asset_materialization
+        key = (mat.tags or {}).get(SEASON_KEY_TAG) if mat else None
+        if key:
+            latest[key] = rec.storage_id
+    known = set(instance.get_dynamic_partitions(SEASONS_PARTITIONS_NAME))
+    new = sorted(k for k in latest if k not in known)
+    runs = [RunRequest(run_key=f"{k}:{sid}", partition_key=k, tags={SEASON_KEY_TAG: k}) for k, sid in sorted(latest.items())]
+    context.log.info(f"{len(records)} new fingerprint(s): season run(s) for {sorted(latest)}")
+    return SensorResult(run_requests=runs, cursor=str(records[-1].storage_id),
+                        dynamic_partitions_requests=[AddDynamicPartitionsRequest(SEASONS_PARTITIONS_NAME, new)] if new else [])
+
+
+def build_season_sensor(interval_s: int = 30):
+    @sensor(name="season_sensor", job_name=SEASON_JOB, minimum_interval_seconds=interval_s, default_status=DefaultSensorStatus.RUNNING,
+            description="When an episode of a series is fingerprinted, (re)computes its season's intro/recap (adds the season partition if new).")
+    def season_sensor(context: SensorEvaluationContext):
+        return season_tick(context)
+
+    return season_sensor
