@@ -539,3 +539,15 @@ def test_code_image_installs_the_wheel_the_flow_test_runs():
     setup = (REPO / ".ci" / "setup.sh").read_text()
     assert 'pip sync -q --python .venv/bin/python requirements.lock' in setup  # the flow test's dependencies: the same lock
     assert "COPY pyproject.toml README.md ./" in build and "COPY prism_assets ./prism_assets" in build
+
+
+def test_code_image_installs_the_tools_the_steps_call():
+    """The runtime image has every binary a step starts: ffmpeg (media), Tesseract with the language packs
+    of the default OCR languages (structure `text`) and fpcalc (Chromaprint, `fingerprint`)."""
+    from prism_assets.structure.ocr import LANG_PACKS, OcrConfig
+
+    text = (DEPLOY / "images" / "code.Dockerfile").read_text()
+    runtime = text[text.index("\nFROM ", text.index("AS build")):]
+    apt = " ".join(runtime[: runtime.index("rm -rf /var/lib/apt/lists")].replace("\\\n", " ").split())
+    wanted = {"ffmpeg", "tesseract-ocr", "libchromaprint-tools"} | {LANG_PACKS[lang] for lang in OcrConfig().languages}
+    assert wanted <= set(apt.split()), sorted(wanted - set(apt.split()))

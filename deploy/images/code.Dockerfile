@@ -30,6 +30,7 @@ RUN /opt/venv/bin/python -c "import sys; from setuptools import build_meta as b;
 FROM python:3.11.7-slim-bookworm
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg espeak-ng fonts-dejavu-core tini \
+    tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor tesseract-ocr-jpn libchromaprint-tools \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 prism \
  && useradd --uid 10001 --gid prism --create-home --home-dir /home/prism --shell /usr/sbin/nologin prism \
