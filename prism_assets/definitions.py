@@ -29,6 +29,7 @@ from .resources import CatalogResource, PrismIOManager, PrismProfile, PrismStora
 from .settings import PrismSettings
 
 GROUP_METADATA = "prism/group"
+MAX_RUNTIME_TAG = "dagster/max_runtime"  # run monitoring fails a run still going after this many seconds
 
 
 def referenced(var: str, value: str):
@@ -83,6 +84,7 @@ def build_definitions(settings: PrismSettings | None = None) -> Definitions:
         selection=AssetSelection.assets(*per_title_assets(domains)),
         partitions_def=titles_partitions,
         description="Every per-title signal for one title partition.",
+        tags={MAX_RUNTIME_TAG: str(settings.run_max_runtime_s)},
     )
     platform = Definitions(
         executor=job_executor(settings),  # every run's executor: PRISM_EXECUTOR=inprocess (default) | multiprocess | celery | ecs

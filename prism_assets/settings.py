@@ -70,6 +70,10 @@ class PrismSettings:
     # steps: retries of unexpected (transient) errors, the per-title job's executor, routing tags
     step_retries: int = 3
     step_retry_delay_s: int = 10
+    # a title or season run still going after this long is failed by run monitoring (tag dagster/max_runtime): a
+    # run whose worker is alive but waits on a step that will never come back (a lost Celery task, a worker on
+    # other code) ends instead of holding its pool slots for ever
+    run_max_runtime_s: int = 4 * 3600
     executor: str = "inprocess"
     celery_queue_prefix: str = ""
     ecs_gpu_capacity_provider: str = "prism-gpu"
@@ -104,6 +108,7 @@ class PrismSettings:
             title_sla_interval_s=_number(env, "PRISM_TITLE_SLA_INTERVAL_S", 300),
             step_retries=_number(env, "PRISM_STEP_RETRIES", 3),
             step_retry_delay_s=_number(env, "PRISM_STEP_RETRY_DELAY_S", 10),
+            run_max_runtime_s=_number(env, "PRISM_RUN_MAX_RUNTIME_S", 4 * 3600),
             executor=env.get("PRISM_EXECUTOR") or "inprocess",
             celery_queue_prefix=env.get("PRISM_CELERY_QUEUE_PREFIX", ""),
             ecs_gpu_capacity_provider=env.get("PRISM_ECS_GPU_CAPACITY_PROVIDER") or "prism-gpu",
@@ -120,6 +125,8 @@ class PrismSettings:
         return Path(self.data_dir) / "scratch"
 
     def validate(self) -> None:
+        if self.run_max_runtime_s <= 0:
+            raise ValueError(f"PRISM_RUN_MAX_RUNTIME_S must be > 0, got {self.run_max_runtime_s}")
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}")
         if self.executor not in EXECUTORS:

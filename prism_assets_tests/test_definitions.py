@@ -185,3 +185,21 @@ def test_every_asset_carries_its_group_description(settings):
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.metadata.get(GROUP_METADATA) == f"{node.group_name}: {about[node.group_name]}", key
+
+
+def test_runs_have_a_max_runtime_run_monitoring_enforces(settings):
+    """A run whose worker is alive but waits for ever (a lost Celery task, a worker on other code) is failed by
+    run monitoring after `run_max_runtime_s`: title and season runs carry dagster/max_runtime, wherever they are
+    launched from (the tag is on the job: UI, backfills, sensors, CLI)."""
+    from pathlib import Path
+
+    import yaml
+
+    defs = build_definitions(settings.with_(run_max_runtime_s=5400))
+    for job in ("process_title", "season_structure_job"):
+        assert defs.resolve_job_def(job).tags["dagster/max_runtime"] == "5400", job
+    root = Path(__file__).resolve().parents[1]
+    for cfg in ("dagster.yaml", "deploy/dagster.yaml"):
+        assert yaml.safe_load((root / cfg).read_text())["run_monitoring"]["enabled"] is True, cfg
+    with pytest.raises(ValueError, match="PRISM_RUN_MAX_RUNTIME_S"):
+        PrismSettings.from_env(env={"PRISM_RUN_MAX_RUNTIME_S": "0"})

@@ -25,4 +25,4 @@ DEFAULTS = {
 DESCRIPTION = ("Structure: on-screen text (OCR), scenes, opening/end credits and the next-episode point, slates and burned-in "
                "subtitles per title; intro and recap of every episode across a season.")
 DOMAIN = Domain("structure", DESCRIPTION, (TEXT, SCENES, STRUCTURE, FINGERPRINT, SEASON_STRUCTURE), DEFAULTS,
-                jobs=lambda ctx: [season_job()], sensors=lambda ctx: [build_season_sensor()])
+                jobs=lambda ctx: [season_job(ctx.settings.run_max_runtime_s)], sensors=lambda ctx: [build_season_sensor()])

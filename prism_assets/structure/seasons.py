@@ -167,9 +167,10 @@ SEASON_STRUCTURE = Signal(
 )
 
 
-def season_job():
+def season_job(max_runtime_s: int):
     return define_asset_job(SEASON_JOB, selection=[SEASON_STRUCTURE.name], partitions_def=seasons_partitions,
-                            description="Intro/recap of one season (partition <series_id>.S<season>) from its episodes' fingerprints.")
+                            description="Intro/recap of one season (partition <series_id>.S<season>) from its episodes' fingerprints.",
+                            tags={"dagster/max_runtime": str(max_runtime_s)})
 
 
 def season_tick(context: SensorEvaluationContext, limit: int = 500) -> SensorResult:
