@@ -85,8 +85,10 @@ class Truth:
     duration_s: float = 0.0
 
 
-def _espeak(text: str, lang: str, path: Path, speed: int = 150, voice: str | None = None) -> np.ndarray:
-    subprocess.run(["espeak-ng", "-v", voice or VOICES[lang], "-s", str(speed), "-w", str(path), text], check=True, capture_output=True, timeout=60)
+def speak(text: str, voice: str, path: Path, speed: int = 150) -> np.ndarray:
+    """espeak-ng speech of `text` in `voice`, at SR Hz (float, -1..1), trimmed to its loud part (> 0.01): the
+    placement of every generated line is exact. Shared by the media generators of the tests."""
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), text], check=True, capture_output=True, timeout=60)
     with wave.open(str(path), "rb") as w:
         rate, n = w.getframerate(), w.getnframes()
         x = np.frombuffer(w.readframes(n), dtype="<i2").astype(np.float64) / 32768.0
@@ -181,7 +183,7 @@ def make_title(work: Path, name: str, audio: list[AudioSpec], subs: list[SubSpec
         if a.language:
             for i, t0 in enumerate(starts):
                 text = SENTENCES[a.language][(i + seed) % len(SENTENCES[a.language])]
-                s = _espeak(text, a.language, tmp / f"s{k}_{i}.wav", a.speed, a.voice)
+                s = speak(text, a.voice or VOICES[a.language], tmp / f"s{k}_{i}.wav", a.speed)
                 at = t0 * (1 + a.stretch) + a.offset_ms / 1000.0
                 i0 = int(at * SR)
                 if i0 + len(s) >= n:

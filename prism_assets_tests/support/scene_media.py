@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from prism_assets_tests.support.localization_media import OTHER_TITLE_EN, SENTENCES
+from prism_assets_tests.support.localization_media import OTHER_TITLE_EN, SENTENCES, speak
 
 FPS = 25
 W, H = 640, 360
@@ -101,16 +101,6 @@ def _shot_filter(loc: dict, angle: int, n: int, fade_in: bool, fade_out: bool) -
     if fade_out:
         f += f",fade=t=out:st={n / FPS - 0.48:.3f}:d=0.48"
     return f
-
-
-def _espeak(text: str, voice: str, path: Path) -> np.ndarray:
-    subprocess.run(["espeak-ng", "-v", voice, "-s", "165", "-w", str(path), text], check=True, capture_output=True, timeout=60)
-    with wave.open(str(path), "rb") as w:
-        rate, n = w.getframerate(), w.getnframes()
-        x = np.frombuffer(w.readframes(n), dtype="<i2").astype(np.float64) / 32768.0
-    x = np.interp(np.arange(int(len(x) * SR / rate)) * rate / SR, np.arange(len(x)), x)
-    loud = np.flatnonzero(np.abs(x) > 0.01)
-    return x[loud[0]:loud[-1] + 1] if len(loud) else x
 
 
 def _music(dur: float, rng: random.Random) -> np.ndarray:
@@ -222,7 +212,7 @@ def make_scene_title(path: Path, seed: int, n_scenes: int = 5, shots_per_scene: 
                 sc["voice"] = voice
                 t = a0 + rng.uniform(0.2, 0.6)
                 while True:
-                    x = _espeak(LINES[line_no % len(LINES)], voice, Path(tmp) / "s.wav")
+                    x = speak(LINES[line_no % len(LINES)], voice, Path(tmp) / "s.wav", speed=165)
                     if t + len(x) / SR > a1 - 0.15:
                         break
                     i0 = int(round(t * SR))

@@ -74,7 +74,8 @@ def _shot_source(rng: random.Random, tag: str) -> str:
         "testsrc2": f"testsrc2={s},hue=h={rng.randrange(360)}",
         "cellauto": f"cellauto={s}:rule={rng.choice([18, 30, 90, 110, 150])}:seed={seed}:random_fill_ratio=0.5",
         "life": f"life={s}:seed={seed}:ratio=0.{rng.randrange(1, 6)}:mold=10:life_color=#{rng.randrange(1 << 24):06x}",
-        "gradients": f"gradients={s}:seed={seed}:speed=0.0{rng.randrange(1, 5)}",
+        # gradients picks random colours even with a seed: pin them too (reproducible media)
+        "gradients": f"gradients={s}:seed={seed}:speed=0.0{rng.randrange(1, 5)}:nb_colors=2:c0=#{rng.randrange(1 << 24):06x}:c1=#{rng.randrange(1 << 24):06x}",
         "colornoise": f"color=c=#{rng.randrange(1 << 24):06x}:{s},noise=alls={rng.randrange(20, 60)}:allf=t+u",
         "smptehdbars": f"smptehdbars={s},hue=h={rng.randrange(360)}",
     }[kind]
@@ -152,7 +153,9 @@ def make_season(dir: Path, n_episodes: int, seed: int, series_id: str | None = N
     series_id = series_id or f"series{seed}"
     intro_f = int(round((intro_s if intro_s is not None else rng.uniform(6, 15)) * FPS))
     intro_v = tmp / "intro.nut"
-    _render(f"gradients=s={W}x{H}:r={FPS}:seed={seed}:speed=0.03,{_label('SERIES TITLE', 32, '(h-th)/2')}", intro_f, intro_v)
+    cols = random.Random(seed)
+    _render(f"gradients=s={W}x{H}:r={FPS}:seed={seed}:speed=0.03:nb_colors=2:c0=#{cols.randrange(1 << 24):06x}:c1=#{cols.randrange(1 << 24):06x},"
+            f"{_label('SERIES TITLE', 32, '(h-th)/2')}", intro_f, intro_v)
     intro_a = _jingle(intro_f * SPF, seed)
     episodes, prev = [], None
     for k in range(1, n_episodes + 1):

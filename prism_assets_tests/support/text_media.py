@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from prism_assets_tests.support.localization_media import speak
+
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 FONT_CJK = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
 SR = 48000
@@ -40,6 +42,7 @@ ROLES = ["Directed by", "Music by", "Produced by", "Written by", "Edited by", "C
 SENTENCES = ["Where did you put the keys", "We should leave before the rain starts", "I never said that to anyone",
              "The train is late again tonight", "Tell me what happened at the station", "She will call us in the morning",
              "Nobody knows the way back home", "Bring the map and the small lamp"]
+GRADIENT_COLOURS = [("0x3a6ea5", "0xc8553d"), ("0x2a9d8f", "0x6d597a"), ("0x8d6a9f", "0xe9c46a"), ("0x264653", "0xf4a261")]
 CJK_LINES = {"ko": ("안녕하세요 여러분", "annyeong haseyo yeoreobun"), "ja": ("こんにちは皆さん", "konnichiwa minasan")}
 
 
@@ -48,16 +51,6 @@ def _run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
     if r.returncode:
         raise RuntimeError(f"{Path(cmd[0]).name} failed ({r.returncode}): {r.stderr.decode(errors='replace').strip()[-600:]}")
     return r
-
-
-def _espeak(text: str, lang: str, path: Path) -> np.ndarray:
-    _run(["espeak-ng", "-v", VOICES[lang], "-s", "150", "-w", str(path), text], timeout=60)
-    with wave.open(str(path), "rb") as w:
-        rate, n = w.getframerate(), w.getnframes()
-        x = np.frombuffer(w.readframes(n), dtype="<i2").astype(np.float64) / 32768.0
-    x = np.interp(np.arange(int(len(x) * SR / rate)) * rate / SR, np.arange(len(x)), x)
-    loud = np.flatnonzero(np.abs(x) > 0.01)
-    return x[loud[0]:loud[-1] + 1] if len(loud) else x
 
 
 def _melody(dur: float, rng: np.random.Generator, level: float = 0.18) -> np.ndarray:
@@ -108,10 +101,10 @@ def make_text_title(path: str | Path, seed: int = 0, *, credits: bool = True, cj
         for i, s in enumerate(spoken):
             if i == cjk_at:
                 shown, said = CJK_LINES[cjk]
-                lines.append((shown, cjk, _espeak(shown, cjk, tmp / f"s{i}.wav")))
+                lines.append((shown, cjk, speak(shown, VOICES[cjk], tmp / f"s{i}.wav")))
                 del said
             else:
-                lines.append((s, "en", _espeak(s, "en", tmp / f"s{i}.wav")))
+                lines.append((s, "en", speak(s, VOICES["en"], tmp / f"s{i}.wav")))
         subs = []
         t = body_start + 0.6
         for text, lang, sig in lines:
@@ -153,8 +146,11 @@ def make_text_title(path: str | Path, seed: int = 0, *, credits: bool = True, cj
             w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
 
         # --- picture: base shots concatenated, then drawtext overlays on the timeline clock
-        # gradients' default seed is random: pin it so the picture (and so the OCR) is the same every run
-        src = {"black": "color=c=black", "mandelbrot": "mandelbrot", "dim_mandelbrot": "mandelbrot", "testsrc2": "testsrc2", "gradients": f"gradients=speed=0.02:seed={seed}"}
+        # gradients picks random colours even with a seed: pin the seed AND the colours so the picture (and so the
+        # OCR) is the same every run
+        c0, c1 = GRADIENT_COLOURS[seed % len(GRADIENT_COLOURS)]
+        src = {"black": "color=c=black", "mandelbrot": "mandelbrot", "dim_mandelbrot": "mandelbrot", "testsrc2": "testsrc2",
+               "gradients": f"gradients=speed=0.02:seed={seed}:nb_colors=2:c0={c0}:c1={c1}"}
         shots: list[tuple[str, float, float]] = [("black", 0.0, slate_end)]
         if credits:
             shots.append(("dim_mandelbrot", slate_end, body_start))  # opening cards over a darkened picture, as title designers do
