@@ -26,7 +26,7 @@ from .sound import original_track, segments_of, speech_of
 
 DOMAIN = "structure"
 SCHEMA_VERSION = "1.0"
-TEXT_CODE_VERSION = "text-1"
+TEXT_CODE_VERSION = "text-2"  # 2: poster-pool frames only where the prefilter sees text likely
 SCENES_CODE_VERSION = "scenes-1"
 STRUCTURE_CODE_VERSION = "structure-1"
 
@@ -70,8 +70,10 @@ def compute_text(sc: SignalContext, frame_samples: pd.DataFrame, localization: d
                            "score": [ocr.text_likelihood(jpeg(r)) for r in cands.itertuples()]})
     chosen = ocr.select_frames(scored, cfg) if len(scored) else scored
     by_frame = {int(r.frame): r for r in cands.itertuples()}
-    # every poster-pool frame is OCR'd too (posters penalise text and exclude slates): they are keyframe candidates
-    posters = {int(f) for f in frame_samples.loc[frame_samples["kind"] == "poster", "frame"]} & set(by_frame)
+    # poster-pool frames (keyframe candidates too) are OCR'd whenever the prefilter sees text likely: posters penalise
+    # text and exclude slates; below the prefilter a frame counts as text-free, as every other frame does
+    likely = set(scored.loc[scored["score"] >= cfg.prefilter, "frame"].astype(int))
+    posters = {int(f) for f in frame_samples.loc[frame_samples["kind"] == "poster", "frame"]} & likely
     wanted = sorted({int(f) for f in chosen["frame"]} | posters)
     frames = [(f, float(by_frame[f].t_s), jpeg(by_frame[f])) for f in wanted]
     sc.log.info(f"{title_id}: OCR of {len(frames)} of {len(cands)} keyframe candidates ({len(posters)} of them poster-pool frames)")
