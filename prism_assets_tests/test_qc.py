@@ -394,10 +394,16 @@ def localization_standin(context, source_video: dict):
     return {"events": [], "audio_tracks": [], "subtitle_tracks": []}
 
 
+@asset(partitions_def=titles_partitions, group_name="structure", ins={"source_video": AssetIn()}, name="structure")
+def structure_standin(context, source_video: dict):
+    """Stand-in for structure.json (no OCR here): contributes no QC event."""
+    return {"events": [], "credits": {"opening": None, "end": None}, "slates": []}
+
+
 def qc_graph(settings):
-    """The real source_video, visual_pass, shots and qc; stand-ins for the audio analysis (no transcript) and localization."""
+    """The real source_video, visual_pass, shots and qc; stand-ins for the audio analysis (no transcript), localization and structure."""
     return [*signal_assets(settings, "source_video", "frame_stats", "shots", "qc"), audio_stats_standin, audio_analysis_standin,
-            localization_standin]
+            localization_standin, structure_standin]
 
 
 def run_title(settings, instance, title_id: str, path: Path, day: str = DAY, sidecar: dict | None = None):
