@@ -7,6 +7,8 @@ process. The resources here are light and safe to build in every process.
 from __future__ import annotations
 
 import copy
+import os
+import threading
 from pathlib import Path
 
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, MetadataValue, OutputContext
@@ -17,6 +19,14 @@ from .catalog import Catalog, connect
 from .core.artifacts import ArtifactStore
 from .core.store import LocalStore, ObjectStore, S3Store, open_store
 from .partitions import DAILY_PARTITIONS_NAME, SEASONS_PARTITIONS_NAME
+
+# One boto3 S3 client per process and settings. Building a client parses botocore's service JSON
+# (~0.2 CPU-s each); the IO manager opens a store for every input and output, so a fresh client per
+# call was two thirds of a Celery worker's CPU under load. boto3 clients are thread-safe; the cache
+# is keyed by the pid as well, so a forked child never shares its parent's connection pool.
+_S3_CLIENTS: dict[tuple, object] = {}
+_S3_CLIENTS_LOCK = threading.Lock()
+_AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION")
 
 
 class PrismStorage(ConfigurableResource):
@@ -32,7 +42,20 @@ class PrismStorage(ConfigurableResource):
 
     def s3_client(self):
         """A boto3 S3 client with the S3Resource's settings and bounded waits: an endpoint that
-        accepts but never answers fails after about attempts x read timeout, never hangs."""
+        accepts but never answers fails after about attempts x read timeout, never hangs. Built once
+        per process and settings, then shared."""
+        r = self.s3
+        key = (os.getpid(), r.profile_name, r.region_name, r.use_ssl, r.verify, r.endpoint_url, r.use_unsigned_session,
+               r.aws_access_key_id, r.aws_secret_access_key, r.aws_session_token,
+               self.s3_connect_timeout_s, self.s3_read_timeout_s, self.s3_max_attempts,
+               *(os.environ.get(v) for v in _AWS_ENV))
+        with _S3_CLIENTS_LOCK:
+            client = _S3_CLIENTS.get(key)
+            if client is None:
+                client = _S3_CLIENTS[key] = self._new_s3_client()
+        return client
+
+    def _new_s3_client(self):
         import boto3
         from botocore.config import Config
 

@@ -58,6 +58,28 @@ def test_s3_that_never_answers_fails_in_bounded_time(black_hole, monkeypatch):
     assert default.s3_connect_timeout_s <= 10 and default.s3_read_timeout_s * default.s3_max_attempts <= 120
 
 
+def test_s3_client_is_built_once_per_process_and_settings(monkeypatch):
+    """Building a boto3 client parses botocore's service models (~0.2 CPU-s): a client per store
+    was most of a Celery worker's CPU under load, so one client is shared per settings."""
+    from dagster_aws.s3 import S3Resource
+
+    from prism_assets.resources import PrismStorage
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+
+    def storage(**kw):
+        return PrismStorage(delivery_root="s3://b/d", artifact_root="s3://b/a", scratch_dir="/tmp/x",
+                            s3=S3Resource(endpoint_url="http://127.0.0.1:9", region_name="us-east-1"), **kw)
+
+    a = storage()
+    first = a.s3_client()
+    assert a.artifacts().store.client is a.deliveries().client is storage().s3_client() is first
+    assert storage(s3_read_timeout_s=3.0).s3_client() is not first
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "y")  # other credentials: another client
+    assert storage().s3_client() is not first
+
+
 def test_mariadb_that_never_answers_fails_in_bounded_time(black_hole):
     from prism_assets.catalog import Catalog
     from prism_assets.catalog.repo import DB_CONNECT_TIMEOUT_S, DB_READ_TIMEOUT_S
