@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(doc, indent=1) + "\n")
         print(json.dumps(doc["daemon_sensor_ticks"]))
         return 0
+    # a SIGTERM (or `kill`) stops the run the way Ctrl-C does: the stack, its databases and the bucket go
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     import boto3
     import pymysql
 

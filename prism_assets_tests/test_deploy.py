@@ -143,6 +143,42 @@ def test_production_instance_on_postgres(pg_env, settings, tmp_path):
     assert leaked == 0
 
 
+def _sessions(env: dict) -> int:
+    """Connections ever opened to the test database (pg_stat_database.sessions, PostgreSQL 14+)."""
+    return _db_text(env, f"SELECT sessions FROM pg_stat_database WHERE datname = '{env['DAGSTER_PG_DB']}'")[0][0]
+
+
+def test_postgres_storage_reuses_connections_and_survives_dropped_ones(pg_env):
+    """deploy/dagster.yaml's storage keeps a pooled engine per process: instances built per step
+    (as dagster-celery does) reuse connections instead of opening one per statement, and a
+    connection the server dropped is replaced, not handed out."""
+    from dagster import DagsterInstance, DagsterRunStatus
+    from dagster._core.test_utils import create_run_for_test
+
+    from prism_assets.core.pg_storage import POOL_SIZE
+
+    with DagsterInstance.get() as instance:
+        run = create_run_for_test(instance, job_name="probe", status=DagsterRunStatus.STARTED)
+    time.sleep(0.5)
+    before = _sessions(pg_env)
+    for i in range(5):  # a Celery worker: a new instance per task, each storing events
+        with DagsterInstance.get() as inst:
+            for j in range(10):
+                inst.report_engine_event(f"probe {i}.{j}", inst.get_run_by_id(run.run_id))
+    time.sleep(0.5)  # the statistics are flushed to pg_stat_database when a backend goes idle
+    opened = _sessions(pg_env) - before
+    # per instance: its table checks (schedule storage included) open a few; the 50 events reuse the pool.
+    # dagster-postgres alone (NullPool) opens at least one per event: >= 50 here
+    assert opened < 5 * 8, f"{opened} connections for 5 instances x 10 events"
+    # the server drops every connection (a restart, a failover): the next event still lands
+    _db_text(pg_env, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{pg_env['DAGSTER_PG_DB']}' "
+                     "AND pid <> pg_backend_pid()")
+    with DagsterInstance.get() as inst:
+        inst.report_engine_event("after the drop", inst.get_run_by_id(run.run_id))
+        assert any(e.message == "after the drop" for e in inst.all_logs(run.run_id))
+    assert POOL_SIZE >= 1
+
+
 def test_production_instance_on_mariadb(mariadb_url, data_dir, settings, tmp_path, monkeypatch):
     """The same instance on dagster-mysql (deploy/dagster.mysql.yaml) against the real MariaDB."""
     from dagster import AssetKey, DagsterInstance, materialize
