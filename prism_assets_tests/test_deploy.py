@@ -179,6 +179,24 @@ def test_postgres_storage_reuses_connections_and_survives_dropped_ones(pg_env):
     assert POOL_SIZE >= 1
 
 
+def test_postgres_storage_tells_a_waiting_step_to_ask_again_soon(pg_env):
+    """A step waiting for a pool slot is told to ask again after CLAIM_RETRY_S (Dagster's own
+    back-off reaches 15 s, leaving a freed gpu slot idle that long)."""
+    from dagster import DagsterInstance
+
+    from prism_assets.core.pg_storage import CLAIM_RETRY_S
+
+    with DagsterInstance.get() as inst:
+        inst.event_log_storage.set_concurrency_slots("gpu", 1)
+        first = inst.event_log_storage.claim_concurrency_slot("gpu", "run-a", "transcript")
+        second = inst.event_log_storage.claim_concurrency_slot("gpu", "run-b", "transcript")
+        assert first.is_claimed and not second.is_claimed
+        assert second.sleep_interval == CLAIM_RETRY_S <= 2.0
+        inst.event_log_storage.free_concurrency_slot_for_step("run-a", "transcript")
+        assert inst.event_log_storage.claim_concurrency_slot("gpu", "run-b", "transcript").is_claimed
+        inst.event_log_storage.free_concurrency_slot_for_step("run-b", "transcript")
+
+
 def test_production_instance_on_mariadb(mariadb_url, data_dir, settings, tmp_path, monkeypatch):
     """The same instance on dagster-mysql (deploy/dagster.mysql.yaml) against the real MariaDB."""
     from dagster import AssetKey, DagsterInstance, materialize

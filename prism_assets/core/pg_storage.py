@@ -14,6 +14,12 @@ waits for the pool. Connections are checked before use (`pool_pre_ping`): one dr
 process id too, so a forked child never uses its parent's sockets. Instances authenticating with
 a token provider (IAM / workload identity) keep Dagster's own engines.
 
+A step waiting for a pool slot (`gpu`, `decode`) asks again every `CLAIM_RETRY_S` seconds. Dagster's
+executor otherwise backs off from 1 s up to 15 s per waiting step, and only the step at the head
+of the pool's queue can take a freed slot: with a few runs queued on one `gpu` slot, the slot sat
+idle for seconds after every step (the gpu worker was idle 3/4 of the time under load). The storage
+API's `sleep_interval` is the hook Dagster provides for this.
+
 Selected in `deploy/dagster.yaml`:
 
     storage:
@@ -37,6 +43,7 @@ from dagster_postgres.storage import DagsterPostgresStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
 POOL_SIZE = 2
+CLAIM_RETRY_S = float(os.environ.get("PRISM_POOL_CLAIM_RETRY_S", "1.0"))
 POOL_RECYCLE_S = 1800  # below common server/proxy idle limits (RDS Proxy, pgbouncer, NAT idle timeouts)
 
 _ENGINES: dict[tuple[int, str], sqlalchemy.engine.Engine] = {}
@@ -72,6 +79,12 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
         if token_provider is None:
             self._engine = shared_engine(self.postgres_url)
+
+    def claim_concurrency_slot(self, concurrency_key, run_id, step_key, priority=None):
+        status = super().claim_concurrency_slot(concurrency_key, run_id, step_key, priority)
+        if not status.is_claimed and status.sleep_interval is None:
+            status = status.with_sleep_interval(CLAIM_RETRY_S)
+        return status
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
