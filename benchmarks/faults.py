@@ -235,8 +235,8 @@ def mariadb_down_120s(f: Flow) -> str:
 
 
 def postgres_connections_dropped(f: Flow) -> str:
-    """Dagster's Postgres storage opens connections per operation (NullPool): every connection of its
-    database is terminated, over and over, for 20 s."""
+    """Every connection of the Dagster storage's database is terminated, over and over, for 20 s (the
+    storage pools connections per process and checks each before use: prism_assets/core/pg_storage.py)."""
     import psycopg2
 
     f.wait_step_started()
@@ -266,7 +266,7 @@ def failure_line(url: str, run_id: str) -> str | None:
 
     q = """query F($runId: ID!) { logsForRun(runId: $runId) { __typename ... on EventConnection { events { __typename
       ... on ExecutionStepFailureEvent { stepKey error { message causes { message } } }
-      ... on RunFailureEvent { message } } } } }"""
+      ... on RunFailureEvent { message error { message causes { message } } } } } } }"""
     events = gql(url, q, {"runId": run_id})["logsForRun"].get("events") or []
     for e in events:
         if e["__typename"] == "ExecutionStepFailureEvent" and e.get("error"):
@@ -275,7 +275,11 @@ def failure_line(url: str, run_id: str) -> str | None:
             return f"{e['stepKey']}: {line}" + (f" <- caused by: {causes[-1]}" if causes else "")
     for e in events:
         if e["__typename"] == "RunFailureEvent":
-            return (e.get("message") or "").strip().splitlines()[0][:300]
+            line = (e.get("message") or "").strip().splitlines()[0][:300]
+            err = e.get("error") or {}
+            # the UI shows the run failure's error under its message: its last cause is the reason
+            why = [m.strip().splitlines()[0][:300] for m in [err.get("message"), *[c.get("message") for c in err.get("causes") or []]] if m and m.strip()]
+            return line + (f" <- {why[-1]}" if why else "")
     return None
 
 
