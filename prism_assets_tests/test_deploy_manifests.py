@@ -7,6 +7,8 @@ environments and CI/CD workflows; plus the op tags / retry policy / executor swi
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,9 +72,14 @@ def test_dockerfile_pinned_non_root_no_secrets(name):
         if i == "RUN":
             for cmd in (c.strip() for c in a.split("&&")):
                 if "pip install" in cmd:  # pinned: name==version, constrained by the lock, or the project itself without deps
-                    pkgs = [w for w in cmd.split("pip install", 1)[1].split() if not w.startswith("-") and "/" not in w and w != "."]
-                    own_wheel = "--no-deps /dist/prism_assets-" in cmd  # the project's own wheel, its dependencies from the lock
-                    pinned = all("==" in w for w in pkgs) and (pkgs or "-c " in cmd or "--no-deps ." in cmd or own_wheel)
+                    words = cmd.split("pip install", 1)[1].split()
+                    pkgs = [w for k, w in enumerate(words) if not w.startswith("-") and "/" not in w and w != "."
+                            and (k == 0 or words[k - 1] not in ("-c", "-r"))]
+                    own_wheel = re.search(r"--no-deps \S*/dist/prism_assets-", cmd)  # the project's own wheel
+                    lock = {ln.split("==")[0].lower() for ln in (REPO / "requirements.lock").read_text().splitlines() if "==" in ln}
+                    # every name constrained to the lock's version (and in the lock)
+                    locked = "-c requirements.lock" in cmd and all(w.split("==")[0].lower() in lock for w in pkgs)
+                    pinned = (locked or all("==" in w for w in pkgs)) and (pkgs or "-c " in cmd or "--no-deps ." in cmd or own_wheel)
                     assert pinned or ("-r " in cmd and "-c " in cmd and "requirements.lock" in cmd), f"{name}: unpinned install: {cmd}"
     # every COPY source exists and is let through by the image's .dockerignore allowlist
     ignore = (path.parent / f"{name}.dockerignore").read_text().splitlines()
@@ -551,3 +558,29 @@ def test_code_image_installs_the_tools_the_steps_call():
     apt = " ".join(runtime[: runtime.index("rm -rf /var/lib/apt/lists")].replace("\\\n", " ").split())
     wanted = {"ffmpeg", "tesseract-ocr", "libchromaprint-tools"} | {LANG_PACKS[lang] for lang in OcrConfig().languages}
     assert wanted <= set(apt.split()), sorted(wanted - set(apt.split()))
+
+
+def test_dagster_image_has_the_storage_module_the_instance_names():
+    """dagster.yaml's storage class lives in prism_assets: the webserver/daemon image installs the
+    same wheel (no dependencies), and the module needs nothing the image lacks."""
+    from .support.wheel import BUILD_WHEEL
+
+    text = (DEPLOY / "images" / "dagster.Dockerfile").read_text()
+    runs = " ".join(text.replace("\\\n", " ").split("\n"))
+    assert f'python -c "{BUILD_WHEEL}" /dist' in runs
+    assert "uv pip install --system --no-cache --no-deps /tmp/dist/prism_assets-*.whl" in runs
+    ignore = (DEPLOY / "images" / "dagster.Dockerfile.dockerignore").read_text().split()
+    assert {"!pyproject.toml", "!README.md", "!prism_assets/"} <= set(ignore)
+    for cfg in (DEPLOY / "dagster.yaml", DEPLOY / "ecs" / "dagster.ecs.yaml"):
+        storage = yaml.safe_load(cfg.read_text())["storage"]["custom"]
+        assert (storage["module"], storage["class"]) == ("prism_assets.core.pg_storage", "PrismPostgresStorage"), cfg
+
+
+@pytest.mark.integration
+def test_storage_module_imports_nothing_beyond_dagster_postgres():
+    """What `import prism_assets.core.pg_storage` loads beyond dagster-postgres itself is prism_assets
+    alone (the dagster image has no torch, pandas, ...)."""
+    probe = ("import sys; import dagster_postgres, dagster_postgres.storage; a = set(m.split('.')[0] for m in sys.modules); "
+             "import prism_assets.core.pg_storage; print(sorted(set(m.split('.')[0] for m in sys.modules) - a))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert json.loads(out.strip().replace("'", '"')) == ["prism_assets"], out
