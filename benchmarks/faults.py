@@ -137,6 +137,8 @@ class Flow:
         self.stack, self.run, self.plan, self.s3, self.bucket, self.proxies, self.work = stack, run, plan, s3, bucket, proxies, work
         self.url = plan.webserver_url
         self.fault_end = None
+        self.titles = 0
+        self.extra: dict = {}
 
     def title_runs(self) -> list[dict]:
         from prism_assets_tests.support.dagster_ui import runs
@@ -209,6 +211,53 @@ def daemon_restarted(f: Flow) -> str:
     return "SIGKILL of dagster-daemon mid-run, started again 10 s later"
 
 
+BACKFILL = """mutation Backfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) { __typename ... on LaunchBackfillSuccess { backfillId } ... on Error { message } } }"""
+BACKFILL_STATUS = """query B($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename ... on PartitionBackfill { status } } }"""
+
+
+def daemon_restarted_mid_backfill(f: Flow) -> str:
+    """The operator's backfill of the day's manifest and QC report (what the UI's dialog sends), with
+    the daemon killed once the backfill has started its run and started again 10 s later."""
+    from prism_assets_tests.support.dagster_ui import gql, runs
+
+    day = date.today().isoformat()
+    def titles_ended():
+        rs = f.title_runs()
+        done = rs and all(r["status"] in TERMINAL for r in rs) and len({r["tags"].get("dagster/partition") for r in rs}) >= f.titles
+        return rs if done else None
+
+    titles = f.wait("the day's title runs to end", titles_ended, 600, 3)
+    res = gql(f.url, BACKFILL, {"params": {"assetSelection": [{"path": ["delivery_manifest"]}, {"path": ["qc_report"]}],
+                                           "partitionNames": [day]}})["launchPartitionBackfill"]
+    if res["__typename"] != "LaunchBackfillSuccess":
+        raise RuntimeError(f"backfill not launched: {res}")
+    bid = res["backfillId"]
+    f.wait("the backfill's first run", lambda: runs(f.url, tags={"dagster/backfill": bid}), 300, 1)
+    f.restart("daemon", 10)
+    f.fault_end = time.monotonic()
+
+    def status():
+        st = gql(f.url, BACKFILL_STATUS, {"id": bid})["partitionBackfillOrError"].get("status")
+        return st if st and st != "REQUESTED" else None
+
+    try:
+        final = f.wait("the backfill to end", status, 600, 3)
+    except TimeoutError:
+        final = "REQUESTED (not ended after 600 s)"
+    mine = runs(f.url, tags={"dagster/backfill": bid})
+    day_runs = [r for r in mine if r["tags"].get("dagster/partition") == day]
+    with f.instance() as inst:
+        from dagster import AssetKey
+
+        materialized = {k: day in inst.get_materialized_partitions(AssetKey(k)) for k in ("delivery_manifest", "qc_report")}
+    f.extra = {"backfill": {"status": final, "seconds_fault_end_to_ended": round(time.monotonic() - f.fault_end, 1),
+                            "runs": len(mine), "day_runs": len(day_runs),
+                            "day_runs_succeeded": sum(r["status"] == "SUCCESS" for r in day_runs),
+                            "title_runs_relaunched": len(f.title_runs()) - len(titles), "materialized": materialized}}
+    return "SIGKILL of dagster-daemon while a backfill of the day's manifest + QC report was running, started again 10 s later"
+
+
 def _proxy_outage(f: Flow, which: str, mode: str, seconds: float) -> str:
     f.wait_step_started()
     f.proxies[which].set(mode)
@@ -254,7 +303,7 @@ def postgres_connections_dropped(f: Flow) -> str:
     return f"every PostgreSQL connection of the Dagster storage terminated, every 0.2 s for 20 s mid-run ({n} connections)"
 
 
-SCENARIOS = {fn.__name__: fn for fn in (celery_worker_killed, run_worker_killed, daemon_restarted, s3_unreachable_30s,
+SCENARIOS = {fn.__name__: fn for fn in (celery_worker_killed, run_worker_killed, daemon_restarted, daemon_restarted_mid_backfill, s3_unreachable_30s,
                                         s3_blackhole_30s, mariadb_down_10s, mariadb_down_120s, postgres_connections_dropped)}
 
 
@@ -319,6 +368,7 @@ def measure(name: str, titles: int, work: Path, s3_endpoint: str, deadline_s: fl
             with stack.running(plan) as run:
                 stack.wait_healthy(run, timeout=180)
                 flow = Flow(stack, run, plan, s3, bucket, proxies, work)
+                flow.titles = titles
                 day = date.today().isoformat()
                 names = [f"fault-{i}" for i in range(titles)]
                 t0 = time.monotonic()
@@ -326,6 +376,7 @@ def measure(name: str, titles: int, work: Path, s3_endpoint: str, deadline_s: fl
                     s3.upload_file(str(path), bucket, f"deliveries/{day}/{tid}/{tid}.mp4")
                 print(f"[{name}] delivered {titles} title(s); injecting", flush=True)
                 result["fault"] = SCENARIOS[name](flow)
+                result.update(flow.extra)
                 fault_end = flow.fault_end or time.monotonic()
                 print(f"[{name}] {result['fault']}", flush=True)
 
