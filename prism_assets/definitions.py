@@ -17,6 +17,7 @@ from dagster import AssetSelection, AssetSpec, Definitions, EnvVar, PreviewWarni
 from dagster_aws.s3 import S3Resource
 
 from .core.dead_run_sensor import build_close_failed_runs_sensor
+from .core.stranded_runs import enqueue_stranded_runs
 from .core.domain import Domain, DomainContext, all_signals, load_domains, qc_sources
 from .core.policy import Policy
 from .core.routing import job_executor
@@ -89,7 +90,7 @@ def build_definitions(settings: PrismSettings | None = None) -> Definitions:
     platform = Definitions(
         executor=job_executor(settings),  # every run's executor: PRISM_EXECUTOR=inprocess (default) | multiprocess | celery | ecs
         jobs=[process_title],
-        sensors=[build_sla_sensor(TitleGraph.from_signals(signals), ctx.policy), build_close_failed_runs_sensor(PROCESS_TITLE_JOB)],
+        sensors=[build_sla_sensor(TitleGraph.from_signals(signals), ctx.policy), build_close_failed_runs_sensor(PROCESS_TITLE_JOB), enqueue_stranded_runs],
         resources=platform_resources(settings, ctx.profile, for_definitions=True),
     )
     sources = qc_sources(domains)
