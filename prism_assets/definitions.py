@@ -17,12 +17,12 @@ from dagster import AssetSelection, AssetSpec, Definitions, EnvVar, PreviewWarni
 from dagster_aws.s3 import S3Resource
 
 from .core.dead_run_sensor import build_close_failed_runs_sensor
-from .core.stranded_runs import enqueue_stranded_runs
 from .core.domain import Domain, DomainContext, all_signals, load_domains, qc_sources
 from .core.policy import Policy
 from .core.routing import job_executor
 from .core.signal import TITLES
 from .core.sla import build_sla_sensor
+from .core.stranded_runs import enqueue_stranded_runs
 from .core.title_graph import TitleGraph
 from .deliveries.registry import PROCESS_TITLE_JOB
 from .partitions import titles_partitions
