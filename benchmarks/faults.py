@@ -421,7 +421,7 @@ def measure(name: str, titles: int, work: Path, s3_endpoint: str, deadline_s: fl
                     time.sleep(10)
                 result["pool_slots_held_after_window"] = sum(len(v) for v in held.values())
                 # partial artifacts: catalog outputs without their object, objects of titles without a success
-                keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="artifacts/titles/")
+                keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="artifacts/")
                         for o in page.get("Contents", [])}
                 from sqlalchemy import create_engine, text
 
