@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from dagster import DagsterInstance, DagsterRunStatus
-from dagster._core.test_utils import create_run_for_test
+from dagster._core.test_utils import create_run_for_test, instance_for_test
 
 from prism_assets.core.stranded_runs import STRANDED_AFTER_S, enqueue_stranded
 
@@ -16,8 +16,11 @@ def _origin():
     return RemoteJobOrigin(RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("prism"), "__repository__"), "process_title")
 
 
+QUEUED = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}}
+
+
 def test_a_run_left_not_started_is_queued_after_the_grace_period():
-    with DagsterInstance.ephemeral() as inst:
+    with instance_for_test(overrides=QUEUED) as inst:  # the daemon's queue, as in dagster.yaml
         stranded = create_run_for_test(inst, job_name="process_title", status=DagsterRunStatus.NOT_STARTED, remote_job_origin=_origin())
         in_process = create_run_for_test(inst, job_name="process_title", status=DagsterRunStatus.NOT_STARTED)  # no origin: not ours to queue
         running = create_run_for_test(inst, job_name="process_title", status=DagsterRunStatus.STARTED)
@@ -29,3 +32,12 @@ def test_a_run_left_not_started_is_queued_after_the_grace_period():
         assert inst.get_run_by_id(running.run_id).status == DagsterRunStatus.STARTED
         assert inst.get_run_by_id(in_process.run_id).status == DagsterRunStatus.NOT_STARTED
         assert enqueue_stranded(inst, now=now + STRANDED_AFTER_S + 1) == []  # once
+
+
+def test_nothing_is_queued_where_no_daemon_dequeues():
+    """Under the default run coordinator (runs launched at once, no queue) a queued run would never
+    be launched: the sensor leaves runs alone there."""
+    with DagsterInstance.ephemeral() as inst:  # DefaultRunCoordinator
+        run = create_run_for_test(inst, job_name="process_title", status=DagsterRunStatus.NOT_STARTED, remote_job_origin=_origin())
+        assert enqueue_stranded(inst, now=time.time() + STRANDED_AFTER_S + 1) == []
+        assert inst.get_run_by_id(run.run_id).status == DagsterRunStatus.NOT_STARTED

@@ -62,7 +62,10 @@ def shared_engine(postgres_url: str) -> sqlalchemy.engine.Engine:
         return engine
 
 
-class PooledPostgresRunStorage(PostgresRunStorage):
+class _SharedEngine:
+    """Swaps the storage's NullPool engine for the process's shared one (after Dagster's own init has
+    created or checked the tables), and reads the same config as `storage: postgres:`."""
+
     def __init__(self, postgres_url, should_autocreate_tables=True, inst_data=None, token_provider=None):
         super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
         if token_provider is None:
@@ -74,22 +77,16 @@ class PooledPostgresRunStorage(PostgresRunStorage):
                    inst_data=inst_data, token_provider=get_token_provider_from_config(config_value))
 
 
-class PooledPostgresEventLogStorage(PostgresEventLogStorage):
-    def __init__(self, postgres_url, should_autocreate_tables=True, inst_data=None, token_provider=None):
-        super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
-        if token_provider is None:
-            self._engine = shared_engine(self.postgres_url)
+class PooledPostgresRunStorage(_SharedEngine, PostgresRunStorage):
+    pass
 
+
+class PooledPostgresEventLogStorage(_SharedEngine, PostgresEventLogStorage):
     def claim_concurrency_slot(self, concurrency_key, run_id, step_key, priority=None):
         status = super().claim_concurrency_slot(concurrency_key, run_id, step_key, priority)
         if not status.is_claimed and status.sleep_interval is None:
             status = status.with_sleep_interval(CLAIM_RETRY_S)
         return status
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):
-        return cls(pg_url_from_config(config_value), config_value.get("should_autocreate_tables", True),
-                   inst_data=inst_data, token_provider=get_token_provider_from_config(config_value))
 
 
 class PrismPostgresStorage(DagsterPostgresStorage):

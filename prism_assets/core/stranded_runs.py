@@ -20,7 +20,12 @@ LIMIT = 100
 
 
 def enqueue_stranded(instance, now: float | None = None, after_s: float = STRANDED_AFTER_S) -> list[str]:
-    """Queue the runs NOT_STARTED for longer than `after_s`; their ids."""
+    """Queue the runs NOT_STARTED for longer than `after_s`; their ids. Only where the daemon's queued
+    run coordinator dequeues them: under another coordinator a queued run would wait for ever too."""
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+
+    if not isinstance(instance.run_coordinator, QueuedRunCoordinator):
+        return []
     now = time.time() if now is None else now
     queued = []
     for rec in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.NOT_STARTED]), limit=LIMIT):
