@@ -4,7 +4,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 PY := .venv/bin/python
 PYTEST := $(PY) -m pytest -q -ra
 
-.PHONY: setup demo test test-unit test-integration test-e2e lint docs ui lock clean
+.PHONY: setup demo test test-unit test-integration test-e2e lint docs ui serve lock clean
 
 setup:            ## system packages (apt) + the cached .venv, keyed by requirements.lock
 	bash .ci/setup.sh
@@ -34,6 +34,9 @@ docs:             ## rewrite the generated tables of docs/architecture.md and do
 ui: setup         ## the Dagster UI on http://127.0.0.1:3000 (lineage: Assets > Global asset lineage)
 	mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true
 	.venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+serve: setup      ## the API and the title viewer on http://127.0.0.1:8080 (over .prism: the demo's index and artifacts)
+	.venv/bin/prism serve --host 127.0.0.1 --port 8080
 
 lock:             ## re-resolve requirements.lock from requirements.in (keeps existing pins)
 	$(HOME)/.cache/prism/uv-0.13.8/bin/uv pip compile requirements.in --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock

@@ -15,4 +15,5 @@ DOMAINS: tuple[str, ...] = (
     "prism_assets.localization",
     "prism_assets.structure",
     "prism_assets.qc",
+    "prism_assets.index",
 )

@@ -46,6 +46,11 @@ def _number(env, name: str, default, kind=int):
         raise ValueError(f"{name}={raw!r} is not {'an integer' if kind is int else 'a number'}") from None
 
 
+def _list(raw: str | None) -> tuple[str, ...]:
+    """A comma-separated environment value as a tuple (blanks dropped)."""
+    return tuple(x.strip() for x in (raw or "").split(",") if x.strip())
+
+
 @dataclass(frozen=True)
 class PrismSettings:
     data_dir: Path
@@ -79,6 +84,12 @@ class PrismSettings:
     ecs_gpu_capacity_provider: str = "prism-gpu"
     # signal domains in the code location (prism_assets/domains.py), plus PRISM_EXTRA_DOMAINS
     domains: tuple[str, ...] = DOMAINS
+    # serving (prism_assets/index, prism_assets/serving): the cross-title index and the HTTP API / viewer
+    index_uri: str = ""  # LanceDB: a local folder (default <data_dir>/index) or s3://bucket/prefix
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # never printed; read-scope API keys; empty: the API is open (dev), `prism serve` says so
+    api_keys_secret: str | None = None  # AWS Secrets Manager id holding the keys (production), read by the API at start
+    api_cors_origins: tuple[str, ...] = ()
+    api_public_url: str = "http://127.0.0.1:8080"  # where the viewer is reached (links from the Dagster UI)
     # settings on top of the profile YAML (section -> values), e.g. {"qc": {"gate": "block"}} in a test
     profile_overrides: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
@@ -113,6 +124,11 @@ class PrismSettings:
             celery_queue_prefix=env.get("PRISM_CELERY_QUEUE_PREFIX", ""),
             ecs_gpu_capacity_provider=env.get("PRISM_ECS_GPU_CAPACITY_PROVIDER") or "prism-gpu",
             domains=tuple(dict.fromkeys(DOMAINS + extra_domains)),
+            index_uri=env.get("PRISM_INDEX_URI") or str(data_dir / "index"),
+            api_keys=_list(env.get("PRISM_API_KEYS")),
+            api_keys_secret=env.get("PRISM_API_KEYS_SECRET") or None,
+            api_cors_origins=_list(env.get("PRISM_API_CORS_ORIGINS")),
+            api_public_url=(env.get("PRISM_API_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
         )
         values.update(overrides)
         settings = cls(**values)
@@ -120,11 +136,18 @@ class PrismSettings:
         return settings
 
     @property
+    def index_location(self) -> str:
+        """The LanceDB index: PRISM_INDEX_URI, or `<data_dir>/index`."""
+        return self.index_uri or str(Path(self.data_dir) / "index")
+
+    @property
     def scratch_dir(self) -> Path:
         """Local scratch: staged S3 sources, step work folders (removed after each step or dead run)."""
         return Path(self.data_dir) / "scratch"
 
     def validate(self) -> None:
+        if any(len(k) < 16 for k in self.api_keys):
+            raise ValueError("PRISM_API_KEYS: every key must have at least 16 characters")
         if self.run_max_runtime_s <= 0:
             raise ValueError(f"PRISM_RUN_MAX_RUNTIME_S must be > 0, got {self.run_max_runtime_s}")
         if self.profile not in PROFILES:

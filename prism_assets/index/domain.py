@@ -1,0 +1,62 @@
+"""The index domain: `search_index` and `proxy` per title, and the index's maintenance job."""
+
+from __future__ import annotations
+
+from dagster import ScheduleDefinition, job, op
+
+from ..core.domain import Domain, DomainContext
+from ..partitions import TITLES_PARTITIONS_NAME
+from .assets import INDEX
+from .proxy import PROXY
+from .resources import SearchIndexResource, TextModelResource
+
+MAINTENANCE_JOB = "index_maintenance_job"
+
+
+@op(pool="index", required_resource_keys={"search_index"},
+    description="Remove the rows of titles that are no longer partitions of `titles`, compact the tables, fold new rows into "
+    "their indexes and delete table versions older than an hour.")
+def index_maintenance(context) -> dict:
+    backend = context.resources.search_index.backend()
+    live = set(context.instance.get_dynamic_partitions(TITLES_PARTITIONS_NAME))
+    removed = {}
+    for title_id in backend.title_ids():
+        if title_id not in live:
+            removed[title_id] = backend.remove_title(title_id)
+            context.log.info(f"{title_id}: no longer a title partition: its index rows were removed")
+    stats = backend.maintain()
+    context.add_output_metadata({"titles_removed": len(removed), "tables": {k: v["rows"] for k, v in stats.items()},
+                                 "revision": backend.revision()})
+    return {"removed": removed, "tables": stats}
+
+
+def _resources(ctx: DomainContext) -> dict:
+    s = ctx.settings
+    return {"text_model": TextModelResource(profile=ctx.profile),
+            "search_index": SearchIndexResource(uri=s.index_location, s3_endpoint_url=s.s3_endpoint_url, s3_region=s.s3_region,
+                                                public_url=s.api_public_url)}
+
+
+def _jobs(ctx: DomainContext) -> list:
+    @job(name=MAINTENANCE_JOB, description="Index maintenance: orphaned titles removed, tables compacted, old versions deleted.",
+         tags={"prism/step": "index_maintenance"})
+    def index_maintenance_job():
+        index_maintenance()
+
+    return [index_maintenance_job]
+
+
+def _schedules(ctx: DomainContext) -> list:
+    return [ScheduleDefinition(name="index_maintenance_schedule", job_name=MAINTENANCE_JOB, cron_schedule="30 3 * * *",
+                               execution_timezone="UTC", description="Daily at 03:30 UTC: compaction and cleanup of the search index.")]
+
+
+DOMAIN = Domain(
+    name="index",
+    description="Serving: each title's rows in the cross-title search index (LanceDB) and a browser-playable proxy; the index's "
+    "daily maintenance. Read by the API and viewer (`prism serve`).",
+    signals=(PROXY, INDEX),
+    resources=_resources,
+    jobs=_jobs,
+    schedules=_schedules,
+)

