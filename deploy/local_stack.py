@@ -179,7 +179,7 @@ def build_plan(home: Path, *, database: str | None = None, webserver_port: int |
         cpu_workers = int(env.get("PRISM_CPU_WORKERS", "1"))  # more than one: steps of other titles overlap a step's I/O waits
         procs += [worker_proc("cpu", home / "celery", prefix, suffix, bin_dir=bin_, tree=not installed, number=n + 1) for n in range(cpu_workers)]
         procs += [worker_proc("gpu", home / "celery", prefix, suffix, bin_dir=bin_, tree=not installed)]
-    pools = {"gpu": int(env.get("PRISM_GPU_SLOTS", "1")), "decode": int(env.get("PRISM_DECODE_SLOTS", "2"))}
+    pools = {"gpu": int(env.get("PRISM_GPU_SLOTS", "1")), "decode": int(env.get("PRISM_DECODE_SLOTS", "2")), "index": 1}
     return Plan(home=home, env=common, procs=procs, webserver_url=f"http://127.0.0.1:{wport}/graphql", grpc_port=gport,
                 pools=pools, database=pg["DAGSTER_PG_DB"], cwd=home if installed else REPO)
 

@@ -12,7 +12,8 @@ from prism_assets.settings import PrismSettings
 
 POOLS = {"source_video": "decode", "visual_pass": "decode", "embeddings": "gpu", "posters": "gpu", "transcript": "gpu",
          "audio_pass": "decode", "shots": None, "keyframes": None, "shot_embeddings": None, "audio_analysis": None, "qc": None,
-         "subtitles": None, "localization": None, "speaker_turns": "gpu", "text": None, "scenes": None, "structure": None, "fingerprint": None}
+         "subtitles": None, "localization": None, "speaker_turns": "gpu", "text": None, "scenes": None, "structure": None, "fingerprint": None,
+         "proxy": "decode", "search_index": "index"}
 
 
 def test_every_asset_checked_partitioned_fresh_and_versioned(settings):
