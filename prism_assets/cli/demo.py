@@ -146,5 +146,7 @@ def demo(
     if report:
         out.print(f"QC report: {arts.store.uri_for(report)}  (also: asset qc_report, partition {day}, in the UI)", highlight=False)
     out.print(f"next: prism export {delivered[0]} --to {export_dir}   |   make ui  (then open http://127.0.0.1:3000, Assets > Lineage)", highlight=False)
+    out.print(f"viewer: make serve  (then open {settings.api_public_url}/titles/{delivered[0]}; API docs at {settings.api_public_url}/v1/docs; "
+              f"index: {settings.index_location})", highlight=False)
     if failed:
         raise typer.Exit(1)

@@ -395,7 +395,7 @@ def compute(sc: SignalContext, source_video: dict):
         "producer": {"tool": "prism-proxy", "code_version": PROXY_CODE_VERSION, "ffmpeg": version, "encoder": encoder, "profile": sc.profile.name},
     }
     sc.provenance = {"tool": "ffmpeg", "version": version, "code_version": PROXY_CODE_VERSION, "encoder": encoder}
-    sc.log.info(f"{title_id}: proxy {info['width']}x{info['height']} {info['fps']:.3f} fps {info['duration_s']:.2f} s, "
+    sc.log.info(f"{title_id}: proxy {info['width']}x{info['height']} {info['fps'] or 0:.3f} fps {info['duration_s']:.2f} s, "
                 f"{doc['bytes'] / 1e6:.1f} MB in {seconds:.1f} s ({doc['speed_x']}x realtime)")
     return Result(Bundle(doc, files={FILE: out}), check_value=doc, metadata={
         "width": info["width"], "height": info["height"], "fps": float(info["fps"] or 0.0), "duration_s": float(info["duration_s"]),
