@@ -113,6 +113,9 @@ def title_row(sv: dict, qc: dict | None, localization: dict | None, subtitles: d
 def compute_index(sc: SignalContext, source_video: dict, shots: pd.DataFrame, keyframes: pd.DataFrame, embeddings: pd.DataFrame,
                   shot_embeddings: pd.DataFrame, frame_samples: pd.DataFrame, transcript: dict, subtitles: dict, localization: dict,
                   text: pd.DataFrame, scenes: pd.DataFrame, structure: dict, qc: dict, posters: pd.DataFrame) -> Result:
+    import time
+
+    t0 = time.perf_counter()
     title_id = sc.title_id
     season = _season_row(sc.storage, source_video.get("series"), title_id)
     tc = TitleContext(title_id=title_id, index_version=sc.run_id, fps=float(source_video.get("fps") or 25.0),
@@ -128,6 +131,7 @@ def compute_index(sc: SignalContext, source_video: dict, shots: pd.DataFrame, ke
         "ocr": ocr_rows(tc, text),
         "events": event_rows(tc, qc, source_video.get("delivery_date")),
     }
+    t_rows = time.perf_counter() - t0
     embedder = sc.model.get()
     texts = [r["text"] for name in FTS_TABLES for r in rows[name]]
     vectors = embedder.embed(texts) if texts else []
@@ -141,18 +145,21 @@ def compute_index(sc: SignalContext, source_video: dict, shots: pd.DataFrame, ke
               "clip": f"{clip.get('model')}/{clip.get('weights')}" if clip else None, "clip_weights_trained": bool(clip.get("weights_trained"))}
     trow = title_row(source_video, qc, localization, subtitles, text, posters, structure, season,
                      {k: {"rows": len(v)} for k, v in rows.items()}, {k: v for k, v in models.items() if k != "text_model"}, sc.run_id)
+    t_embed = time.perf_counter() - t0 - t_rows
     backend = sc.resources["search_index"].backend()
     written = backend.replace_title(title_id, rows, trow)
+    seconds = {"rows": round(t_rows, 3), "embed": round(t_embed, 3), "write": round(time.perf_counter() - t0 - t_rows - t_embed, 3),
+               "total": round(time.perf_counter() - t0, 3)}
     sc.provenance = {"text_model": prov, "clip": models["clip"], "clip_weights_trained": models["clip_weights_trained"],
                      "index": backend.uri}
     doc = {"schema_version": INDEX_ARTIFACT_SCHEMA, "title_id": title_id, "index_version": sc.run_id, "index_uri": backend.uri,
            "index_schema_version": INDEX_SCHEMA_VERSION, "tables": written, "shots": int(len(shots)), "text_rows": len(texts),
            "text_rows_without_vector": sum(1 for n in FTS_TABLES for r in rows[n] if r.get("vector") is None),
            "models": {"text": prov, "clip": models["clip"], "clip_weights_trained": models["clip_weights_trained"]},
-           "producer": {"tool": "prism-index", "code_version": INDEX_CODE_VERSION}}
+           "seconds": seconds, "producer": {"tool": "prism-index", "code_version": INDEX_CODE_VERSION}}
     viewer = f"{sc.resources['search_index'].public_url}/titles/{title_id}"
     table = pd.DataFrame([{"table": k, "rows": v["rows"], "version": v.get("version")} for k, v in written.items()])
-    md = {"viewer": MetadataValue.url(viewer), "index_version": sc.run_id, "rows": int(sum(v["rows"] for v in written.values())),
+    md = {"viewer": MetadataValue.url(viewer), "index_version": sc.run_id, "seconds": seconds["total"], "rows": int(sum(v["rows"] for v in written.values())),
           "text_model": models["text"], "visual_search": "on" if models["clip_weights_trained"] else "off (CLIP weights are random-init)"}
     return Result(doc, metadata=md, table=table)
 

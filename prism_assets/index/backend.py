@@ -174,7 +174,7 @@ class LanceBackend:
             data = pa.Table.from_pylist(table_rows, schema=t.schema)
             cond = where_sql([Cond("title_id", "=", title_id)])
             res = (t.merge_insert("row_id").when_matched_update_all().when_not_matched_insert_all()
-                   .when_not_matched_by_source_delete(cond).execute(data))
+                   .when_not_matched_by_source_delete(cond).execute(data, on_bad_vectors="null"))
             counts[name] = {"rows": len(table_rows), "inserted": res.num_inserted_rows, "updated": res.num_updated_rows,
                             "deleted": res.num_deleted_rows, "version": res.version}
             if table_rows:
@@ -265,11 +265,12 @@ class LanceBackend:
             if t is None:
                 continue
             before = int(t.version)
+            versions_before = len(t.list_versions())
             n = t.count_rows()
             vec_col = {"units": None, "frames": "frame_vec"}.get(name, "vector")
             if vec_col and n >= vector_index_min_rows and not any(vec_col in (getattr(i, "columns", None) or []) for i in t.list_indices()):
                 t.create_index(metric="l2" if vec_col == "frame_vec" else "cosine", vector_column_name=vec_col, index_type="IVF_HNSW_SQ")
-            stats = t.optimize(cleanup_older_than=timedelta(seconds=older_than_s), delete_unverified=False)
-            removed = getattr(getattr(stats, "prune", None), "old_versions", None)
-            out[name] = {"rows": n, "version_before": before, "version_after": int(t.version), "old_versions_removed": removed}
+            t.optimize(cleanup_older_than=timedelta(seconds=older_than_s), delete_unverified=False)
+            out[name] = {"rows": n, "version_before": before, "version_after": int(t.version),
+                         "old_versions_removed": max(versions_before + 1 - len(t.list_versions()), 0)}
         return out

@@ -15,6 +15,7 @@ everywhere:
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,9 @@ class Query:
     season: int | None = None
     language: str | None = None
     qc_kinds: tuple[str, ...] = ()
+    provider: str | None = None  # titles of this provider (sidecar)
+    episode: int | None = None
+    title_language: str | None = None  # titles having this language (audio, subtitles or on-screen text)
     structure: tuple[str, ...] = ()  # only these labels
     exclude_structure: tuple[str, ...] = ()
     start_s: float | None = None
@@ -77,6 +81,7 @@ class Hit:
     unit_index: int | None = None
     row_id: str | None = None
     explanation: dict = field(default_factory=dict)
+    words: list | None = field(default=None, repr=False)  # speech: the segment's timed words (to narrow the moment)
 
     @property
     def citation(self) -> str:
@@ -123,14 +128,19 @@ class Searcher:
     # -- filters
     def conds(self, q: Query, table: str) -> list[Cond]:
         c = []
-        titles = list(q.titles)
+        titles = set(q.titles) if q.titles else None
+        narrowed = []
         if q.qc_kinds:
-            with_kinds = {r["title_id"] for r in self.backend.select("events", [Cond("kind", "in", list(q.qc_kinds))], ["title_id"], limit=100_000)}
-            titles = sorted(with_kinds & set(titles)) if titles else sorted(with_kinds)
-            if not titles:
-                titles = ["\x00none"]
-        if titles:
-            c.append(Cond("title_id", "in", titles))
+            narrowed.append({r["title_id"] for r in self.backend.select("events", [Cond("kind", "in", list(q.qc_kinds))], ["title_id"], limit=1_000_000)})
+        tconds = ([Cond("provider", "=", q.provider)] if q.provider else []) + ([Cond("languages", "contains", q.title_language.lower())] if q.title_language else [])
+        if tconds:
+            narrowed.append({r["title_id"] for r in self.backend.select("titles", tconds, ["title_id"], limit=1_000_000)})
+        for ids in narrowed:
+            titles = ids if titles is None else titles & ids
+        if titles is not None:
+            c.append(Cond("title_id", "in", sorted(titles) or ["\x00none"]))
+        if q.episode is not None:
+            c.append(Cond("episode", "=", int(q.episode)))
         if q.series_id:
             c.append(Cond("series_id", "=", q.series_id))
         if q.season is not None:
@@ -212,6 +222,9 @@ class Searcher:
         hits = [h for h in hits if h.score >= threshold]
         hits.sort(key=lambda h: (-h.score, h.title_id, h.start_s))
         hits = _dedupe(hits)
+        for h in hits[: max(q.top_k, 10)]:
+            if h.words and q.text:
+                narrow(h, q.text)
         if q.group_by:
             hits = self.group(hits, q.group_by)
         return hits[: q.top_k]
@@ -280,8 +293,36 @@ class Searcher:
         return [h for h in hits if h.score >= threshold][: q.top_k]
 
 
+def _words(r: dict, channel: str) -> list | None:
+    if channel != "speech" or not r.get("detail"):
+        return None
+    try:
+        return json.loads(r["detail"]).get("words") or None
+    except (ValueError, AttributeError):
+        return None
+
+
+def narrow(hit: Hit, query: str) -> None:
+    """A speech hit whose segment holds more than the query: its moment becomes the run of words that
+    best matches the query (the segment may join several sentences)."""
+    words = [w for w in hit.words or [] if w.get("start") is not None and w.get("end") is not None]
+    n = len(fold(query).split())
+    if not words or n == 0 or len(words) <= n + 2:
+        return
+    best, span = 0.0, None
+    for size in range(max(1, n - 1), n + 3):
+        for i in range(0, len(words) - size + 1):
+            window = " ".join(str(w["word"]) for w in words[i:i + size])
+            score = lexical_score(query, window) - 0.02 * abs(size - n) + (0.5 if fold(query) in fold(window) else 0.0)
+            if score > best:
+                best, span = score, (float(words[i]["start"]), float(words[i + size - 1]["end"]))
+    if span and best >= 0.5:
+        hit.explanation["segment"] = [round(hit.start_s, 3), round(hit.end_s, 3)]
+        hit.start_s, hit.end_s = span
+
+
 def _hit(r: dict, channel: str, score: float, explanation: dict) -> Hit:
-    return Hit(title_id=r["title_id"], channel=channel, start_s=float(r["start_s"]), end_s=float(r["end_s"]), score=float(score),
+    return Hit(words=_words(r, channel), title_id=r["title_id"], channel=channel, start_s=float(r["start_s"]), end_s=float(r["end_s"]), score=float(score),
                timecode=r.get("timecode") or "", text=r.get("text"), language=r.get("language"), track=r.get("track"),
                structure=r.get("structure"), scene_index=r.get("scene_index"), unit_index=r.get("unit_index"), row_id=r.get("row_id"),
                explanation=explanation)

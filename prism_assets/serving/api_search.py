@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 
-from ..index.search import CHANNELS, GROUPS, STRUCTURE_LABELS, Hit, Query
+from ..index.backend import Cond
+from ..index.search import CHANNELS, GROUPS, STRUCTURE_LABELS, Hit
+from ..index.search import Query as SearchQuery
 from .data import BadRequest, Data, check_title_id
 
 router = APIRouter(prefix="/v1")
@@ -25,6 +27,9 @@ class Filters(BaseModel):
     season: int | None = Field(None, ge=0, le=10_000)
     language: str | None = Field(None, max_length=16, description="the row's language (ISO 639-1)")
     qc_kinds: list[str] = Field(default_factory=list, max_length=50, description="only titles with QC events of these kinds")
+    provider: str | None = Field(None, max_length=128, description="only titles of this provider")
+    episode: int | None = Field(None, ge=0, le=100_000)
+    title_language: str | None = Field(None, max_length=16, description="only titles having this language (audio, subtitles, on-screen)")
     structure: list[Label] = Field(default_factory=list, description="only moments inside these parts (e.g. intro)")
     exclude_structure: list[Label] = Field(default_factory=list, description="never moments inside these parts (e.g. end_credits)")
     start_s: float | None = Field(None, ge=0)
@@ -59,13 +64,14 @@ class RagRequest(BaseModel):
     context_s: float = Field(15.0, ge=0, le=120, description="seconds of neighbouring speech/subtitles added around each hit")
 
 
-def _query(text: str | None, mode: str, channels, f: Filters, top_k: int, min_score, group_by=None) -> Query:
+def _query(text: str | None, mode: str, channels, f: Filters, top_k: int, min_score, group_by=None) -> SearchQuery:
     if f.start_s is not None and f.end_s is not None and f.end_s <= f.start_s:
         raise BadRequest("filters.end_s must be after filters.start_s")
     for t in f.titles:
         check_title_id(t)
-    return Query(text=text, mode=mode, channels=tuple(channels), titles=tuple(f.titles), series_id=f.series_id, season=f.season,
-                 language=f.language, qc_kinds=tuple(f.qc_kinds), structure=tuple(f.structure), exclude_structure=tuple(f.exclude_structure),
+    return SearchQuery(text=text, mode=mode, channels=tuple(channels), titles=tuple(f.titles), series_id=f.series_id, season=f.season,
+                 language=f.language, qc_kinds=tuple(f.qc_kinds), provider=f.provider, episode=f.episode, title_language=f.title_language,
+                 structure=tuple(f.structure), exclude_structure=tuple(f.exclude_structure),
                  start_s=f.start_s, end_s=f.end_s, top_k=top_k, min_score=min_score, group_by=group_by)
 
 
@@ -80,7 +86,7 @@ def _data(request: Request) -> Data:
     return request.app.state.data
 
 
-def _answer(request: Request, hits, notes: list[str], q: Query) -> dict:
+def _answer(request: Request, hits, notes: list[str], q: SearchQuery) -> dict:
     data = _data(request)
     base = str(request.base_url).rstrip("/")
     return {"hits": [hit_json(h, base) for h in hits], "notes": notes, "mode": q.mode, "channels": list(q.channels),
@@ -95,9 +101,11 @@ def search(request: Request, body: SearchRequest):
 
 
 @router.get("/search", tags=["search"], summary="Search (simple form): q, mode, channels (comma list), top_k, min_score, group_by")
-def search_get(request: Request, q: str, mode: Literal["hybrid", "lexical", "semantic"] = "hybrid", channels: str = "speech,subtitles,ocr",
-               top_k: int = 10, min_score: float | None = None, group_by: Literal["unit", "scene", "title"] | None = None,
-               title_id: str | None = None, language: str | None = None, series_id: str | None = None):
+def search_get(request: Request, q: str = Query(..., min_length=1, max_length=MAX_QUERY), mode: Literal["hybrid", "lexical", "semantic"] = "hybrid",
+               channels: str = Query("speech,subtitles,ocr", max_length=100), top_k: int = Query(10, ge=1, le=MAX_TOP_K),
+               min_score: float | None = Query(None, ge=0, le=1), group_by: Literal["unit", "scene", "title"] | None = None,
+               title_id: str | None = Query(None, max_length=128), language: str | None = Query(None, max_length=16),
+               series_id: str | None = Query(None, max_length=128)):
     chans = [c.strip() for c in channels.split(",") if c.strip()]
     bad = [c for c in chans if c not in CHANNELS]
     if bad:
@@ -130,7 +138,7 @@ async def search_frame(request: Request, image: UploadFile | None = File(None), 
         raw = resp.path.read_bytes() if hasattr(resp, "path") else resp.body
     else:
         raise BadRequest("send an image (multipart field `image`) or `title_id` + `unit_index`")
-    q = Query(top_k=top_k + (5 if exclude_title else 0), min_score=min_score)
+    q = SearchQuery(top_k=top_k + (5 if exclude_title else 0), min_score=min_score)
     try:
         hits = data.searcher.by_frame(raw, q)
     except ValueError as exc:
@@ -148,9 +156,6 @@ def rag_context(request: Request, body: RagRequest):
     hits, notes = data.searcher.search(q)
     chunks = []
     for h in hits:
-        around = data.searcher.backend.select("speech", [], limit=0) if False else None  # noqa: F841  (placeholder avoided)
-        from ..index.backend import Cond
-
         ctx = []
         for table in ("speech", "subtitles"):
             ctx += data.backend.select(table, [Cond("title_id", "=", h.title_id), Cond("end_s", ">", h.start_s - body.context_s),

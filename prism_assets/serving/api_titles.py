@@ -7,7 +7,7 @@ import json
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 
 from ..index.backend import Cond
 from .data import BadRequest, Data, LocalFile, NotFound, check_title_id
@@ -220,13 +220,19 @@ def _send(request: Request, f, media_type: str) -> Response:
     if rng and rng.startswith("bytes="):
         a, _, b = rng[6:].split(",")[0].partition("-")
         try:
-            start, end = (int(a), int(b) if b else size - 1) if a else (size - int(b), size - 1)
+            start, end = (int(a), int(b) if b else size - 1) if a else (max(size - int(b), 0), size - 1)
         except ValueError:
             return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
         if start > end or start >= size:
             return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
         end = min(end, size - 1, start + (8 << 20) - 1)
         status = 206
+    if status == 200:  # the whole object, streamed in 8 MiB ranges (never held in memory)
+        def chunks():
+            for a in range(0, size, 8 << 20):
+                yield f.store.get_range(f.key, a, min(a + (8 << 20), size) - 1)
+
+        return StreamingResponse(chunks(), media_type=media_type, headers={"Accept-Ranges": "bytes", "Content-Length": str(size)})
     body = f.store.get_range(f.key, start, end)
     headers = {"Accept-Ranges": "bytes", "Content-Length": str(len(body))}
     if status == 206:
@@ -279,7 +285,12 @@ def qc_events(request: Request, kind: str | None = Query(None, max_length=64), s
         conds.append(Cond("title_id", "=", check_title_id(title_id)))
     rows = data.backend.select("events", conds, limit=1_000_000)
     rows.sort(key=lambda r: (-(int((r.get("delivery_date") or "0000-00-00").replace("-", ""))), r["title_id"], r["start_s"], r["row_id"]))
-    offset = int(_untoken(page_token)) if page_token else 0
+    try:
+        offset = int(_untoken(page_token)) if page_token else 0
+    except ValueError:
+        raise BadRequest("page_token is not one this API gave") from None
+    if offset < 0:
+        raise BadRequest("page_token is not one this API gave")
     page = rows[offset: offset + page_size]
     for r in page:
         r["metrics"] = json.loads(r["metrics"]) if r.get("metrics") else {}

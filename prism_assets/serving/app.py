@@ -93,11 +93,15 @@ def create_app(settings=None, *, data: Data | None = None, embedder=None, keys: 
     @app.middleware("http")
     async def authenticate(request: Request, call_next):
         path = request.url.path
-        if keys and not any(path == p or (p.endswith("/") and path.startswith(p)) for p in OPEN_PATHS):
+        preflight = request.method == "OPTIONS" and "access-control-request-method" in request.headers  # CORS answers it; it never carries a key
+        if keys and not preflight and not any(path == p or (p.endswith("/") and path.startswith(p)) for p in OPEN_PATHS):
             presented = _presented_key(request)
             if not presented or not any(hmac.compare_digest(presented.encode(), k.encode()) for k in keys):
                 if not path.startswith("/v1/") and request.method == "GET":
-                    return RedirectResponse(f"/login?next={path}", status_code=303)
+                    from urllib.parse import quote
+
+                    target = path + (f"?{request.url.query}" if request.url.query else "")
+                    return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
                 return problem(401, "Unauthorized", "a valid API key is required (X-API-Key or Authorization: Bearer)")
         try:
             return await call_next(request)
