@@ -38,8 +38,22 @@
     });
     tl.appendChild(el);
   }
+  function ruler() {  // a time axis: a tick every 1/2/5/10/30/60/300/600 s, about ten across
+    const el = document.createElement('div'); el.className = 'lane ruler';
+    const n = document.createElement('div'); n.className = 'name'; n.textContent = 'time'; el.appendChild(n);
+    const step = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1800].find(s => duration / s <= 12) || 3600;
+    for (let t = 0; t <= duration; t += step) {
+      const tick = document.createElement('div'); tick.className = 'tick'; tick.style.left = x(t) + 'px';
+      const m = Math.floor(t / 60), s = Math.round(t % 60);
+      tick.textContent = t >= 3600 ? Math.floor(t / 3600) + ':' + String(m % 60).padStart(2, '0') + ':' + String(s).padStart(2, '0') : m + ':' + String(s).padStart(2, '0');
+      el.appendChild(tick);
+    }
+    el.addEventListener('click', (ev) => { const r = el.getBoundingClientRect(); const px = ev.clientX - r.left - LEFT; if (px >= 0) seek(duration * px / (r.width - LEFT)); });
+    tl.appendChild(el);
+  }
   fetch('/v1/titles/' + encodeURIComponent(id) + '/timeline', {credentials: 'same-origin'}).then(r => r.json()).then(d => {
     const L = d.lanes || {};
+    ruler();
     lane('structure', L.structure || [], 'intro/recap/credits', colours.structure);
     lane('scenes', L.scenes || [], 'scenes', (it) => it.scene_index % 2 ? '#9575cd' : colours.scenes);
     lane('shots', L.shots || [], 'shots', (it) => it.unit_index % 2 ? '#78909c' : colours.shots);
