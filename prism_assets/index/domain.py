@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import ScheduleDefinition, job, op
+from dagster import DefaultScheduleStatus, ScheduleDefinition, job, op
 
 from ..core.domain import Domain, DomainContext
 from ..partitions import TITLES_PARTITIONS_NAME
@@ -16,7 +16,7 @@ MAINTENANCE_JOB = "index_maintenance_job"
 @op(pool="index", required_resource_keys={"search_index"},
     description="Remove the rows of titles that are no longer partitions of `titles`, compact the tables, fold new rows into "
     "their indexes and delete table versions older than an hour.")
-def index_maintenance(context) -> dict:
+def index_maintenance(context) -> None:
     backend = context.resources.search_index.backend()
     live = set(context.instance.get_dynamic_partitions(TITLES_PARTITIONS_NAME))
     removed = {}
@@ -25,9 +25,9 @@ def index_maintenance(context) -> dict:
             removed[title_id] = backend.remove_title(title_id)
             context.log.info(f"{title_id}: no longer a title partition: its index rows were removed")
     stats = backend.maintain()
-    context.add_output_metadata({"titles_removed": len(removed), "tables": {k: v["rows"] for k, v in stats.items()},
-                                 "revision": backend.revision()})
-    return {"removed": removed, "tables": stats}
+    context.add_output_metadata({"titles_removed": sorted(removed), "rows": {k: v["rows"] for k, v in stats.items()},
+                                 "old_versions_removed": {k: v["old_versions_removed"] for k, v in stats.items()}, "revision": backend.revision()})
+    return None  # the index itself is the result: nothing for the IO manager to store
 
 
 def _resources(ctx: DomainContext) -> dict:
@@ -48,7 +48,8 @@ def _jobs(ctx: DomainContext) -> list:
 
 def _schedules(ctx: DomainContext) -> list:
     return [ScheduleDefinition(name="index_maintenance_schedule", job_name=MAINTENANCE_JOB, cron_schedule="30 3 * * *",
-                               execution_timezone="UTC", description="Daily at 03:30 UTC: compaction and cleanup of the search index.")]
+                               execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING,
+                               description="Daily at 03:30 UTC: compaction and cleanup of the search index.")]
 
 
 DOMAIN = Domain(
