@@ -50,6 +50,7 @@ def unit(v: np.ndarray) -> np.ndarray:
 
 def build(index: Path, rows: int, rng) -> dict:
     from prism_assets.index.backend import LanceBackend
+    from prism_assets.index.features import cjk_runs
     from prism_assets.index.tables import TEXT_DIM, schema_for
 
     t0 = time.perf_counter()
@@ -74,7 +75,7 @@ def build(index: Path, rows: int, rng) -> dict:
             "row_id": [f"t{i // per_title:05d}:speech:0:{i % per_title}" for i in idx], "title_id": [f"t{i // per_title:05d}" for i in idx],
             "series_id": pa.nulls(n, pa.string()), "season": pa.nulls(n, pa.int32()), "episode": pa.nulls(n, pa.int32()),
             "index_version": ["synthetic"] * n, "start_s": start, "end_s": start + 5.0, "timecode": ["00:00:00:00"] * n,
-            "structure": ["body"] * n, "scene_index": pa.array((idx % per_title) // 20, pa.int32()), "text": texts, "language": ["en"] * n,
+            "structure": ["body"] * n, "scene_index": pa.array((idx % per_title) // 20, pa.int32()), "text": texts, "cjk": [cjk_runs(x) for x in texts], "language": ["en"] * n,
             "track": ["0"] * n, "detail": ["{}"] * n,
             "vector": pa.FixedSizeListArray.from_arrays(unit(rng.standard_normal((n, TEXT_DIM), dtype=np.float32)).reshape(-1), TEXT_DIM)},
             schema=speech.schema))

@@ -17,6 +17,7 @@ needs no imaging stack beyond a JPEG decoder.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -100,6 +101,14 @@ def decode_image(data: bytes) -> np.ndarray:
         except Exception as exc:  # noqa: BLE001
             raise ValueError(f"the PNG cannot be decoded: {type(exc).__name__}") from None
     raise ValueError("the image must be a JPEG or PNG")
+
+
+_CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]+")
+
+
+def cjk_runs(text: str) -> str:
+    """The Hangul / kana / Han runs of a text, space-separated ("" without any)."""
+    return " ".join(_CJK.findall(str(text or "")))
 
 
 def smpte(t_s: float, fps: float | None) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .features import dhash_hex, frame_vector, smpte
+from .features import cjk_runs, dhash_hex, frame_vector, smpte
 
 MAX_UNIT_S = 10.0  # a shot longer than this becomes several equal windows of at most 10 s
 FRAMES_PER_S = 1.0  # query-by-frame vectors: at most one keyframe candidate per second
@@ -166,7 +166,7 @@ def speech_rows(tc: TitleContext, transcript: dict | None) -> list[dict]:
                 continue
             words = [{"word": w.get("word"), "start": w.get("start"), "end": w.get("end"), "score": w.get("score")} for w in seg.get("words") or []]
             rows.append({**tc.common(), **tc.timed(_finite(seg["start"]), _finite(seg["end"])), "row_id": f"{tc.title_id}:speech:{tr['track']}:{i}",
-                         "text": text, "language": seg.get("language") or tr.get("language"), "track": str(tr["track"]),
+                         "text": text, "cjk": cjk_runs(text), "language": seg.get("language") or tr.get("language"), "track": str(tr["track"]),
                          "detail": json.dumps({"words": words}, allow_nan=False, default=float)})
     return rows
 
@@ -183,7 +183,7 @@ def subtitle_rows(tc: TitleContext, tracks: list[dict], cues_by_label: dict[str,
             if not text:
                 continue
             rows.append({**tc.common(), **tc.timed(_finite(c.start_s), _finite(c.end_s)), "row_id": f"{tc.title_id}:subtitles:{label}:{i}",
-                         "text": text, "language": tr.get("language"), "track": label,
+                         "text": text, "cjk": cjk_runs(text), "language": tr.get("language"), "track": label,
                          "detail": json.dumps({"source": tr.get("source"), "style": getattr(c, "style", None), "forced": bool(tr.get("forced"))})})
     return rows
 
@@ -201,7 +201,7 @@ def ocr_rows(tc: TitleContext, text: pd.DataFrame | None, every_s: float = 1.0) 
         t0, t1 = float(part["t_s"].min()), float(part["t_s"].max()) + every_s
         flags = [f for f in ("burned_in_subtitle", "slate", "rolling") if f in part.columns and bool(part[f].any())]
         rows.append({**tc.common(), **tc.timed(t0, min(t1, tc.duration_s or t1)), "row_id": f"{tc.title_id}:ocr:{int(g)}",
-                     "text": " ".join(str(best["text"]).split()), "language": best.get("language"), "track": None,
+                     "text": " ".join(str(best["text"]).split()), "cjk": cjk_runs(best["text"]), "language": best.get("language"), "track": None,
                      "detail": json.dumps({"box": {k: round(_finite(best[k]), 4) for k in ("x", "y", "w", "h")},
                                            "confidence": round(_finite(best["confidence"]), 1), "flags": flags, "frames": int(len(part))})})
     return rows

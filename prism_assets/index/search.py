@@ -4,10 +4,10 @@ frame, "A then B within N s", grouping and per-channel explanations.
 
 Scores are 0-1 and comparable across channels and queries, so a `min_score` means the same thing
 everywhere:
-- lexical: candidates come from the backend's n-gram full-text index (BM25); the score is the share
-  of the query's character 2- and 3-grams found in the row's text (accent- and case-folded), so an
-  exact phrase scores 1, one typo in a word ~0.75, and a 2-character Korean/Japanese query matches
-  as a substring;
+- lexical: candidates come from the backend's full-text indexes (BM25 over words with one edit per
+  word allowed, and over the CJK runs' character n-grams); the score is the share of the query's
+  character 2- and 3-grams found in the row's text (accent- and case-folded), so an exact phrase
+  scores 1, one typo in a word ~0.75, and a 2-character Korean/Japanese query matches as a substring;
 - semantic: all-MiniLM-L6-v2 cosine, rescaled so unrelated text (cosine <= `SEM_FLOOR`) scores 0;
 - hybrid: `weights.lexical * lexical + weights.semantic * semantic`, the weights tuned on the dev
   split of benchmarks/search.py (`DEFAULT_WEIGHTS`).
@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .backend import Cond
-from .features import decode_image, frame_vector, match_score
+from .features import cjk_runs, decode_image, frame_vector, match_score
 from .tables import TEXT_CHANNELS
 
 MODES = ("hybrid", "lexical", "semantic")
@@ -171,8 +171,14 @@ class Searcher:
         conds = self.conds(q, table)
         cands: dict[str, dict] = {}
         if q.mode in ("hybrid", "lexical"):
-            for r in self.backend.fts(table, q.text, conds, limit=CANDIDATES):
+            words = fold(q.text).split()
+            fuzzy = 1 if any(len(w) >= 5 for w in words) else 0  # one edit per word: a misread or mistyped letter
+            for r in self.backend.fts(table, q.text, conds, limit=CANDIDATES, fuzziness=fuzzy):
                 cands.setdefault(r["row_id"], r)
+            cjk = cjk_runs(q.text)
+            if cjk:
+                for r in self.backend.fts(table, cjk, conds, limit=CANDIDATES, column="cjk"):
+                    cands.setdefault(r["row_id"], r)
         if q.mode in ("hybrid", "semantic") and qvec is not None:
             for r in self.backend.nearest(table, "vector", qvec, conds, limit=CANDIDATES):
                 cands.setdefault(r["row_id"], {}).update(r)

@@ -76,18 +76,21 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
     ],
     "speech": _common + _timed + [
         ("text", pa.string(), "the segment's text"),
+        ("cjk", pa.string(), "the Korean/Japanese/Chinese runs of the text (character n-gram index)"),
         ("language", pa.string(), "ISO 639-1"),
         ("track", pa.string(), "audio track number"),
         ("detail", pa.string(), "JSON: words [{word, start, end, score}]"),
     ],
     "subtitles": _common + _timed + [
         ("text", pa.string(), "the cue's text"),
+        ("cjk", pa.string(), "the Korean/Japanese/Chinese runs of the text (character n-gram index)"),
         ("language", pa.string(), "ISO 639-1 (region kept)"),
         ("track", pa.string(), "subtitle track label (`en`, `en.forced`, ...)"),
         ("detail", pa.string(), "JSON: source, style, forced"),
     ],
     "ocr": _common + _timed + [
         ("text", pa.string(), "the text line (one row per text group: the same text persisting)"),
+        ("cjk", pa.string(), "the Korean/Japanese/Chinese runs of the text (character n-gram index)"),
         ("language", pa.string(), "ISO 639-1 by script"),
         ("track", pa.string(), "null"),
         ("detail", pa.string(), "JSON: box {x, y, w, h}, confidence, flags (burned_in_subtitle, slate, rolling)"),
