@@ -7,10 +7,12 @@ from dagster import DefaultScheduleStatus, ScheduleDefinition, job, op
 from ..core.domain import Domain, DomainContext
 from ..partitions import TITLES_PARTITIONS_NAME
 from .assets import INDEX
+from .gate import build_index_after_gate_sensor, build_index_title_job
 from .proxy import PROXY
 from .resources import SearchIndexResource, TextModelResource
 
 MAINTENANCE_JOB = "index_maintenance_job"
+INDEX_TITLE = build_index_title_job()  # one definition, shared by the jobs and the sensor
 
 
 @op(pool="index", required_resource_keys={"search_index"},
@@ -43,7 +45,11 @@ def _jobs(ctx: DomainContext) -> list:
     def index_maintenance_job():
         index_maintenance()
 
-    return [index_maintenance_job]
+    return [index_maintenance_job, INDEX_TITLE]
+
+
+def _sensors(ctx: DomainContext) -> list:
+    return [build_index_after_gate_sensor("process_title", INDEX_TITLE)]
 
 
 def _schedules(ctx: DomainContext) -> list:
@@ -60,4 +66,5 @@ DOMAIN = Domain(
     resources=_resources,
     jobs=_jobs,
     schedules=_schedules,
+    sensors=_sensors,
 )
