@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from prism_assets.core.artifacts import ArtifactStore, Bundle
 from prism_assets.core.store import LocalStore
+from prism_assets.index.search import DEFAULT_WEIGHTS
 from prism_assets.serving.app import create_app
 from prism_assets.serving.data import Data
 from prism_assets.settings import PrismSettings
@@ -525,7 +526,7 @@ def test_search_post_and_get(client):
     r = client.post("/v1/search", json={"q": PHRASE})
     assert r.status_code == 200
     body = r.json()
-    assert body["mode"] == "hybrid" and body["min_score"] == 0.45 and body["notes"] == []
+    assert body["mode"] == "hybrid" and body["min_score"] == DEFAULT_WEIGHTS.min_score and body["notes"] == []
     top = body["hits"][0]
     assert (top["title_id"], top["start_s"], top["citation"]) == (T1, 12.0, f"{T1}@00:00:12:00") and top["score"] > 0.99
     assert top["viewer_url"].endswith(f"/titles/{T1}?t=12.00") and top["explanation"]["lexical"] == 1.0

@@ -20,11 +20,14 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to lis
     from ..serving.app import create_app
 
     try:
-        app = create_app(settings)
+        app = create_app(settings)  # also the check that it starts (index, model, keys), in this process
     except Exception as exc:  # noqa: BLE001  (one line: the index, the model, the secret)
         fail(f"cannot start the API: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
     out.print(f"Prism viewer: http://{host}:{port}/   API: http://{host}:{port}/v1/docs   index: {settings.index_location}", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, workers=1 if workers == 1 else None)
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    else:  # worker processes build the app from the same environment
+        uvicorn.run("prism_assets.serving.app:create_app", factory=True, host=host, port=port, log_level="warning", access_log=False, workers=workers)
 
 
 def index_remove(title_id: str = typer.Argument(..., help="Title id")):

@@ -30,6 +30,9 @@ from .tables import FTS_TABLES, TABLES, schema_for
 
 TITLE_TABLE = "titles"
 VECTOR_COLUMNS = ("vector", "clip", "frame_vec")
+# what a search candidate carries: each further column is a random read per candidate (12 columns made a query 3-4x
+# slower than 5 at a million rows); the final hits' other columns are read once, by row_id (`hydrate` in search.py)
+CANDIDATE_COLUMNS = ("row_id", "title_id", "index_version", "start_s", "end_s", "text", "unit_index", "frame", "t_s", "dhash")
 
 
 class IndexError_(RuntimeError):  # noqa: N801  (not the builtin IndexError)
@@ -51,7 +54,8 @@ class SearchBackend(Protocol):
     def title_ids(self) -> list[str]: ...
     def select(self, table: str, conds: Iterable[Cond] = (), columns: list[str] | None = None, limit: int = 1000,
                order_by: str | None = None) -> list[dict]: ...
-    def fts(self, table: str, query: str, conds: Iterable[Cond] = (), limit: int = 50, column: str = "text", fuzziness: int = 0) -> list[dict]: ...
+    def fts(self, table: str, query: str, conds: Iterable[Cond] = (), limit: int = 50, column: str = "text", fuzziness: int = 0,
+            columns: Iterable[str] = CANDIDATE_COLUMNS) -> list[dict]: ...
     def nearest(self, table: str, column: str, vector, conds: Iterable[Cond] = (), limit: int = 50) -> list[dict]: ...
     def count(self, table: str, conds: Iterable[Cond] = ()) -> int: ...
     def revision(self) -> int: ...
@@ -114,6 +118,8 @@ class LanceBackend:
             raise IndexError_(f"cannot open the index at {uri}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         self._tables: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._counts: dict[str, tuple[float, int]] = {}  # table -> (when, rows): searches skip empty tables
+        self._ttl = max(float(read_consistency_s), 0.0)
         self._clip_dim = clip_dim
 
     @classmethod
@@ -145,9 +151,14 @@ class LanceBackend:
         return schema_for(name, clip_dim=dim)
 
     def ensure_fts(self, name: str, t) -> None:
+        """The table's indexes, once it has rows: BTREE on `row_id` and `title_id` (the merge key and the title
+        filter), and for text tables the two full-text indexes."""
+        have = {c for i in t.list_indices() for c in (getattr(i, "columns", None) or [])}
+        for col in ("row_id", "title_id"):
+            if col not in have and col in t.schema.names:
+                t.create_scalar_index(col, index_type="BTREE", replace=True)
         if name not in FTS_TABLES:
             return
-        have = {c for i in t.list_indices() for c in (getattr(i, "columns", None) or [])}
         from lancedb.index import FTS
 
         # words (accent- and case-folded; typos through fuzzy matching at query time): milliseconds at a million rows, where
@@ -185,6 +196,7 @@ class LanceBackend:
                             "deleted": res.num_deleted_rows, "version": res.version}
             if table_rows:
                 self.ensure_fts(name, t)
+                self._counts.pop(name, None)
         t = self.table(TITLE_TABLE, create_with=schema_for(TITLE_TABLE))
         data = pa.Table.from_pylist([title_row], schema=t.schema)
         res = t.merge_insert("title_id").when_matched_update_all().when_not_matched_insert_all().execute(data)
@@ -228,33 +240,46 @@ class LanceBackend:
         t = self.table(table)
         return 0 if t is None else t.count_rows(where_sql(conds))
 
-    def fts(self, table: str, query: str, conds: Iterable[Cond] = (), limit: int = 50, column: str = "text", fuzziness: int = 0) -> list[dict]:
+    def is_empty(self, table: str) -> bool:
+        """No row at all (cached for the read-consistency interval: an empty table costs a search nothing)."""
+        import time
+
+        now = time.monotonic()
+        hit = self._counts.get(table)
+        if hit is None or now - hit[0] > self._ttl:
+            hit = self._counts[table] = (now, self.count(table))
+        return hit[1] == 0
+
+    def fts(self, table: str, query: str, conds: Iterable[Cond] = (), limit: int = 50, column: str = "text", fuzziness: int = 0,
+            columns: Iterable[str] = CANDIDATE_COLUMNS) -> list[dict]:
         """BM25 candidates: `column` text (words, `fuzziness` edits per word) or cjk (character n-grams)."""
         from lancedb.query import MatchQuery
 
         t = self.table(table)
-        if t is None or not query.strip():
+        if t is None or not query.strip() or self.is_empty(table):
             return []
         q = t.search(MatchQuery(query, column, fuzziness=int(fuzziness), max_expansions=20), query_type="fts")
         where = where_sql(conds)
         if where:
             q = q.where(where, prefilter=True)
         try:
-            return q.limit(limit).select([c for c in t.schema.names if c not in VECTOR_COLUMNS] + ["_score"]).to_list()
+            return q.limit(limit).select([c for c in columns if c in t.schema.names] + ["_score"]).to_list()
         except Exception as exc:  # noqa: BLE001  (no FTS index yet on an empty table)
             if "index" in str(exc).lower() and t.count_rows() == 0:
                 return []
             raise
 
-    def nearest(self, table: str, column: str, vector, conds: Iterable[Cond] = (), limit: int = 50) -> list[dict]:
+    def nearest(self, table: str, column: str, vector, conds: Iterable[Cond] = (), limit: int = 50,
+                columns: Iterable[str] = CANDIDATE_COLUMNS) -> list[dict]:
         t = self.table(table)
-        if t is None:
+        if t is None or self.is_empty(table):
             return []
-        q = t.search(list(map(float, vector)), vector_column_name=column).metric("l2" if column == "frame_vec" else "cosine")
+        # nprobes 10 of ~sqrt(rows) IVF partitions (ignored without an ANN index: a flat scan is exact)
+        q = t.search(list(map(float, vector)), vector_column_name=column).metric("l2" if column == "frame_vec" else "cosine").nprobes(10)
         where = where_sql(conds)
         if where:
             q = q.where(where, prefilter=True)
-        keep = [c for c in t.schema.names if c not in VECTOR_COLUMNS] + ["_distance"]
+        keep = [c for c in columns if c in t.schema.names] + ["_distance"]
         return q.limit(limit).select(keep).to_list()
 
     def revision(self) -> int:
@@ -276,6 +301,8 @@ class LanceBackend:
             before = int(t.version)
             versions_before = len(t.list_versions())
             n = t.count_rows()
+            if n:
+                self.ensure_fts(name, t)
             vec_col = {"units": None, "frames": "frame_vec"}.get(name, "vector")
             if vec_col and n >= vector_index_min_rows and not any(vec_col in (getattr(i, "columns", None) or []) for i in t.list_indices()):
                 dim = t.schema.field(vec_col).type.list_size

@@ -30,14 +30,17 @@ CHANNELS = ("speech", "subtitles", "ocr", "visual")
 GROUPS = ("unit", "scene", "title")
 STRUCTURE_LABELS = ("intro", "recap", "opening_credits", "end_credits", "body")
 SEM_FLOOR = 0.25
-CANDIDATES = 40
+CANDIDATES = 30
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="prism-search")  # the channels of one query side by side (LanceDB releases the GIL)
 
 
 @dataclass(frozen=True)
 class Weights:
-    lexical: float = 0.6
-    semantic: float = 0.4
-    min_score: float = 0.45  # default threshold below which nothing is returned (no-answer queries)
+    lexical: float = 1.0
+    semantic: float = 0.9
+    min_score: float = 0.4  # hybrid: default threshold below which nothing is returned (no-answer queries)
+    min_score_single: float = 0.3  # lexical-only or semantic-only modes
+    frame_min_score: float = 0.5  # query by frame
 
 
 DEFAULT_WEIGHTS = Weights()
@@ -106,9 +109,50 @@ def grams(text: str) -> set[str]:
     return out
 
 
+STOP = frozenset("a an the of to in on at and or is was were be been for with by from it its this that as his her my our your their we "
+                 "you i he she they them me us not no so but if then than there here der die das und ein eine einen im am zu von mit "
+                 "den dem des ist war nicht auf".split())
+
+
+def _near(w: str, words: set[str]) -> bool:
+    """w is one edit (substitution, insertion, deletion) from a word of `words` (words of 4+ letters)."""
+    if len(w) < 4:
+        return False
+    for d in words:
+        if abs(len(d) - len(w)) > 1 or len(d) < 4:
+            continue
+        if len(d) == len(w):
+            if sum(a != b for a, b in zip(d, w)) == 1:
+                return True
+        else:
+            a, b = (d, w) if len(d) > len(w) else (w, d)
+            if any(a[:i] + a[i + 1:] == b for i in range(len(a))):
+                return True
+    return False
+
+
 def lexical_score(query: str, text: str) -> float:
-    q = grams(query)
-    return len(q & grams(text)) / len(q) if q else 0.0
+    """How much of the query the text holds: 1 when it holds the query as a phrase; else the share of the query's
+    content words (stop words left out) found in it, a word one edit away counting 0.8; CJK runs by their character
+    2-/3-grams (a 2-character Korean or Japanese query inside a longer word counts as found)."""
+    fq, ft = fold(query), fold(text)
+    if not fq:
+        return 0.0
+    if f" {fq} " in f" {ft} ":
+        return 1.0
+    cjk_q = cjk_runs(query)
+    latin = [w for w in fq.split() if not cjk_runs(w)]
+    content = [w for w in latin if w not in STOP] or latin
+    parts, weights = [], []
+    if content:
+        dwords = set(ft.split())
+        parts.append(sum(1.0 if w in dwords else 0.8 if _near(w, dwords) else 0.0 for w in content) / len(content))
+        weights.append(len(content))
+    if cjk_q:
+        q = grams(cjk_q)
+        parts.append(len(q & grams(cjk_runs(text))) / len(q) if q else 0.0)
+        weights.append(max(1, len(cjk_q.split())))
+    return sum(p * w for p, w in zip(parts, weights)) / sum(weights) if weights else 0.0
 
 
 def semantic_score(distance: float | None) -> float:
@@ -166,34 +210,36 @@ class Searcher:
         return True, ""
 
     # -- text search
-    def _channel(self, channel: str, q: Query, qvec) -> list[Hit]:
-        table = TEXT_CHANNELS[channel]
-        conds = self.conds(q, table)
-        cands: dict[str, dict] = {}
-        if q.mode in ("hybrid", "lexical"):
-            words = fold(q.text).split()
-            fuzzy = 1 if any(len(w) >= 5 for w in words) else 0  # one edit per word: a misread or mistyped letter
-            for r in self.backend.fts(table, q.text, conds, limit=CANDIDATES, fuzziness=fuzzy):
+    def _lexical(self, channel: str, q: Query) -> dict[str, dict]:
+        """Candidates by words (one edit per word only where the exact words found nothing close: fuzzy expansion costs
+        3-4x an exact lookup at a million rows) and by the CJK runs' character n-grams."""
+        table, conds, cands = TEXT_CHANNELS[channel], self.conds(q, TEXT_CHANNELS[channel]), {}
+        for r in self.backend.fts(table, q.text, conds, limit=CANDIDATES):
+            cands.setdefault(r["row_id"], r)
+        if any(len(w) >= 5 for w in fold(q.text).split()) and not any(lexical_score(q.text, r.get("text") or "") >= 0.9 for r in cands.values()):
+            for r in self.backend.fts(table, q.text, conds, limit=CANDIDATES, fuzziness=1):
                 cands.setdefault(r["row_id"], r)
-            cjk = cjk_runs(q.text)
-            if cjk:
-                for r in self.backend.fts(table, cjk, conds, limit=CANDIDATES, column="cjk"):
-                    cands.setdefault(r["row_id"], r)
-        if q.mode in ("hybrid", "semantic") and qvec is not None:
-            for r in self.backend.nearest(table, "vector", qvec, conds, limit=CANDIDATES):
-                cands.setdefault(r["row_id"], {}).update(r)
+        cjk = cjk_runs(q.text)
+        if cjk:
+            for r in self.backend.fts(table, cjk, conds, limit=CANDIDATES, column="cjk"):
+                cands.setdefault(r["row_id"], r)
+        return cands
+
+    def _semantic(self, channel: str, q: Query, qvec) -> dict[str, dict]:
+        table = TEXT_CHANNELS[channel]
+        return {r["row_id"]: r for r in self.backend.nearest(table, "vector", qvec, self.conds(q, table), limit=CANDIDATES)}
+
+    def _score(self, channel: str, q: Query, cands: dict[str, dict], semantic_searched: bool) -> list[Hit]:
         hits = []
         for r in cands.values():
             lex = lexical_score(q.text, r.get("text") or "")
-            sem = semantic_score(r.get("_distance")) if "_distance" in r else None
-            if sem is None and qvec is not None and q.mode != "lexical":
-                sem = 0.0  # found lexically, not among the nearest vectors: below their floor
-            if q.mode == "lexical":
-                score = lex
+            sem = semantic_score(r.get("_distance")) if "_distance" in r else (0.0 if semantic_searched else None)
+            if q.mode == "lexical" or (q.mode == "hybrid" and not semantic_searched):
+                score = self.weights.lexical * lex if q.mode == "hybrid" else lex
             elif q.mode == "semantic":
                 score = sem or 0.0
-            else:
-                score = self.weights.lexical * lex + self.weights.semantic * (sem or 0.0)
+            else:  # either kind of evidence can carry a hit; both together make it surer
+                score = 1.0 - (1.0 - self.weights.lexical * lex) * (1.0 - self.weights.semantic * (sem or 0.0))
             hits.append(_hit(r, channel, score, {"channel": channel, "lexical": round(lex, 4),
                                                  "semantic": None if sem is None else round(sem, 4), "bm25": r.get("_score")}))
         return hits
@@ -203,15 +249,24 @@ class Searcher:
         text = (q.text or "").strip()
         if not text:
             return [], ["empty query"]
-        qvec = None
-        if self.embedder is not None and q.mode != "lexical":
-            qvec = self.embedder.embed([text])[0]
-        elif q.mode != "lexical":
+        mostly_cjk = len(cjk_runs(text).replace(" ", "")) >= 0.5 * len(text.replace(" ", ""))
+        if mostly_cjk and q.mode != "lexical":
+            notes.append("semantic channel off for a Korean/Japanese/Chinese query: all-MiniLM-L6-v2 is an English model")
+        elif self.embedder is None and q.mode != "lexical":
             notes.append("semantic search off: no text model loaded")
         channels = [c for c in q.channels if c in TEXT_CHANNELS]
-        with ThreadPoolExecutor(max_workers=max(1, len(channels))) as pool:
-            parts = list(pool.map(lambda c: self._channel(c, q, qvec), channels))
-        hits = [h for part in parts for h in part]
+        lexical = dict(zip(channels, _POOL.map(lambda c: self._lexical(c, q), channels))) if q.mode != "semantic" else {c: {} for c in channels}
+        # hybrid: when the words already found the query as a phrase, the answer is that phrase; the vectors (a third of
+        # a query's cost) are read only for queries the words do not answer outright
+        exact = q.mode == "hybrid" and any(lexical_score(text, r.get("text") or "") >= 0.999 for c in channels for r in lexical[c].values())
+        use_vectors = q.mode != "lexical" and self.embedder is not None and not mostly_cjk and not exact
+        if use_vectors:
+            qvec = self.embedder.embed([text])[0]
+            semantic = dict(zip(channels, _POOL.map(lambda c: self._semantic(c, q, qvec), channels)))
+            for c in channels:
+                for rid, r in semantic[c].items():
+                    lexical[c].setdefault(rid, {}).update(r)
+        hits = [h for c in channels for h in self._score(c, q, lexical[c], use_vectors)]
         if "visual" in q.channels:
             ok, why = self.visual_available()
             if ok:
@@ -224,16 +279,40 @@ class Searcher:
         return self.finish(hits, q), notes
 
     def finish(self, hits: list[Hit], q: Query) -> list[Hit]:
-        threshold = self.weights.min_score if q.min_score is None else q.min_score
+        threshold = (self.weights.min_score if q.mode == "hybrid" else self.weights.min_score_single) if q.min_score is None else q.min_score
         hits = [h for h in hits if h.score >= threshold]
         hits.sort(key=lambda h: (-h.score, h.title_id, h.start_s))
         hits = _dedupe(hits)
-        for h in hits[: max(q.top_k, 10)]:
+        top = hits[: max(q.top_k, 10)]
+        self.hydrate(top)
+        for h in top:
             if h.words and q.text:
                 narrow(h, q.text)
+        hits = top + hits[len(top):]
         if q.group_by:
             hits = self.group(hits, q.group_by)
         return hits[: q.top_k]
+
+    def hydrate(self, hits: list[Hit]) -> None:
+        """The final hits' other columns (timecode, language, track, structure, scene, speech word timings), read once
+        per table by row_id."""
+        by_table: dict[str, list[Hit]] = {}
+        for h in hits:
+            table = TEXT_CHANNELS.get(h.channel) or ("units" if h.channel == "visual" else None)
+            if table and h.row_id:
+                by_table.setdefault(table, []).append(h)
+        for table, group in by_table.items():
+            cols = ["row_id", "timecode", "structure", "scene_index"] + (["language", "track"] if table != "units" else ["unit_index"])
+            cols += ["detail"] if table == "speech" else []
+            rows = {r["row_id"]: r for r in self.backend.select(table, [Cond("row_id", "in", [h.row_id for h in group])], cols, limit=len(group))}
+            for h in group:
+                r = rows.get(h.row_id)
+                if r is None:
+                    continue
+                h.timecode, h.structure, h.scene_index = r.get("timecode") or "", r.get("structure"), r.get("scene_index")
+                h.language, h.track = r.get("language", h.language), r.get("track", h.track)
+                h.unit_index = r.get("unit_index", h.unit_index)
+                h.words = _words(r, "speech") if table == "speech" else None
 
     def group(self, hits: list[Hit], by: str) -> list[Hit]:
         """One hit per unit / scene / title (the best), with the others as `explanation.also`."""

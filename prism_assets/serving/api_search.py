@@ -138,7 +138,7 @@ async def search_frame(request: Request, image: UploadFile | None = File(None), 
         raw = resp.path.read_bytes() if hasattr(resp, "path") else resp.body
     else:
         raise BadRequest("send an image (multipart field `image`) or `title_id` + `unit_index`")
-    q = SearchQuery(top_k=top_k + (5 if exclude_title else 0), min_score=min_score)
+    q = SearchQuery(top_k=top_k + (5 if exclude_title else 0), min_score=data.searcher.weights.frame_min_score if min_score is None else min_score)
     try:
         hits = data.searcher.by_frame(raw, q)
     except ValueError as exc:

@@ -74,10 +74,15 @@ class Data:
 
     # -- index
     def index_version(self) -> dict:
-        """The index's state: `revision` (increases with every title write) and the latest writer run."""
-        rows = self.backend.select("titles", [], ["index_version", "indexed_at"], limit=100_000)
-        latest = max(rows, key=lambda r: r.get("indexed_at") or "", default=None)
-        return {"revision": self.backend.revision(), "latest": latest["index_version"] if latest else None}
+        """The index's state: `revision` (the titles table's version: it increases with every title write) and the
+        latest writer run (looked up once per revision)."""
+        revision = self.backend.revision()
+        cached = getattr(self, "_version", None)
+        if cached is None or cached["revision"] != revision:
+            rows = self.backend.select("titles", [], ["index_version", "indexed_at"], limit=1_000_000)
+            latest = max(rows, key=lambda r: r.get("indexed_at") or "", default=None)
+            cached = self._version = {"revision": revision, "latest": latest["index_version"] if latest else None}
+        return dict(cached)
 
     def title_row(self, title_id: str) -> dict:
         check_title_id(title_id)
