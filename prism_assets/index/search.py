@@ -36,11 +36,13 @@ _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="prism-search")  # 
 
 @dataclass(frozen=True)
 class Weights:
-    lexical: float = 1.0
-    semantic: float = 0.9
-    min_score: float = 0.4  # hybrid: default threshold below which nothing is returned (no-answer queries)
+    """Defaults tuned on the dev split of benchmarks/search.py (benchmarks/results/search.json `tuned_on_dev`)."""
+
+    lexical: float = 0.8
+    semantic: float = 1.0
+    min_score: float = 0.25  # hybrid: default threshold below which nothing is returned (no-answer queries)
     min_score_single: float = 0.3  # lexical-only or semantic-only modes
-    frame_min_score: float = 0.5  # query by frame
+    frame_min_score: float = 0.225  # query by frame
 
 
 DEFAULT_WEIGHTS = Weights()
@@ -234,7 +236,9 @@ class Searcher:
         for r in cands.values():
             lex = lexical_score(q.text, r.get("text") or "")
             sem = semantic_score(r.get("_distance")) if "_distance" in r else (0.0 if semantic_searched else None)
-            if q.mode == "lexical" or (q.mode == "hybrid" and not semantic_searched):
+            if q.mode == "hybrid" and lex >= 0.999:  # the query itself, said or shown: nothing can be surer
+                score = 1.0
+            elif q.mode == "lexical" or (q.mode == "hybrid" and not semantic_searched):
                 score = self.weights.lexical * lex if q.mode == "hybrid" else lex
             elif q.mode == "semantic":
                 score = sem or 0.0
@@ -388,22 +392,24 @@ def _words(r: dict, channel: str) -> list | None:
 
 
 def narrow(hit: Hit, query: str) -> None:
-    """A speech hit whose segment holds more than the query: its moment becomes the run of words that
-    best matches the query (the segment may join several sentences)."""
+    """A speech hit whose segment holds several sentences (the recogniser joined them): its moment becomes the
+    sentence that matches the query best (its first to last word), so the hit names the line that was said."""
     words = [w for w in hit.words or [] if w.get("start") is not None and w.get("end") is not None]
-    n = len(fold(query).split())
-    if not words or n == 0 or len(words) <= n + 2:
+    sentences, current = [], []
+    for w in words:
+        current.append(w)
+        if str(w["word"]).rstrip().endswith((".", "!", "?", "。", "！", "？")):
+            sentences.append(current)
+            current = []
+    if current:
+        sentences.append(current)
+    if len(sentences) < 2:
         return
-    best, span = 0.0, None
-    for size in range(max(1, n - 1), n + 3):
-        for i in range(0, len(words) - size + 1):
-            window = " ".join(str(w["word"]) for w in words[i:i + size])
-            score = lexical_score(query, window) - 0.02 * abs(size - n) + (0.5 if fold(query) in fold(window) else 0.0)
-            if score > best:
-                best, span = score, (float(words[i]["start"]), float(words[i + size - 1]["end"]))
-    if span and best >= 0.5:
+    scored = [(lexical_score(query, " ".join(str(w["word"]) for w in sent)), i) for i, sent in enumerate(sentences)]
+    best, i = max(scored)
+    if best >= 0.5:
         hit.explanation["segment"] = [round(hit.start_s, 3), round(hit.end_s, 3)]
-        hit.start_s, hit.end_s = span
+        hit.start_s, hit.end_s = float(sentences[i][0]["start"]), float(sentences[i][-1]["end"])
 
 
 def _hit(r: dict, channel: str, score: float, explanation: dict) -> Hit:
