@@ -20,7 +20,6 @@ import os
 import platform
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -181,20 +180,10 @@ def main(argv=None) -> int:
     samples = json.loads((index.parent / "samples.json").read_text())
     env = {**os.environ, "PRISM_DATA_DIR": str(work / "data"), "PRISM_INDEX_URI": str(index), "PYTHONUNBUFFERED": "1"}
     env.pop("PRISM_API_KEYS", None)
-    server = subprocess.Popen([str(REPO / ".venv" / "bin" / "prism"), "serve", "--port", str(args.port), "--workers", str(args.workers)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    url = f"http://127.0.0.1:{args.port}"
-    try:
-        import httpx
+    from prism_assets_tests.support.serve import start_serve
 
-        for _ in range(120):
-            try:
-                if httpx.get(url + "/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(1)
-        else:
-            raise SystemExit("prism serve did not come up")
+    server, url = start_serve(env, args.port, work / "serve.log", workers=args.workers)
+    try:
         qs = queries(samples, rng)
         warm = client_load(url, qs, 2, 10)
         load = client_load(url, qs, args.clients, args.seconds)

@@ -17,12 +17,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from .conftest import REPO, free_port
+from .support.serve import start_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -37,8 +37,6 @@ PRISM = str(REPO / ".venv" / "bin" / "prism")
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, ):
     """qc_composite processed through the CLI, then `prism serve` on a free port."""
-    import httpx
-
     media = REPO.parent / "shared" / "media" / "qc_composite.mp4"
     if not media.exists():
         pytest.skip("shared media missing")
@@ -51,24 +49,12 @@ def served(tmp_path_factory, ):
     p = subprocess.run([PRISM, "process", str(media), "--title-id", "qc_composite", "--date", "2026-12-01"], env=env, capture_output=True,
                        text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-2000:]
-    port = free_port()
-    log = open(tmp / "serve.log", "w")
-    server = subprocess.Popen([PRISM, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_serve(env, free_port(), tmp / "serve.log")
     try:
-        for _ in range(120):
-            try:
-                if httpx.get(url + "/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            raise AssertionError("prism serve did not answer: " + (tmp / "serve.log").read_text()[-2000:])
         yield url, tmp
     finally:
         server.terminate()
         server.wait(timeout=30)
-        log.close()
 
 
 def test_api_finds_the_line_and_the_frame_and_refuses_outside_paths(served):
