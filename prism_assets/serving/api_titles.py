@@ -284,16 +284,21 @@ def qc_events(request: Request, kind: str | None = Query(None, max_length=64), s
     if title_id:
         conds.append(Cond("title_id", "=", check_title_id(title_id)))
     rows = data.backend.select("events", conds, limit=1_000_000)
-    rows.sort(key=lambda r: (-(int((r.get("delivery_date") or "0000-00-00").replace("-", ""))), r["title_id"], r["start_s"], r["row_id"]))
-    try:
-        offset = int(_untoken(page_token)) if page_token else 0
-    except ValueError:
-        raise BadRequest("page_token is not one this API gave") from None
-    if offset < 0:
-        raise BadRequest("page_token is not one this API gave")
-    page = rows[offset: offset + page_size]
+    def key(r: dict) -> list:  # newest deliveries first, then title, time, row: a total order
+        return [-int((r.get("delivery_date") or "0000-00-00").replace("-", "")), r["title_id"], float(r["start_s"]), r["row_id"]]
+
+    rows.sort(key=key)
+    if page_token:  # the last row's key: a page starts after it, so events indexed meanwhile never shift a page
+        try:
+            after = json.loads(_untoken(page_token))
+            if not (isinstance(after, list) and len(after) == 4):
+                raise ValueError
+            rows = [r for r in rows if key(r) > after]
+        except (ValueError, TypeError):
+            raise BadRequest("page_token is not one this API gave") from None
+    page = rows[:page_size]
     for r in page:
         r["metrics"] = json.loads(r["metrics"]) if r.get("metrics") else {}
         r["citation"] = f"{r['title_id']}@{r['timecode']}"
-    nxt = _token(str(offset + page_size)) if offset + page_size < len(rows) else None
+    nxt = _token(json.dumps(key(page[-1]))) if len(rows) > page_size else None
     return {"items": page, "next_page_token": nxt, "index_version": data.index_version()}
