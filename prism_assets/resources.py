@@ -132,12 +132,9 @@ class PrismProfile(ConfigurableResource):
 
     def raw(self) -> dict:
         """The profile's YAML as written."""
-        import yaml
+        from .settings import profile_yaml
 
-        path = Path(__file__).resolve().parent / "profiles" / f"{self.name}.yaml"
-        if not path.exists():
-            raise ValueError(f"unknown profile {self.name!r}: no {path.name}")
-        return yaml.safe_load(path.read_text()) or {}
+        return profile_yaml(self.name)
 
     def config(self) -> dict:
         """Domain defaults, the profile's YAML on top, then the overrides: device, model sources,

@@ -34,6 +34,17 @@ def default_data_dir() -> Path:
 
 
 PROFILES = ("dev", "prod")
+
+
+def profile_yaml(name: str) -> dict:
+    """A profile's YAML as written (prism_assets/profiles/<name>.yaml); read by PrismProfile and by the API, which
+    imports no Dagster."""
+    import yaml
+
+    path = PACKAGE_DIR / "profiles" / f"{name}.yaml"
+    if not path.exists():
+        raise ValueError(f"unknown profile {name!r}: no {path.name}")
+    return yaml.safe_load(path.read_text()) or {}
 EXECUTORS = ("inprocess", "multiprocess", "celery", "ecs")
 
 

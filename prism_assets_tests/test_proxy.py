@@ -8,6 +8,7 @@ from __future__ import annotations
 import struct
 from datetime import date
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import pytest
@@ -29,6 +30,8 @@ pytestmark = pytest.mark.integration
 
 # a throwaway domain: the registration of prism_assets.index is not this test's business
 SCRATCH_INDEX = Domain(name="index", description="proxy under test", signals=(PROXY,))
+
+SCHEMA = (Path(__file__).resolve().parents[1] / "docs" / "schema.md").read_text()
 
 
 def _boxes(path) -> list[str]:
@@ -85,6 +88,8 @@ def test_proxy_of_an_anamorphic_hdr_title_and_of_a_silent_60fps_one(settings, tm
         assert doc["producer"]["ffmpeg"].startswith("ffmpeg version") and doc["source_uri"] == str(path)
         assert doc["bytes"] == local.stat().st_size and (doc["width"], doc["height"]) == size and doc["has_audio"] is audio
         assert doc["video_codec"].startswith("avc1.64") and doc["audio_codec"] == ("mp4a.40.2" if audio else None)
+        documented = SCHEMA[SCHEMA.index("### proxy (proxy)"):SCHEMA.index("### Index tables")]
+        assert all(f"`{k}`" in documented for k in doc), [k for k in doc if f"`{k}`" not in documented]  # docs/schema.md names every field
 
         boxes = _boxes(local)  # faststart: the index before the media data
         assert boxes.index("moov") < boxes.index("mdat"), boxes

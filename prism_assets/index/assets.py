@@ -20,7 +20,7 @@ from ..core.checks import CheckRule
 from ..core.signal import Output, Result, Signal, SignalContext
 from ..core.store import StoreError
 from .backend import IndexError_
-from .rows import TitleContext, event_rows, frame_rows, ocr_rows, scene_spans, speech_rows, structure_labels, subtitle_rows, unit_rows
+from .rows import FRAMES_PER_S, TitleContext, event_rows, frame_rows, ocr_rows, scene_spans, speech_rows, structure_labels, subtitle_rows, unit_rows
 from .tables import FTS_TABLES, INDEX_SCHEMA_VERSION
 
 INDEX_CODE_VERSION = "index-1"
@@ -64,14 +64,23 @@ def _subtitle_cues(storage, title_id: str) -> dict[str, pd.DataFrame]:
 
 
 def _candidates(storage, title_id: str, frame_samples: pd.DataFrame | None) -> list[tuple[int, float, bytes]]:
-    """(frame, t_s, jpeg) of the visual pass's keyframe candidates (read from its pack, no decode of the video)."""
+    """(frame, t_s, jpeg) of the visual pass's keyframe candidates, the first of each second (what `frame_rows` keeps),
+    read from its pack (no decode of the video; each pack opened once)."""
     if frame_samples is None or len(frame_samples) == 0:
         return []
-    from ..visual.packs import pack_paths, read_pack_bytes
+    from ..visual.packs import pack_paths
 
     paths = pack_paths(storage, title_id)
     rows = frame_samples[frame_samples["kind"] == "keyframe"].sort_values("t_s")
-    return [(int(r.frame), float(r.t_s), read_pack_bytes(paths[r.pack], r.offset, r.length)) for r in rows.itertuples() if r.pack in paths]
+    rows = rows[rows["pack"].isin(list(paths))]
+    rows = rows.loc[~(rows["t_s"] * FRAMES_PER_S).astype(int).duplicated()]
+    out = []
+    for pack, part in rows.groupby("pack", sort=False):
+        with open(paths[pack], "rb") as fh:
+            for r in part.itertuples():
+                fh.seek(int(r.offset))
+                out.append((int(r.frame), float(r.t_s), fh.read(int(r.length))))
+    return sorted(out, key=lambda c: c[1])
 
 
 def _clip_info(df: pd.DataFrame | None) -> dict:
@@ -159,7 +168,7 @@ def compute_index(sc: SignalContext, source_video: dict, shots: pd.DataFrame, ke
            "seconds": seconds, "producer": {"tool": "prism-index", "code_version": INDEX_CODE_VERSION}}
     viewer = f"{sc.resources['search_index'].public_url}/titles/{title_id}"
     table = pd.DataFrame([{"table": k, "rows": v["rows"], "version": v.get("version")} for k, v in written.items()])
-    md = {"viewer": MetadataValue.url(viewer), "index_version": sc.run_id, "seconds": seconds["total"], "rows": int(sum(v["rows"] for v in written.values())),
+    md = {"viewer": MetadataValue.url(viewer), "index_version": sc.run_id, "build_seconds": seconds["total"], "rows": int(sum(v["rows"] for v in written.values())),
           "text_model": models["text"], "visual_search": "on" if models["clip_weights_trained"] else "off (CLIP weights are random-init)"}
     return Result(doc, metadata=md, table=table)
 

@@ -137,12 +137,27 @@ class LanceBackend:
                 return t
             if name in self._existing():
                 t = self.db.open_table(name)
+                if create_with is not None:
+                    self._migrate(name, t, create_with)
             elif create_with is not None:
                 t = self.db.create_table(name, schema=create_with, exist_ok=True)
             else:
                 return None
             self._tables[name] = t
             return t
+
+    @staticmethod
+    def _migrate(name: str, t, want: pa.Schema) -> None:
+        """A table written by an older index schema gets the columns added since (null in its old rows: e.g. `cjk`,
+        filled when each title is written again); a change that cannot be added is one line asking for a rebuild."""
+        have = set(t.schema.names)
+        missing = [f for f in want if f.name not in have]
+        sql = {pa.string(): "STRING", pa.int32(): "INT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
+        if any(f.type not in sql for f in missing):
+            raise IndexError_(f"{name}: the index was written by an older schema ({', '.join(f.name for f in missing)} missing): "
+                              "remove the index folder and process the titles again")
+        if missing:
+            t.add_columns({f.name: f"CAST(NULL AS {sql[f.type]})" for f in missing})
 
     def _schema(self, name: str, rows: list[dict]) -> pa.Schema:
         dim = None

