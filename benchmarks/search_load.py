@@ -7,7 +7,7 @@ The rows are synthetic (titles x speech segments and units with pseudo-sentences
 vocabulary, Korean and Japanese lines among them, random unit-norm 384-d text vectors); the index is
 built through the same backend as the `search_index` asset (LanceBackend, then `maintain()`, which
 compacts and builds the ANN indexes the daily maintenance job builds). Queries mix 2-6 word phrases
-taken from indexed rows, phrases with a typo, CJK pairs and words that appear nowhere. Clients run in
+taken from indexed rows, phrases with a typo, CJK pairs and words that appear nowhere, none sent twice. Clients run in
 a separate process from the server (threads, closed loop, no think time); each request's latency is
 measured by the client. Results: p50/p95/p99, requests, errors, and the index build seconds.
 """
@@ -105,23 +105,30 @@ def build(index: Path, rows: int, rng) -> dict:
             "maintain_and_ann_index": round(time.perf_counter() - t0 - t_rows - t_fts, 1)}, "maintain": stats, "samples": samples}
 
 
-def queries(samples: list[str], rng, n: int = 400) -> list[str]:
-    out = []
-    for i in range(n):
-        s = samples[i % len(samples)].split()
-        kind = i % 5
+def queries(samples: list[str], rng, n: int = 12_000) -> list[str]:
+    """n queries, no two alike (a run of 60 s sends fewer than n, so no query repeats and no cache answers one): 2-6 word
+    phrases from indexed rows, the same with a typo, CJK pairs with a word, and made-up words found nowhere."""
+    out, seen = [], set()
+    absent = ["zq", "xo", "vy", "jux", "qen", "wib", "fro", "kzy", "plo"]  # syllables the corpus vocabulary never uses
+    tries = 0
+    while len(out) < n and tries < 50 * n:
+        s = samples[int(rng.integers(0, len(samples)))].split()
+        kind, tries = tries % 5, tries + 1  # by attempt: a kind whose queries run out leaves room to the others
         if kind in (0, 1):
             a = int(rng.integers(0, max(1, len(s) - 3)))
-            out.append(" ".join(s[a:a + int(rng.integers(2, 6))]))
+            q = " ".join(s[a:a + int(rng.integers(2, 6))])
         elif kind == 2:
-            w = list(" ".join(s[:3]))
+            w = list(" ".join(s[int(rng.integers(0, 3)):][:3]))
             k = int(rng.integers(0, len(w)))
             w[k] = "x" if w[k] != "x" else "y"
-            out.append("".join(w))
+            q = "".join(w)
         elif kind == 3:
-            out.append(str(rng.choice(CJK)))
+            q = " ".join([str(rng.choice(CJK)), str(rng.choice(CJK)), s[int(rng.integers(0, len(s)))]])
         else:
-            out.append("zzqx wobblefrump")
+            q = " ".join("".join(rng.choice(absent, size=int(rng.integers(2, 4)))) for _ in range(int(rng.integers(2, 4))))
+        if q not in seen:
+            seen.add(q)
+            out.append(q)
     return out
 
 
@@ -185,8 +192,8 @@ def main(argv=None) -> int:
     server, url = start_serve(env, args.port, work / "serve.log", workers=args.workers)
     try:
         qs = queries(samples, rng)
-        warm = client_load(url, qs, 2, 10)
-        load = client_load(url, qs, args.clients, args.seconds)
+        warm = client_load(url, qs[: len(qs) // 4], 2, 10)  # the load's queries are others: nothing it sends was seen before
+        load = client_load(url, qs[len(qs) // 4:], args.clients, args.seconds)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

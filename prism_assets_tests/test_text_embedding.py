@@ -114,6 +114,50 @@ def test_thread_safe(emb):
         np.testing.assert_allclose(g, want[i % 4], atol=1e-6)
 
 
+def test_query_embedder_batches_concurrent_queries_with_the_same_vectors(emb):
+    """Concurrent one-text calls share forward passes (no timer: a lone call runs at once) and give the vectors the
+    plain embedder gives; a repeated query comes from the cache."""
+    import threading
+
+    from prism_assets.core.text_embedding import QueryEmbedder
+
+    texts = [f"query number {i} about {w}" for i, w in enumerate(["trains", "a harbour", "the storm", "bread"] * 6)]
+    want = emb.embed(texts)
+    qe = QueryEmbedder(emb, max_batch=8)
+    got, barrier = {}, threading.Barrier(len(texts))
+
+    def one(i):
+        barrier.wait()
+        got[i] = qe.embed([texts[i]])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(len(texts)):
+        assert got[i].shape == (1, emb.dim)
+        assert np.abs(got[i][0] - want[i]).max() < 1e-5
+    assert sum(qe.batches) == len(texts) and max(qe.batches) > 1 and max(qe.batches) <= 8
+    n = len(qe.batches)
+    assert np.abs(qe.embed([texts[3]])[0] - want[3]).max() < 1e-5 and len(qe.batches) == n  # cached: no pass
+    assert qe.dim == emb.dim and qe.provenance == emb.provenance
+
+
+def test_query_embedder_passes_an_error_to_every_waiting_caller():
+    from prism_assets.core.text_embedding import QueryEmbedder
+
+    class Broken:
+        def embed(self, texts, batch_size=64):
+            raise RuntimeError("model went away")
+
+    qe = QueryEmbedder(Broken())
+    with pytest.raises(RuntimeError, match="went away"):
+        qe.embed(["anything"])
+    with pytest.raises(RuntimeError, match="went away"):  # the failure is not cached and the encoder is not stuck
+        qe.embed(["anything"])
+
+
 def test_cached_per_source_and_provenance(emb):
     assert load_text_embedder(DEFAULT_TEXT_MODEL) is emb
     p = emb.provenance

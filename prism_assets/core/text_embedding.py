@@ -247,3 +247,66 @@ def load_text_embedder(source: str = DEFAULT_TEXT_MODEL, *, offline: bool | None
                 raise exc if isinstance(exc, TextModelError) else TextModelError(source, f"cannot load: {type(exc).__name__}: {exc}") from None
             _CACHE[source] = emb
         return emb
+
+
+class QueryEmbedder:
+    """A server's query encoder around a `TextEmbedder`: concurrent one-text calls share one forward pass, and
+    recent queries are remembered.
+
+    A single short query costs ~10 ms of CPU in the BERT pass (its GEMMs are too thin for the BLAS to be efficient);
+    eight of them padded into one batch cost ~2x one. Batches form by themselves, with no timer: the first caller
+    runs the pass; callers arriving meanwhile queue and the next of them runs all the queued texts at once. A lone
+    query waits for nobody. Vectors are the same as `TextEmbedder.embed` gives (up to float summation order)."""
+
+    def __init__(self, inner: TextEmbedder, max_batch: int = 32, cache_size: int = 4096):
+        from collections import OrderedDict
+
+        self.inner, self.max_batch, self.cache_size = inner, int(max_batch), int(cache_size)
+        self._cond = threading.Condition()
+        self._pending: list[dict] = []
+        self._running = False
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.batches: list[int] = []  # sizes of the last passes (for tests and the load benchmark), bounded
+
+    def __getattr__(self, name):  # dim, provenance, source, max_seq_length ...
+        return getattr(self.inner, name)
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        if isinstance(texts, str):
+            raise ValueError("embed takes a list of strings, not a string")
+        if len(texts) != 1:
+            return self.inner.embed(texts, batch_size)
+        text = texts[0]
+        with self._cond:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                return hit[None, :].copy()
+            slot = {"text": text, "vec": None, "error": None, "done": False}
+            self._pending.append(slot)
+            while not slot["done"]:
+                if self._running:
+                    self._cond.wait()
+                    continue
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
+                self._running = True
+                self._cond.release()
+                try:
+                    try:
+                        vecs, error = self.inner.embed([s["text"] for s in batch]), None
+                    except Exception as exc:  # noqa: BLE001  (each waiting caller gets it)
+                        vecs, error = None, exc
+                finally:
+                    self._cond.acquire()
+                self._running = False
+                for i, s in enumerate(batch):
+                    s["vec"], s["error"], s["done"] = (None if vecs is None else vecs[i]), error, True
+                    if vecs is not None:
+                        self._cache[s["text"]] = vecs[i]
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+                self.batches = (self.batches + [len(batch)])[-1000:]
+                self._cond.notify_all()
+        if slot["error"] is not None:
+            raise slot["error"]
+        return slot["vec"][None, :].copy()

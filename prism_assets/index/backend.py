@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Iterable, Protocol
 
+import numpy as np
 import pyarrow as pa
 
 from .tables import FTS_TABLES, TABLES, schema_for
@@ -32,7 +33,7 @@ TITLE_TABLE = "titles"
 VECTOR_COLUMNS = ("vector", "clip", "frame_vec")
 # what a search candidate carries: each further column is a random read per candidate (12 columns made a query 3-4x
 # slower than 5 at a million rows); the final hits' other columns are read once, by row_id (`hydrate` in search.py)
-CANDIDATE_COLUMNS = ("row_id", "title_id", "index_version", "start_s", "end_s", "text", "unit_index", "frame", "t_s", "dhash")
+CANDIDATE_COLUMNS = ("row_id", "title_id", "start_s", "end_s", "text", "unit_index", "frame", "t_s", "dhash")
 
 
 class IndexError_(RuntimeError):  # noqa: N801  (not the builtin IndexError)
@@ -118,6 +119,10 @@ class LanceBackend:
             raise IndexError_(f"cannot open the index at {uri}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         self._tables: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._options, self._read_s = options or None, float(read_consistency_s)
+        self._readers: dict[str, tuple[float, Any]] = {}  # table -> (when opened, AsyncTable or None when absent)
+        self._aconn = None
+        self._schema_names: dict[str, set[str]] = {}
         self._counts: dict[str, tuple[float, int]] = {}  # table -> (when, rows): searches skip empty tables
         self._ttl = max(float(read_consistency_s), 0.0)
         self._clip_dim = clip_dim
@@ -145,6 +150,50 @@ class LanceBackend:
                 return None
             self._tables[name] = t
             return t
+
+    # -- the read path: LanceDB's async API on its background loop. A search makes 3-6 reads; through the sync
+    # wrappers each paid ~3 ms of Python (a schema round trip, the query builder) before Lance did any work.
+    @staticmethod
+    def _run(coro):
+        from lancedb.background_loop import LOOP
+
+        return LOOP.run(coro)
+
+    def _reader(self, name: str):
+        """The table's async handle for reads, or None when the table does not exist (re-checked after the
+        read-consistency interval, so a table created by the writer process appears)."""
+        import time
+
+        now = time.monotonic()
+        with self._lock:
+            hit = self._readers.get(name)
+            if hit is not None and (hit[1] is not None or now - hit[0] <= self._ttl):
+                return hit[1]
+            if self._aconn is None:
+                import lancedb
+
+                self._aconn = self._run(lancedb.connect_async(self.uri, storage_options=self._options,
+                                                              read_consistency_interval=timedelta(seconds=self._read_s)))
+            t = self._run(self._aconn.open_table(name)) if name in set(self._run(self._aconn.table_names())) else None
+            self._readers[name] = (now, t)
+            self._schema_names.pop(name, None)
+            return t
+
+    def _fresh(self, name: str | None = None) -> None:
+        """After a write through this backend, its own reads see the new version at once."""
+        with self._lock:
+            for n in ([name] if name else list(self._readers)):
+                self._readers.pop(n, None)
+            if name:
+                self._counts.pop(name, None)
+            else:
+                self._counts.clear()
+
+    def _keep(self, table: str, t, columns: Iterable[str]) -> list[str]:
+        names = self._schema_names.get(table)
+        if names is None:
+            names = self._schema_names[table] = set(self._run(t.schema()).names)
+        return [c for c in columns if c in names]
 
     @staticmethod
     def _migrate(name: str, t, want: pa.Schema) -> None:
@@ -211,11 +260,12 @@ class LanceBackend:
                             "deleted": res.num_deleted_rows, "version": res.version}
             if table_rows:
                 self.ensure_fts(name, t)
-                self._counts.pop(name, None)
+            self._fresh(name)
         t = self.table(TITLE_TABLE, create_with=schema_for(TITLE_TABLE))
         data = pa.Table.from_pylist([title_row], schema=t.schema)
         res = t.merge_insert("title_id").when_matched_update_all().when_not_matched_insert_all().execute(data)
         counts[TITLE_TABLE] = {"rows": 1, "version": res.version}
+        self._fresh(TITLE_TABLE)
         return counts
 
     def remove_title(self, title_id: str) -> dict:
@@ -229,6 +279,7 @@ class LanceBackend:
             if n:
                 t.delete(cond)
             out[name] = n
+        self._fresh()
         return out
 
     # -- reads
@@ -238,22 +289,25 @@ class LanceBackend:
 
     def select(self, table: str, conds: Iterable[Cond] = (), columns: list[str] | None = None, limit: int = 1000,
                order_by: str | None = None) -> list[dict]:
-        t = self.table(table)
+        t = self._reader(table)
         if t is None:
             return []
-        q = t.search()
+        q = t.query()
         where = where_sql(conds)
         if where:
             q = q.where(where)
-        q = q.select(columns or [c for c in t.schema.names if c not in VECTOR_COLUMNS])
-        rows = q.limit(limit).to_list()
+        cols = columns or [c for c in self._keep(table, t, self._all_columns(table, t)) if c not in VECTOR_COLUMNS]
+        rows = self._run(q.select(cols).limit(limit).to_arrow()).to_pylist()
         if order_by:
             rows.sort(key=lambda r: (r.get(order_by) is None, r.get(order_by)))
         return rows
 
+    def _all_columns(self, table: str, t) -> list[str]:
+        return list(self._run(t.schema()).names)
+
     def count(self, table: str, conds: Iterable[Cond] = ()) -> int:
-        t = self.table(table)
-        return 0 if t is None else t.count_rows(where_sql(conds))
+        t = self._reader(table)
+        return 0 if t is None else int(self._run(t.count_rows(where_sql(conds))))
 
     def is_empty(self, table: str) -> bool:
         """No row at all (cached for the read-consistency interval: an empty table costs a search nothing)."""
@@ -270,32 +324,36 @@ class LanceBackend:
         """BM25 candidates: `column` text (words, `fuzziness` edits per word) or cjk (character n-grams)."""
         from lancedb.query import MatchQuery
 
-        t = self.table(table)
-        if t is None or not query.strip() or self.is_empty(table):
+        if not query.strip() or self.is_empty(table):
             return []
-        q = t.search(MatchQuery(query, column, fuzziness=int(fuzziness), max_expansions=20), query_type="fts")
+        t = self._reader(table)
+        if t is None:
+            return []
+        q = t.query().nearest_to_text(MatchQuery(query, column, fuzziness=int(fuzziness), max_expansions=20))
         where = where_sql(conds)
         if where:
-            q = q.where(where, prefilter=True)
+            q = q.where(where)  # a pre-filter
         try:
-            return q.limit(limit).select([c for c in columns if c in t.schema.names] + ["_score"]).to_list()
+            return self._run(q.limit(limit).select(self._keep(table, t, columns) + ["_score"]).to_arrow()).to_pylist()
         except Exception as exc:  # noqa: BLE001  (no FTS index yet on an empty table)
-            if "index" in str(exc).lower() and t.count_rows() == 0:
+            if "index" in str(exc).lower() and self.count(table) == 0:
                 return []
             raise
 
     def nearest(self, table: str, column: str, vector, conds: Iterable[Cond] = (), limit: int = 50,
                 columns: Iterable[str] = CANDIDATE_COLUMNS) -> list[dict]:
-        t = self.table(table)
-        if t is None or self.is_empty(table):
+        if self.is_empty(table):
             return []
-        # nprobes 10 of ~sqrt(rows) IVF partitions (ignored without an ANN index: a flat scan is exact)
-        q = t.search(list(map(float, vector)), vector_column_name=column).metric("l2" if column == "frame_vec" else "cosine").nprobes(10)
+        t = self._reader(table)
+        if t is None:
+            return []
+        # nprobes 10 of ~sqrt(rows) IVF partitions (ignored without an ANN index: a flat scan is exact); `where` pre-filters
+        q = (t.query().nearest_to(np.asarray(vector, dtype=np.float32)).column(column)
+             .distance_type("l2" if column == "frame_vec" else "cosine").nprobes(10))
         where = where_sql(conds)
         if where:
-            q = q.where(where, prefilter=True)
-        keep = [c for c in columns if c in t.schema.names] + ["_distance"]
-        return q.limit(limit).select(keep).to_list()
+            q = q.where(where)
+        return self._run(q.limit(limit).select(self._keep(table, t, columns) + ["_distance"]).to_arrow()).to_pylist()
 
     def revision(self) -> int:
         t = self.table(TITLE_TABLE)

@@ -64,16 +64,27 @@ def _presented_key(request: Request) -> str | None:
     return key or request.cookies.get(KEY_COOKIE)
 
 
+def _one_blas_thread() -> None:
+    """The BLAS of a serving process runs on the request's own thread: query batches are small, and OpenBLAS's worker
+    threads spin while they wait, taking the cores the index reads need (measured: benchmarks/search_load.py)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover  (an image without it keeps the BLAS default)
+        return
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def create_app(settings=None, *, data: Data | None = None, embedder=None, keys: tuple[str, ...] | None = None) -> FastAPI:
     from ..settings import PrismSettings
 
     settings = settings or PrismSettings.from_env()
     if data is None:
         if embedder is None:
-            from ..core.text_embedding import load_text_embedder
+            from ..core.text_embedding import QueryEmbedder, load_text_embedder
             from .data import text_model_source
 
-            embedder = load_text_embedder(text_model_source(settings))
+            embedder = QueryEmbedder(load_text_embedder(text_model_source(settings)))
+        _one_blas_thread()
         data = Data(settings, embedder=embedder)
     keys = load_keys(settings) if keys is None else keys
     app = FastAPI(title="Prism API", version=API_VERSION, openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None,
