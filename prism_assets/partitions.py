@@ -47,3 +47,4 @@ TAG_REPROCESS = "prism/reprocess"
 TAG_RERUN = "prism/rerun"  # on a manifest run or backfill: which of the day's titles to (re)process: stale (default) | all
 TAG_MANIFEST_RUN = "prism/manifest_run"  # on a title run: the manifest run whose fan-out launched it
 TAG_QC_VERDICT = "prism/qc_verdict"  # on a title run: the title's QC verdict (pass | warn | fail)
+TAG_QC_REASON = "prism/qc_reason"  # on a title run: the verdict's first reason (one line), when it is not pass

@@ -70,7 +70,7 @@ query TitleAssets {
 
 LATEST_CHECK = """
 query Latest($key: AssetKeyInput!, $check: String!) {
-  assetCheckExecutions(assetKey: $key, checkName: $check, limit: 1) { partition status evaluation { partition success } }
+  assetCheckExecutions(assetKey: $key, checkName: $check, limit: 1) { partition status evaluation { partition success severity description } }
 }
 """
 
@@ -187,6 +187,14 @@ def test_four_daily_uses_in_the_browser(ui):
             for c in n["assetChecksOrError"]["checks"]:
                 latest = gql(gq, LATEST_CHECK, {"key": {"path": n["assetKey"]["path"]}, "check": c["name"]})["assetCheckExecutions"]
                 assert latest and latest[0]["partition"] in titles, (n["assetKey"]["path"], c["name"], latest)
+                ev = latest[0]["evaluation"]
+                if ev:  # it says in its description which title and what it found
+                    assert (ev["description"] or "").startswith(f"{latest[0]['partition']}: "), (n["assetKey"]["path"], c["name"], ev)
+        # a fail verdict is red (ERROR) in dev too, with the reason; the run carries it as tags
+        for t in ("t-one", "t-two"):
+            assert (first[t]["tags"].get("prism/qc_reason") is not None) == (verdicts[t] != "pass"), first[t]["tags"]
+        red = gql(gq, LATEST_CHECK, {"key": {"path": ["qc"]}, "check": "title_passes_qc"})["assetCheckExecutions"]
+        assert red[0]["evaluation"]["severity"] == "ERROR" and red[0]["evaluation"]["success"] == (verdicts[red[0]["partition"]] != "fail"), red
 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -262,6 +270,9 @@ def browse(page, url: str, gq: str, log: Path, d1: date, d2: date, verdicts: dic
     visit("/assets/source_video?view=checks")
     expect(page.get_by_text("Partition", exact=True).first).to_be_visible()
     snap("04-checks")
+    visit("/assets/qc?view=checks")
+    expect(page.get_by_text("title_passes_qc").first).to_be_visible()
+    snap("04-qc-checks")
 
     def materialize_one_date(asset: str, day: date, tags: dict, shot: str) -> dict:
         """The asset's Materialize dialog: one date typed in, tags added in the dialog, launched; the run, finished."""

@@ -517,6 +517,14 @@ def test_provider_profile_through_sidecar(settings, tmp_path):
     assert doc["profile"]["name"] == "ebu_r128" and doc["verdict"] == "fail" and [e["kind"] for e in doc["events"]] == ["loudness"]
     gate = next(e for e in res.get_asset_check_evaluations() if e.check_name == "qc_verdict_not_fail")
     assert res.success and not gate.passed and gate.severity.value == "WARN"
+    # ... but the failure is red wherever an operator looks: an ERROR check (non-blocking) naming the title and the reason
+    red = next(e for e in res.get_asset_check_evaluations() if e.check_name == "title_passes_qc")
+    assert not red.passed and red.severity.value == "ERROR" and red.metadata["title"].value == "acme1"
+    assert red.description.startswith("acme1: FAILED: verdict fail: ") and "loudness" in red.description, red.description
+    ok = next(e for e in res.get_asset_check_evaluations() if e.check_name == "events_inside_duration")
+    assert ok.passed and ok.description.startswith("acme1: passed"), ok.description
+    tags = instance.get_run_by_id(res.run_id).tags
+    assert tags["prism/qc_verdict"] == "fail" and "loudness" in tags["prism/qc_reason"] and "\n" not in tags["prism/qc_reason"]
     settings = base.with_(profile_overrides={"qc": {"gate": "nope"}})
     res = run_title(settings, instance, "acme1", p)
     assert not res.success and "unknown qc.gate 'nope'" in str(res.all_events)

@@ -27,7 +27,7 @@ def process(
 ):
     """Register VIDEO as a delivery and materialize every per-title asset for it."""
     from ..catalog import DeliveryRecord, connect
-    from ..deliveries.layout import DeliveryError, parse_date, validate_title_id
+    from ..deliveries.layout import DeliveryError, not_in_future, parse_date, validate_title_id
     from ..partitions import TITLES_PARTITIONS_NAME
 
     video = video.expanduser()
@@ -37,7 +37,7 @@ def process(
         fail(f"not a regular file: {video}")
     try:
         tid = validate_title_id(title_id) if title_id is not None else title_id_from(video)
-        day = parse_date(delivery_date) if delivery_date else date.today()
+        day = not_in_future(parse_date(delivery_date), "--date") if delivery_date else date.today()
     except DeliveryError as exc:
         fail(str(exc))
     settings, defs, instance = setup(profile)
@@ -73,7 +73,7 @@ def backfill(
     from ..core.domain import all_signals, load_domains
     from ..core.title_graph import TitleGraph
     from ..deliveries.fanout import RERUN_MODES, wanted
-    from ..deliveries.layout import DeliveryError, parse_date
+    from ..deliveries.layout import DeliveryError, not_in_future, parse_date
     from ..deliveries.registry import register_deliveries
     from ..deliveries.scan import scan_dates
     from ..partitions import TAG_RERUN
@@ -81,10 +81,12 @@ def backfill(
 
     try:
         d1, d2 = parse_date(start), parse_date(end)
+        if d2 < d1:
+            fail(f"--to {end} is before --from {start}")
+        not_in_future(d1, "--from")
+        not_in_future(d2, "--to")
     except DeliveryError as exc:
         fail(str(exc))
-    if d2 < d1:
-        fail(f"--to {end} is before --from {start}")
     if rerun not in RERUN_MODES:
         fail(f"--rerun {rerun!r}: choose {' or '.join(RERUN_MODES)}")
     settings, defs, instance = setup(profile)

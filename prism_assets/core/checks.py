@@ -40,19 +40,41 @@ def specs(asset: str, rules: list[CheckRule] | tuple[CheckRule, ...], partitions
     return [partitioned_spec(r.name, asset, r.description, r.blocking, partitions_def) for r in rules]
 
 
-def evaluate(asset: str, rules: list[CheckRule] | tuple[CheckRule, ...], value: Any) -> list[AssetCheckResult]:
+def summary(passed: bool, meta: dict, partition: str | None = None) -> str:
+    """The evaluation's one line (the Checks tab's description column): the title or day, passed / FAILED, and what was
+    found: `meta["summary"]` when the rule wrote one, else its first plain values (`key value`)."""
+    found = meta.get("summary")
+    if not found:
+        plain = [(k, v) for k, v in meta.items() if isinstance(v, (int, float, bool)) or (isinstance(v, str) and len(v) <= 80)]
+        plain += [(k, f"{len(v)}: {', '.join(map(str, v[:3]))}{' ...' if len(v) > 3 else ''}") for k, v in meta.items()
+                  if isinstance(v, (list, tuple)) and v and all(isinstance(x, (str, int, float)) for x in v)]
+        found = ", ".join(f"{k.replace('_', ' ')} {round(v, 3) if isinstance(v, float) else v}" for k, v in plain[:4])
+    line = ("passed" if passed else "FAILED") + (f": {found}" if found else "")
+    return " ".join(((f"{partition}: " if partition else "") + line).split())[:300]
+
+
+def evaluate(asset: str, rules: list[CheckRule] | tuple[CheckRule, ...], value: Any, partition: str | None = None,
+             label: str = "partition") -> list[AssetCheckResult]:
+    """One result per rule; each names its partition (metadata `label`, e.g. `title`) and says in its description what it found."""
     out = []
     for r in rules:
         try:
             passed, meta = r.fn(value)
         except Exception as exc:  # a check that cannot evaluate fails, with the reason
             passed, meta = False, {"error": f"{type(exc).__name__}: {exc}"}
-        out.append(AssetCheckResult(asset_key=asset, check_name=r.name, passed=bool(passed), severity=r.severity, metadata=meta))
+        meta = dict(meta)
+        line = summary(bool(passed), meta, partition)
+        meta.pop("summary", None)
+        if partition:
+            meta.setdefault(label, partition)
+        out.append(AssetCheckResult(asset_key=asset, check_name=r.name, passed=bool(passed), severity=r.severity, metadata=meta, description=line))
     return out
 
 
-def skipped(asset: str, rules: list[CheckRule] | tuple[CheckRule, ...], reason: str) -> list[AssetCheckResult]:
+def skipped(asset: str, rules: list[CheckRule] | tuple[CheckRule, ...], reason: str, partition: str | None = None,
+            label: str = "partition") -> list[AssetCheckResult]:
     """Results for an output that was deliberately not produced (e.g. no picture in an audio-only
     delivery): passed, WARN severity, with the reason."""
-    return [AssetCheckResult(asset_key=asset, check_name=r.name, passed=True, severity=AssetCheckSeverity.WARN, metadata={"skipped": reason})
-            for r in rules]
+    meta = {"skipped": reason, **({label: partition} if partition else {})}
+    return [AssetCheckResult(asset_key=asset, check_name=r.name, passed=True, severity=AssetCheckSeverity.WARN, metadata=meta,
+                             description=(f"{partition}: " if partition else "") + f"not applicable: {reason}"[:280]) for r in rules]

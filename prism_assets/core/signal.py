@@ -265,16 +265,18 @@ def _outputs_and_checks(sig: Signal, policy: Policy, context, inputs: dict, sc: 
         if any(o.required for o in sig.outputs):
             raise Failure(description=f"{context.partition_key}: {sig.name} skipped but its outputs are required: {result.reason}")
         context.log.warning(f"{context.partition_key}: {result.reason}")
+        label = "title" if sig.partitions == TITLES else "partition"
         for o in sig.outputs:
-            yield from checks.skipped(o.name, o.rules, result.reason)
+            yield from checks.skipped(o.name, o.rules, result.reason, context.partition_key, label)
             if sig.partitions == TITLES:
-                yield from checks.skipped(o.name, [CheckRule(SLA_CHECK, "", lambda v: (True, {}))], result.reason)
+                yield from checks.skipped(o.name, [CheckRule(SLA_CHECK, "", lambda v: (True, {}))], result.reason, context.partition_key, label)
         return
     for o in sig.outputs:
         r = results[o.name]
         rules = r.rules if r.rules is not None else o.rules
         if [x.name for x in rules] != [x.name for x in o.rules]:
             raise ValueError(f"{sig.name}: run-time rules of {o.name} differ from the declared ones")
-        yield from checks.evaluate(o.name, rules, r.value if r.check_value is None else r.check_value)
+        yield from checks.evaluate(o.name, rules, r.value if r.check_value is None else r.check_value, context.partition_key,
+                                   "title" if sig.partitions == TITLES else "partition")
         if sig.partitions == TITLES:
             yield sla_result(o.name, sig.name, context.partition_key, catalog, policy)

@@ -76,7 +76,8 @@ def sla_result(asset: str, step: str, title_id: str, catalog, policy, now: datet
     delivery = catalog.sla_delivery(title_id)
     if delivery is None:
         return AssetCheckResult(asset_key=asset, check_name=SLA_CHECK, passed=True, severity=AssetCheckSeverity.WARN,
-                                metadata={"note": "no delivery recorded for this title: no SLA applies"})
+                                metadata={"note": "no delivery recorded for this title: no SLA applies", "title": title_id},
+                                description=f"{title_id}: passed: no delivery recorded, no SLA applies")
     discovered = _utc(delivery.discovered_at)
     first = _utc(catalog.first_success_since(title_id, step, delivery.discovered_at)) or now
     latency = max(timedelta(0), first - discovered)
@@ -84,7 +85,10 @@ def sla_result(asset: str, step: str, title_id: str, catalog, policy, now: datet
     meta = {"state": state, "latency_h": _hours(latency), "delivery_discovered_at": discovered.isoformat(),
             "first_processed_at": first.isoformat(), "warn_after_h": _hours(policy.sla_warn), "fail_after_h": _hours(policy.sla_fail),
             "delivery_uri": delivery.uri}
-    return AssetCheckResult(asset_key=asset, check_name=SLA_CHECK, passed=passed, severity=severity, metadata=meta)
+    meta["title"] = title_id
+    line = (f"{title_id}: {'passed' if passed else 'FAILED'}: {state}, processed {_hours(latency)} h after delivery "
+            f"(warn after {_hours(policy.sla_warn)} h, fail after {_hours(policy.sla_fail)} h)")
+    return AssetCheckResult(asset_key=asset, check_name=SLA_CHECK, passed=passed, severity=severity, metadata=meta, description=line)
 
 
 def overdue(catalog, graph: TitleGraph, policy, now: datetime, instance=None) -> list[dict]:

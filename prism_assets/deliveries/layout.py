@@ -50,6 +50,16 @@ def parse_date(text: str) -> date:
         raise DeliveryError(f"invalid date {text!r}: {exc}") from None
 
 
+def not_in_future(day: date, what: str = "date") -> date:
+    """A delivery date must not be after today (UTC): nothing can have been delivered yet; one line otherwise."""
+    from datetime import datetime, timezone
+
+    today = datetime.now(timezone.utc).date()
+    if day > today:
+        raise DeliveryError(f"{what} {day.isoformat()} is in the future (today is {today.isoformat()} UTC): nothing is delivered on it yet")
+    return day
+
+
 def parse_video_key(key: str) -> tuple[date, str, str] | None:
     """(date, title_id, filename) for a video key in the layout; None for anything else."""
     parts = key.split("/")

@@ -19,7 +19,7 @@ from dagster import Failure, MetadataValue
 from ..core.artifacts import ArtifactStore
 from ..core.pictures import Picture
 from ..core.signal import Output, Result, Signal, SignalContext
-from ..partitions import TAG_QC_VERDICT
+from ..partitions import TAG_QC_REASON, TAG_QC_VERDICT
 from ..visual.packs import PacksMissingError
 from .checks import QC_RULES, qc_rules
 from .detect import QC_CODE_VERSION, QC_SCHEMA_VERSION, QCInputError, run_qc
@@ -35,6 +35,12 @@ def _delivery_date(value) -> date | None:
         return date.fromisoformat(str(value)) if value else None
     except ValueError:
         return None
+
+
+def _tag_value(text: str) -> str:
+    """A run tag's value: one line, at most 200 characters."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= 200 else line[:199] + "…"
 
 
 def _annotate_shots(qc: dict, shots: pd.DataFrame | None) -> None:
@@ -69,7 +75,9 @@ def compute_qc(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples: pd.D
     sc.catalog.record_qc(title_id=title_id, verdict=result["verdict"], profile=name, reasons=result["reasons"],
                          event_counts=result["event_counts"], run_id=sc.run_id, duration_s=result["duration_s"],
                          delivery_date=_delivery_date(source_video.get("delivery_date")), artifact_uri=uri, code_version=QC_CODE_VERSION)
-    sc.context.instance.add_run_tags(sc.run_id, {TAG_QC_VERDICT: result["verdict"]})  # the verdict in the Runs list (green run, fail verdict)
+    # the verdict and its first reason in the Runs list, next to the run's own status (a run can succeed on a failing title)
+    sc.context.instance.add_run_tags(sc.run_id, {TAG_QC_VERDICT: result["verdict"],
+                                                 **({TAG_QC_REASON: _tag_value(result["reasons"][0])} if result["reasons"] else {})})
     log = sc.log.warning if result["verdict"] != "pass" else sc.log.info
     log(f"{title_id}: QC {result['verdict']} ({name}): " + ("; ".join(result["reasons"]) or "no issue"))
     try:
