@@ -149,6 +149,8 @@ def test_process_bad_input_one_line_error(data_dir, synth, name, expected):
         (["search", "bad/id", "anything"], "invalid title id"),
         (["export", "bad\n", "--to", "/tmp/x"], "invalid title id"),
         (["backfill", "--from", "2026-11-05", "--to", "2026-11-01"], "before --from"),
+        (["backfill", "--from", "2026-11-05", "--to", "2999-01-01"], "--to 2999-01-01 is in the future"),
+        (["process", "{media}/qc_composite.mp4", "--date", "2999-01-01"], "--date 2999-01-01 is in the future"),
     ],
 )
 def test_cli_usage_errors(data_dir, media, args, expected):
