@@ -51,7 +51,8 @@ def platform_resources(settings: PrismSettings, profile: PrismProfile, *, for_de
         s3=s3,
     )
     catalog = CatalogResource(url=referenced("PRISM_CATALOG_URL", settings.catalog_url) if for_definitions else settings.catalog_url)
-    return {"storage": storage, "catalog": catalog, "profile": profile, "io_manager": PrismIOManager(storage=storage, catalog=catalog)}
+    return {"storage": storage, "catalog": catalog, "profile": profile, "io_manager": PrismIOManager(storage=storage, catalog=catalog,
+                                                                                                 public_url=settings.api_public_url)}
 
 
 def _context(settings: PrismSettings, domains: list[Domain]) -> DomainContext:

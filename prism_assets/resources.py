@@ -167,6 +167,7 @@ class PrismIOManager(ConfigurableIOManager):
 
     storage: PrismStorage
     catalog: CatalogResource
+    public_url: str | None = Field(default=None, description="Where `prism serve` is reached: a day report's links (HTML, CSV) open there")
 
     @staticmethod
     def _base(context, asset_key=None) -> str:
@@ -195,6 +196,9 @@ class PrismIOManager(ConfigurableIOManager):
                 if name in files:
                     uri = arts.store.uri_for(files[name])
                     meta[name] = MetadataValue.url(uri) if uri.startswith(("s3://", "http")) else MetadataValue.path(uri)
+                    if self.public_url and base.startswith("daily/"):  # served by prism serve (serving/api_reports.py): a link that opens
+                        _, day, asset = base.split("/", 2)
+                        meta[f"open {name}"] = MetadataValue.url(f"{self.public_url.rstrip('/')}/v1/reports/{day}/{asset}/{name}")
         context.add_output_metadata(meta)
         if context.has_asset_partitions:
             schema_version = _meta(context, "prism/schema_version")

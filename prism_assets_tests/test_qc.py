@@ -493,6 +493,24 @@ def test_bad_input_verdicts_and_daily_report(settings, tmp_path):
 
     im = Image.open(thumb)
     assert im.size[0] <= 240 and np.asarray(im.convert("L")).max() < 40  # the offending (black) frame
+    # the UI's links open the report over HTTP (prism serve), thumbnails included; nothing else of the store is reachable
+    from urllib.parse import urlparse
+
+    from fastapi.testclient import TestClient
+
+    from prism_assets.serving.app import create_app
+    from prism_assets.serving.data import Data
+
+    url = meta["open qc_report.html"].value
+    assert url.startswith(settings.api_public_url) and meta["open qc_report.csv"].value.endswith("/qc_report.csv")
+    client = TestClient(create_app(settings, data=Data(settings), keys=()))
+    page = client.get(urlparse(url).path)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "all_black" in page.text
+    img = client.get(urlparse(url).path.rsplit("/", 1)[0] + "/" + black_row["thumbnails"].split()[0])
+    assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg"
+    for bad in ("/v1/reports/2026-11-01/qc_report/..%2F..%2Fcatalog.db", "/v1/reports/x/qc_report/qc_report.html", "/v1/reports/2026-11-01/shots/main.json"):
+        r = client.get(bad)
+        assert r.status_code in (400, 404) and "Traceback" not in r.text, (bad, r.status_code)
 
 
 @pytest.mark.integration

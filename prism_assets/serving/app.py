@@ -151,11 +151,13 @@ def create_app(settings=None, *, data: Data | None = None, embedder=None, keys: 
     def favicon():
         return Response(status_code=204)
 
+    from .api_reports import router as reports_router
     from .api_search import router as search_router
     from .api_titles import router as titles_router
     from .viewer import router as viewer_router
 
     app.include_router(titles_router)
     app.include_router(search_router)
+    app.include_router(reports_router)
     app.include_router(viewer_router)
     return app

@@ -107,6 +107,19 @@ class Data:
             raise NotFound(f"{asset} of {title_id} has no file {name[:80]!r}")
         return self._file(key)
 
+    def day_file(self, asset: str, day: str, name: str):
+        """A side file of a day's bundle (e.g. the daily QC report), by the name the bundle lists (None: not listed)."""
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day or ""):
+            raise BadRequest(f"invalid date {day[:20]!r}: expected YYYY-MM-DD")
+        try:
+            files = self.artifacts.bundle_files(ArtifactStore.base_key(asset, day, daily=True))
+        except StoreError:
+            files = {}
+        key = files.get(name)
+        if key is None:
+            raise NotFound(f"{asset} of {day} has no file {name[:80]!r}")
+        return self._file(key)
+
     def bundle_names(self, asset: str, title_id: str) -> list[str]:
         return sorted(self.artifacts.bundle_files(ArtifactStore.base_key(asset, check_title_id(title_id))))
 
