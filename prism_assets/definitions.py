@@ -40,7 +40,8 @@ def referenced(var: str, value: str):
     return EnvVar(var) if value and os.environ.get(var) == value else value
 
 
-def platform_resources(settings: PrismSettings, profile: PrismProfile, *, for_definitions: bool = False) -> dict:
+def platform_resources(settings: PrismSettings, profile: PrismProfile, *, for_definitions: bool = False,
+                       title_assets: tuple[str, ...] | list[str] = ()) -> dict:
     """The platform's resources. In the Definitions (`for_definitions`), the catalog URL is an EnvVar
     reference; the CLI and tests use the resources directly, with the value."""
     s3 = S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region)
@@ -52,7 +53,8 @@ def platform_resources(settings: PrismSettings, profile: PrismProfile, *, for_de
     )
     catalog = CatalogResource(url=referenced("PRISM_CATALOG_URL", settings.catalog_url) if for_definitions else settings.catalog_url)
     return {"storage": storage, "catalog": catalog, "profile": profile, "io_manager": PrismIOManager(storage=storage, catalog=catalog,
-                                                                                                 public_url=settings.api_public_url)}
+                                                                                                 public_url=settings.api_public_url,
+                                                                                                 title_assets=list(title_assets))}
 
 
 def _context(settings: PrismSettings, domains: list[Domain]) -> DomainContext:
@@ -65,7 +67,7 @@ def build_resources(settings: PrismSettings) -> dict:
     """Every resource of the code location (platform + domains), e.g. for the CLI and tests."""
     domains = load_domains(settings.domains)
     ctx = _context(settings, domains)
-    out = platform_resources(settings, ctx.profile)
+    out = platform_resources(settings, ctx.profile, title_assets=per_title_assets(domains))
     for d in domains:
         out.update(d.resources(ctx) if d.resources else {})
     return out
@@ -92,7 +94,7 @@ def build_definitions(settings: PrismSettings | None = None) -> Definitions:
         executor=job_executor(settings),  # every run's executor: PRISM_EXECUTOR=inprocess (default) | multiprocess | celery | ecs
         jobs=[process_title],
         sensors=[build_sla_sensor(TitleGraph.from_signals(signals), ctx.policy), build_close_failed_runs_sensor(PROCESS_TITLE_JOB), enqueue_stranded_runs],
-        resources=platform_resources(settings, ctx.profile, for_definitions=True),
+        resources=platform_resources(settings, ctx.profile, for_definitions=True, title_assets=per_title_assets(domains)),
     )
     sources = qc_sources(domains)
     merged = Definitions.merge(platform, *(d.definitions(ctx, sources) for d in domains))

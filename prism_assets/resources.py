@@ -167,7 +167,9 @@ class PrismIOManager(ConfigurableIOManager):
 
     storage: PrismStorage
     catalog: CatalogResource
-    public_url: str | None = Field(default=None, description="Where `prism serve` is reached: a day report's links (HTML, CSV) open there")
+    public_url: str | None = Field(default=None, description="Where `prism serve` is reached: a day report's links (HTML, CSV) and a "
+                                   "title's viewer page open there")
+    title_assets: list[str] = Field(default_factory=list, description="The per-title assets: each title materialization links them all")
 
     @staticmethod
     def _base(context, asset_key=None) -> str:
@@ -181,6 +183,19 @@ class PrismIOManager(ConfigurableIOManager):
             daily = getattr(pdef, "name", None) == DAILY_PARTITIONS_NAME or pdef.__class__.__name__ == "DailyPartitionsDefinition"
             kind = "seasons" if getattr(pdef, "name", None) == SEASONS_PARTITIONS_NAME else None
         return ArtifactStore.base_key(asset, partition, daily=daily, kind=kind)
+
+    def _title_links(self, title_id: str) -> dict:
+        """From one title's materialization to the same title's other assets (their partition pages in this UI) and to
+        its page in the viewer (`prism serve`)."""
+        from urllib.parse import quote
+
+        out = {}
+        if self.public_url:
+            out["viewer"] = MetadataValue.url(f"{self.public_url.rstrip('/')}/titles/{quote(title_id)}")
+        if self.title_assets:
+            out["this title's assets"] = MetadataValue.md(" · ".join(
+                f"[{a}](/assets/{a}?view=partitions&partition={quote(title_id)})" for a in self.title_assets))
+        return out
 
     def handle_output(self, context: OutputContext, obj) -> None:
         if obj is None:
@@ -199,6 +214,8 @@ class PrismIOManager(ConfigurableIOManager):
                     if self.public_url and base.startswith("daily/"):  # served by prism serve (serving/api_reports.py): a link that opens
                         _, day, asset = base.split("/", 2)
                         meta[f"open {name}"] = MetadataValue.url(f"{self.public_url.rstrip('/')}/v1/reports/{day}/{asset}/{name}")
+        if base.startswith("titles/"):
+            meta.update(self._title_links(base.split("/")[1]))
         context.add_output_metadata(meta)
         if context.has_asset_partitions:
             schema_version = _meta(context, "prism/schema_version")

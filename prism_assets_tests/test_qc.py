@@ -543,6 +543,11 @@ def test_provider_profile_through_sidecar(settings, tmp_path):
     assert ok.passed and ok.description.startswith("acme1: passed"), ok.description
     tags = instance.get_run_by_id(res.run_id).tags
     assert tags["prism/qc_verdict"] == "fail" and "loudness" in tags["prism/qc_reason"] and "\n" not in tags["prism/qc_reason"]
+    # from the title's materialization to its other assets and to its viewer page
+    meta = res.asset_materializations_for_node("qc")[0].metadata
+    assert meta["viewer"].value == f"{settings.api_public_url}/titles/acme1"
+    links = meta["this title's assets"].value
+    assert "[shots](/assets/shots?view=partitions&partition=acme1)" in links and "[qc](/assets/qc?view=partitions&partition=acme1)" in links
     settings = base.with_(profile_overrides={"qc": {"gate": "nope"}})
     res = run_title(settings, instance, "acme1", p)
     assert not res.success and "unknown qc.gate 'nope'" in str(res.all_events)
