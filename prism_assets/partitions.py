@@ -46,5 +46,6 @@ TAG_DELIVERY_SIZE = "prism/delivery_size"
 TAG_REPROCESS = "prism/reprocess"
 TAG_RERUN = "prism/rerun"  # on a manifest run or backfill: which of the day's titles to (re)process: stale (default) | all
 TAG_MANIFEST_RUN = "prism/manifest_run"  # on a title run: the manifest run whose fan-out launched it
+TAG_FANOUT = "prism/fanout"  # on a manifest run: what its fan-out did ("3 title(s) delivered <date>: 0 launched, 3 up to date ...")
 TAG_QC_VERDICT = "prism/qc_verdict"  # on a title run: the title's QC verdict (pass | warn | fail)
 TAG_QC_REASON = "prism/qc_reason"  # on a title run: the verdict's first reason (one line), when it is not pass

@@ -128,11 +128,15 @@ def test_fanout_modes_catch_up_stale_all_and_active_runs(settings, synth):
     cursor = _fanout(defs, instance, resources, None).cursor
     day = "2026-11-03"  # c1, c2
 
+    last = {}
+
     def fan(tags):
         nonlocal cursor
-        assert materialize(signal_assets(settings, "delivery_manifest"), partition_key=day, instance=instance, resources=resources, tags=tags).success
+        run = materialize(signal_assets(settings, "delivery_manifest"), partition_key=day, instance=instance, resources=resources, tags=tags)
+        assert run.success
         res = _fanout(defs, instance, resources, cursor)
         cursor = res.cursor
+        last.update(result=res, run_id=run.run_id)
         return sorted(r.partition_key for r in res.run_requests)
 
     assert fan({}) == ["c1", "c2"]  # one date from the UI: like a range of one
@@ -143,6 +147,15 @@ def test_fanout_modes_catch_up_stale_all_and_active_runs(settings, synth):
     _up_to_date(settings, "c2")
     assert fan({}) == ["c1"]  # stale: c2 is up to date, c1 failed
     assert fan({"prism/rerun": "all"}) == ["c1", "c2"]
+    # nothing to run: the operator reads it on the manifest run and on the date's partition, with how to force a re-run
+    _up_to_date(settings, "c1")
+    assert fan({}) == []
+    want = "2 title(s) delivered 2026-11-03: 0 launched, 2 up to date (rerun: stale); to re-run the up-to-date ones, materialize this date again with the tag prism/rerun = all"
+    assert instance.get_run_by_id(last["run_id"]).tags["prism/fanout"] == want
+    (obs,) = last["result"].asset_events
+    assert obs.partition == day and obs.metadata["fanout"].value == want and obs.metadata["launched"].value == 0
+    assert fan({"prism/rerun": "all"}) == ["c1", "c2"]
+    assert instance.get_run_by_id(last["run_id"]).tags["prism/fanout"].startswith("2 title(s) delivered 2026-11-03: 2 launched, 0 up to date (rerun: all)")
     instance.create_run_for_job(defs.resolve_job_def("process_title"), tags={"dagster/partition": "c1"}, status=DagsterRunStatus.STARTED)
     assert fan({"prism/rerun": "all"}) == ["c2"]  # c1 already has a run in progress
 

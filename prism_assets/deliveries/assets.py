@@ -66,7 +66,9 @@ def compute(sc: SignalContext) -> Result:
 DELIVERY_MANIFEST = Signal(
     name=ASSET, domain="deliveries", code_version=MANIFEST_CODE_VERSION, partitions=DAILY, compute=compute,
     description="The titles delivered on one day (scan of `<delivery_root>/<date>/`), recorded in the catalog and "
-    "registered as partitions. Backfilling this asset over a date range makes the manifest_fanout_sensor run "
-    "exactly those days' titles.",
+    "registered as partitions. Materializing dates of this asset (one date, or a range as a backfill) makes the "
+    "manifest_fanout_sensor run exactly those days' titles: by default those not up to date (rerun: stale). To re-run every "
+    "title of the dates, add the tag prism/rerun = all in the Materialize dialog (Tags, Add tags). What the fan-out did is "
+    "on the manifest run (tag prism/fanout) and on the date's partition (an observation: N launched, M up to date).",
     outputs=(Output(ASSET, MANIFEST_SCHEMA_VERSION, "daily/<date>/delivery_manifest.parquet", kinds=("catalog",), rules=RULES),),
 )

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from dagster import AssetKey, AssetRecordsFilter, DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import AssetKey, AssetObservation, AssetRecordsFilter, DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from ..core.artifacts import ArtifactStore
 from ..core.store import StoreError
 from ..core.title_graph import TitleGraph
-from ..partitions import TAG_MANIFEST_RUN, TAG_RERUN
+from ..partitions import TAG_FANOUT, TAG_MANIFEST_RUN, TAG_RERUN
 from ..resources import CatalogResource, PrismStorage
 from .layout import FoundDelivery
 from .registry import PROCESS_TITLE_JOB, title_run_request
@@ -77,7 +77,7 @@ def fanout_tick(context: SensorEvaluationContext, storage: PrismStorage, catalog
         return SensorResult(skip_reason=SkipReason("no new manifest materializations"), cursor=context.cursor)
     cat = catalog.get()
     arts = storage.artifacts()
-    runs = []
+    runs, observations = [], []
     for rec in records:
         day = rec.partition_key
         run = instance.get_run_by_id(rec.run_id)
@@ -91,15 +91,39 @@ def fanout_tick(context: SensorEvaluationContext, storage: PrismStorage, catalog
         extra = {TAG_MANIFEST_RUN: rec.run_id, TAG_RERUN: mode}
         if BACKFILL_TAG in tags:
             extra[BACKFILL_TAG] = tags[BACKFILL_TAG]
-        chosen = []
-        for r in rows.drop_duplicates("title_id", keep="last").itertuples():
-            if not wanted(cat, graph, r.title_id, mode) or active_run(instance, r.title_id):
+        chosen, current, running = [], [], []
+        titles = rows.drop_duplicates("title_id", keep="last")
+        for r in titles.itertuples():
+            if not wanted(cat, graph, r.title_id, mode):
+                current.append(r.title_id)
+                continue
+            if active_run(instance, r.title_id):
+                running.append(r.title_id)
                 continue
             d = FoundDelivery(r.uri, date.fromisoformat(r.delivery_date), r.title_id, r.uri.rsplit("/", 1)[-1], int(r.size_bytes), r.etag or "")
             runs.append(title_run_request(d, r.uri, f"manifest:{rec.run_id}:{r.title_id}", extra))
             chosen.append(r.title_id)
-        context.log.info(f"manifest {day} (run {rec.run_id[:8]}, {mode}): {len(chosen)} of {len(rows)} title(s) to run: {chosen[:20]}")
-    return SensorResult(run_requests=runs, cursor=str(records[-1].storage_id))
+        line = plan_line(day, mode, len(titles), chosen, current, running)
+        context.log.info(f"manifest {day} (run {rec.run_id[:8]}): {line}")
+        # what the fan-out did, where the operator looks: the manifest run's tags (run page, Runs list) and the manifest
+        # partition's events (an observation beside its materialization)
+        try:
+            instance.add_run_tags(rec.run_id, {TAG_FANOUT: line[:200]})
+        except Exception as exc:  # noqa: BLE001  (a run deleted meanwhile: the observation still says it)
+            context.log.warning(f"manifest {day}: cannot tag run {rec.run_id[:8]}: {exc}")
+        observations.append(AssetObservation(asset_key=MANIFEST, partition=day, metadata={
+            "fanout": line, "launched": len(chosen), "up_to_date": len(current), "already_running": len(running), "rerun": mode,
+            "manifest_run": rec.run_id, "launched_titles": ", ".join(chosen[:50]) or "none"}))
+    return SensorResult(run_requests=runs, cursor=str(records[-1].storage_id), asset_events=observations)
+
+
+def plan_line(day: str, mode: str, total: int, chosen: list, current: list, running: list) -> str:
+    """One line: how many of the day's titles the fan-out launched and why the others were not, with how to force them."""
+    line = (f"{total} title(s) delivered {day}: {len(chosen)} launched, {len(current)} up to date"
+            + (f", {len(running)} already running" if running else "") + f" (rerun: {mode})")
+    if current and mode != "all":
+        line += "; to re-run the up-to-date ones, materialize this date again with the tag prism/rerun = all"
+    return line
 
 
 def build_manifest_fanout_sensor(graph: TitleGraph, interval_s: int = 15):
