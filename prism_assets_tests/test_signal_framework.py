@@ -203,3 +203,17 @@ def test_per_title_sla_in_step_and_by_the_sensor(settings, media):
     # an audio-only title skips the visual pass: its visual outputs (and QC) are not expected
     assert "frame_stats" not in graph.expected({"visual_pass"}) and "qc" not in graph.expected({"visual_pass"})
     assert "transcript" in graph.expected({"visual_pass"})
+
+
+def test_metadata_floats_read_like_a_report():
+    """Metadata floats are rounded once, for every asset and check: no 30.999999999999996 in the UI."""
+    import math
+
+    from prism_assets.core.checks import evaluate, tidy, tidy_metadata
+    from prism_assets.core.checks import CheckRule as Rule
+
+    assert tidy(30.999999999999996) == 31.0 and tidy(12.34567) == 12.346 and tidy(0.000123456) == 0.0001235 and tidy(-0.5) == -0.5
+    assert tidy(5) == 5 and tidy("a") == "a" and tidy(None) is None and math.isnan(tidy(float("nan")))
+    assert tidy_metadata({"d": 2.0000000001, "n": 3}) == {"d": 2.0, "n": 3}
+    (res,) = evaluate("a", [Rule("r", "", lambda v: (True, {"duration_s": 30.999999999999996}))], None, "t1", "title")
+    assert res.metadata["duration_s"].value == 31.0 and res.description == "t1: passed: duration s 31.0"

@@ -40,6 +40,20 @@ def specs(asset: str, rules: list[CheckRule] | tuple[CheckRule, ...], partitions
     return [partitioned_spec(r.name, asset, r.description, r.blocking, partitions_def) for r in rules]
 
 
+def tidy(value):
+    """A metadata value as a person reads it: floats rounded (3 decimals from 1 up, else 4 significant digits), so the UI
+    never shows 30.999999999999996; anything else unchanged."""
+    import math
+
+    if isinstance(value, float) and math.isfinite(value):
+        return round(value, 3) if abs(value) >= 1 else float(f"{value:.4g}")
+    return value
+
+
+def tidy_metadata(meta: dict) -> dict:
+    return {k: tidy(v) for k, v in meta.items()}
+
+
 def summary(passed: bool, meta: dict, partition: str | None = None) -> str:
     """The evaluation's one line (the Checks tab's description column): the title or day, passed / FAILED, and what was
     found: `meta["summary"]` when the rule wrote one, else its first plain values (`key value`)."""
@@ -62,7 +76,7 @@ def evaluate(asset: str, rules: list[CheckRule] | tuple[CheckRule, ...], value: 
             passed, meta = r.fn(value)
         except Exception as exc:  # a check that cannot evaluate fails, with the reason
             passed, meta = False, {"error": f"{type(exc).__name__}: {exc}"}
-        meta = dict(meta)
+        meta = tidy_metadata(meta)
         line = summary(bool(passed), meta, partition)
         meta.pop("summary", None)
         if partition:

@@ -217,7 +217,7 @@ def _normalize(sig: Signal, result) -> dict[str, Result]:
 
 
 def _metadata(r: Result) -> dict:
-    md = dict(r.metadata)
+    md = checks.tidy_metadata(r.metadata)
     if r.pictures:
         md["pictures"] = pictures_markdown(r.pictures, r.pictures_title)
     if r.table is not None:
