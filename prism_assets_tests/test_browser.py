@@ -308,6 +308,9 @@ def browse(page, url: str, gq: str, log: Path, d1: date, d2: date, verdicts: dic
     expect(page.get_by_text("partition: t-one").first).to_be_visible()
     expect(page.get_by_text("partition: t-two")).to_have_count(0)
     snap("06-backfill-runs")
+    # what the fan-out did is on the manifest run
+    fanout = day_runs(gq, d1)[manifest["runId"]]["tags"].get("prism/fanout", "")
+    assert fanout == f"2 title(s) delivered {d1.isoformat()}: 2 launched, 0 up to date (rerun: all)", fanout
 
     # the other date as a range of one, through GraphQL: its title run belongs to the backfill
     res = gql(gq, BACKFILL, {"params": {"assetSelection": [{"path": ["delivery_manifest"]}], "partitionNames": [d2.isoformat()],
@@ -318,6 +321,20 @@ def browse(page, url: str, gq: str, log: Path, d1: date, d2: date, verdicts: dic
     visit(f"/runs/b/{res['backfillId']}?tab=runs")
     expect(page.get_by_text(res["backfillId"]).first).to_be_visible()
     snap("07-backfill-page")
+
+    # the same date again, without the rerun tag: nothing to do, and the manifest run says so, with how to force it
+    res = gql(gq, BACKFILL, {"params": {"assetSelection": [{"path": ["delivery_manifest"]}], "partitionNames": [d2.isoformat()]}})["launchPartitionBackfill"]
+    assert res["__typename"] == "LaunchBackfillSuccess", res
+
+    def told():
+        got = [r for r in runs(gq, tags={"dagster/backfill": res["backfillId"]}) if "prism/fanout" in r["tags"]]
+        return got[0] if got else None
+
+    idle = wait_until("the stale backfill's fan-out line", told, 120, every=2, log=log)
+    assert idle["tags"]["prism/fanout"].startswith(f"1 title(s) delivered {d2.isoformat()}: 0 launched, 1 up to date (rerun: stale); to re-run"), idle["tags"]
+    visit(f"/runs/{idle['runId']}")
+    expect(page.get_by_text("0 launched, 1 up to date", exact=False).first).to_be_visible()
+    snap("07b-nothing-to-launch")
 
     # 4. the day's QC report, from its own dialog
     report = materialize_one_date("qc_report", d1, {}, "08-qc-report-dialog")

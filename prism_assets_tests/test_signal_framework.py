@@ -209,8 +209,8 @@ def test_metadata_floats_read_like_a_report():
     """Metadata floats are rounded once, for every asset and check: no 30.999999999999996 in the UI."""
     import math
 
-    from prism_assets.core.checks import evaluate, tidy, tidy_metadata
     from prism_assets.core.checks import CheckRule as Rule
+    from prism_assets.core.checks import evaluate, tidy, tidy_metadata
 
     assert tidy(30.999999999999996) == 31.0 and tidy(12.34567) == 12.346 and tidy(0.000123456) == 0.0001235 and tidy(-0.5) == -0.5
     assert tidy(5) == 5 and tidy("a") == "a" and tidy(None) is None and math.isnan(tidy(float("nan")))
