@@ -152,6 +152,7 @@ def test_fanout_modes_catch_up_stale_all_and_active_runs(settings, synth):
     assert fan({}) == []
     want = "2 title(s) delivered 2026-11-03: 0 launched, 2 up to date (rerun: stale); to re-run the up-to-date ones, materialize this date again with the tag prism/rerun = all"
     assert instance.get_run_by_id(last["run_id"]).tags["prism/fanout"] == want
+    assert f"fan-out: {want}" in [e.message for e in instance.all_logs(last["run_id"])]  # in the run page's events
     (obs,) = last["result"].asset_events
     assert obs.partition == day and obs.metadata["fanout"].value == want and obs.metadata["launched"].value == 0
     assert fan({"prism/rerun": "all"}) == ["c1", "c2"]

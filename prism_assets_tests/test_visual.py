@@ -470,8 +470,10 @@ def run_job(settings, title_id: str, path: Path):
 def test_visual_assets_materialize_with_checks(settings, media):
     res = run_job(settings, "qc", media / "qc_composite.mp4")
     assert res.success
-    # the composite fails EBU R128 loudness on purpose: its QC gate (WARN in dev) is tested in test_qc.py
-    evals = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in res.get_asset_check_evaluations() if e.check_name != "qc_verdict_not_fail"}
+    # the composite fails EBU R128 loudness on purpose: its QC gate (WARN in dev) and its red verdict check are tested in test_qc.py
+    verdict_checks = ("qc_verdict_not_fail", "title_passes_qc")
+    evals = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in res.get_asset_check_evaluations() if e.check_name not in verdict_checks}
+    assert not any(e.passed for e in res.get_asset_check_evaluations() if e.check_name in verdict_checks)  # the loudness fail is seen
     for asset in ("frame_stats", "frame_samples", "shots", "keyframes", "embeddings", "shot_embeddings", "posters"):
         assert any(a == asset for a, _ in evals), f"no check ran on {asset}"
     assert all(evals.values()), {k: v for k, v in evals.items() if not v}

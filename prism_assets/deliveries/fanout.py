@@ -109,6 +109,8 @@ def fanout_tick(context: SensorEvaluationContext, storage: PrismStorage, catalog
         # partition's events (an observation beside its materialization)
         try:
             instance.add_run_tags(rec.run_id, {TAG_FANOUT: line[:200]})
+            if run is not None:  # the run page's event list: the operator reads it where the run's own steps are
+                instance.report_engine_event(f"fan-out: {line}", run)
         except Exception as exc:  # noqa: BLE001  (a run deleted meanwhile: the observation still says it)
             context.log.warning(f"manifest {day}: cannot tag run {rec.run_id[:8]}: {exc}")
         observations.append(AssetObservation(asset_key=MANIFEST, partition=day, metadata={
