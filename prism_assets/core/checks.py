@@ -62,7 +62,7 @@ def summary(passed: bool, meta: dict, partition: str | None = None) -> str:
         plain = [(k, v) for k, v in meta.items() if isinstance(v, (int, float, bool)) or (isinstance(v, str) and len(v) <= 80)]
         plain += [(k, f"{len(v)}: {', '.join(map(str, v[:3]))}{' ...' if len(v) > 3 else ''}") for k, v in meta.items()
                   if isinstance(v, (list, tuple)) and v and all(isinstance(x, (str, int, float)) for x in v)]
-        found = ", ".join(f"{k.replace('_', ' ')} {round(v, 3) if isinstance(v, float) else v}" for k, v in plain[:4])
+        found = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in plain[:4])  # floats already rounded (tidy_metadata)
     line = ("passed" if passed else "FAILED") + (f": {found}" if found else "")
     return " ".join(((f"{partition}: " if partition else "") + line).split())[:300]
 

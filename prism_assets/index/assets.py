@@ -13,7 +13,6 @@ import json
 from datetime import datetime, timezone
 
 import pandas as pd
-from dagster import MetadataValue
 
 from ..core.artifacts import ArtifactStore
 from ..core.checks import CheckRule
@@ -166,9 +165,8 @@ def compute_index(sc: SignalContext, source_video: dict, shots: pd.DataFrame, ke
            "text_rows_without_vector": sum(1 for n in FTS_TABLES for r in rows[n] if r.get("vector") is None),
            "models": {"text": prov, "clip": models["clip"], "clip_weights_trained": models["clip_weights_trained"]},
            "seconds": seconds, "producer": {"tool": "prism-index", "code_version": INDEX_CODE_VERSION}}
-    viewer = f"{sc.resources['search_index'].public_url}/titles/{title_id}"
     table = pd.DataFrame([{"table": k, "rows": v["rows"], "version": v.get("version")} for k, v in written.items()])
-    md = {"viewer": MetadataValue.url(viewer), "index_version": sc.run_id, "build_seconds": seconds["total"], "rows": int(sum(v["rows"] for v in written.values())),
+    md = {"index_version": sc.run_id, "build_seconds": seconds["total"], "rows": int(sum(v["rows"] for v in written.values())),
           "text_model": models["text"], "visual_search": "on" if models["clip_weights_trained"] else "off (CLIP weights are random-init)"}
     return Result(doc, metadata=md, table=table)
 

@@ -122,7 +122,8 @@ class LanceBackend:
         self._options, self._read_s = options or None, float(read_consistency_s)
         self._readers: dict[str, tuple[float, Any]] = {}  # table -> (when opened, AsyncTable or None when absent)
         self._aconn = None
-        self._schema_names: dict[str, set[str]] = {}
+        self._schema_names: dict[str, tuple[float, list[str]]] = {}  # table -> (when read, column names): a column the
+        # writer adds (an older index migrated) is seen within the read-consistency interval
         self._counts: dict[str, tuple[float, int]] = {}  # table -> (when, rows): searches skip empty tables
         self._ttl = max(float(read_consistency_s), 0.0)
         self._clip_dim = clip_dim
@@ -189,10 +190,17 @@ class LanceBackend:
             else:
                 self._counts.clear()
 
+    def _columns(self, table: str, t) -> list[str]:
+        import time
+
+        now = time.monotonic()
+        hit = self._schema_names.get(table)
+        if hit is None or now - hit[0] > self._ttl:
+            hit = self._schema_names[table] = (now, list(self._run(t.schema()).names))
+        return hit[1]
+
     def _keep(self, table: str, t, columns: Iterable[str]) -> list[str]:
-        names = self._schema_names.get(table)
-        if names is None:
-            names = self._schema_names[table] = set(self._run(t.schema()).names)
+        names = set(self._columns(table, t))
         return [c for c in columns if c in names]
 
     @staticmethod
@@ -296,14 +304,11 @@ class LanceBackend:
         where = where_sql(conds)
         if where:
             q = q.where(where)
-        cols = columns or [c for c in self._keep(table, t, self._all_columns(table, t)) if c not in VECTOR_COLUMNS]
+        cols = columns or [c for c in self._columns(table, t) if c not in VECTOR_COLUMNS]
         rows = self._run(q.select(cols).limit(limit).to_arrow()).to_pylist()
         if order_by:
             rows.sort(key=lambda r: (r.get(order_by) is None, r.get(order_by)))
         return rows
-
-    def _all_columns(self, table: str, t) -> list[str]:
-        return list(self._run(t.schema()).names)
 
     def count(self, table: str, conds: Iterable[Cond] = ()) -> int:
         t = self._reader(table)
@@ -356,8 +361,8 @@ class LanceBackend:
         return self._run(q.limit(limit).select(self._keep(table, t, columns) + ["_distance"]).to_arrow()).to_pylist()
 
     def revision(self) -> int:
-        t = self.table(TITLE_TABLE)
-        return 0 if t is None else int(t.version)
+        t = self._reader(TITLE_TABLE)  # the version the searches read (every API response names it)
+        return 0 if t is None else int(self._run(t.version()))
 
     def table_versions(self) -> dict[str, int]:
         return {name: int(t.version) for name in TABLES if (t := self.table(name)) is not None}

@@ -35,8 +35,7 @@ def index_maintenance(context) -> None:
 def _resources(ctx: DomainContext) -> dict:
     s = ctx.settings
     return {"text_model": TextModelResource(profile=ctx.profile),
-            "search_index": SearchIndexResource(uri=s.index_location, s3_endpoint_url=s.s3_endpoint_url, s3_region=s.s3_region,
-                                                public_url=s.api_public_url)}
+            "search_index": SearchIndexResource(uri=s.index_location, s3_endpoint_url=s.s3_endpoint_url, s3_region=s.s3_region)}
 
 
 def _jobs(ctx: DomainContext) -> list:

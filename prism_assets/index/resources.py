@@ -31,7 +31,6 @@ class SearchIndexResource(ConfigurableResource):
     uri: str
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
-    public_url: str = "http://127.0.0.1:8080"  # the viewer (links in the UI)
 
     def backend(self):
         from .backend import LanceBackend, s3_options
