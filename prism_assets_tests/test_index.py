@@ -662,3 +662,43 @@ def test_units_rows_and_frame_rows_shapes(corpus):
     assert {r["source"] for r in rows["events"]} == {"qc", "localization"}
     assert all(len(r["vector"]) == TEXT_DIM and math.isclose(float(np.linalg.norm(r["vector"])), 1.0, rel_tol=1e-5)
                for t in FTS_TABLES for r in rows[t])
+
+
+@pytest.mark.filterwarnings("ignore:optimize")
+def test_vector_index_has_the_partitions_asked_for_and_is_rebuilt_when_outgrown(tmp_path):
+    """BUG: LanceDB's legacy create_index(metric, num_partitions=...) ignored num_partitions: a million rows got ~25 IVF
+    partitions of 32,000 rows, and each of a search's probes scanned one (10 ms a vector query). The index is named by its
+    partition count; maintain() builds it with ~sqrt(rows) partitions and rebuilds it when the table outgrew it."""
+    import pyarrow as pa
+
+    from prism_assets.index.tables import schema_for
+
+    rng = np.random.default_rng(0)
+    backend = LanceBackend(str(tmp_path / "ix"))
+
+    def add(n, start):
+        t = backend.db.create_table("speech", schema=schema_for("speech"), exist_ok=True)
+        v = rng.standard_normal((n, TEXT_DIM)).astype(np.float32)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        t.add(pa.table({"row_id": [f"x:{i}" for i in range(start, start + n)], "title_id": ["x"] * n, "start_s": np.arange(n, dtype=float),
+                        "end_s": np.arange(n, dtype=float) + 1, "text": [f"line {i}" for i in range(start, start + n)],
+                        "vector": pa.FixedSizeListArray.from_arrays(v.reshape(-1), TEXT_DIM)}).cast(pa.schema([t.schema.field(c) for c in
+                        ("row_id", "title_id", "start_s", "end_s", "text", "vector")])), mode="append")
+        return v
+
+    v = add(1200, 0)
+    backend.maintain(older_than_s=0, vector_index_min_rows=1000)
+    names = [i.name for i in backend.table("speech").list_indices() if "vector" in i.columns]
+    assert names == ["vector_ivfpq_p34"]  # int(sqrt(1200)); at a million rows: 894 partitions (benchmarks/search_load.py)
+    backend.maintain(older_than_s=0, vector_index_min_rows=1000)  # same size: kept
+    assert [i.name for i in backend.table("speech").list_indices() if "vector" in i.columns] == ["vector_ivfpq_p34"]
+    add(4000, 1200)  # 5200 rows: sqrt 72 > 2 x 34
+    backend = LanceBackend(str(tmp_path / "ix"))  # the maintenance job's own process
+    backend.maintain(older_than_s=0, vector_index_min_rows=1000)
+    assert [i.name for i in backend.table("speech").list_indices() if "vector" in i.columns] == ["vector_ivfpq_p72"]
+    # a candidate's handle reads its row directly; a stale handle (another row's) falls back to the row_id
+    backend = LanceBackend(str(tmp_path / "ix"))
+    near = backend.nearest("speech", "vector", v[3], limit=3)
+    assert near[0]["row_id"] == "x:3" and near[0]["_handle"] is not None
+    got = backend.fetch("speech", [("x:3", near[0]["_handle"]), ("x:7", near[0]["_handle"]), ("x:9", None)], ["text", "start_s"])
+    assert {k: (r["text"], r["start_s"]) for k, r in got.items()} == {"x:3": ("line 3", 3.0), "x:7": ("line 7", 7.0), "x:9": ("line 9", 9.0)}

@@ -36,6 +36,15 @@ VECTOR_COLUMNS = ("vector", "clip", "frame_vec")
 CANDIDATE_COLUMNS = ("row_id", "title_id", "start_s", "end_s", "text", "unit_index", "frame", "t_s", "dhash")
 
 
+NPROBES = 20  # IVF partitions searched per vector query (LanceDB's default; ~0.5 ms each at a million rows)
+
+
+def _handles(rows: list[dict]) -> list[dict]:
+    for r in rows:
+        r["_handle"] = r.pop("_rowid", None)
+    return rows
+
+
 class IndexError_(RuntimeError):  # noqa: N801  (not the builtin IndexError)
     """The index cannot be opened or written: one line naming the index."""
 
@@ -58,6 +67,7 @@ class SearchBackend(Protocol):
     def fts(self, table: str, query: str, conds: Iterable[Cond] = (), limit: int = 50, column: str = "text", fuzziness: int = 0,
             columns: Iterable[str] = CANDIDATE_COLUMNS) -> list[dict]: ...
     def nearest(self, table: str, column: str, vector, conds: Iterable[Cond] = (), limit: int = 50) -> list[dict]: ...
+    def fetch(self, table: str, keys: list[tuple[str, Any]], columns: list[str]) -> dict[str, dict]: ...
     def count(self, table: str, conds: Iterable[Cond] = ()) -> int: ...
     def revision(self) -> int: ...
     def maintain(self, older_than_s: float = 3600.0) -> dict: ...
@@ -339,7 +349,7 @@ class LanceBackend:
         if where:
             q = q.where(where)  # a pre-filter
         try:
-            return self._run(q.limit(limit).select(self._keep(table, t, columns) + ["_score"]).to_arrow()).to_pylist()
+            return _handles(self._run(q.limit(limit).select(self._keep(table, t, columns) + ["_score"]).with_row_id().to_arrow()).to_pylist())
         except Exception as exc:  # noqa: BLE001  (no FTS index yet on an empty table)
             if "index" in str(exc).lower() and self.count(table) == 0:
                 return []
@@ -352,13 +362,32 @@ class LanceBackend:
         t = self._reader(table)
         if t is None:
             return []
-        # nprobes 10 of ~sqrt(rows) IVF partitions (ignored without an ANN index: a flat scan is exact); `where` pre-filters
+        # NPROBES of ~sqrt(rows) IVF partitions (ignored without an ANN index: a flat scan is exact); `where` pre-filters
         q = (t.query().nearest_to(np.asarray(vector, dtype=np.float32)).column(column)
-             .distance_type("l2" if column == "frame_vec" else "cosine").nprobes(10))
+             .distance_type("l2" if column == "frame_vec" else "cosine").nprobes(NPROBES))
         where = where_sql(conds)
         if where:
             q = q.where(where)
-        return self._run(q.limit(limit).select(self._keep(table, t, columns) + ["_distance"]).to_arrow()).to_pylist()
+        return _handles(self._run(q.limit(limit).select(self._keep(table, t, columns) + ["_distance"]).with_row_id().to_arrow()).to_pylist())
+
+    def fetch(self, table: str, keys: list[tuple[str, Any]], columns: list[str]) -> dict[str, dict]:
+        """Rows by row_id, `columns` of each (row_id added). A key's handle (the `_handle` of an fts/nearest row: Lance's
+        row id) is a direct read (one random read per column, no index lookup: half the time of `row_id IN (...)`); a
+        handle that no longer names that row (the table was compacted meanwhile) falls back to the lookup by row_id."""
+        t = self._reader(table)
+        if t is None or not keys:
+            return {}
+        cols = self._keep(table, t, list(dict.fromkeys(["row_id", *columns])))
+        out: dict[str, dict] = {}
+        handles = [(rid, h) for rid, h in keys if h is not None]
+        if handles:
+            for r in self._run(t.take_row_ids([int(h) for _, h in handles]).select(cols).to_arrow()).to_pylist():
+                out[r["row_id"]] = r
+        wanted = {rid for rid, _ in keys}
+        missing = sorted(wanted - out.keys())
+        if missing:
+            out.update({r["row_id"]: r for r in self.select(table, [Cond("row_id", "in", missing)], cols, limit=len(missing))})
+        return {rid: r for rid, r in out.items() if rid in wanted}
 
     def revision(self) -> int:
         t = self._reader(TITLE_TABLE)  # the version the searches read (every API response names it)
@@ -368,6 +397,28 @@ class LanceBackend:
         return {name: int(t.version) for name in TABLES if (t := self.table(name)) is not None}
 
     # -- maintenance
+    @staticmethod
+    def _vector_index(t, column: str, rows: int) -> None:
+        """IVF-PQ with ~sqrt(rows) partitions (k-means; builds in ~2 min at a million rows on 2 cores, where HNSW took
+        over 20) and 8 dimensions per PQ sub-vector. Its name records the partition count; the index is rebuilt when the
+        table has grown 4x past it (a search reads NPROBES partitions: too few partitions make each one a scan of
+        thousands of rows), or when it was built by an older release (LanceDB's legacy create_index call ignored
+        num_partitions and made ~25 partitions of 32,000 rows)."""
+        import re
+
+        from lancedb.index import IvfPq
+
+        want = max(16, int(rows ** 0.5))
+        have = [i for i in t.list_indices() if column in (getattr(i, "columns", None) or [])]
+        m = re.fullmatch(rf"{column}_ivfpq_p(\d+)", have[0].name) if have else None
+        if m and int(m.group(1)) * 2 >= want:  # sqrt: 4x the rows doubles the wanted partitions
+            return
+        for i in have:
+            t.drop_index(i.name)
+        dim = t.schema.field(column).type.list_size
+        t.create_index(column, config=IvfPq(distance_type="l2" if column == "frame_vec" else "cosine", num_partitions=want,
+                                            num_sub_vectors=max(1, dim // 8)), replace=True, name=f"{column}_ivfpq_p{want}")
+
     def maintain(self, older_than_s: float = 3600.0, vector_index_min_rows: int = 100_000) -> dict:
         """Compact small files, fold new rows into the indexes and delete versions older than
         `older_than_s` (the scheduled `index_maintenance` job); build ANN indexes on large tables."""
@@ -382,11 +433,8 @@ class LanceBackend:
             if n:
                 self.ensure_fts(name, t)
             vec_col = {"units": None, "frames": "frame_vec"}.get(name, "vector")
-            if vec_col and n >= vector_index_min_rows and not any(vec_col in (getattr(i, "columns", None) or []) for i in t.list_indices()):
-                dim = t.schema.field(vec_col).type.list_size
-                # IVF-PQ: k-means partitions (~sqrt(rows)) + product quantisation, builds in minutes on 2 cores (HNSW took over 20)
-                t.create_index(metric="l2" if vec_col == "frame_vec" else "cosine", vector_column_name=vec_col, index_type="IVF_PQ",
-                               num_partitions=max(16, int(n ** 0.5)), num_sub_vectors=max(1, dim // 8))
+            if vec_col and n >= vector_index_min_rows:
+                self._vector_index(t, vec_col, n)
             t.optimize(cleanup_older_than=timedelta(seconds=older_than_s), delete_unverified=False)
             out[name] = {"rows": n, "version_before": before, "version_after": int(t.version),
                          "old_versions_removed": max(versions_before + 1 - len(t.list_versions()), 0)}

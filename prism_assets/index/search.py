@@ -87,6 +87,7 @@ class Hit:
     row_id: str | None = None
     explanation: dict = field(default_factory=dict)
     words: list | None = field(default=None, repr=False)  # speech: the segment's timed words (to narrow the moment)
+    handle: object = field(default=None, repr=False, compare=False)  # the backend's direct handle of the row (hydrate)
 
     @property
     def citation(self) -> str:
@@ -299,7 +300,7 @@ class Searcher:
 
     def hydrate(self, hits: list[Hit]) -> None:
         """The final hits' other columns (timecode, language, track, structure, scene, speech word timings), read once
-        per table by row_id."""
+        per table (by the candidates' handles, else by row_id)."""
         by_table: dict[str, list[Hit]] = {}
         for h in hits:
             table = TEXT_CHANNELS.get(h.channel) or ("units" if h.channel == "visual" else None)
@@ -308,7 +309,7 @@ class Searcher:
         for table, group in by_table.items():
             cols = ["row_id", "timecode", "structure", "scene_index"] + (["language", "track"] if table != "units" else ["unit_index"])
             cols += ["detail"] if table == "speech" else []
-            rows = {r["row_id"]: r for r in self.backend.select(table, [Cond("row_id", "in", [h.row_id for h in group])], cols, limit=len(group))}
+            rows = self.backend.fetch(table, [(h.row_id, h.handle) for h in group], cols)
             for h in group:
                 r = rows.get(h.row_id)
                 if r is None:
@@ -416,7 +417,7 @@ def _hit(r: dict, channel: str, score: float, explanation: dict) -> Hit:
     return Hit(words=_words(r, channel), title_id=r["title_id"], channel=channel, start_s=float(r["start_s"]), end_s=float(r["end_s"]), score=float(score),
                timecode=r.get("timecode") or "", text=r.get("text"), language=r.get("language"), track=r.get("track"),
                structure=r.get("structure"), scene_index=r.get("scene_index"), unit_index=r.get("unit_index"), row_id=r.get("row_id"),
-               explanation=explanation)
+               explanation=explanation, handle=r.get("_handle"))
 
 
 def _dedupe(hits: list[Hit]) -> list[Hit]:
