@@ -105,4 +105,21 @@ def test_domain_graph_and_partitions():
     assert by["season_structure"].partitions == SEASONS and by["season_structure"].deps == ("fingerprint",)
     assert all(by[n].partitions == TITLES for n in ("text", "scenes", "structure", "fingerprint"))
     assert by["structure"].outputs[0].qc_events is not None  # its events join the QC verdict
-    assert not by["fingerprint"].outputs[0].required  # titles outside a series skip it
+    assert by["fingerprint"].outputs[0].required  # titles outside a series get it as not applicable (never missing for ever)
+
+
+def test_a_film_gets_a_not_applicable_fingerprint_that_passes_its_checks():
+    """BUG: every film showed `fingerprint` missing for ever in the Dagster UI (the step skipped it)."""
+    from types import SimpleNamespace
+
+    from prism_assets.structure.checks import FINGERPRINT_RULES
+    from prism_assets.structure.seasons import compute_fingerprint
+
+    sc = SimpleNamespace(title_id="film1", profile=SimpleNamespace(name="dev"))
+    res = compute_fingerprint(sc, {"tracks": []}, pd.DataFrame(), {}, {"duration_s": 12.5, "series": None})
+    doc = res.value
+    assert doc["applicable"] is False and doc["series"] is None and doc["audio"] is None and "not part of a series" in doc["note"]
+    assert res.metadata["applicable"] is False and res.metadata["not_applicable"].startswith("not applicable")
+    assert all(rule.fn(doc)[0] for rule in FINGERPRINT_RULES)
+    episode_without_audio = {**doc, "applicable": True}
+    assert not next(r for r in FINGERPRINT_RULES if r.name == "fingerprint_has_audio").fn(episode_without_audio)[0]

@@ -110,8 +110,10 @@ def _fingerprint_valid(doc: dict):
 
 FINGERPRINT_RULES = (
     checks.CheckRule("fingerprint_valid", "Audio items carry their hop; every picture hash has its time.", _fingerprint_valid, blocking=True),
-    checks.CheckRule("fingerprint_has_audio", "The title's original track was fingerprinted (intro/recap matching needs it).",
-                     lambda doc: (_n((doc.get("audio") or {}).get("items")) > 0, {"note": doc.get("note")}), severity=AssetCheckSeverity.WARN),
+    checks.CheckRule("fingerprint_has_audio", "The title's original track was fingerprinted (intro/recap matching needs it); "
+                     "passes as not applicable for a title outside a series.",
+                     lambda doc: (doc.get("applicable") is False or _n((doc.get("audio") or {}).get("items")) > 0, {"note": doc.get("note")}),
+                     severity=AssetCheckSeverity.WARN),
 )
 
 

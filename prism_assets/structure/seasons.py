@@ -37,7 +37,7 @@ from dagster import (
 )
 
 from ..core.artifacts import ArtifactStore
-from ..core.signal import SEASONS, Output, Result, Signal, SignalContext, Skip
+from ..core.signal import SEASONS, Output, Result, Signal, SignalContext
 from ..partitions import SEASONS_PARTITIONS_NAME, parse_season_key, seasons_partitions
 from ..visual.packs import PacksMissingError, pack_paths, read_pack_bytes
 from . import fingerprint as fp
@@ -57,11 +57,17 @@ def compute_fingerprint(sc: SignalContext, audio_speech: dict, frame_samples: pd
     title_id = sc.title_id
     series = source_video.get("series")
     if not series:
-        return Skip("not part of a series (no series_id/season in the sidecar): no fingerprint needed")
+        # materialized as "not applicable" (a film is complete without it), not skipped: a skipped partition shows as
+        # missing in the Dagster UI for ever
+        reason = "not applicable: not part of a series (no series_id/season in the sidecar), nothing to match across episodes"
+        doc = {"schema_version": SCHEMA_VERSION, "title_id": title_id, "applicable": False, "series": None,
+               "duration_s": float(source_video.get("duration_s") or 0.0), "audio": None, "pictures": None, "note": reason,
+               "producer": {"tool": "prism-structure", "code_version": FINGERPRINT_CODE_VERSION, "profile": sc.profile.name, "model": None}}
+        return Result(doc, metadata={"applicable": False, "not_applicable": reason})
     track = original_track(localization)
     tracks = audio_speech.get("tracks") or []
     t = next((x for x in tracks if x["track"] == track), tracks[0] if tracks else None)
-    doc = {"schema_version": SCHEMA_VERSION, "title_id": title_id, "series": series, "duration_s": float(source_video.get("duration_s") or 0.0),
+    doc = {"schema_version": SCHEMA_VERSION, "title_id": title_id, "applicable": True, "series": series, "duration_s": float(source_video.get("duration_s") or 0.0),
            "audio": None, "pictures": None, "note": None}
     if t is not None:
         wavs = sc.storage.stage_bundle("audio_speech", title_id, "speech")
@@ -87,10 +93,9 @@ FINGERPRINT = Signal(
     inputs=("audio_speech", "frame_samples", "localization", "source_video"), compute=compute_fingerprint,
     errors=(fp.FingerprintError, PacksMissingError),
     description="For an episode of a series (sidecar series_id/season/episode): Chromaprint fingerprints of its original audio track (the "
-    "audio pass's 16 kHz WAV) and a 64-bit picture hash per 1/s sample; what season_structure matches across the episodes. Skipped for "
-    "titles outside a series.",
-    outputs=(Output("fingerprint", SCHEMA_VERSION, "titles/<title_id>/fingerprint.json", kinds=("chromaprint", "json"), rules=FINGERPRINT_RULES,
-                    required=False),),
+    "audio pass's 16 kHz WAV) and a 64-bit picture hash per 1/s sample; what season_structure matches across the episodes. For "
+    "titles outside a series it is materialized as not applicable (applicable: false, with the reason).",
+    outputs=(Output("fingerprint", SCHEMA_VERSION, "titles/<title_id>/fingerprint.json", kinds=("chromaprint", "json"), rules=FINGERPRINT_RULES),),
 )
 
 
