@@ -198,7 +198,7 @@ def compute_structure(sc: SignalContext, text: pd.DataFrame, scenes: pd.DataFram
     end = doc["credits"]["end"] or {}
     return Result(doc, metadata={
         "end_credits_s": MetadataValue.json([end.get("start_s"), end.get("end_s")] if end else None),
-        "opening_credits": bool(doc["credits"]["opening"]), "next_episode_s": float(doc["next_episode_s"]) if doc["next_episode_s"] is not None else -1.0,
+        "opening_credits": bool(doc["credits"]["opening"]), "next_episode_s": float(doc["next_episode_s"]) if doc["next_episode_s"] is not None else None,
         "slates": len(doc["slates"]), "burned_in_subtitles_s": float((doc["burned_in_subtitles"] or {}).get("seconds") or 0.0),
         "qc_events": len(doc["events"])})
 

@@ -83,7 +83,7 @@ def compute_fingerprint(sc: SignalContext, audio_speech: dict, frame_samples: pd
                        "model": {"audio": info, "pictures": "64-bit difference hash of the 1/s samples (prism)"}}
     sc.provenance = doc["producer"]["model"]
     return Result(doc, tags={SEASON_KEY_TAG: series["season_key"]}, metadata={
-        "season_key": series["season_key"], "episode": int(series["episode"]) if series.get("episode") is not None else -1,
+        "season_key": series["season_key"], "episode": int(series["episode"]) if series.get("episode") is not None else None,
         "audio_items": int(((doc["audio"] or {}).get("items") or {}).get("shape", [0])[0]),
         "pictures": int(((doc["pictures"] or {}).get("hash") or {}).get("shape", [0])[0])})
 
