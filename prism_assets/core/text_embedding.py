@@ -232,6 +232,23 @@ _CACHE: dict[str, TextEmbedder] = {}
 _LOCK = threading.Lock()
 
 
+ENGINES = ("onnxruntime", "numpy")
+DEFAULT_ENGINE = "onnxruntime"
+
+
+def with_engine(embedder: TextEmbedder, engine: str = DEFAULT_ENGINE):
+    """The same model run by `engine`: `onnxruntime` (core/text_onnx.py: the graph built from the same weights, ~3x
+    faster for one query, vectors equal to ~1e-7) or `numpy` (this module). Unknown or not installed: TextModelError
+    (one line), never another engine in its place."""
+    if engine == "numpy":
+        return embedder
+    if engine == "onnxruntime":
+        from .text_onnx import OnnxTextEmbedder
+
+        return OnnxTextEmbedder(embedder)
+    raise TextModelError(embedder.source, f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
+
+
 def load_text_embedder(source: str = DEFAULT_TEXT_MODEL, *, offline: bool | None = None) -> TextEmbedder:
     """The embedder for `source` (`pkg:<package>`, a folder, a hub name), loaded once per process.
     Raises TextModelError (one line naming the source) when it cannot be loaded."""

@@ -19,10 +19,15 @@ class TextModelResource(ConfigurableResource):
     def source(self) -> str:
         return str(((self.profile.config().get("models") or {}).get("text") or {}).get("model") or DEFAULT_TEXT_SOURCE)
 
-    def get(self):
-        from ..core.text_embedding import load_text_embedder
+    def engine(self) -> str:
+        from ..core.text_embedding import DEFAULT_ENGINE
 
-        return load_text_embedder(self.source())
+        return str(((self.profile.config().get("models") or {}).get("text") or {}).get("engine") or DEFAULT_ENGINE)
+
+    def get(self):
+        from ..core.text_embedding import load_text_embedder, with_engine
+
+        return with_engine(load_text_embedder(self.source()), self.engine())
 
 
 class SearchIndexResource(ConfigurableResource):

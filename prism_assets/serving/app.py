@@ -80,10 +80,10 @@ def create_app(settings=None, *, data: Data | None = None, embedder=None, keys: 
     settings = settings or PrismSettings.from_env()
     if data is None:
         if embedder is None:
-            from ..core.text_embedding import QueryEmbedder, load_text_embedder
-            from .data import text_model_source
+            from ..core.text_embedding import QueryEmbedder, load_text_embedder, with_engine
+            from .data import text_model_engine, text_model_source
 
-            embedder = QueryEmbedder(load_text_embedder(text_model_source(settings)))
+            embedder = QueryEmbedder(with_engine(load_text_embedder(text_model_source(settings)), text_model_engine(settings)))
         _one_blas_thread()
         data = Data(settings, embedder=embedder)
     keys = load_keys(settings) if keys is None else keys

@@ -139,6 +139,16 @@ class Data:
         return RemoteFile(self.store, key, int(info.size))
 
 
+def text_model_engine(settings) -> str:
+    """The engine that runs the text model for queries: the profile's `models.text.engine` (onnxruntime | numpy)."""
+    from ..core.text_embedding import DEFAULT_ENGINE
+    from ..settings import profile_yaml
+
+    raw = profile_yaml(settings.profile)
+    over = (settings.profile_overrides or {}).get("models", {}).get("text", {})
+    return str(over.get("engine") or ((raw.get("models") or {}).get("text") or {}).get("engine") or DEFAULT_ENGINE)
+
+
 def text_model_source(settings) -> str:
     """The text model the index was written with: the profile's `models.text.model` (then `profile_overrides`), the
     same source `TextModelResource` reads; default the offline all-MiniLM-L6-v2 package."""
