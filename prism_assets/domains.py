@@ -16,4 +16,5 @@ DOMAINS: tuple[str, ...] = (
     "prism_assets.structure",
     "prism_assets.qc",
     "prism_assets.index",
+    "prism_assets.release",
 )

@@ -8,14 +8,59 @@ dynamic partition per season (`seasons`, key `<series_id>.S<season>`): they grow
 late episode re-materializes its season's partition (structure.seasons.season_sensor).
 """
 
+import os
 import re
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 from dagster import DailyPartitionsDefinition, DynamicPartitionsDefinition
 
 TITLES_PARTITIONS_NAME = "titles"
 DAILY_PARTITIONS_NAME = "delivery_day"
-DAILY_START_DATE = "2024-01-01"
 SEASONS_PARTITIONS_NAME = "seasons"
+FIRST_DATE_ENV = "PRISM_FIRST_DELIVERY_DATE"
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class FirstDateError(ValueError):
+    """PRISM_FIRST_DELIVERY_DATE is not a date: one line."""
+
+
+def first_delivery_date(env=None, today: date | None = None) -> date:
+    """The first day of the daily partitions (the manifest, the QC report): `PRISM_FIRST_DELIVERY_DATE`; else the first
+    date on record, the earliest `YYYY-MM-DD` folder of a local delivery root (`PRISM_DELIVERY_ROOT`, default
+    `<data dir>/deliveries`); never later than the sensor's look-back window before today, so a delivery the sensor or
+    the daily schedules can still launch always has its partition. Read when the code location loads: a date before
+    it needs the setting (or a reload after its folder appeared)."""
+    env = os.environ if env is None else env
+    today = today or datetime.now(timezone.utc).date()
+    window = max(int(env.get("PRISM_SENSOR_LOOKBACK_DAYS") or 3), int(env.get("PRISM_SENSOR_FIRST_LISTING_DAYS") or 3), 1)
+    latest = today - timedelta(days=window)
+    raw = (env.get(FIRST_DATE_ENV) or "").strip()
+    if raw:
+        try:
+            if not _DAY_RE.fullmatch(raw):
+                raise ValueError("expected YYYY-MM-DD")
+            return min(date.fromisoformat(raw), latest)
+        except ValueError as exc:
+            raise FirstDateError(f"{FIRST_DATE_ENV}={raw!r} is not a date ({exc})") from None
+    root = env.get("PRISM_DELIVERY_ROOT") or ""
+    if not root:
+        from .settings import default_data_dir
+
+        root = str(default_data_dir() / "deliveries")
+    days = []
+    if "://" not in root and Path(root).is_dir():  # an s3:// root is not listed at load: set PRISM_FIRST_DELIVERY_DATE
+        for p in Path(root).iterdir():
+            if _DAY_RE.fullmatch(p.name) and p.is_dir():
+                try:
+                    days.append(date.fromisoformat(p.name))
+                except ValueError:
+                    continue
+    return min([*days, latest])
+
+
+DAILY_START_DATE = first_delivery_date().isoformat()
 
 titles_partitions = DynamicPartitionsDefinition(name=TITLES_PARTITIONS_NAME)
 daily_partitions = DailyPartitionsDefinition(start_date=DAILY_START_DATE, end_offset=1)

@@ -27,6 +27,10 @@ import pytest
 # This machine has no route to model hubs: make that explicit so a hub lookup fails at once with a
 # clear error instead of retrying for a minute (production air-gapped nodes do the same).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The tests deliver on fixed dates back to 2024 into folders made after the code location loaded: their daily partitions
+# start at a set first delivery date (the default, the first date on record, is tested in test_partitions.py and in
+# the browser test's `dagster dev`, which starts without it).
+os.environ.setdefault("PRISM_FIRST_DELIVERY_DATE", "2024-01-01")
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"

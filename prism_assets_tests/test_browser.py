@@ -76,6 +76,11 @@ query Latest($key: AssetKeyInput!, $check: String!) {
 """
 
 
+def status(verdict: str) -> str:
+    """The run status of a title's run: FAILURE when the title cannot ship (QC verdict fail), else SUCCESS."""
+    return "FAILURE" if verdict == "fail" else "SUCCESS"
+
+
 def clip(path: Path, seconds: int = 4) -> None:
     """Two shots (a cut at 2 s) with a tone: a small title every signal can work on."""
     half = seconds // 2
@@ -167,19 +172,26 @@ def test_four_daily_uses_in_the_browser(ui):
     try:
         dev.wait_loaded()
         url, gq, log = dev.url, dev.graphql, ui["log"]
+        # the daily partitions start at the first date on record (no PRISM_FIRST_DELIVERY_DATE here), not in 2024
+        keys = gql(gq, '{assetNodeOrError(assetKey: {path: ["delivery_manifest"]}) {... on AssetNode {partitionKeys}}}')["assetNodeOrError"]["partitionKeys"]
+        assert keys[0] == (today - timedelta(days=3)).isoformat() and keys[-1] == today.isoformat() and len(keys) == 4, keys
 
         # 1. the daemon alone: the sensor's runs, one per delivery; the broken file fails alone, in one line
         first = settle(gq, {"t-one", "t-two", "t-bad"}, 420, log, **{"dagster/sensor_name": "delivery_sensor"})
-        assert {t: r["status"] for t, r in first.items()} == {"t-one": "SUCCESS", "t-two": "SUCCESS", "t-bad": "FAILURE"}
+        verdicts = {t: first[t]["tags"].get("prism/qc_verdict") for t in ("t-one", "t-two")}
+        assert all(v in ("pass", "warn", "fail") for v in verdicts.values()), verdicts  # the QC outcome is on the run
+        # a title that cannot ship (verdict fail) ends its run FAILED, at its last step `release` only
+        assert {t: r["status"] for t, r in first.items()} == {"t-one": status(verdicts["t-one"]), "t-two": status(verdicts["t-two"]), "t-bad": "FAILURE"}
+        for t in ("t-one", "t-two"):
+            failed = [e["stepKey"] for e in gql(gq, FAILURES, {"runId": first[t]["runId"]})["logsForRun"]["events"]
+                      if e["__typename"] == "ExecutionStepFailureEvent"]
+            assert failed == (["release"] if verdicts[t] == "fail" else []), (t, failed)
         assert first["t-one"]["tags"]["prism/delivery_date"] == d1.isoformat() and first["t-two"]["tags"]["prism/delivery_date"] == d2.isoformat()
         events = gql(gq, FAILURES, {"runId": first["t-bad"]["runId"]})["logsForRun"]["events"]
         failures = [e for e in events if e["__typename"] == "ExecutionStepFailureEvent"]
         assert [e["stepKey"] for e in failures] == ["source_video"], failures
         message = failures[0]["error"]["message"].strip()
         assert "\n" not in message and "t-bad: not a readable media file" in message, message
-        verdicts = {t: first[t]["tags"].get("prism/qc_verdict") for t in ("t-one", "t-two")}
-        assert all(v in ("pass", "warn", "fail") for v in verdicts.values()), verdicts  # the QC outcome is on the run
-
         # every latest check evaluation of a per-title asset names its title
         titles = {"t-one", "t-two", "t-bad"}
         nodes = [n for n in gql(gq, TITLE_ASSETS)["assetNodes"] if (n["partitionDefinition"] or {}).get("name") == "titles"]
@@ -304,7 +316,7 @@ def browse(page, url: str, gq: str, log: Path, d1: date, d2: date, verdicts: dic
     assert manifest["status"] == "SUCCESS" and manifest["tags"].get("prism/rerun") == "all", manifest
     fanned = settle(gq, {"t-one", "t-bad"}, 300, log, **{"prism/manifest_run": manifest["runId"]})
     assert all(r["tags"]["prism/delivery_date"] == d1.isoformat() and r["tags"]["prism/rerun"] == "all" for r in fanned.values())
-    assert fanned["t-one"]["status"] == "SUCCESS" and fanned["t-bad"]["status"] == "FAILURE"
+    assert fanned["t-one"]["status"] == status(verdicts["t-one"]) and fanned["t-bad"]["status"] == "FAILURE"
     visit(f"/runs?q%5B0%5D=tag%3Aprism%2Fmanifest_run%3D{manifest['runId']}")
     expect(page.get_by_text("partition: t-one").first).to_be_visible()
     expect(page.get_by_text("partition: t-two")).to_have_count(0)
@@ -318,7 +330,7 @@ def browse(page, url: str, gq: str, log: Path, d1: date, d2: date, verdicts: dic
                                          "tags": [{"key": "prism/rerun", "value": "all"}]}})["launchPartitionBackfill"]
     assert res["__typename"] == "LaunchBackfillSuccess", res
     by_backfill = settle(gq, {"t-two"}, 300, log, **{"dagster/backfill": res["backfillId"]})
-    assert by_backfill["t-two"]["status"] == "SUCCESS" and by_backfill["t-two"]["tags"]["prism/delivery_date"] == d2.isoformat()
+    assert by_backfill["t-two"]["status"] == status(verdicts["t-two"]) and by_backfill["t-two"]["tags"]["prism/delivery_date"] == d2.isoformat()
     visit(f"/runs/b/{res['backfillId']}?tab=runs")
     expect(page.get_by_text(res["backfillId"]).first).to_be_visible()
     snap("07-backfill-page")

@@ -97,11 +97,13 @@ def run_failure_line(result) -> str:
 
 
 def qc_gate_only(result) -> bool:
-    """True when a title's run failed only because its QC verdict is fail: the `qc` step's blocking
-    check `qc_verdict_not_fail` (the verdict is materialized and in the catalog; every other step ran)."""
+    """True when a title's run failed only because its QC verdict is fail: the blocking check of the `qc` step
+    (`qc_verdict_not_fail`, qc.gate=block) or of the last step `release` (`title_releasable`); the verdict is
+    materialized and in the catalog."""
     failures = [e for e in result.all_events if e.is_step_failure]
     return bool(failures) and all(
-        e.step_key == "qc" and e.step_failure_data.error is not None and e.step_failure_data.error.cls_name == "DagsterAssetCheckFailedError"
+        e.step_key in ("qc", "release") and e.step_failure_data.error is not None
+        and e.step_failure_data.error.cls_name == "DagsterAssetCheckFailedError"
         for e in failures
     )
 

@@ -4,8 +4,8 @@ With `qc.gate: block` (prod) a title with a `fail` verdict fails its blocking ch
 and Dagster holds back everything downstream of that title's `qc` in the run: `search_index` too. But the
 index is where operators and the QC events feed see failures, so a failed title must be in it. This
 run-failure sensor notices a `process_title` run whose gate failed after `qc` was materialized and
-`search_index` was not, and launches `index_title_job` (search_index alone) for that title: no check of
-`qc` is evaluated in that run, so nothing holds it back. Under `gate: warn` (dev) nothing is held back
+`search_index` was not, and launches `index_title_job` (search_index, then release) for that title: no check of
+`qc` is evaluated in that run, so nothing holds it back (its release check fails: the title still cannot ship). Under `gate: warn` (dev) nothing is held back
 and the sensor never acts.
 """
 
@@ -20,8 +20,9 @@ GATE_CHECK = "qc_verdict_not_fail"
 
 
 def build_index_title_job():
-    return define_asset_job(INDEX_TITLE_JOB, selection=["search_index"], partitions_def=titles_partitions,
-                            description="search_index alone for one title (after a failed QC gate held it back; or to re-index a title)")
+    return define_asset_job(INDEX_TITLE_JOB, selection=["search_index", "release"], partitions_def=titles_partitions,
+                            description="search_index and release for one title (after a failed QC gate held them back; or to re-index a "
+                                        "title)")
 
 
 def held_back_by_gate(instance, run_id: str) -> bool:

@@ -13,7 +13,7 @@ DEFAULTS = {
     "providers": {},  # e.g. {acme-us: atsc_a85, streamco: streaming}
     "thresholds": {},  # e.g. {black_min_s: 2.0, freeze_noise_db: -60, silence_noise_db: -60}
     "report_thumbnails_per_title": 6,
-    "gate": "block",  # block | warn: a fail verdict fails the blocking check (ERROR) or only warns
+    "gate": "block",  # block | warn: a fail verdict fails the blocking check at qc (ERROR) or only warns there (then at `release`)
 }
 
 

@@ -52,7 +52,8 @@ def _not_fail(qc: dict):
 GATE_RULE = checks.CheckRule(
     "qc_verdict_not_fail", "Blocking QC gate: fails for a title whose verdict is fail. The verdict stays materialized and in the catalog; "
     "with qc.gate=block (prod) the failed check marks that title's run and holds back only what is downstream of that title's qc; "
-    "with qc.gate=warn (dev) it is reported with WARN severity and holds nothing back.", _not_fail, blocking=True)
+    "with qc.gate=warn (dev) it is reported with WARN severity and holds nothing back (the run still ends failed at `release`).", _not_fail,
+    blocking=True)
 VERDICT_RULE = checks.CheckRule(
     "title_passes_qc", "Red (ERROR) for a title whose QC verdict is fail, in every deployment, with the reasons: the Catalog and the "
     "asset's health show the failure. It holds nothing back; the gate below does (prod).", _not_fail)

@@ -145,3 +145,9 @@ class DagsterDev:
             pass
         if self.proc.poll() is None:
             self.proc.wait(timeout=10)
+
+
+def processed(run: dict) -> bool:
+    """A title's run went through: SUCCESS, or FAILURE because the title cannot ship (its QC verdict is fail: the run
+    ends failed at `release`, or at `qc` with qc.gate=block), its verdict on the run as a tag."""
+    return run["status"] == "SUCCESS" or (run["status"] == "FAILURE" and (run.get("tags") or {}).get("prism/qc_verdict") == "fail")
