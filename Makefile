@@ -43,3 +43,10 @@ lock:             ## re-resolve requirements.lock from requirements.in (keeps ex
 
 clean:
 	rm -rf .prism .dagster_home
+
+.PHONY: infra
+infra: setup      ## the AWS estate (deploy/infra): synthesize every environment with the pinned cdk CLI (cdk-nag errors fail it), then cfn-lint the templates
+	rm -rf deploy/infra/cdk.out
+	cd deploy/infra && PATH=$(CURDIR)/.venv/bin:$$PATH JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true \
+		./node_modules/.bin/cdk synth -q --no-notices --no-version-reporting -o cdk.out
+	.venv/bin/cfn-lint --ignore-checks W3010 -- deploy/infra/cdk.out/*.template.json

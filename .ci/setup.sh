@@ -72,4 +72,15 @@ if [ ! -f ".venv/.pyc-$hash" ]; then
   touch ".venv/.pyc-$hash"
 fi
 .venv/bin/python -m compileall -q prism_assets benchmarks prism_assets_tests >/dev/null || true
+# deploy/infra: the pinned AWS CDK CLI (deploy/infra/package-lock.json) for `make infra` and the
+# infra tests; `npm ci` again only when the lock changed (marker in node_modules), quiet.
+if command -v npm >/dev/null; then
+  cdklock=$(sha256sum deploy/infra/package-lock.json | cut -c1-16)
+  if [ ! -f "deploy/infra/node_modules/.lock-$cdklock" ]; then
+    echo "== npm ci in deploy/infra (the pinned aws-cdk CLI)"
+    (cd deploy/infra && npm ci --no-audit --no-fund --loglevel=error >/dev/null && touch "node_modules/.lock-$cdklock")
+  fi
+else
+  echo "== npm not found: deploy/infra (make infra, prism_assets_tests/test_infra.py) needs node >= 18 and npm" >&2
+fi
 echo "== environment ready: .venv ($(.venv/bin/python --version))"

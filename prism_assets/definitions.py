@@ -52,6 +52,13 @@ def platform_resources(settings: PrismSettings, profile: PrismProfile, *, for_de
         s3=s3,
     )
     catalog = CatalogResource(url=referenced("PRISM_CATALOG_URL", settings.catalog_url) if for_definitions else settings.catalog_url)
+    if for_definitions and not os.environ.get("PRISM_CATALOG_URL") and os.environ.get("PRISM_CATALOG_HOST") and os.environ.get("PRISM_CATALOG_PASSWORD"):
+        # the URL assembled from its parts (deploy/infra): the rotated password stays a reference, never in a stored snapshot
+        from sqlalchemy.engine import URL, make_url
+
+        u = make_url(settings.catalog_url)
+        bare = URL.create(u.drivername, username=u.username, host=u.host, port=u.port, database=u.database, query=u.query)
+        catalog = CatalogResource(url=bare.render_as_string(hide_password=False), password=EnvVar("PRISM_CATALOG_PASSWORD"))
     return {"storage": storage, "catalog": catalog, "profile": profile, "io_manager": PrismIOManager(storage=storage, catalog=catalog,
                                                                                                  public_url=settings.api_public_url,
                                                                                                  title_assets=list(title_assets))}

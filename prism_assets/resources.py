@@ -109,9 +109,15 @@ class CatalogResource(ConfigurableResource):
 
     url: str = Field(description="SQLAlchemy URL, e.g. sqlite:///path or mysql+pymysql://user@host/db",
                      json_schema_extra={"dagster__is_secret": True})  # may carry a password: masked in the UI
+    password: str | None = Field(default=None, description="The password, when the URL has none (an EnvVar reference)",
+                                 json_schema_extra={"dagster__is_secret": True})
 
     def get(self) -> Catalog:
-        return connect(self.url)
+        if not self.password:
+            return connect(self.url)
+        from sqlalchemy.engine import make_url
+
+        return connect(make_url(self.url).set(password=self.password).render_as_string(hide_password=False))
 
 
 def deep_merge(base: dict, over: dict) -> dict:

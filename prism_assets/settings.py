@@ -57,6 +57,21 @@ def _number(env, name: str, default, kind=int):
         raise ValueError(f"{name}={raw!r} is not {'an integer' if kind is int else 'a number'}") from None
 
 
+def _catalog_from_parts(env) -> str | None:
+    """The catalog URL from PRISM_CATALOG_HOST/_PORT/_USER/_DB and PRISM_CATALOG_PASSWORD (the ECS tasks of deploy/infra:
+    the password is injected from the rotated Secrets Manager secret, so it cannot live in a stored URL)."""
+    host = (env.get("PRISM_CATALOG_HOST") or "").strip()
+    if not host:
+        return None
+    from urllib.parse import quote
+
+    user, db = env.get("PRISM_CATALOG_USER") or "prism", env.get("PRISM_CATALOG_DB") or "prism"
+    port = _number(env, "PRISM_CATALOG_PORT", 3306)
+    password = env.get("PRISM_CATALOG_PASSWORD") or ""
+    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+    return f"mysql+pymysql://{auth}@{host}:{port}/{quote(db, safe='')}?charset=utf8mb4"
+
+
 def _list(raw: str | None) -> tuple[str, ...]:
     """A comma-separated environment value as a tuple (blanks dropped)."""
     return tuple(x.strip() for x in (raw or "").split(",") if x.strip())
@@ -114,7 +129,7 @@ class PrismSettings:
             data_dir=data_dir,
             delivery_root=env.get("PRISM_DELIVERY_ROOT") or str(data_dir / "deliveries"),
             artifact_root=env.get("PRISM_ARTIFACT_ROOT") or str(data_dir / "artifacts"),
-            catalog_url=env.get("PRISM_CATALOG_URL") or f"sqlite:///{data_dir / 'catalog.db'}",
+            catalog_url=env.get("PRISM_CATALOG_URL") or _catalog_from_parts(env) or f"sqlite:///{data_dir / 'catalog.db'}",
             profile=env.get("PRISM_PROFILE", "dev"),
             s3_endpoint_url=env.get("PRISM_S3_ENDPOINT_URL") or None,
             s3_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,

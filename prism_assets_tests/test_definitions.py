@@ -12,7 +12,7 @@ from prism_assets.settings import PrismSettings
 
 POOLS = {"source_video": "decode", "visual_pass": "decode", "embeddings": "gpu", "posters": "gpu", "transcript": "gpu",
          "audio_pass": "decode", "shots": None, "keyframes": None, "shot_embeddings": None, "audio_analysis": None, "qc": None,
-         "subtitles": None, "localization": None, "speaker_turns": "gpu", "text": None, "scenes": None, "structure": None, "fingerprint": None,
+         "subtitles": None, "localization": None, "speaker_turns": "gpu", "text": None, "scenes": None, "structure": None, "fingerprint": None, "release": None,
          "proxy": "decode", "search_index": "index"}
 
 
@@ -168,6 +168,8 @@ def test_benchmarks_and_deploy_import_what_exists():
 
     broken = []
     for path in [*(REPO / "benchmarks").rglob("*.py"), *(REPO / "deploy").rglob("*.py")]:
+        if {"node_modules", "cdk.out"} & set(path.parts):  # the npm-installed CDK CLI's templates, synth output
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("prism_assets") and not node.level:
                 module = importlib.import_module(node.module)
@@ -204,3 +206,51 @@ def test_runs_have_a_max_runtime_run_monitoring_enforces(settings):
         assert yaml.safe_load((root / cfg).read_text())["run_monitoring"]["enabled"] is True, cfg
     with pytest.raises(ValueError, match="PRISM_RUN_MAX_RUNTIME_S"):
         PrismSettings.from_env(env={"PRISM_RUN_MAX_RUNTIME_S": "0"})
+
+
+def test_catalog_url_from_the_parts_the_ecs_tasks_get():
+    """deploy/infra gives the tasks PRISM_CATALOG_HOST/_PORT/_USER/_DB and the rotated password on its own."""
+    from prism_assets.settings import PrismSettings
+
+    env = {"PRISM_CATALOG_HOST": "db.internal", "PRISM_CATALOG_PORT": "3307", "PRISM_CATALOG_USER": "prism", "PRISM_CATALOG_DB": "catalog",
+           "PRISM_CATALOG_PASSWORD": "p@ss/w:rd"}
+    s = PrismSettings.from_env(env=env)
+    assert s.catalog_url == "mysql+pymysql://prism:p%40ss%2Fw%3Ard@db.internal:3307/catalog?charset=utf8mb4"
+    assert PrismSettings.from_env(env={**env, "PRISM_CATALOG_URL": "sqlite:///x.db"}).catalog_url == "sqlite:///x.db"
+    assert PrismSettings.from_env(env={}).catalog_url.startswith("sqlite:///")
+    from sqlalchemy.engine import make_url
+
+    u = make_url(s.catalog_url)
+    assert (u.password, u.host, u.port, u.database) == ("p@ss/w:rd", "db.internal", 3307, "catalog")
+
+
+def test_a_catalog_password_from_its_own_variable_is_never_copied_into_the_definitions(monkeypatch, tmp_path):
+    from dagster import EnvVar
+
+    from prism_assets.definitions import platform_resources
+    from prism_assets.resources import PrismProfile
+    from prism_assets.settings import PrismSettings
+
+    env = {"PRISM_CATALOG_HOST": "db.internal", "PRISM_CATALOG_PASSWORD": "s3cret-rotated", "PRISM_DATA_DIR": str(tmp_path)}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("PRISM_CATALOG_URL", raising=False)
+    settings = PrismSettings.from_env()
+    cat = platform_resources(settings, PrismProfile(name="dev"), for_definitions=True)["catalog"]
+    assert "s3cret" not in cat.url and cat.url.startswith("mysql+pymysql://prism@db.internal:3306/")
+    assert isinstance(cat.password, EnvVar) and cat.password.env_var_name == "PRISM_CATALOG_PASSWORD"
+
+
+@pytest.mark.integration
+def test_catalog_resource_joins_url_and_password_on_mariadb():
+    from sqlalchemy.engine import URL, make_url
+
+    from prism_assets.resources import CatalogResource
+
+    from .conftest import scratch_mariadb
+
+    with scratch_mariadb(password="Rotated-pw_123") as url:
+        u = make_url(url)
+        bare = URL.create(u.drivername, username=u.username, host=u.host, port=u.port, database=u.database, query=u.query)
+        cat = CatalogResource(url=bare.render_as_string(hide_password=False), password="Rotated-pw_123").get()
+        assert cat.qc_result("nothing") is None  # connected and migrated with the joined password

@@ -500,7 +500,8 @@ def test_ci_cd_pipeline():
 
 def test_no_secret_material_in_deploy_files():
     pattern = re.compile(r"AKIA[0-9A-Z]{16}|BEGIN [A-Z ]*PRIVATE KEY|aws_secret_access_key\s*=|://[A-Za-z0-9._-]+:[^@\s${}*()\[\]]+@")
-    files = [p for p in DEPLOY.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".json", ".py", ".txt", ".md", "")]
+    files = [p for p in DEPLOY.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".json", ".py", ".txt", ".md", "")
+             and not {"node_modules", "cdk.out"} & set(p.parts)]  # npm's CDK CLI, synth output: not ours
     files += list(WORKFLOWS.glob("*.yml")) + list(DEPLOY.glob("images/*.Dockerfile")) + [DEPLOY / ".env.example"]
     for p in files:
         hits = [m.group(0) for m in pattern.finditer(p.read_text(errors="replace"))]
