@@ -218,3 +218,20 @@ def test_metadata_floats_read_like_a_report():
     assert tidy_metadata({"d": 2.0000000001, "n": 3}) == {"d": 2.0, "n": 3}
     (res,) = evaluate("a", [Rule("r", "", lambda v: (True, {"duration_s": 30.999999999999996}))], None, "t1", "title")
     assert res.metadata["duration_s"].value == 31.0 and res.description == "t1: passed: duration s 31.0"
+
+
+def test_json_metadata_reads_as_tables_and_lines():
+    """No JSON blob in the UI: a mapping is a table, records a table with their keys as columns, a plain list one line,
+    null stays null."""
+    from dagster import MetadataValue
+
+    from prism_assets.core.checks import tidy_metadata
+
+    md = tidy_metadata({"event_counts": MetadataValue.json({"black": 2, "loudness": 1, "ratio": 0.30000000000000004, "next": None}),
+                        "tracks": MetadataValue.json([{"track": 0, "lufs": -23.04999}, {"track": 1, "lufs": None}]),
+                        "integrated_lufs": MetadataValue.json([-23.1000001, -22.9]), "end": MetadataValue.json(None),
+                        "producer": MetadataValue.json({"tool": "x|y", "model": {"name": "m", "dims": [1, 2]}})})
+    assert md["event_counts"].value == "| name | value |\n|---|---|\n| black | 2 |\n| loudness | 1 |\n| ratio | 0.3 |\n| next | null |"
+    assert md["tracks"].value == "| track | lufs |\n|---|---|\n| 0 | -23.05 |\n| 1 | null |"
+    assert md["integrated_lufs"].value == "-23.1, -22.9" and md["end"] is None
+    assert md["producer"].value.endswith("| tool | x\\|y |\n| model | name: m; dims: 1, 2 |")

@@ -40,14 +40,59 @@ def specs(asset: str, rules: list[CheckRule] | tuple[CheckRule, ...], partitions
     return [partitioned_spec(r.name, asset, r.description, r.blocking, partitions_def) for r in rules]
 
 
-def tidy(value):
-    """A metadata value as a person reads it: floats rounded (3 decimals from 1 up, else 4 significant digits), so the UI
-    never shows 30.999999999999996; anything else unchanged."""
+def _num(value):
     import math
 
     if isinstance(value, float) and math.isfinite(value):
         return round(value, 3) if abs(value) >= 1 else float(f"{value:.4g}")
     return value
+
+
+def _cell(value) -> str:
+    """One value in a Markdown table cell: null as `null`, numbers rounded, small structures inline."""
+    import json
+
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(_num(value))
+    if isinstance(value, (list, tuple)) and all(not isinstance(x, (dict, list)) for x in value):
+        return ", ".join(_cell(x) for x in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_cell(v)}" for k, v in value.items()) or "none"
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def readable(value):
+    """A JSON metadata value as a person reads it (the UI shows JSON as a collapsed blob): a mapping as a two-column
+    Markdown table, records (a list of mappings) as a table with their keys as columns, a list of plain values as one
+    line; anything else unchanged."""
+    from dagster import JsonMetadataValue, MetadataValue
+
+    if not isinstance(value, JsonMetadataValue):
+        return value
+    data = value.data
+    if isinstance(data, dict) and data:
+        rows = "\n".join(f"| {k} | {_cell(v)} |" for k, v in data.items())
+        return MetadataValue.md(f"| name | value |\n|---|---|\n{rows}")
+    if isinstance(data, list) and data and all(isinstance(x, dict) for x in data):
+        cols = list(dict.fromkeys(k for x in data for k in x))
+        head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols)
+        return MetadataValue.md(head + "".join("\n| " + " | ".join(_cell(x.get(c)) for c in cols) + " |" for x in data))
+    if isinstance(data, list):
+        return MetadataValue.text(_cell(data))
+    if data is None:
+        return None
+    return value
+
+
+def tidy(value):
+    """A metadata value as a person reads it: floats rounded (3 decimals from 1 up, else 4 significant digits), so the UI
+    never shows 30.999999999999996; JSON blobs as tables or one line (`readable`); anything else unchanged."""
+    return readable(_num(value))
 
 
 def tidy_metadata(meta: dict) -> dict:
