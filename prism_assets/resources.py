@@ -222,6 +222,8 @@ class PrismIOManager(ConfigurableIOManager):
                         meta[f"open {name}"] = MetadataValue.url(f"{self.public_url.rstrip('/')}/v1/reports/{day}/{asset}/{name}")
         if base.startswith("titles/"):
             meta.update(self._title_links(base.split("/")[1]))
+        if base.startswith("daily/") and self.public_url:  # the day followed title by title (serving/days.py)
+            meta["day view"] = MetadataValue.url(f"{self.public_url.rstrip('/')}/days/{base.split('/')[1]}")
         context.add_output_metadata(meta)
         if context.has_asset_partitions:
             schema_version = _meta(context, "prism/schema_version")

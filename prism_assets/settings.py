@@ -116,6 +116,7 @@ class PrismSettings:
     api_keys_secret: str | None = None  # AWS Secrets Manager id holding the keys (production), read by the API at start
     api_cors_origins: tuple[str, ...] = ()
     api_public_url: str = "http://127.0.0.1:8080"  # where the viewer is reached (links from the Dagster UI)
+    dagster_public_url: str = "http://127.0.0.1:3000"  # where the Dagster UI is reached (links from the viewer's day pages)
     # settings on top of the profile YAML (section -> values), e.g. {"qc": {"gate": "block"}} in a test
     profile_overrides: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
@@ -155,6 +156,7 @@ class PrismSettings:
             api_keys_secret=env.get("PRISM_API_KEYS_SECRET") or None,
             api_cors_origins=_list(env.get("PRISM_API_CORS_ORIGINS")),
             api_public_url=(env.get("PRISM_API_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
+            dagster_public_url=(env.get("PRISM_DAGSTER_PUBLIC_URL") or "http://127.0.0.1:3000").rstrip("/"),
         )
         values.update(overrides)
         settings = cls(**values)

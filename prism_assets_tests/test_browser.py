@@ -251,6 +251,9 @@ def browse(page, url: str, gq: str, log: Path, d1: date, d2: date, verdicts: dic
     expect(page.get_by_text("deliveries", exact=True).first).to_be_visible()
     page.locator("body").click(position={"x": 580, "y": 170})  # empty canvas (the graph is centred): focus without selecting a node
     page.keyboard.press("Alt+e")
+    # the layout of the expanded graph takes a while on a busy machine: zooming out before it is drawn hides the labels
+    expect(page.get_by_text("source_video", exact=True).last).to_be_attached(timeout=90_000)
+    page.wait_for_timeout(1000)
     # the expanded graph is larger than the window: zoom out (the graph's zoom-out button, bottom
     # right of the canvas, under its zoom slider) until the manifest, the per-title assets and the
     # daily report are all in view

@@ -508,6 +508,21 @@ def test_bad_input_verdicts_and_daily_report(settings, tmp_path):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "all_black" in page.text
     img = client.get(urlparse(url).path.rsplit("/", 1)[0] + "/" + black_row["thumbnails"].split()[0])
     assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg"
+    # the day followed title by title (serving/days.py), linked from the day's materializations
+    assert meta["day view"].value == f"{settings.api_public_url}/days/{DAY}"
+    day = client.get(f"/v1/days/{DAY}").json()
+    by = {t["title_id"]: t for t in day["titles"]}
+    assert set(BAD_INPUTS) | {"late", "broken"} <= set(by), sorted(by)
+    assert by["all_black"]["qc_verdict"] == "fail" and "whole title" in " ".join(by["all_black"]["qc_reasons"])
+    assert by["clean"]["qc_verdict"] == "pass" and by["clean"]["state"] == "done" and by["clean"]["steps"]["qc"]["status"] == "success"
+    assert by["broken"]["state"] == "failed" and by["broken"]["steps"]["source_video"]["status"] == "failed"
+    assert by["late"]["state"] == "waiting" and by["late"]["steps"] == {} and by["clean"]["sla"] == "on time"
+    assert by["clean"]["links"]["runs"].startswith(settings.dagster_public_url + "/runs?") and "clean" in by["clean"]["links"]["runs"]
+    html_day = client.get(f"/days/{DAY}")
+    assert html_day.status_code == 200 and "all_black" in html_day.text and "FAILED" in html_day.text and "WAITING" in html_day.text
+    for bad_day in ("/v1/days/2026-13-01", "/v1/days/yesterday", "/days/..%2F..%2Fetc"):
+        r = client.get(bad_day)
+        assert r.status_code in (400, 404) and "Traceback" not in r.text, (bad_day, r.status_code)
     for bad in ("/v1/reports/2026-11-01/qc_report/..%2F..%2Fcatalog.db", "/v1/reports/x/qc_report/qc_report.html", "/v1/reports/2026-11-01/shots/main.json"):
         r = client.get(bad)
         assert r.status_code in (400, 404) and "Traceback" not in r.text, (bad, r.status_code)

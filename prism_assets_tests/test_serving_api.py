@@ -659,3 +659,12 @@ def test_viewer_pages(client):
     assert r.status_code == 200 and "<script>alert(1)</script>" not in r.text
     assert client.get("/search", params={"q": ""}, follow_redirects=False).status_code == 303
     assert client.get("/titles/nope-999").status_code == 404
+
+
+def test_day_pages_without_a_catalog_are_one_line_503(client):
+    """This server was given no catalog (the API of a deployment that does not pass PRISM_CATALOG_URL): the day pages
+    say so in one line, no stack trace, no URL with a password."""
+    body = is_problem(client.get("/v1/days/2026-11-20"), 503)
+    assert "PRISM_CATALOG_URL" in body["detail"]
+    assert client.get("/days/2026-11-20").status_code == 503
+    is_problem(client.get("/v1/days/2026-02-30"), 400)

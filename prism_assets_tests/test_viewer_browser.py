@@ -15,6 +15,7 @@ Screenshots go to `$PRISM_TEST_ARTIFACTS/viewer/` (default `test-artifacts/`).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -132,6 +133,16 @@ def test_viewer_plays_seeks_and_shows_the_qc_failure(served):
             expect(img).to_be_visible()
             assert img.evaluate("i => i.complete && i.naturalWidth > 0"), "the event's picture did not load"
             page.screenshot(path=str(ARTIFACTS / "03-viewer.png"), full_page=True)
+
+            # the day of the delivery, title by title: its steps, verdict, SLA and the links to its runs and viewer
+            page.goto(url + "/days/2026-12-01")
+            row = page.locator("table.list tbody tr", has_text="qc_composite")
+            expect(row.locator(".badge", has_text="FAIL")).to_be_visible()
+            expect(row).to_contain_text("loudness")
+            expect(row.locator("a", has_text="runs")).to_have_attribute("href", re.compile(r"/runs\?q%5B0%5D=tag%3Adagster%2Fpartition%3Dqc_composite$"))
+            page.screenshot(path=str(ARTIFACTS / "04-day.png"), full_page=True)
+            row.locator("a", has_text="viewer").click()
+            page.wait_for_url("**/titles/qc_composite")
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
             raise

@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .data import BadRequest, Data, NotFound
+from .data import BadRequest, Data, NotFound, Unavailable
 
 log = logging.getLogger("prism.serving")
 API_VERSION = "1.0"
@@ -139,6 +139,10 @@ def create_app(settings=None, *, data: Data | None = None, embedder=None, keys: 
     async def not_found(request: Request, exc: NotFound):
         return problem(404, "Not Found", str(exc))
 
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable):
+        return problem(503, "Service Unavailable", str(exc))
+
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest):
         return problem(400, "Bad Request", str(exc))
@@ -154,10 +158,12 @@ def create_app(settings=None, *, data: Data | None = None, embedder=None, keys: 
     from .api_reports import router as reports_router
     from .api_search import router as search_router
     from .api_titles import router as titles_router
+    from .days import router as days_router
     from .viewer import router as viewer_router
 
     app.include_router(titles_router)
     app.include_router(search_router)
     app.include_router(reports_router)
+    app.include_router(days_router)
     app.include_router(viewer_router)
     return app

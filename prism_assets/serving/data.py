@@ -30,6 +30,10 @@ class BadRequest(ValueError):
     pass
 
 
+class Unavailable(RuntimeError):
+    """Something this server was not given (e.g. the catalog for the day pages): 503, one line."""
+
+
 def check_title_id(title_id: str) -> str:
     if not TITLE_ID_RE.fullmatch(title_id or "") or ".." in title_id:
         raise BadRequest(f"invalid title id {title_id[:80]!r}: 1-128 letters, digits, '.', '_' or '-'")
@@ -71,6 +75,26 @@ class Data:
         self.store = open_store(settings.artifact_root, (lambda: client) if client else None)
         self.artifacts = ArtifactStore(self.store)
         self._lock = threading.Lock()
+
+    def catalog(self):
+        """The catalog, read only (no migration from the API process), opened on first use."""
+        from ..settings import redact_url
+
+        url = self.settings.catalog_url
+        with self._lock:
+            if getattr(self, "_catalog", None) is None:
+                from ..catalog import Catalog
+
+                if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+                    raise Unavailable(f"the day pages read the catalog and there is none at {redact_url(url)}: give this server PRISM_CATALOG_URL")
+                try:
+                    cat = Catalog(url, migrate=False)
+                    if cat.current_revision() is None:
+                        raise RuntimeError("no catalog tables (never migrated)")
+                except Exception as exc:  # noqa: BLE001  (a driver error: one line, no URL with a password)
+                    raise Unavailable(f"the catalog at {redact_url(url)} cannot be read: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
+                self._catalog = cat
+            return self._catalog
 
     # -- index
     def index_version(self) -> dict:
