@@ -388,6 +388,14 @@ def audio_analysis_standin(context, source_video: dict, storage: PrismStorage):
     return {"no_audio": not ar.tracks, "tracks": [{**t, "dialogue_lufs": None} for t in ar.tracks]}
 
 
+@asset(partitions_def=titles_partitions, group_name="audio", ins={"source_video": AssetIn()}, name="audio_loudness")
+def audio_loudness_standin(context, source_video: dict, storage: PrismStorage):
+    """Stand-in for the audio pass's audio_loudness (the 400 ms block powers): the loudness plots of the QC reasons."""
+    from prism_assets.audio.decode import run_audio_pass
+
+    return Output(run_audio_pass(source_video["source_uri"], Path(storage.scratch_dir) / "audio3" / context.partition_key).loudness)
+
+
 @asset(partitions_def=titles_partitions, group_name="localization", ins={"source_video": AssetIn()}, name="localization")
 def localization_standin(context, source_video: dict):
     """Stand-in for localization.json (no transcript here): contributes no QC event."""
@@ -403,7 +411,7 @@ def structure_standin(context, source_video: dict):
 def qc_graph(settings):
     """The real source_video, visual_pass, shots and qc; stand-ins for the audio analysis (no transcript), localization and structure."""
     return [*signal_assets(settings, "source_video", "frame_stats", "shots", "qc"), audio_stats_standin, audio_analysis_standin,
-            localization_standin, structure_standin]
+            audio_loudness_standin, localization_standin, structure_standin]
 
 
 def run_title(settings, instance, title_id: str, path: Path, day: str = DAY, sidecar: dict | None = None):
@@ -558,6 +566,9 @@ def test_provider_profile_through_sidecar(settings, tmp_path):
     assert ok.passed and ok.description.startswith("acme1: passed"), ok.description
     tags = instance.get_run_by_id(res.run_id).tags
     assert tags["prism/qc_verdict"] == "fail" and "loudness" in tags["prism/qc_reason"] and "\n" not in tags["prism/qc_reason"]
+    # the reason has its picture: the track's loudness over time against the target band, inline in the materialization
+    pictures = res.asset_materializations_for_node("qc")[0].metadata["pictures"].value
+    assert "FAIL loudness: track 0: integrated loudness" in pictures and "data:image/jpeg;base64," in pictures
     # from the title's materialization to its other assets and to its viewer page
     meta = res.asset_materializations_for_node("qc")[0].metadata
     assert meta["viewer"].value == f"{settings.api_public_url}/titles/acme1"
@@ -703,3 +714,30 @@ def test_slow_moves_over_a_still_are_not_freezes(media, tmp_path, move, freezede
     assert len(kinds(r, "freeze")) == int(freezedetect_says_frozen), (kinds(r, "freeze"), vp.stats["ref_diff"].describe())
     # the case is a real one: on consecutive differences alone (statistics without ref_diff) it looks frozen
     assert len(kinds(qc_of(vp.stats.drop(columns=["ref_diff"]), source(125), None, {"no_audio": True, "tracks": []}), "freeze")) == 1
+
+
+@pytest.mark.unit
+def test_loudness_reason_plot_shows_the_curve_against_the_target():
+    import io
+
+    from PIL import Image
+
+    from prism_assets.qc.plots import reason_plots, short_term
+
+    t = np.arange(0, 20, 0.1)
+    loud = pd.DataFrame({"track": 0, "t_s": t, "power": 10 ** ((-16.0 + 0.691) / 10) * np.ones_like(t)})
+    secs, lufs = short_term(loud, 0)
+    assert np.allclose(lufs[1:], -16.0, atol=1e-6) and secs[0] == 0 and secs[-1] == 19
+    doc = {"events": [{"kind": "loudness", "severity": "fail", "track": 0, "detail": "track 0: integrated loudness -16.0 LUFS outside -23 +-1",
+                       "metrics": {"measured_lufs": -16.0, "target_lufs": -23.0, "tolerance_lu": 1.0}},
+                      {"kind": "black", "severity": "fail", "track": None, "detail": "black"}]}
+    ((caption, jpeg),) = reason_plots(doc, loud)
+    assert caption.startswith("FAIL loudness: track 0")
+    img = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
+    assert img.shape == (220, 640, 3)
+    green = (img[:, :, 1] > 220) & (img[:, :, 0] < 225) & (img[:, :, 0] > 195)  # the target band
+    band_rows = np.where(green[:, 300])[0]
+    blue = (img[:, :, 2] > 150) & (img[:, :, 0] < 80)  # the curve
+    curve_rows = np.where(blue.any(axis=1))[0]  # (the measured value's red dashes lie on this flat curve here and there)
+    assert len(band_rows) and len(curve_rows) and curve_rows.mean() < band_rows.mean()  # louder than the target: drawn above it
+    assert reason_plots(doc, None) == [] and reason_plots({"events": []}, loud) == []

@@ -29,6 +29,7 @@ MAX_CELL_CHARS = 160
 class Picture:
     caption: str
     jpeg: bytes
+    width: int = THUMB_WIDTH  # shown this wide at most (a plot is wider than a frame thumbnail)
 
 
 def thumbnail_jpeg(jpeg: bytes, width: int = THUMB_WIDTH, quality: int = 70) -> bytes:
@@ -62,7 +63,7 @@ def pictures_markdown(pictures: list[Picture], title: str | None = None) -> Meta
     size = len(head) + 40
     shown = 0
     for p in pictures[:MAX_PICTURES]:
-        uri = "data:image/jpeg;base64," + base64.b64encode(thumbnail_jpeg(p.jpeg)).decode()
+        uri = "data:image/jpeg;base64," + base64.b64encode(thumbnail_jpeg(p.jpeg, p.width)).decode()
         line = f"| ![{_escape(p.caption)}]({uri}) | {_escape(p.caption)} |"
         if size + len(line) > MAX_MARKDOWN_BYTES:
             break

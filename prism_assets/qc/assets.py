@@ -23,6 +23,7 @@ from ..partitions import TAG_QC_REASON, TAG_QC_VERDICT
 from ..visual.packs import PacksMissingError
 from .checks import QC_RULES, qc_rules
 from .detect import QC_CODE_VERSION, QC_SCHEMA_VERSION, QCInputError, run_qc
+from .plots import reason_plots
 from .thresholds import load_profiles, select_profile
 from .thumbs import event_pictures
 
@@ -53,7 +54,7 @@ def _annotate_shots(qc: dict, shots: pd.DataFrame | None) -> None:
 
 
 def compute_qc(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples: pd.DataFrame, shots: pd.DataFrame, source_video: dict,
-               audio_stats: pd.DataFrame, audio_analysis: dict) -> Result:
+               audio_stats: pd.DataFrame, audio_analysis: dict, audio_loudness: pd.DataFrame | None = None) -> Result:
     title_id = sc.title_id
     cfg = sc.config
     try:
@@ -86,8 +87,9 @@ def compute_qc(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples: pd.D
         sc.log.warning(f"{title_id}: no event thumbnails ({exc})")
         thumbs = []
     events = pd.DataFrame(result["events"], columns=["kind", "severity", "start_s", "end_s", "track", "detail"])
-    return Result(result, rules=rules, table=events, pictures=[Picture(caption, jpeg) for _, caption, jpeg in thumbs],
-                  pictures_title=f"QC {result['verdict']}: offending frames", tags={TAG_QC_VERDICT: result["verdict"]}, metadata={
+    plots = [Picture(caption, jpeg, width=480) for caption, jpeg in reason_plots(result, audio_loudness)]  # the reasons without a frame: plotted
+    return Result(result, rules=rules, table=events, pictures=plots + [Picture(caption, jpeg) for _, caption, jpeg in thumbs],
+                  pictures_title=f"QC {result['verdict']}: the reasons (plots, offending frames)", tags={TAG_QC_VERDICT: result["verdict"]}, metadata={
         "verdict": result["verdict"], "profile": name, "profile_selected_by": why, "events": len(result["events"]),
         "event_counts": MetadataValue.json(result["event_counts"]),
         "reasons": MetadataValue.md("\n".join(f"- {r}" for r in result["reasons"]) or "no issue"),
@@ -95,7 +97,7 @@ def compute_qc(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples: pd.D
 
 
 QC = Signal(
-    name=ASSET, domain=DOMAIN, code_version=QC_CODE_VERSION, inputs=("frame_stats", "frame_samples", "shots", "source_video", "audio_stats", "audio_analysis"),
+    name=ASSET, domain=DOMAIN, code_version=QC_CODE_VERSION, inputs=("frame_stats", "frame_samples", "shots", "source_video", "audio_stats", "audio_analysis", "audio_loudness"),
     collects_qc_events=True, compute=compute_qc, errors=(QCInputError, ValueError),
     description="Content QC of the title from the visual and audio passes' statistics (no decode): black, freeze, colour bars/slate, "
     "letterbox/pillarbox, silence and digital silence per track, loudness against the provider's profile (EBU R128, ATSC A/85, "
