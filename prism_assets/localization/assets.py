@@ -61,7 +61,8 @@ def compute_subtitles(sc: SignalContext, source_video: dict) -> Result:
 SUBTITLES = Signal(
     name="subtitles", domain=DOMAIN, code_version=SUBTITLES_CODE_VERSION, inputs=("source_video",), compute=compute_subtitles,
     description="Every subtitle track of the title as cues: text streams of the container (SubRip, ASS, mov_text, WebVTT) and sidecar "
-    ".srt/.vtt/.ass files beside the video (any encoding: UTF-8/16, CP949, Shift-JIS...); image streams (PGS, DVB) listed, not parsed.",
+    ".srt/.vtt/.ass files and .ttml/.dfxp/.xml (IMSC), .scc (CEA-608) and .stl (EBU-STL) captions (ttconv) beside the video (any encoding: "
+    "UTF-8/16, CP949, Shift-JIS...; only regular files are opened); image streams (PGS, DVB) listed, not parsed.",
     outputs=(Output("subtitles", SCHEMA_VERSION, "titles/<title_id>/subtitles/<version>/ (main.json + subtitles/<label>.parquet + .vtt)",
                     kinds=("json", "parquet"), rules=SUBTITLE_RULES, export="subtitles.json"),),
 )
@@ -92,12 +93,12 @@ def compute_localization(sc: SignalContext, source_video: dict, audio_analysis: 
     sub_paths = sc.storage.stage_bundle("subtitles", title_id, "subtitles")
     subs = []
     for t in subtitles.get("tracks", []):
-        entry = {k: t[k] for k in ("track", "source", "language", "label", "codec", "file", "forced", "parsed", "cues", "error")}
+        entry = {k: t.get(k) for k in ("track", "source", "language", "label", "codec", "file", "forced", "sdh", "parsed", "cues", "error")}
         path = sub_paths.get(f"subtitles/{t['label']}.parquet") if t.get("label") else None
         if path is not None:
             cues = collect.cues_of(pd.read_parquet(path))
             entry["qc"] = report(t, cues, fps=fps, profile=tt, cuts=cuts, audio=audio, original=original, transcripts=transcripts,
-                                 lim=cfg.get("subtitle_speech") or {})
+                                 lim=cfg.get("subtitle_speech") or {}, duration_s=source_video.get("duration_s"))
         subs.append(entry)
     doc = {
         "schema_version": SCHEMA_VERSION, "title_id": title_id, "original_track": original,

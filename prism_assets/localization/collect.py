@@ -17,11 +17,12 @@ import pandas as pd
 
 from ..audio.analysis import iso639_1
 from ..deliveries.layout import parse_video_key
-from .streams import StreamTrack, is_sidecar, read_streams, sidecar_language
+from .captions_files import read_delivery_file
+from .streams import StreamTrack, is_sidecar, read_streams, sidecar_language, sidecar_language_problem, sidecar_sdh
 from .subtitles import MAX_BYTES, Cue, SubtitleError, parse, to_vtt
 
 MAX_SIDECARS = 64
-CUE_COLUMNS = ["start_s", "end_s", "text", "raw", "style", "language", "source", "track"]
+CUE_COLUMNS = ["start_s", "end_s", "text", "raw", "style", "region", "language", "source", "track"]
 SAFE_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})?$")
 
 
@@ -38,6 +39,7 @@ class SubtitleTrack:
     stream_index: int | None = None
     title: str | None = None
     forced: bool = False
+    sdh: bool = False  # captions for the deaf and hard of hearing (SCC, or `.sdh`/`.cc` in the file name)
     parsed: bool = True  # False: image subtitles, or a file that could not be read
     encoding: str | None = None
     cues: list[Cue] = field(default_factory=list)
@@ -47,7 +49,7 @@ class SubtitleTrack:
     def as_dict(self) -> dict:
         return {"track": self.track, "source": self.source, "language": self.language, "label": self.label if self.parsed and self.cues else None,
                 "codec": self.codec, "file": self.file, "stream_index": self.stream_index, "title": self.title, "forced": self.forced,
-                "parsed": self.parsed, "encoding": self.encoding, "cues": len(self.cues), "warnings": self.warnings, "error": self.error}
+                "sdh": self.sdh, "parsed": self.parsed, "encoding": self.encoding, "cues": len(self.cues), "warnings": self.warnings, "error": self.error}
 
 
 def normal_language(tag: str | None) -> str | None:
@@ -92,7 +94,9 @@ def sidecar_keys(store, video_key: str) -> tuple[list[str], list[str]]:
 
 def from_sidecar(n: int, name: str, data: bytes | None, error: str | None = None) -> SubtitleTrack:
     lang, forced = sidecar_language(name)
-    t = SubtitleTrack(f"f{n}", "sidecar", normal_language(lang), codec=PurePosixPath(name).suffix.lower().lstrip("."), file=name, forced=forced)
+    t = SubtitleTrack(f"f{n}", "sidecar", normal_language(lang), codec=PurePosixPath(name).suffix.lower().lstrip("."), file=name, forced=forced,
+                      sdh=sidecar_sdh(name))
+    problem = sidecar_language_problem(name)
     if error is None:
         try:
             subs = parse(data, name, t.language)
@@ -100,6 +104,12 @@ def from_sidecar(n: int, name: str, data: bytes | None, error: str | None = None
             error = str(exc)
         else:
             t.codec, t.encoding, t.cues, t.warnings = subs.format, subs.encoding, subs.cues, subs.warnings
+            t.forced = t.forced or bool(subs.forced)
+            t.sdh = t.sdh or bool(subs.sdh)
+            if t.language is None and subs.language:  # the language the file declares (TTML xml:lang, EBU-STL GSI)
+                t.language = normal_language(subs.language)
+    if problem:
+        t.warnings.insert(0, problem)
     if error is not None:
         t.parsed, t.error = False, error
     return t
@@ -119,7 +129,7 @@ def collect(store, video_key: str, local_video, has_streams: bool) -> tuple[list
     for n, key in enumerate(keys):
         name = key.rsplit("/", 1)[-1]
         try:
-            data = store.get_bytes(key, max_bytes=MAX_BYTES + 1)
+            data = read_delivery_file(store, key, MAX_BYTES + 1)  # a regular file only: never blocks on a FIFO
         except Exception as exc:  # noqa: BLE001 - an unreadable file is a track with an error
             tracks.append(from_sidecar(n, name, None, f"cannot read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"))
             continue
@@ -141,7 +151,7 @@ def label(tracks: list[SubtitleTrack]) -> None:
 
 
 def cue_frame(t: SubtitleTrack) -> pd.DataFrame:
-    return pd.DataFrame([{"start_s": c.start, "end_s": c.end, "text": c.text, "raw": c.raw, "style": c.style, "language": t.language,
+    return pd.DataFrame([{"start_s": c.start, "end_s": c.end, "text": c.text, "raw": c.raw, "style": c.style, "region": c.region, "language": t.language,
                           "source": t.file or f"stream {t.stream_index}", "track": t.track} for c in t.cues], columns=CUE_COLUMNS)
 
 
@@ -156,5 +166,7 @@ def files_of(tracks: list[SubtitleTrack]) -> dict[str, bytes]:
 
 
 def cues_of(frame: pd.DataFrame) -> list[Cue]:
-    return [Cue(float(r.start_s), float(r.end_s), str(r.text), str(r.raw), None if pd.isna(r.style) else str(r.style))
-            for r in frame.itertuples(index=False)]
+    regions = frame["region"] if "region" in frame.columns else [None] * len(frame)
+    return [Cue(float(r.start_s), float(r.end_s), str(r.text), str(r.raw), None if pd.isna(r.style) else str(r.style),
+                None if region is None or pd.isna(region) else str(region))
+            for r, region in zip(frame.itertuples(index=False), regions)]

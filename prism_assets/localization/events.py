@@ -16,13 +16,16 @@ def _sub(t: dict) -> str:
     return f"subtitle {t['label'] or t['track']} ({t['file'] or 'stream ' + str(t['track'])[1:]})"
 
 
-def subtitle_events(t: dict) -> list[dict]:
+def subtitle_events(t: dict, n: int = 0) -> list[dict]:
+    """The QC events of subtitle track `t`, the n-th of localization.json's subtitle_tracks: `track` is
+    that n (QC tracks are numbers; the track's id, `s2`/`f0`, is in metrics.subtitle_track), so two tracks
+    with the same finding at the same time are two tracks' events, not an overlap of one."""
     qc = t.get("qc")
     if not qc:
         return []
     out = []
     for e in qc["events"]:
-        out.append({"kind": f"subtitle_{e['kind']}", "severity": e["severity"], "start_s": e["start_s"], "end_s": e["end_s"],
+        out.append({"kind": f"subtitle_{e['kind']}", "severity": e["severity"], "start_s": e["start_s"], "end_s": e["end_s"], "track": n,
                     "detail": f"{_sub(t)}: {e['detail']}", "metrics": {"subtitle_track": t["track"], "value": e["value"], "limit": e["limit"]}})
     groups: dict[tuple[str, str], list[dict]] = {}
     for e in qc["cue_events"]:
@@ -31,7 +34,7 @@ def subtitle_events(t: dict) -> list[dict]:
     for (kind, sev), evs in sorted(groups.items()):
         first = evs[0]
         detail = f"{_sub(t)}: {len(evs)} cue(s) {kind.replace('_', ' ')}" + (f" (first at {first['start']:.2f} s: {first['detail']})" if evs else "")
-        out.append({"kind": f"subtitle_{kind}", "severity": sev, "start_s": min(e["start"] for e in evs),
+        out.append({"kind": f"subtitle_{kind}", "severity": sev, "track": n, "start_s": min(e["start"] for e in evs),
                     "end_s": max(max(e["end"], e["start"]) for e in evs), "detail": detail,
                     "metrics": {"subtitle_track": t["track"], "cues": len(evs), "at_s": [round(e["start"], 3) for e in evs[:MAX_LISTED]],
                                 "limit": first["limit"]}})
@@ -65,10 +68,10 @@ def qc_events(doc: dict) -> list[dict]:
     out = []
     for a in doc.get("audio_tracks", []):
         out += audio_events(a, duration)
-    for t in doc.get("subtitle_tracks", []):
-        out += subtitle_events(t)
+    for n, t in enumerate(doc.get("subtitle_tracks", [])):
+        out += subtitle_events(t, n)
         if t.get("error"):
-            out.append({"kind": "subtitle_unreadable", "severity": "warn", "start_s": 0.0, "end_s": 0.0,
+            out.append({"kind": "subtitle_unreadable", "severity": "warn", "start_s": 0.0, "end_s": 0.0, "track": n,
                         "detail": f"{_sub(t)}: not read: {t['error']}", "metrics": {"subtitle_track": t["track"]}})
     for e in out:
         e["end_s"] = max(e["end_s"], e["start_s"])

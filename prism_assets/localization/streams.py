@@ -1,5 +1,10 @@
 """Subtitle streams inside the container (MKV, MP4, MOV) as cues, and sidecar subtitle files as tracks.
 
+Language tags of streams and sidecar names are checked (`language_problem`): a tag that is not a
+language (`xx-INVALID`) is not kept as one, and the track carries a one-line warning. A stream with
+no packet at all is warned about ("empty subtitle stream"); NUL and other control characters are
+removed from cue text, counted in a warning.
+
 Text streams (SubRip, ASS/SSA, WebVTT, mov_text, ...) are decoded by PyAV into ASS events and become
 `Cue`s; image streams (PGS, DVB, VobSub) cannot be read as text: they are listed and flagged
 `not_parsed`. `Collector` takes packets one at a time, so the demux loop that already reads a
@@ -13,11 +18,20 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from .subtitles import Cue, ass_plain
+from .subtitles import MAX_CUES, Cue, ass_plain, clean_controls
 
 IMAGE_CODECS = frozenset({"hdmv_pgs_subtitle", "dvb_subtitle", "dvd_subtitle", "xsub", "dvb_teletext"})
-SIDECAR_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa")
-MAX_CUES = 50_000  # a feature has ~1,500; beyond this the stream is not subtitles
+SIDECAR_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa", ".ttml", ".dfxp", ".scc", ".stl")  # + .xml named as captions (is_sidecar)
+CAPTION_XML = re.compile(r"(?:[._-](?:ttml|dfxp|imsc1?|captions?|subtitles?|cc|sdh|forced)|[._-][a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)$", re.I)
+
+# ISO 639-1 (all 183 codes, + `sh`): a two-letter primary subtag must be one of them. Three-letter codes (ISO 639-2/3,
+# ~7,900 of them) are checked for their form only; `und`/`zxx`/`mis`/`mul` mean no language.
+ISO639_1 = frozenset("""aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz ee el en
+eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km
+kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi
+pl ps pt qu rm rn ro ru rw sa sc sd se sg sh si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur
+uz ve vi vo wa wo xh yi yo za zh zu""".split())
+SUBTAG = re.compile(r"^(?:[a-z]{2}|\d{3}|[a-z]{4}|[a-z0-9]{5,8}|\d[a-z0-9]{3})$")
 
 
 @dataclass
@@ -40,9 +54,31 @@ def kind_of(codec: str | None) -> str:
     return "image" if codec in IMAGE_CODECS else "text"
 
 
+def language_problem(tag: str | None) -> str | None:
+    """Why a language tag is not a language (one line), or None for a usable one (or none at all).
+    `xx-INVALID`: `xx` is not an ISO 639-1 code; subtags after the first must have a BCP 47 form."""
+    if tag is None or str(tag).strip().lower() in ("", "und"):
+        return None
+    parts = str(tag).strip().replace("_", "-").lower().split("-")
+    head = parts[0]
+    if len(head) == 2 and head not in ISO639_1:
+        return f"language tag {tag!r}: {head!r} is not an ISO 639-1 language code: ignored"
+    if not re.fullmatch(r"[a-z]{2,3}", head):
+        return f"language tag {tag!r} is not a language code (ISO 639 / BCP 47): ignored"
+    if len(parts) > 4 or not all(SUBTAG.fullmatch(p) for p in parts[1:]):
+        return f"language tag {tag!r} is not a BCP 47 tag: ignored"
+    return None
+
+
+def valid_language(tag: str | None) -> str | None:
+    """The tag when it is a language, else None (und, empty, or invalid: see language_problem)."""
+    if tag is None or str(tag).strip().lower() in ("", "und") or language_problem(tag):
+        return None
+    return str(tag).strip()
+
+
 def _language(meta: dict) -> str | None:
-    lang = (meta or {}).get("language")
-    return None if lang in (None, "", "und") else lang
+    return valid_language((meta or {}).get("language"))
 
 
 def _ass_text(event: bytes | str) -> tuple[str, str, str | None]:
@@ -66,12 +102,20 @@ class Collector:
             forced = bool(disposition and "forced" in str(disposition).lower())
             self.tracks[s.index] = StreamTrack(s.index, codec, _language(s.metadata), (s.metadata or {}).get("title"), forced,
                                                kind_of(codec))
+            problem = language_problem((s.metadata or {}).get("language"))
+            if problem:
+                self.tracks[s.index].warnings.append(problem)
         self._failed: dict[int, int] = {}
         self._truncated: set[int] = set()
+        self._controls: dict[int, int] = {}
+        self._packets: dict[int, int] = {}
 
     def feed(self, packet) -> None:
         track = self.tracks.get(packet.stream.index)
-        if track is None or not track.parsed or packet.size == 0 or packet.pts is None:
+        if track is None or packet.size == 0 or packet.pts is None:
+            return
+        self._packets[track.index] = self._packets.get(track.index, 0) + 1
+        if not track.parsed:
             return
         if len(track.cues) >= MAX_CUES:
             self._truncated.add(track.index)
@@ -91,6 +135,10 @@ class Collector:
                     text = getattr(item, "text", b"")
                     event = b"0,0,,,0,0,0,," + (text if isinstance(text, bytes) else str(text).encode())
                 raw, plain, style = _ass_text(event)
+                raw, n_raw = clean_controls(raw)
+                plain, n = clean_controls(plain)
+                if n or n_raw:
+                    self._controls[track.index] = self._controls.get(track.index, 0) + max(n, n_raw)
                 if plain:
                     track.cues.append(Cue(start, end, plain, raw, style))
 
@@ -101,8 +149,14 @@ class Collector:
                 track.warnings.append(f"more than {MAX_CUES} cues: the rest not read")
             if self._failed.get(idx):
                 track.warnings.append(f"{self._failed[idx]} damaged subtitle packet(s) skipped")
+            if self._controls.get(idx):
+                track.warnings.append(f"{self._controls[idx]} NUL/control character(s) removed from the text")
             if not track.parsed:
                 track.warnings.append(f"{track.codec}: image-based subtitles, not parsed (no text to read)")
+            if not self._packets.get(idx):
+                track.warnings.append("empty subtitle stream: no subtitle packet in it")
+            elif track.parsed and not track.cues and not self._failed.get(idx):
+                track.warnings.append(f"no text in its {self._packets[idx]} subtitle packet(s)")
             track.cues.sort(key=lambda c: (c.start, c.end))
             out.append(track)
         return out
@@ -125,14 +179,42 @@ def read_streams(path: str) -> list[StreamTrack]:
 LANG_SUFFIX = re.compile(r"[._-]([a-z]{2,3}(?:[-_][A-Za-z]{2,4})?)(?:[._-](forced|sdh|cc))?$", re.I)
 
 
-def sidecar_language(name: str) -> tuple[str | None, bool]:
-    """(language, forced) from a sidecar's name: `title.ko.srt`, `title_en-GB.vtt`, `title.ja.forced.ass`."""
+def _name_tag(name: str) -> tuple[str | None, bool]:
     stem = PurePosixPath(name).name.rsplit(".", 1)[0]
     m = LANG_SUFFIX.search(stem)
     if not m:
         return None, False
-    return m.group(1).replace("_", "-"), (m.group(2) or "").lower() == "forced"
+    tag = m.group(1).replace("_", "-")
+    if tag.lower() in ("cc", "sdh"):  # `movie.sdh.srt`: a kind, not a language
+        return None, False
+    return tag, (m.group(2) or "").lower() == "forced"
+
+
+def sidecar_sdh(name: str) -> bool:
+    """A sidecar named as SDH / closed captions: `title.en.sdh.srt`, `title.en.cc.vtt`, `title.sdh.srt`."""
+    stem = PurePosixPath(name).name.rsplit(".", 1)[0].lower()
+    return re.search(r"[._-](sdh|cc)$", stem) is not None
+
+
+def sidecar_language(name: str) -> tuple[str | None, bool]:
+    """(language, forced) from a sidecar's name: `title.ko.srt`, `title_en-GB.vtt`, `title.ja.forced.ass`.
+    A tag that is not a language (`title.xx-INVALID.srt`) gives no language (sidecar_language_problem says why)."""
+    tag, forced = _name_tag(name)
+    return valid_language(tag), forced
+
+
+def sidecar_language_problem(name: str) -> str | None:
+    """One line when the language tag in a sidecar's name is not a language, else None."""
+    tag, _ = _name_tag(name)
+    problem = language_problem(tag)
+    return f"file name's {problem}" if problem else None
 
 
 def is_sidecar(name: str) -> bool:
-    return PurePosixPath(name).suffix.lower() in SIDECAR_EXTENSIONS
+    """A subtitle or caption file by its name. `.xml` only when named as captions (`movie.en.xml`,
+    `movie.ttml.xml`, `movie_captions.xml`): a delivery folder holds other XML (metadata, MXF sidecars)."""
+    p = PurePosixPath(name)
+    suffix = p.suffix.lower()
+    if suffix == ".xml":
+        return CAPTION_XML.search(p.name[: -len(p.suffix)]) is not None
+    return suffix in SIDECAR_EXTENSIONS

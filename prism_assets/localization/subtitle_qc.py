@@ -6,7 +6,8 @@ reading speed (characters per second, line breaks not counted), too short / too 
 lines, a line too long, cues ending at or before their start, overlapping cues (ASS cues of
 different styles, e.g. signs over dialogue, may overlap), gaps shorter than the profile's frames,
 and in/out points within a few frames of a shot cut that are not on it (in: on the cut; out: the
-profile's frames before it). Speech-based checks (coverage, offset, drift, text against the
+profile's frames before it), and cues that end after the title does (`past_end`, when the title's
+duration is known; a cue past the end is never seen). Speech-based checks (coverage, offset, drift, text against the
 transcript) need the title's audio and live with the localization assets.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from .subtitles import Cue
 
 PROFILES = Path(__file__).with_name("timed_text.yaml")
-KINDS = ("reversed", "reading_speed", "too_short", "too_long", "too_many_lines", "line_too_long", "overlap", "short_gap", "near_cut")
+KINDS = ("past_end", "reversed", "reading_speed", "too_short", "too_long", "too_many_lines", "line_too_long", "overlap", "short_gap", "near_cut")
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,10 @@ def characters(cue: Cue) -> int:
     return len(cue.text.replace("\n", ""))
 
 
-def check_cues(cues: list[Cue], *, language: str | None, fps: float, profile: dict, cuts: list[float] = ()) -> list[CueEvent]:
-    """Every timing and style event of one language's cues (sorted by start)."""
+def check_cues(cues: list[Cue], *, language: str | None, fps: float, profile: dict, cuts: list[float] = (),
+               duration_s: float | None = None) -> list[CueEvent]:
+    """Every timing and style event of one language's cues (sorted by start); with the title's
+    `duration_s`, cues ending more than half a frame after it are `past_end`."""
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     frame = 1.0 / fps
@@ -85,6 +88,11 @@ def check_cues(cues: list[Cue], *, language: str | None, fps: float, profile: di
 
     cues = sorted(cues, key=lambda c: (c.start, c.end))
     for i, c in enumerate(cues):
+        if duration_s and max(c.start, c.end) > duration_s + half:
+            past = max(c.start, c.end) - duration_s
+            add("past_end", i, c, past, round(float(duration_s), 3),
+                f"{'starts' if c.start > duration_s else 'ends'} {max(c.start - duration_s, 0) if c.start > duration_s else past:.3f} s after "
+                f"the title's end ({duration_s:.3f} s)")
         dur = c.end - c.start
         if dur <= 0:
             add("reversed", i, c, dur, 0.0, f"ends {-dur:.3f} s before it starts" if dur < 0 else "zero length")

@@ -34,13 +34,34 @@ def words_of(transcript_track: dict) -> list[tuple[float, float, str]]:
             if w.get("start") is not None and w.get("end") is not None]
 
 
+def picture_duration(audio: list[dict]) -> float | None:
+    """The picture's duration as the audio profiles carry it (`duration_s - duration_minus_picture_s`)."""
+    for a in audio:
+        if a.get("duration_s") is not None and a.get("duration_minus_picture_s") is not None:
+            return round(float(a["duration_s"]) - float(a["duration_minus_picture_s"]), 3)
+    return None
+
+
+def clamp(events: list[dict], duration_s: float | None, start: str = "start_s", end: str = "end_s") -> list[dict]:
+    """Event times inside the title (0..duration): a finding about a cue past the end is placed at the
+    end (its real times stay in the detail), so the title's QC events all lie inside the title."""
+    if not duration_s:
+        return events
+    for e in events:
+        e[start] = min(max(0.0, float(e[start])), float(duration_s))
+        e[end] = min(max(float(e[start]), float(e[end])), float(duration_s))
+    return events
+
+
 def report(track: dict, cues: list[Cue], *, fps: float, profile: dict, cuts: list[float], audio: list[dict], original: int | None,
-           transcripts: dict[int, dict], lim: dict) -> dict:
-    """The QC of one subtitle track: `events` (per cue and per track) and the measurements."""
+           transcripts: dict[int, dict], lim: dict, duration_s: float | None = None) -> dict:
+    """The QC of one subtitle track: `events` (per cue and per track) and the measurements. The
+    title's `duration_s` (else the picture duration the audio profiles carry) flags cues past its end."""
     declared = base_language(track.get("language"))
     wrong, text_lang, why = language_mismatch(declared, " ".join(c.text for c in cues))
     language = declared or text_lang
-    evs = check_cues(cues, language=language, fps=fps, profile=profile, cuts=cuts)
+    duration_s = duration_s or picture_duration(audio)
+    evs = check_cues(cues, language=language, fps=fps, profile=profile, cuts=cuts, duration_s=duration_s)
     events: list[dict] = []
     out = {"language": language, "declared_language": track.get("language"), "text_language": text_lang, "text_language_evidence": why,
            "limits": limits_for(profile, language), "summary": summary(evs, cues)}
@@ -74,8 +95,9 @@ def report(track: dict, cues: list[Cue], *, fps: float, profile: dict, cuts: lis
                                "value": match["matched_ratio"], "limit": lim.get("min_text_match", 0.2),
                                "detail": f"{match['matched_ratio']:.0%} of the cue words are spoken on track {ref['track']}: "
                                          "another title's or episode's subtitles?"})
-    out["cue_events"] = [e.as_dict() for e in evs]
-    out["events"] = events
+    out["cue_events"] = clamp([e.as_dict() for e in evs], duration_s, "start", "end")
+    out["events"] = clamp(events, duration_s)
+    out["duration_s"] = duration_s
     return out
 
 

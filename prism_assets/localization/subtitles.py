@@ -1,4 +1,6 @@
-"""Text subtitles as data: SubRip (.srt), WebVTT (.vtt) and ASS/SSA (.ass/.ssa) parsed into cues.
+"""Text subtitles as data: SubRip (.srt), WebVTT (.vtt) and ASS/SSA (.ass/.ssa) parsed into cues here;
+TTML/IMSC/DFXP (.ttml/.dfxp/.xml), SCC (CEA-608) and EBU-STL (.stl) through ttconv (captions.py) into
+the same cues.
 
 The parser is tolerant where deliveries are sloppy and explicit where they are broken:
 
@@ -7,6 +9,12 @@ The parser is tolerant where deliveries are sloppy and explicit where they are b
   charset-normalizer. The encoding used is recorded, and a guessed one is a warning.
 - **Blocks**: a block whose timing line cannot be read is skipped with a counted warning; a cue whose
   end is not after its start is kept (QC flags it) and counted.
+- **Mixed encodings**: a file whose lines are partly UTF-8 and partly another encoding is read line by
+  line (UTF-8 where a line is UTF-8, the guessed legacy encoding elsewhere) with a warning that says so.
+- **Impossible times**: a timing line with minutes or seconds over 59 (`99:99:99,999`) is not read as
+  362,440 s: the cue is skipped and counted in one warning.
+- **NUL characters** (and other C0 controls but tab/newline) are removed from the text, counted.
+- **Size**: at most `MAX_CUES` cues are kept (as for container streams); the rest is counted.
 - **Failure**: a file with no readable cue at all, an unknown format or a file over `MAX_BYTES` raises
   `SubtitleError` with one line. Never a traceback, never a partial result presented as whole.
 
@@ -20,7 +28,9 @@ import re
 from dataclasses import dataclass, field
 
 MAX_BYTES = 8 * 1024 * 1024  # a feature film's subtitles are ~100 KB; anything this big is not a subtitle file
-FORMATS = ("srt", "vtt", "ass")
+MAX_CUES = 50_000  # a feature has ~1,500; beyond this the file is not subtitles (the same limit as for streams)
+FORMATS = ("srt", "vtt", "ass", "ttml", "scc", "stl")
+CAPTION_EXTENSIONS = {"ttml": "ttml", "dfxp": "ttml", "xml": "ttml", "scc": "scc", "stl": "stl"}  # read by captions.py
 LEGACY = ("cp949", "shift_jis", "gb18030", "big5", "cp1252")
 
 
@@ -35,6 +45,7 @@ class Cue:
     text: str  # what the viewer reads, lines joined by "\n"
     raw: str  # as written, markup included
     style: str | None = None  # ASS style name
+    region: str | None = None  # where the format places it: TTML region id / origin+extent, SCC row+column, STL vertical position
 
     @property
     def lines(self) -> list[str]:
@@ -47,6 +58,9 @@ class Subtitles:
     encoding: str
     cues: list[Cue]
     warnings: list[str] = field(default_factory=list)
+    language: str | None = None  # declared inside the file (TTML xml:lang, EBU-STL GSI language code), as written
+    forced: bool | None = None  # from the format (IMSC itts:forcedDisplay on every cue); None: the format does not say
+    sdh: bool | None = None  # captions for the deaf and hard of hearing (CEA-608 SCC is); None: the format does not say
 
 
 # -- encoding --------------------------------------------------------------------------------------
@@ -57,6 +71,22 @@ BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00
 BY_LANGUAGE = {"ja": ("shift_jis", "cp932", "euc_jp"), "ko": ("cp949", "euc_kr"), "zh": ("gb18030", "big5"),
                "ru": ("cp1251", "koi8_r"), "uk": ("cp1251",), "el": ("cp1253",), "tr": ("cp1254",), "he": ("cp1255",), "ar": ("cp1256",),
                "th": ("cp874",), "vi": ("cp1258",), "pl": ("cp1250",), "cs": ("cp1250",), "hu": ("cp1250",)}
+
+
+def mixed_utf8(data: bytes) -> tuple[list[bytes], list[int]] | None:
+    """(lines, indices of the lines that are not UTF-8) when a file that is not UTF-8 as a whole has
+    lines with non-ASCII text that are (a UTF-8 file edited in a legacy editor, or two files pasted
+    together); None otherwise."""
+    lines = data.split(b"\n")
+    bad, good_non_ascii = [], 0
+    for i, ln in enumerate(lines):
+        try:
+            ln.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(i)
+            continue
+        good_non_ascii += any(b > 0x7F for b in ln)
+    return (lines, bad) if bad and good_non_ascii else None
 
 
 def decode(data: bytes, language: str | None = None) -> tuple[str, str, bool]:
@@ -73,6 +103,14 @@ def decode(data: bytes, language: str | None = None) -> tuple[str, str, bool]:
         return data.decode("utf-8"), "utf-8", False
     except UnicodeDecodeError:
         pass
+    mixed = mixed_utf8(data)
+    if mixed is not None:
+        lines, bad = mixed
+        _, legacy, _ = decode(b"\n".join(lines[i] for i in bad).replace(b"\n", b" "), language)
+        if legacy not in ("utf-8", "utf-8-sig"):
+            bad_set = set(bad)
+            text = "\n".join(ln.decode(legacy, "replace") if i in bad_set else ln.decode("utf-8") for i, ln in enumerate(lines))
+            return text, f"mixed:utf-8+{legacy}:{len(bad)}/{len(lines)}", True
     for enc in BY_LANGUAGE.get((language or "").split("-")[0].lower(), ()):
         try:
             return data.decode(enc), enc, True
@@ -96,8 +134,23 @@ TAG = re.compile(r"</?[a-zA-Z][^>]*>|</?[cvb]\.[^>]*>|<\d[^>]*>")
 ASS_OVERRIDE = re.compile(r"\{[^}]*\}")
 
 
+class BadTime(ValueError):
+    """A time with minutes or seconds over 59: not a time (`99:99:99,999` is not 362,440 s)."""
+
+
 def _seconds(h, m, s, frac) -> float:
+    if int(m) > 59 or int(s) > 59:
+        raise BadTime(f"{h or 0}:{m}:{s}.{frac}")
     return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")[:3]) / 1000
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_controls(text: str) -> tuple[str, int]:
+    """(text without NUL and other C0 control characters but tab/newline/CR, how many were removed)."""
+    n = len(CONTROL.findall(text))
+    return (CONTROL.sub("", text), n) if n else (text, 0)
 
 
 def strip_markup(text: str) -> str:
@@ -115,14 +168,21 @@ def detect_format(text: str, name: str = "") -> str:
     if TIMING.search(head) or re.search(TIME + r"\s*-->", head):
         return "srt"
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if re.match(r"(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(\w+:)?tt[\s>]", head, re.S):
+        return "ttml"
+    if head.startswith("Scenarist_SCC"):
+        return "scc"
+    if ext in ("ttml", "dfxp", "xml") and head.startswith("<"):
+        return "ttml"  # XML named as captions: TTML, or one line saying it is not
     if ext in ("srt", "vtt", "ass", "ssa"):
         return "ass" if ext == "ssa" else ext
-    raise SubtitleError("not a subtitle file: no WEBVTT header, no [Events] section and no 'start --> end' timing line")
+    raise SubtitleError("not a subtitle file: no WEBVTT header, no [Events] section, no 'start --> end' timing line, no TTML <tt> "
+                        "root and no Scenarist_SCC header")
 
 
 def _blocks(text: str, fmt: str) -> tuple[list[Cue], list[str]]:
     """SRT and WebVTT: blank-line separated blocks with a timing line."""
-    cues, bad, empty_or_reversed = [], 0, 0
+    cues, bad, empty_or_reversed, impossible = [], 0, 0, 0
     for block in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
         lines = [ln for ln in block.split("\n")]
         while lines and not lines[0].strip():
@@ -136,12 +196,16 @@ def _blocks(text: str, fmt: str) -> tuple[list[Cue], list[str]]:
         if not m:
             bad += 1
             continue
-        start, end = _seconds(*m.groups()[:4]), _seconds(*m.groups()[4:])
+        try:
+            start, end = _seconds(*m.groups()[:4]), _seconds(*m.groups()[4:])
+        except BadTime:
+            impossible += 1
+            continue
         raw = "\n".join(lines[at + 1:]).strip("\n")
         cue = Cue(start, end, strip_markup(raw), raw)
         empty_or_reversed += cue.end <= cue.start
         cues.append(cue)
-    return cues, _notes(bad, empty_or_reversed)
+    return cues, _notes(bad, empty_or_reversed, impossible)
 
 
 def ass_plain(raw: str) -> str:
@@ -150,7 +214,7 @@ def ass_plain(raw: str) -> str:
 
 
 def _ass(text: str) -> tuple[list[Cue], list[str]]:
-    cues, bad, reversed_ = [], 0, 0
+    cues, bad, reversed_, impossible = [], 0, 0, 0
     fields: list[str] | None = None
     section = ""
     for line in text.replace("\r", "").split("\n"):
@@ -177,16 +241,22 @@ def _ass(text: str) -> tuple[list[Cue], list[str]]:
         if not (t0 and t1):
             bad += 1
             continue
-        start, end = _seconds(*t0.groups()), _seconds(*t1.groups())  # ASS centiseconds: "1.50" is 1.5 s
+        try:
+            start, end = _seconds(*t0.groups()), _seconds(*t1.groups())  # ASS centiseconds: "1.50" is 1.5 s
+        except BadTime:
+            impossible += 1
+            continue
         raw = parts[-1]
         cue = Cue(start, end, ass_plain(raw), raw, style=row.get("style") or None)
         reversed_ += cue.end <= cue.start
         cues.append(cue)
-    return cues, _notes(bad, reversed_)
+    return cues, _notes(bad, reversed_, impossible)
 
 
-def _notes(bad: int, reversed_: int) -> list[str]:
+def _notes(bad: int, reversed_: int, impossible: int = 0) -> list[str]:
     out = []
+    if impossible:
+        out.append(f"{impossible} cue(s) with an impossible time (minutes or seconds over 59, e.g. 99:99:99,999) skipped")
     if bad:
         out.append(f"{bad} block(s) without a readable timing line skipped")
     if reversed_:
@@ -201,15 +271,46 @@ def parse(data: bytes, name: str = "", language: str | None = None) -> Subtitles
         raise SubtitleError(f"{len(data)} bytes: larger than {MAX_BYTES} bytes, not read")
     if not data.strip():
         raise SubtitleError("empty file")
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if ext == "stl" or data[3:11] in (b"STL25.01", b"STL30.01", b"STL24.01", b"STL23.01", b"STL50.01", b"STL60.01"):
+        from .captions import parse_caption
+
+        return _finish(parse_caption(data, "stl"))
     text, encoding, guessed = decode(data, language)
+    text, nuls = clean_controls(text)
     fmt = detect_format(text, name)
-    cues, warnings = _ass(text) if fmt == "ass" else _blocks(text.lstrip("\ufeff"), fmt)
-    if not cues:
+    if fmt in ("ttml", "scc"):
+        from .captions import parse_caption
+
+        subs = parse_caption(text.lstrip("\ufeff"), fmt)
+        subs.encoding = encoding
+        warnings = subs.warnings
+    else:
+        cues, warnings = _ass(text) if fmt == "ass" else _blocks(text.lstrip("\ufeff"), fmt)
+        subs = Subtitles(fmt, encoding, cues, warnings)
+    if not subs.cues:
         raise SubtitleError(f"no readable cue in this {fmt} file" + (f" ({warnings[0]})" if warnings else ""))
-    if guessed:
+    if nuls:
+        warnings.insert(0, f"{nuls} NUL/control character(s) removed from the text")
+    if encoding.startswith("mixed:"):
+        _, encs, share = encoding.split(":")
+        warnings.insert(0, f"mixed encodings: {share.split('/')[0]} of {share.split('/')[1]} lines are not UTF-8 and were read as "
+                           f"{encs.split('+')[1]} (guessed), the rest as UTF-8: check the file")
+        subs.encoding = encs
+    elif guessed:
         warnings.insert(0, f"not UTF-8: read as {encoding} (guessed{' from the language ' + language if language and encoding in BY_LANGUAGE.get(language.split('-')[0], ()) else ''})")
-    cues.sort(key=lambda c: (c.start, c.end))
-    return Subtitles(fmt, encoding, cues, warnings)
+    return _finish(subs)
+
+
+def _finish(subs: Subtitles) -> Subtitles:
+    """Sorted cues, at most MAX_CUES of them."""
+    if not subs.cues:
+        raise SubtitleError(f"no readable cue in this {subs.format} file" + (f" ({subs.warnings[0]})" if subs.warnings else ""))
+    subs.cues.sort(key=lambda c: (c.start, c.end))
+    if len(subs.cues) > MAX_CUES:
+        subs.warnings.append(f"{len(subs.cues)} cues: more than {MAX_CUES}, the rest not read")
+        del subs.cues[MAX_CUES:]
+    return subs
 
 
 # -- output ----------------------------------------------------------------------------------------
@@ -222,6 +323,6 @@ def to_vtt(cues: list[Cue]) -> str:
     """Normalised WebVTT: UTF-8, sorted, markup stripped, a blank line never inside a cue."""
     out = ["WEBVTT", ""]
     for c in cues:
-        text = "\n".join(ln for ln in c.text.split("\n") if ln.strip()) or " "
+        text = "\n".join(ln for ln in clean_controls(c.text)[0].split("\n") if ln.strip()) or " "
         out += [f"{_vtt_time(c.start)} --> {_vtt_time(c.end)}", text.replace("-->", "->"), ""]
     return "\n".join(out)
