@@ -246,7 +246,7 @@ def browse(page, url: str, gq: str, log: Path, d1: date, d2: date, verdicts: dic
 
     # lineage: one graph, groups expanded (the graph's own "Expand all groups", ⌥E), in a window
     # large enough for the whole graph at the graph's smallest zoom
-    page.set_viewport_size({"width": 3200, "height": 1800})
+    page.set_viewport_size({"width": 3840, "height": 2160})
     visit("/asset-groups")
     expect(page.get_by_text("deliveries", exact=True).first).to_be_visible()
     page.locator("body").click(position={"x": 580, "y": 170})  # empty canvas (the graph is centred): focus without selecting a node
@@ -258,12 +258,12 @@ def browse(page, url: str, gq: str, log: Path, d1: date, d2: date, verdicts: dic
     # right of the canvas, under its zoom slider) until the manifest, the per-title assets and the
     # daily report are all in view
     names = ("delivery_manifest", "source_video", "shots", "qc", "qc_report")
-    for _ in range(10):
+    for _ in range(20):  # small steps: zoomed out too far, the graph hides its labels
         if all(page.get_by_text(n, exact=True).last.is_visible() for n in names):
             break
-        page.mouse.move(1700, 900)
+        page.mouse.move(2000, 1100)
         page.keyboard.down("Control")  # ctrl + wheel zooms the graph (the wheel alone pans it)
-        page.mouse.wheel(0, 300)
+        page.mouse.wheel(0, 120)
         page.keyboard.up("Control")
         page.wait_for_timeout(400)
     for name in names:

@@ -1,4 +1,5 @@
-"""`prism`: the command line of the platform (process, export, search, backfill, demo, scan, serve, index-remove).
+"""`prism`: the command line of the platform (process, export, search, backfill, demo, scan, serve, index-remove,
+catalog rebuild).
 
 Every command runs the real Definitions on the persistent Dagster instance (DAGSTER_HOME,
 default `<project>/.dagster_home` with the project's dagster.yaml), so what it does shows in the
@@ -15,6 +16,7 @@ import traceback
 
 import typer
 
+from .catalog import catalog_app
 from .common import err
 from .demo import demo
 from .export import export, search
@@ -26,6 +28,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 for command in (process, export, backfill, demo, search, scan, serve):
     app.command()(command)
 app.command(name="index-remove")(index_remove)
+app.add_typer(catalog_app, name="catalog")
 
 
 def main(argv: list[str] | None = None):
