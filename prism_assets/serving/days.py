@@ -86,7 +86,7 @@ def day_json(request: Request, day: str):
 
 
 def _badge(colour: str, label: str) -> str:
-    return f'<span class="badge" style="background:{colour}">{E(label)}</span>'
+    return f'<span class="badge" style="background:{colour};white-space:nowrap">{E(label)}</span>'
 
 
 @router.get("/days/{day}", response_class=HTMLResponse, include_in_schema=False)
@@ -104,7 +104,7 @@ def day_page(request: Request, day: str):
                     f"<td>{verdict_badge(t['qc_verdict'])}<div class='sub'>{E('; '.join(t['qc_reasons']))[:300]}</div></td>"
                     f"<td>{_badge(SLA[t['sla']], t['sla'].upper())}<div class='sub'>{t['hours']:.1f} h since delivery</div></td><td>{links}</td></tr>")
     c, v = doc["counts"], doc["verdicts"]
-    head = (f"<h1>Deliveries of {E(doc['date'])} <span class='sub'>({len(doc['titles'])} titles: {c['done']} done, {c['running']} running, "
+    head = (f"<h1>Deliveries of {E(doc['date'])} <span class='sub'>({len(doc['titles'])} title{'' if len(doc['titles']) == 1 else 's'}: {c['done']} done, {c['running']} running, "
             f"{c['failed']} failed, {c['waiting']} waiting · QC {v['pass']} pass, {v['warn']} warn, {v['fail']} fail)</span></h1>"
             f"<p><a href='{E(doc['qc_report'])}'>The day's QC report</a> (HTML, once the qc_report of this date is materialized)</p>")
     table = ("<table class='list'><thead><tr><th>Title</th><th>Steps</th><th>QC verdict</th><th>SLA</th><th>Links</th></tr></thead>"
