@@ -489,13 +489,17 @@ def test_ci_cd_pipeline():
         assert jobs[job]["with"]["environment"] == job.removeprefix("deploy-")
     assert env["jobs"]["deploy"]["environment"] == "${{ inputs.environment }}"
     steps = json.dumps(env["jobs"]["deploy"]["steps"])
-    assert "register-task-definition" in steps and "update-service" in steps and "concurrency set gpu" in steps
+    # the estate and the code as one CDK app: diff, then deploy (prod waits on its environment's approval), pools, smoke test
+    assert steps.index("npx cdk diff") < steps.index("npx cdk deploy") < steps.index("concurrency set gpu") < steps.index("Smoke test")
+    assert '-c imageTag=\\"${IMAGE_TAG}\\"' in steps and "services-stable" in steps and "/pools/$1" in steps
+    assert "deliveries/${DAY}/${TITLE}" in steps and "/titles/${TITLE}/release" in steps  # the smoke title's last output
+    assert "rhysd/actionlint" in json.dumps(ci["jobs"]["workflows-and-estate"]["steps"]) and "make infra" in json.dumps(ci["jobs"]["workflows-and-estate"]["steps"])
     assert "role-to-assume" in steps and "aws-access-key-id" not in steps  # OIDC, no long-lived keys
     for wf in (ci, cd, env):
         for job in wf["jobs"].values():
             for step in job.get("steps", []):
                 if "uses" in step:
-                    assert re.search(r"@(v\d+|[0-9a-f]{40})$", step["uses"]), f"unpinned action {step['uses']}"
+                    assert re.search(r"@(v\d+|[0-9a-f]{40})$|^docker://[\w./-]+:\d+\.\d+\.\d+$", step["uses"]), f"unpinned action {step['uses']}"
 
 
 def test_no_secret_material_in_deploy_files():
@@ -732,7 +736,7 @@ def test_ecs_api_task_reads_its_keys_from_secrets_manager_and_is_deployed():
     assert "-f deploy/images/api.Dockerfile" in json.dumps(cd["jobs"]["images"]["steps"]) and "/prism-api:" in json.dumps(cd["jobs"]["images"]["steps"])
     steps = json.dumps(env_wf["jobs"]["deploy"]["steps"])
     assert "prism-code prism-dagster prism-api" in steps and "for svc in code webserver daemon api" in steps
-    assert "concurrency set index 1" in steps  # the index's single writer
+    assert "concurrency set index ${INDEX}" in steps and "pool index" in steps  # the index's single writer (SSM /pools/index = 1)
     envs = yaml.safe_load((DEPLOY / "environments.yaml").read_text())["environments"]
     assert all(e["services"]["api"] >= 1 for e in envs.values())
 
