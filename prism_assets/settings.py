@@ -86,6 +86,9 @@ class PrismSettings:
     profile: str = "dev"
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    # queue-based delivery (production): the SQS queue fed by the delivery bucket's S3 event notifications; unset: the
+    # delivery sensor lists the delivery root (deliveries/queue.py)
+    delivery_queue_url: str = ""
     sensor_max_keys_per_tick: int = 20_000
     sensor_lookback_days: int = 3
     sensor_interval_s: int = 60
@@ -134,6 +137,7 @@ class PrismSettings:
             profile=env.get("PRISM_PROFILE", "dev"),
             s3_endpoint_url=env.get("PRISM_S3_ENDPOINT_URL") or None,
             s3_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            delivery_queue_url=(env.get("PRISM_DELIVERY_QUEUE_URL") or "").strip(),
             sensor_max_keys_per_tick=_number(env, "PRISM_SENSOR_MAX_KEYS_PER_TICK", 20_000),
             sensor_lookback_days=_number(env, "PRISM_SENSOR_LOOKBACK_DAYS", 3),
             sensor_interval_s=_number(env, "PRISM_SENSOR_INTERVAL_S", 60),
@@ -182,6 +186,11 @@ class PrismSettings:
             raise ValueError(f"unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"unknown PRISM_EXECUTOR {self.executor!r}: choose one of {', '.join(EXECUTORS)}")
+        if self.delivery_queue_url:
+            if not self.delivery_queue_url.startswith(("https://", "http://")):
+                raise ValueError(f"PRISM_DELIVERY_QUEUE_URL={self.delivery_queue_url!r} is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)")
+            if not self.delivery_root.startswith("s3://"):
+                raise ValueError("PRISM_DELIVERY_QUEUE_URL needs an s3:// PRISM_DELIVERY_ROOT: the queue carries that bucket's S3 event notifications")
         if not 0 < self.title_sla_warn_hours <= self.title_sla_fail_hours:
             raise ValueError(f"title SLA windows must satisfy 0 < warn ({self.title_sla_warn_hours} h) <= fail ({self.title_sla_fail_hours} h)")
 

@@ -116,7 +116,7 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
-    for var in ("PRISM_DELIVERY_ROOT", "PRISM_ARTIFACT_ROOT", "PRISM_CATALOG_URL", "PRISM_S3_ENDPOINT_URL", "PRISM_PROFILE"):
+    for var in ("PRISM_DELIVERY_ROOT", "PRISM_ARTIFACT_ROOT", "PRISM_CATALOG_URL", "PRISM_S3_ENDPOINT_URL", "PRISM_PROFILE", "PRISM_DELIVERY_QUEUE_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PRISM_DATA_DIR", str(d))
     monkeypatch.setenv("DAGSTER_HOME", str(home))

@@ -19,6 +19,7 @@ from dagster import (
 from ..partitions import TAG_DELIVERY_DATE, titles_partitions
 from ..resources import CatalogResource, PrismStorage
 from ..settings import PrismSettings
+from .queue import is_queue_cursor, queue_tick
 from .registry import PROCESS_TITLE_JOB, changed_deliveries, delivery_run_key, new_titles, title_run_request
 from .scan import ScanCursor, run_key_digest, scan_page, track_requested
 
@@ -30,11 +31,15 @@ def delivery_tick(context: SensorEvaluationContext, storage: PrismStorage, catal
     """One page of the delivery root: a run request (with a run key) per new or changed delivery, its
     title added as a partition. Nothing is written to the catalog here (registry.py). On the very first
     listing (no cursor), deliveries dated more than `sensor_first_listing_days` before today are old: they
-    are not launched (backfill their dates to process them)."""
+    are not launched (backfill their dates to process them). With PRISM_DELIVERY_QUEUE_URL set, the tick
+    consumes the delivery queue's S3 event notifications instead (queue.py), with the same run requests."""
+    if settings.delivery_queue_url:
+        return queue_tick(context, storage, catalog, settings)
     t0 = time.monotonic()
     store = storage.deliveries()
-    cursor = ScanCursor.parse(context.cursor)
-    if context.cursor is None:
+    queue_cursor = is_queue_cursor(context.cursor)  # the queue was just turned off: a first listing again
+    cursor = ScanCursor.parse(None if queue_cursor else context.cursor)
+    if context.cursor is None or queue_cursor:
         cursor.since = ((today or date.today()) - timedelta(days=settings.sensor_first_listing_days)).isoformat()
     page = scan_page(store, cursor, settings.sensor_max_keys_per_tick, settings.sensor_lookback_days)
     found = page.deliveries
@@ -69,13 +74,20 @@ def delivery_tick(context: SensorEvaluationContext, storage: PrismStorage, catal
 
 
 def build_delivery_sensor(settings: PrismSettings):
+    if settings.delivery_queue_url:
+        description = ("Consumes the delivery queue's S3 event notifications (PRISM_DELIVERY_QUEUE_URL), adds the titles as partitions and "
+                       "requests one process_title run per new or changed delivery (run key: title, file, ETag); a message is deleted "
+                       "the tick after its run request, poison messages go to the dead-letter queue.")
+    else:
+        description = ("Lists new deliveries under the delivery root (cursor, paginated), adds their titles as partitions and "
+                       "requests one process_title run per new or changed delivery (run key: title, file, ETag).")
+
     @sensor(
         name="delivery_sensor",
         job_name=PROCESS_TITLE_JOB,
         minimum_interval_seconds=settings.sensor_interval_s,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Lists new deliveries under the delivery root (cursor, paginated), adds their titles as partitions and "
-        "requests one process_title run per new or changed delivery (run key: title, file, ETag).",
+        description=description,
     )
     def delivery_sensor(context: SensorEvaluationContext, storage: PrismStorage, catalog: CatalogResource):
         return delivery_tick(context, storage, catalog, settings)
