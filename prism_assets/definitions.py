@@ -18,6 +18,7 @@ from dagster_aws.s3 import S3Resource
 
 from .core.dead_run_sensor import build_close_failed_runs_sensor
 from .core.domain import Domain, DomainContext, all_signals, load_domains, qc_sources
+from .core.metrics import metrics_sensors
 from .core.policy import Policy
 from .core.routing import job_executor
 from .core.signal import TITLES
@@ -100,7 +101,8 @@ def build_definitions(settings: PrismSettings | None = None) -> Definitions:
     platform = Definitions(
         executor=job_executor(settings),  # every run's executor: PRISM_EXECUTOR=inprocess (default) | multiprocess | celery | ecs
         jobs=[process_title],
-        sensors=[build_sla_sensor(TitleGraph.from_signals(signals), ctx.policy), build_close_failed_runs_sensor(PROCESS_TITLE_JOB), enqueue_stranded_runs],
+        sensors=[build_sla_sensor(TitleGraph.from_signals(signals), ctx.policy), build_close_failed_runs_sensor(PROCESS_TITLE_JOB), enqueue_stranded_runs,
+                 *metrics_sensors(settings)],  # cloudwatch_metrics: only with PRISM_METRICS_NAMESPACE
         resources=platform_resources(settings, ctx.profile, for_definitions=True, title_assets=per_title_assets(domains)),
     )
     sources = qc_sources(domains)

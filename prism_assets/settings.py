@@ -120,6 +120,9 @@ class PrismSettings:
     api_cors_origins: tuple[str, ...] = ()
     api_public_url: str = "http://127.0.0.1:8080"  # where the viewer is reached (links from the Dagster UI)
     dagster_public_url: str = "http://127.0.0.1:3000"  # where the Dagster UI is reached (links from the viewer's day pages)
+    # CloudWatch custom metrics (core/metrics.py): the namespace (deploy/infra: "Prism"); empty: no metrics sensor
+    metrics_namespace: str = ""
+    metrics_environment: str = "dev"  # their dimension Environment=<env> (PRISM_ENV)
     # settings on top of the profile YAML (section -> values), e.g. {"qc": {"gate": "block"}} in a test
     profile_overrides: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
@@ -161,6 +164,8 @@ class PrismSettings:
             api_cors_origins=_list(env.get("PRISM_API_CORS_ORIGINS")),
             api_public_url=(env.get("PRISM_API_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
             dagster_public_url=(env.get("PRISM_DAGSTER_PUBLIC_URL") or "http://127.0.0.1:3000").rstrip("/"),
+            metrics_namespace=(env.get("PRISM_METRICS_NAMESPACE") or "").strip(),
+            metrics_environment=(env.get("PRISM_ENV") or "").strip() or "dev",
         )
         values.update(overrides)
         settings = cls(**values)

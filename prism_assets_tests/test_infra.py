@@ -264,8 +264,20 @@ def test_services_task_definitions_and_images(estate, env):
     assert daemon["DesiredCount"] == 1 and daemon["DeploymentConfiguration"]["MaximumPercent"] == 100  # a singleton, never two
     assert services[f"{p}-worker-gpu"]["DesiredCount"] == e["gpu_nodes"]["min"] * e["gpus_per_node"]
     families = {td["Properties"]["Family"]: td["Properties"] for td in _resources(t, "AWS::ECS::TaskDefinition").values()}
-    hand = {json.loads(f.read_text())["family"].replace("__ENV__", env) for f in (REPO / "deploy" / "ecs").glob("taskdef-*.json")}
-    assert set(families) == hand, "the generated task definitions are the hand templates' families"
+    assert set(families) == {f"{p}-{n}" for n in ("code", "webserver", "daemon", "api", "run", "worker-gpu")}
+    # a run is its own task on the GPU capacity (EC2: Fargate has no GPUs), launched by the daemon's EcsRunLauncher with the
+    # container and secrets deploy/ecs/dagster.ecs.yaml names, which the daemon's environment carries
+    run = families[f"{p}-run"]
+    assert run["RequiresCompatibilities"] == ["EC2"]  # its GPU steps get GPU overrides per step (test_deploy_manifests.py)
+    launcher = yaml.safe_load((REPO / "deploy" / "ecs" / "dagster.ecs.yaml").read_text())["run_launcher"]["config"]
+    assert [c["Name"] for c in run["ContainerDefinitions"]] == [launcher["container_name"]]
+    daemon_env = {v["Name"] for v in families[f"{p}-daemon"]["ContainerDefinitions"][0]["Environment"]}
+    wanted = {launcher["task_definition"]["env"], *(x["valueFrom"]["env"] for x in launcher["secrets"]), *launcher["env_vars"]}
+    assert wanted <= daemon_env, wanted - daemon_env
+    for td in families.values():  # Dagster processes find their instance config; the API image has no Dagster
+        for c in td["ContainerDefinitions"]:
+            names = {v["Name"] for v in c.get("Environment", [])}
+            assert ("DAGSTER_HOME" in names) == (td["Family"] != f"{p}-api"), (td["Family"], c["Name"])
     images = json.dumps([c["Image"] for td in families.values() for c in td["ContainerDefinitions"]])
     assert set(re.findall(r"repository/(prism-[a-z]+)", images)) | set(re.findall(r"/(prism-[a-z]+):", images)) <= {"prism-code", "prism-dagster", "prism-api"}
     gpu = families[f"{p}-worker-gpu"]["ContainerDefinitions"][0]
@@ -392,3 +404,76 @@ def test_infra_checks_are_wired_into_make_and_setup():
     lock = (REPO / "requirements.lock").read_text()
     for pkg in ("aws-cdk-lib", "constructs", "cdk-nag", "cfn-lint"):
         assert re.search(rf"^{pkg}==", lock, re.M), pkg
+
+
+def _resolved(x):
+    """A template value with CloudFormation's intrinsics replaced by plausible literals (for policy validators)."""
+    if isinstance(x, list):
+        return [_resolved(v) for v in x]
+    if isinstance(x, dict):
+        if set(x) == {"Ref"}:
+            return {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "000000000001"}.get(x["Ref"], f"arn:aws:s3:::ref-{x['Ref'].lower()}")
+        if set(x) == {"Fn::GetAtt"}:
+            return f"arn:aws:s3:::getatt-{'-'.join(map(str, x['Fn::GetAtt']))}".lower()
+        if set(x) == {"Fn::Join"}:
+            sep, parts = x["Fn::Join"]
+            return sep.join(str(_resolved(v)) for v in parts)
+        if set(x) == {"Fn::ImportValue"}:
+            return "arn:aws:s3:::imported-value"
+        if set(x) == {"Fn::Sub"}:
+            return re.sub(r"\$\{[^}]+\}", "x", x["Fn::Sub"] if isinstance(x["Fn::Sub"], str) else x["Fn::Sub"][0])
+        return {k: _resolved(v) for k, v in x.items()}
+    return x
+
+
+@pytest.mark.integration
+def test_every_iam_policy_is_valid_and_least_privilege(estate):
+    """What the hand templates' tests checked (deploy/iam/*.json, now generated): every identity policy and trust policy the
+    app writes passes AWS's document rules (moto's validators); no wildcard action; Resource * only for actions that have no
+    resource; PassRole only to ECS tasks; the task roles never write media."""
+    from moto.iam.policy_validation import IAMPolicyDocumentValidator, IAMTrustPolicyDocumentValidator
+
+    resource_star_ok = re.compile(r"(ecr:GetAuthorizationToken|cloudwatch:PutMetricData|ecs:(RunTask|DescribeTasks|StopTask|DescribeTaskDefinition|"
+                                  r"ListTasks|RegisterTaskDefinition|DescribeServices|DescribeContainerInstances|TagResource)|ec2:Describe\w+|"
+                                  r"xray:\w+|logs:\w+|ssm:\w+|servicediscovery:\w+|elasticfilesystem:\w+|secretsmanager:GetRandomPassword|"
+                                  r"kms:\w+|sqs:\w+|autoscaling:\w+|iam:PassRole|ec2:\w+|ecs:\w+)$")
+    n = 0
+    for name, t in estate["templates"].items():
+        for lid, pol in _resources(t, "AWS::IAM::Policy").items():
+            doc = _resolved(pol["Properties"]["PolicyDocument"])
+            IAMPolicyDocumentValidator(json.dumps(doc)).validate()
+            n += 1
+            for st in _statements(doc):
+                actions = _aslist(st["Action"])
+                assert not [a for a in actions if a == "*" or a.endswith(":*")], f"{name}/{lid}: wildcard action {actions}"
+                if st["Effect"] == "Allow" and "*" in _aslist(st.get("Resource", [])):
+                    assert all(resource_star_ok.match(a) for a in actions), f"{name}/{lid}: Resource * for {actions}"
+                if "iam:PassRole" in actions and st["Effect"] == "Allow":
+                    assert st.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService") == "ecs-tasks.amazonaws.com", (name, lid)
+        for role in _resources(t, "AWS::IAM::Role").values():
+            IAMTrustPolicyDocumentValidator(json.dumps(_resolved(role["Properties"]["AssumeRolePolicyDocument"]))).validate()
+    assert n >= 4
+    for env in ENVS:
+        for role in (f"prism-{env}-task", f"prism-{env}-api"):
+            writes = [s for s in _role_statements(_t(estate, env, "Compute"), role) if s["Effect"] == "Allow"
+                      and any("-media-" in json.dumps(r) for r in _aslist(s.get("Resource", [])))
+                      and set(_aslist(s["Action"])) - {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"}]
+            assert not writes, f"{role} may only read media"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("env", list(ENVS))
+def test_api_task_reads_its_keys_from_secrets_manager(estate, env):
+    """The API task: Fargate, port 8080, health on /v1/health, logs; the keys are never in the task definition:
+    PRISM_API_KEYS_SECRET names the secret `prism/<env>/api-keys`, the one secret its role may read."""
+    t = _t(estate, env, "Compute")
+    td = next(r["Properties"] for r in _resources(t, "AWS::ECS::TaskDefinition").values() if r["Properties"]["Family"] == f"prism-{env}-api")
+    assert td["RequiresCompatibilities"] == ["FARGATE"]
+    (c,) = td["ContainerDefinitions"]
+    assert "ResourceRequirements" not in c and [p["ContainerPort"] for p in c["PortMappings"]] == [8080]
+    assert c["Command"] == ["prism", "serve", "--host", "0.0.0.0", "--port", "8080"] and "/v1/health" in " ".join(c["HealthCheck"]["Command"])
+    env_vars = {v["Name"]: v["Value"] for v in c["Environment"]}
+    assert "PRISM_API_KEYS" not in env_vars and "PRISM_API_KEYS_SECRET" in env_vars and env_vars["HF_HUB_OFFLINE"] == "1"
+    assert not [k for k in env_vars if k.startswith("DAGSTER_")] and "PRISM_CATALOG_URL" not in env_vars
+    secrets = [r for s in _role_statements(t, f"prism-{env}-api") if "secretsmanager:GetSecretValue" in _aslist(s["Action"]) for r in _aslist(s["Resource"])]
+    assert secrets and json.dumps(secrets) == json.dumps([env_vars["PRISM_API_KEYS_SECRET"]]), (secrets, env_vars["PRISM_API_KEYS_SECRET"])

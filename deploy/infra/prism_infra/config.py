@@ -22,7 +22,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 ENVIRONMENTS_FILE = REPO / "deploy" / "environments.yaml"
-IMAGE_REPOS = {"code": "prism-code", "dagster": "prism-dagster", "api": "prism-api"}  # ECR repository names (deploy/ecs/taskdef-*.json)
+IMAGE_REPOS = {"code": "prism-code", "dagster": "prism-dagster", "api": "prism-api"}  # ECR repository names
 PLACEHOLDER_CERTIFICATE = "arn:aws:acm:{region}:{account}:certificate/00000000-0000-0000-0000-000000000000"
 
 

@@ -1,4 +1,4 @@
-"""Task definitions and ECS services, the generated successors of deploy/ecs/taskdef-*.json:
+"""Task definitions and ECS services, (they replaced the hand templates deploy/ecs/taskdef-*.json):
 families prism-<env>-<name>, containers, commands, sizes and health checks as there; images are
 ``<account>.dkr.ecr.<region>.amazonaws.com/prism-{code,dagster,api}:<imageTag>`` (nothing is built
 at synth time)."""
@@ -53,6 +53,8 @@ class Services(Construct):
             "PRISM_CATALOG_DB": "catalog",
             "PRISM_SECRET_ARN_CATALOG_PASSWORD": f"{data.catalog_secret.secret_arn}:password::",
             "HF_HUB_OFFLINE": "1",
+            "PRISM_METRICS_NAMESPACE": "Prism",  # the cloudwatch_metrics sensor (prism_assets/core/metrics.py) behind the Ops alarms
+            "PRISM_ENV": cfg.name,
         }
         pg_password = {"DAGSTER_PG_PASSWORD": ecs.Secret.from_secrets_manager(pg, "password")}
         catalog_password = {"PRISM_CATALOG_PASSWORD": ecs.Secret.from_secrets_manager(data.catalog_secret, "password")}
