@@ -75,13 +75,24 @@ def test_production_flow_s3_daemon_celery_mariadb(s3_env, catalog_db, tmp_path, 
     venv_bin = install_venv(build_wheel(tmp_path / "dist"), tmp_path / "venv")
     d1, d2 = date.today() - timedelta(days=1), date.today()
     prefix = f"f{uuid.uuid4().hex[:8]}-"
+    # production's queue-based delivery: the bucket's S3 events go to an SQS queue (DLQ after 2 receives), which the
+    # delivery sensor in the daemon consumes (PRISM_DELIVERY_QUEUE_URL), as deploy/infra wires it on AWS
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    dlq = sqs.create_queue(QueueName=f"{prefix}dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName=f"{prefix}delivery", Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})})["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
+        {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "deliveries/"}]}}}]})
     env = {
         "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": "5432", "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "",
         "PRISM_DELIVERY_ROOT": f"s3://{bucket}/deliveries", "PRISM_ARTIFACT_ROOT": f"s3://{bucket}/artifacts",
         "PRISM_CATALOG_URL": catalog_db, "PRISM_EXECUTOR": "celery", "PRISM_CELERY_QUEUE_PREFIX": prefix,
         "PRISM_CELERY_BROKER_URL": "pyamqp://guest:guest@127.0.0.1:5672//", "PRISM_CELERY_BACKEND_URL": "rpc://",
         "PRISM_DATA_DIR": str(tmp_path / "data"), "PRISM_SENSOR_INTERVAL_S": "5", "PRISM_STEP_RETRIES": "1",
-        "PRISM_STEP_RETRY_DELAY_S": "1", "HF_HUB_OFFLINE": "1",
+        "PRISM_STEP_RETRY_DELAY_S": "1", "HF_HUB_OFFLINE": "1", "PRISM_DELIVERY_QUEUE_URL": queue,
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -108,6 +119,7 @@ def test_production_flow_s3_daemon_celery_mariadb(s3_env, catalog_db, tmp_path, 
             assert str(tmp_path / "venv") in where.stdout and str(REPO) not in where.stdout, where
             for (day, title), path in deliveries.items():  # a delivery: the video lands in the bucket
                 s3.upload_file(str(path), bucket, f"deliveries/{day.isoformat()}/{title}/{title}.mp4")
+            sqs.send_message(QueueUrl=queue, MessageBody="{not an S3 event")  # a poison message: it must block nothing
             t0 = time.monotonic()
             titles = {t for _, t in deliveries}
 
@@ -123,6 +135,15 @@ def test_production_flow_s3_daemon_celery_mariadb(s3_env, catalog_db, tmp_path, 
             for r in got.values():  # launched by the daemon's sensor, nothing else
                 assert r["tags"].get("dagster/sensor_name") == "delivery_sensor", r["tags"]
             assert len(runs(url, job="process_title")) == 3, "a delivery was launched twice"
+            # the queue is drained (each message deleted after its run request was recorded); the poison message is in the DLQ
+            def drained():
+                q = {k: int(v) for k, v in sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"].items()
+                     if k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")}
+                d = int(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+                return (q, d) if not any(q.values()) and d == 1 else None
+            wait_until("the delivery queue to drain and the poison message to reach the DLQ", drained, 180, every=3, log=log)
+            body = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=1)["Messages"][0]["Body"]
+            assert body == "{not an S3 event"
 
             # the operator's backfill of both dates' manifest and QC report (the UI's API)
             res = gql(url, BACKFILL, {"params": {"assetSelection": [{"path": ["delivery_manifest"]}, {"path": ["qc_report"]}],
