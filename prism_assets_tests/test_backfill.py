@@ -150,7 +150,7 @@ def test_fanout_modes_catch_up_stale_all_and_active_runs(settings, synth):
     # nothing to run: the operator reads it on the manifest run and on the date's partition, with how to force a re-run
     _up_to_date(settings, "c1")
     assert fan({}) == []
-    want = "2 title(s) delivered 2026-11-03: 0 launched, 2 up to date (rerun: stale); to re-run the up-to-date ones, materialize this date again with the tag prism/rerun = all"
+    want = "2 title(s) delivered 2026-11-03: 0 launched, 2 up to date (rerun: stale); to re-run the up-to-date ones, materialize the date again with rerun: all (launchpad) or tag prism/rerun = all"
     assert instance.get_run_by_id(last["run_id"]).tags["prism/fanout"] == want
     assert f"fan-out: {want}" in [e.message for e in instance.all_logs(last["run_id"])]  # in the run page's events
     (obs,) = last["result"].asset_events
@@ -171,3 +171,35 @@ def test_daily_schedule_targets_yesterdays_manifest(settings):
     ctx = build_schedule_context(scheduled_execution_time=datetime(2026, 11, 21, 6, 0, tzinfo=timezone.utc))
     req = sched(ctx)
     assert req.partition_key == "2026-11-20"
+
+
+
+def test_the_rerun_choice_is_a_launch_option(settings, synth):
+    """issue: 'the rerun choice (stale / all) is a visible option of the launch (config ...), not a hidden tag': the manifest
+    asset's config `rerun` (shown in the launchpad, with its choices described) sets what the fan-out does."""
+    from dagster import DagsterInvalidConfigError
+
+    deliver(settings, synth)
+    instance = DagsterInstance.ephemeral()
+    resources = build_resources(settings)
+    defs = build_definitions(settings)
+    cursor = _fanout(defs, instance, resources, None).cursor
+    assets = signal_assets(settings, "delivery_manifest")
+    assert materialize(assets, partition_key="2026-11-03", instance=instance, resources=resources).success  # registers the deliveries
+    cursor = _fanout(defs, instance, resources, cursor).cursor
+    for t in ("c1", "c2"):
+        _up_to_date(settings, t)  # processed since
+    spec = defs.get_assets_def("delivery_manifest").op.config_schema.config_type.fields["rerun"]
+    assert not spec.is_required and "Open launchpad" in spec.description
+    run = materialize(assets, partition_key="2026-11-03", instance=instance, resources=resources,
+                      run_config={"ops": {"delivery_manifest": {"config": {"rerun": "all"}}}})
+    assert run.success and instance.get_run_by_id(run.run_id).tags["prism/rerun"] == "all"
+    res = _fanout(defs, instance, resources, cursor)
+    assert sorted(r.partition_key for r in res.run_requests) == ["c1", "c2"]  # up to date, re-run all the same
+    assert all(r.tags["prism/rerun"] == "all" for r in res.run_requests)
+    run = materialize(assets, partition_key="2026-11-03", instance=instance, resources=resources)  # no option: stale
+    assert run.success and "prism/rerun" not in instance.get_run_by_id(run.run_id).tags
+    assert not _fanout(defs, instance, resources, res.cursor).run_requests
+    with pytest.raises(DagsterInvalidConfigError):
+        materialize(assets, partition_key="2026-11-03", instance=instance, resources=resources,
+                    run_config={"ops": {"delivery_manifest": {"config": {"rerun": "everything"}}}})

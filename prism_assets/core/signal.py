@@ -81,6 +81,7 @@ class Signal:
     errors: tuple[type[BaseException], ...] = ()  # expected errors -> one-line Failure "<partition>: <message>"
     partitions: str = TITLES
     collects_qc_events: bool = False
+    config_schema: dict | None = None  # launch options shown in the launchpad (read as sc.context.op_config)
 
     @property
     def output_names(self) -> list[str]:
@@ -201,7 +202,7 @@ def build_signal_asset(sig: Signal, policy: Policy, qc_sources: dict[str, Callab
 
     @multi_asset(name=sig.name, outs={o.name: _out(sig, o) for o in sig.outputs}, ins=ins, deps=deps or None, partitions_def=pdef,
                  pool=sig.pool, op_tags=policy.op_tags(sig.pool), retry_policy=policy.retry_policy, check_specs=specs,
-                 required_resource_keys=keys, description=sig.description, can_subset=False)
+                 required_resource_keys=keys, description=sig.description, can_subset=False, config_schema=sig.config_schema)
     def _signal(context, **inputs):
         yield from run_signal(sig, policy, context, inputs, qc_sources)
 

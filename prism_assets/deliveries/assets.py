@@ -3,11 +3,11 @@
 from datetime import date
 
 import pandas as pd
-from dagster import AssetCheckSeverity, MetadataValue
+from dagster import AssetCheckSeverity, Enum, EnumValue, Field, MetadataValue
 
 from ..core import checks
 from ..core.signal import DAILY, Output, Result, Signal, SignalContext
-from ..partitions import TAG_MANIFEST_RUN, TITLES_PARTITIONS_NAME
+from ..partitions import TAG_MANIFEST_RUN, TAG_RERUN, TITLES_PARTITIONS_NAME
 from .registry import register_deliveries
 from .scan import scan_dates
 
@@ -39,6 +39,10 @@ RULES = (
 def compute(sc: SignalContext) -> Result:
     day = date.fromisoformat(sc.partition)
     instance = sc.context.instance
+    rerun = (sc.context.op_config or {}).get("rerun")
+    if rerun:  # the launch option wins over a tag; the fan-out reads the run's tag
+        instance.add_run_tags(sc.run_id, {TAG_RERUN: rerun})
+        sc.log.info(f"{day}: rerun = {rerun} (launch option)")
     store = sc.storage.deliveries()
     cat = sc.catalog
     found = scan_dates(store, day, day)
@@ -63,12 +67,20 @@ def compute(sc: SignalContext) -> Result:
                             "title_runs": MetadataValue.url(runs)})
 
 
+RERUN_OPTION = {"rerun": Field(
+    Enum("PrismRerun", [EnumValue("stale", description="the titles not up to date for their delivery (the default)"),
+                        EnumValue("all", description="every title of the date, up to date or not")]),
+    is_required=False,
+    description="Which of the date's titles the fan-out runs: stale (default) = those not up to date; all = every one. A launch "
+    "option of one date (Materialize > Open launchpad); a backfill over dates takes no config: add the tag prism/rerun = all there.")}
+
 DELIVERY_MANIFEST = Signal(
-    name=ASSET, domain="deliveries", code_version=MANIFEST_CODE_VERSION, partitions=DAILY, compute=compute,
+    name=ASSET, domain="deliveries", code_version=MANIFEST_CODE_VERSION, partitions=DAILY, compute=compute, config_schema=RERUN_OPTION,
     description="The titles delivered on one day (scan of `<delivery_root>/<date>/`), recorded in the catalog and "
     "registered as partitions. Materializing dates of this asset (one date, or a range as a backfill) makes the "
     "manifest_fanout_sensor run exactly those days' titles: by default those not up to date (rerun: stale). To re-run every "
-    "title of the dates, add the tag prism/rerun = all in the Materialize dialog (Tags, Add tags). What the fan-out did is "
+    "title: the launch option rerun: all (Materialize > Open launchpad, config), or for a backfill over dates the tag prism/rerun = all "
+    "(Materialize dialog: Tags, Add tags). What the fan-out did is "
     "on the manifest run (tag prism/fanout) and on the date's partition (an observation: N launched, M up to date).",
     outputs=(Output(ASSET, MANIFEST_SCHEMA_VERSION, "daily/<date>/delivery_manifest.parquet", kinds=("catalog",), rules=RULES),),
 )

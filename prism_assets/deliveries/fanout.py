@@ -124,7 +124,7 @@ def plan_line(day: str, mode: str, total: int, chosen: list, current: list, runn
     line = (f"{total} title(s) delivered {day}: {len(chosen)} launched, {len(current)} up to date"
             + (f", {len(running)} already running" if running else "") + f" (rerun: {mode})")
     if current and mode != "all":
-        line += "; to re-run the up-to-date ones, materialize this date again with the tag prism/rerun = all"
+        line += "; to re-run the up-to-date ones, materialize the date again with rerun: all (launchpad) or tag prism/rerun = all"
     return line
 
 
