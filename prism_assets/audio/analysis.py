@@ -17,7 +17,7 @@ from .checks import ANALYSIS_RULES
 from .decode import AUDIO_SCHEMA_VERSION
 from .loudness import gated_loudness
 
-ANALYSIS_CODE_VERSION = "audio-analysis-2"
+ANALYSIS_CODE_VERSION = "audio-analysis-3"  # 3: digital_silence per track
 MIN_SPEECH_S = 5.0  # a language is decided on at least this much VAD speech: below it, null (no guess)
 MIN_LANGUAGE_PROBABILITY = 0.5
 
@@ -145,6 +145,7 @@ def compute_audio_analysis(sc: SignalContext, source_video: dict, audio_stats: p
             "dialogue_lufs": dlg if (math.isfinite(dlg) and not silent) else None,
             "speech_ratio": round(speech_s / dur, 4) if dur > 0 else 0.0,
             "silent": silent,
+            "digital_silence": bool(len(st) and st["digital_zero"].all()),  # every 10 ms window all zero
             "segments": segs,
         })
     doc = {

@@ -357,6 +357,17 @@ class Catalog:
             q = select(Title).where(Title.series_id == series_id, Title.season == season).order_by(Title.episode, Title.title_id)
             return list(s.scalars(q))
 
+    def episode_claims(self, series_id: str, season: int, episode: int | None, exclude: str | None = None) -> list[str]:
+        """The title ids that claim the same series/season/episode (sidecar series_id/season/episode), but `exclude`:
+        two titles claiming one episode are a delivery error the structure step reports."""
+        if series_id is None or season is None or episode is None:
+            return []
+        with self.Session() as s:
+            q = select(Title.title_id).where(Title.series_id == series_id, Title.season == season, Title.episode == episode)
+            if exclude is not None:
+                q = q.where(Title.title_id != exclude)
+            return sorted(s.scalars(q.order_by(Title.title_id)))
+
     def update_title(self, title_id: str, **values) -> None:
         with self.Session.begin() as s:
             s.execute(update(Title).where(Title.title_id == title_id).values(updated_at=utcnow(), **values))

@@ -41,6 +41,15 @@ def synthetic_sample(dest: Path) -> Path | None:
     return dest
 
 
+def language_cell(audio_doc: dict | None) -> str:
+    """The summary's language column from audio.json: the languages its tracks decided on speech (track order),
+    `none` when no track has enough speech to decide, `-` without audio.json or without audio."""
+    if not audio_doc or audio_doc.get("no_audio") or not audio_doc.get("tracks"):
+        return "-"
+    langs = list(dict.fromkeys(str(t["language"]) for t in audio_doc["tracks"] if t.get("language")))
+    return ",".join(langs) if langs else "none"
+
+
 def _summary(settings, delivered: list[str], day: date) -> Table:
     from ..catalog import connect
     from ..core.artifacts import ArtifactStore
@@ -57,11 +66,11 @@ def _summary(settings, delivered: list[str], day: date) -> Table:
 
     def speech(tid: str) -> tuple[str, str]:
         base = ArtifactStore.base_key("transcript", tid)
-        if not arts.exists(base):
-            return "-", "-"
-        tr = arts.read(base)
-        words = sum(len(seg.get("words") or []) for seg in tr.get("segments") or [])
-        return str(tr.get("language") or "-"), str(words)
+        tr = arts.read(base) if arts.exists(base) else None
+        words = str(sum(len(seg.get("words") or []) for seg in tr.get("segments") or [])) if tr is not None else "-"
+        # the language audio.json decided on speech (a transcript's language is the recogniser's guess, also without speech)
+        base = ArtifactStore.base_key("audio_analysis", tid)
+        return language_cell(arts.read(base) if arts.exists(base) else None), words
 
     def verdict(tid: str) -> str:
         q = cat.qc_result(tid)

@@ -30,7 +30,7 @@ from .tracks import SyncLimits, profiles
 DOMAIN = "localization"
 SCHEMA_VERSION = "1.0"
 SUBTITLES_CODE_VERSION = "subtitles-1"
-LOCALIZATION_CODE_VERSION = "localization-1"
+LOCALIZATION_CODE_VERSION = "localization-2"  # 2: role silent; every role with evidence
 SPEAKERS_CODE_VERSION = "speaker-turns-1"
 
 
@@ -130,7 +130,7 @@ LOCALIZATION = Signal(
     name="localization", domain=DOMAIN, code_version=LOCALIZATION_CODE_VERSION,
     inputs=("source_video", "audio_analysis", "transcript", "audio_speech", "shots", "subtitles"), compute=compute_localization,
     description="Per audio track: language (null without enough speech), speech ratio, dialogue loudness, layout, duration against the "
-    "picture, role (original / dub / music_and_effects / commentary / unknown) with evidence, dub offset and drift against the original. "
+    "picture, role (original / dub / music_and_effects / commentary / silent / unknown) with evidence, dub offset and drift against the original. "
     "Per subtitle track: timing and style QC (timed-text profile per provider), coverage and timing against speech, language and text "
     "against the transcript. Its events join the title's QC verdict. Exported as localization.json.",
     outputs=(Output("localization", SCHEMA_VERSION, "titles/<title_id>/localization.json", kinds=("json",), rules=LOCALIZATION_RULES,

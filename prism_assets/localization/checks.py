@@ -49,7 +49,7 @@ def _loc_valid(doc: dict):
     for a in doc["audio_tracks"]:
         if a["role"] not in ROLES:
             problems.append(f"track {a['track']}: role {a['role']!r}")
-        if not a["role_evidence"] and a["role"] != "unknown":
+        if not a["role_evidence"]:  # unknown too: it says why nothing fitted
             problems.append(f"track {a['track']}: role {a['role']} without evidence")
         if a["language"] is not None and a["speech_s"] < MIN_SPEECH_S:
             problems.append(f"track {a['track']}: a language decided on {a['speech_s']} s of speech")

@@ -8,7 +8,7 @@ each track with the original's music and effects, and the original is decided fi
 
     1. roles without alignment -> the original (language / default flag / first track with speech)
     2. every other track aligned against it (sync.measure on the 16 kHz WAVs)
-    3. roles again, with each track's alignment confidence -> dub / commentary / M&E / unknown
+    3. roles again, with each track's alignment confidence -> dub / commentary / M&E / silent / unknown
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def evidence(analysis_tracks: list[dict], transcript_tracks: list[dict], probe_t
         p = probe.get(a.get("stream_index"), {})
         out.append(TrackEvidence(index=a["track"], duration_s=float(a.get("duration_s") or 0.0), speech_s=speech_seconds(t.get("speech_regions")),
                                  container_language=a.get("language_tag"), title=p.get("title"), default=bool(p.get("default")),
-                                 detected_language=t.get("language"), language_probability=t.get("language_probability")))
+                                 detected_language=t.get("language"), language_probability=t.get("language_probability"),
+                                 silent=bool(a.get("silent")), digital_silence=bool(a.get("digital_silence"))))
     return out
 
 
@@ -99,7 +100,7 @@ def profiles(analysis_tracks: list[dict], transcript_tracks: list[dict], probe_t
     sync: dict[int, dict] = {}
     if original is not None:
         for e in ev:
-            if e.index != original and e.duration_s >= 2.0:
+            if e.index != original and e.duration_s >= 2.0 and not (e.silent or e.digital_silence):  # nothing to align on a silent track
                 sync[e.index] = align(wavs, starts, original, e.index, speech, lim, load)
                 e.sync_confidence = sync[e.index]["confidence"] if sync[e.index].get("offset_ms") is not None else None
     decided = {d.index: d for d in decide_roles(ev, original_language)}

@@ -15,20 +15,21 @@ from __future__ import annotations
 import pandas as pd
 from dagster import MetadataValue
 
+from ..core.artifacts import ArtifactStore
 from ..core.signal import Output, Result, Signal, SignalContext
 from ..visual.packs import PacksMissingError, pack_paths, read_pack_bytes
 from . import credits as credits_mod
 from . import ocr, text_flags
 from . import scenes as scenes_mod
 from .checks import SCENES_RULES, STRUCTURE_RULES, TEXT_RULES
-from .events import structure_events
+from .events import series_changes, series_events, structure_events
 from .sound import original_track, segments_of, speech_of
 
 DOMAIN = "structure"
 SCHEMA_VERSION = "1.0"
-TEXT_CODE_VERSION = "text-2"  # 2: poster-pool frames only where the prefilter sees text likely
+TEXT_CODE_VERSION = "text-3"  # 2: poster-pool frames only where the prefilter sees text likely; 3: fast crawls roll, slates hold still
 SCENES_CODE_VERSION = "scenes-1"
-STRUCTURE_CODE_VERSION = "structure-1"
+STRUCTURE_CODE_VERSION = "structure-2"  # 2: episode claim/change events, crawls from the first half
 
 
 def producer(sc: SignalContext, code_version: str, model=None, **extra) -> dict:
@@ -172,6 +173,18 @@ def per_second_luma(frame_stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"t_s": out.index.astype(float), "luma_mean": out.to_numpy(dtype=float)})
 
 
+def _previous_structure(sc: SignalContext) -> dict | None:
+    """The title's structure.json from its previous run (what series/season/episode it was recorded with), or None."""
+    try:
+        arts = sc.storage.artifacts()
+        base = ArtifactStore.base_key("structure", sc.title_id)
+        doc = arts.read(base) if arts.exists(base) else None
+    except Exception as exc:  # noqa: BLE001 - a missing or unreadable earlier output only loses the change note
+        sc.log.warning(f"{sc.title_id}: previous structure.json not readable ({type(exc).__name__}): no episode-change check")
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def compute_structure(sc: SignalContext, text: pd.DataFrame, scenes: pd.DataFrame, frame_stats: pd.DataFrame, audio_analysis: dict,
                       localization: dict, source_video: dict) -> Result:
     title_id = sc.title_id
@@ -190,7 +203,12 @@ def compute_structure(sc: SignalContext, text: pd.DataFrame, scenes: pd.DataFram
             "credits": "OCR text density + rolling text + dark picture + music without speech (prism)",
             "ocr": (text.attrs.get("producer") or {}).get("model"), "params": found.get("params")}, audio_track=track),
     }
+    series = source_video.get("series")
+    delivery_date = source_video.get("delivery_date")
+    claims = sc.catalog.episode_claims(series.get("series_id"), series.get("season"), series.get("episode"), exclude=title_id) if series else []
+    doc["series_changes"] = series_changes(_previous_structure(sc), series, delivery_date)
     doc["events"] = structure_events(doc, source_video.get("provider"), sc.config.get("burned_in_subtitles") or {})
+    doc["events"] += series_events(series, claims, doc["series_changes"], delivery_date, duration)
     for e in doc["events"]:
         if e["severity"] != "info":
             sc.log.warning(f"{title_id}: {e['kind']}: {e['detail']}")

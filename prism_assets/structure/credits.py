@@ -9,9 +9,10 @@ A *credit line* is an OCR line that is not a burned-in subtitle or a slate, has 
 End credits: OCR'd frames with credit lines where the window ``t +- step/2`` holds < 25 % speech and the
 picture is dark (that second's luma <= ``dark_luma`` 50) or the text rolls. Walking back from the last such
 frame, frames join the run while the gap to the next is <= ``max_gap_s`` (3 s) + step and holds no speech.
-The run is end credits when it lasts >= ``end_min_s`` (6 s), starts in the second half, ends within
-``post_max_s`` (max(20 s, 10 % of the title)) of the end (room for a post-credit scene), and shows credits
-motion: rolling text or >= 3 distinct text groups (cards changing). ``start_s`` is the first frame of the
+The run is end credits when it lasts >= ``end_min_s`` (6 s), starts in the second half (or rolls: a crawl
+running to the end is the end credits wherever it starts, e.g. a clip that is only its credits roll), ends
+within ``post_max_s`` (max(20 s, 10 % of the title)) of the end (room for a post-credit scene), and shows
+credits motion: rolling text or >= 3 distinct text groups (cards changing). ``start_s`` is the first frame of the
 run, refined back second by second (up to one OCR step) while the picture stays dark like the run's first
 second and there is no speech: the cut to the credit background, so the error is below one second when
 the credits start on a dark background and below one OCR step otherwise. ``next_episode_s`` is the start
@@ -129,12 +130,18 @@ def _end_credits(frames: list[dict], luma: np.ndarray, segs: list[dict], duratio
             break
         run.insert(0, f)
     a, b = run[0]["t"], min(duration_s, run[-1]["t"] + step)
-    if b - a < p["end_min_s"] or a < 0.5 * duration_s:
+    if b - a < p["end_min_s"]:
         return None
     ev, facts = _evidence(run, segs, a, b, p)
     motion = facts["rolling"] or facts["groups"] >= p["end_min_groups"]
     if not motion:
         return None
+    if a < 0.5 * duration_s:
+        # a crawl that rolls to the end of the title is its end credits wherever it starts (a title that is mostly or
+        # only its credits roll); cards or static text in the first half are not
+        if not facts["rolling"]:
+            return None
+        ev.append("rolling text runs to the end of the title from its first half")
     start = a
     s0 = int(a)
     ref = luma[s0] if s0 < len(luma) else np.nan

@@ -112,6 +112,8 @@ def _picture_descriptor(data: bytes) -> np.ndarray:
         im.draft("RGB", (160, 160))
         im = im.convert("RGB")
         im.thumbnail((96, 96))
+        if im.width < 4 or im.height < 4:  # a tiny picture (1x1 video): pixels repeated, so each 4 x 4 layout cell has one
+            im = im.resize((max(4, im.width), max(4, im.height)), Image.NEAREST)
         hsv = np.asarray(im.convert("HSV"), dtype=np.float32) / 255.0
         ycc = np.asarray(im.convert("YCbCr"), dtype=np.float32) / 255.0
     h, s, v = hsv[..., 0].ravel(), hsv[..., 1].ravel(), hsv[..., 2].ravel()

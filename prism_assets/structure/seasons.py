@@ -14,7 +14,7 @@ season key) is seen by `season_sensor`, which adds the season partition if new a
 that season (run key `<season>:<event storage id>`: one run per new fingerprint batch, never two for
 the same one); the run recomputes every episode's intro/recap of the season with the newcomer, so
 the earlier episodes gain a matching partner too. Episodes not fingerprinted yet are listed as
-`pending`.
+`pending`. Two titles claiming one episode number are listed in `duplicate_episodes` and noted on both rows.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from .sound import original_track
 DOMAIN = "structure"
 SCHEMA_VERSION = "1.0"
 FINGERPRINT_CODE_VERSION = "fingerprint-1"
-SEASON_CODE_VERSION = "season-1"
+SEASON_CODE_VERSION = "season-2"  # 2: episodes claimed by two titles noted (duplicate_episodes)
 SEASON_KEY_TAG = "prism/season"
 SEASON_JOB = "season_structure_job"
 
@@ -136,7 +136,15 @@ def compute_season(sc: SignalContext) -> Result:
         raise sc.fail(str(exc)) from None
     arts = sc.storage.artifacts()
     episodes, pending = [], []
-    for t in sc.catalog.season_titles(series_id, season):
+    titles = sc.catalog.season_titles(series_id, season)
+    claimed: dict[int, list[str]] = {}
+    for t in titles:
+        if t.episode is not None:
+            claimed.setdefault(int(t.episode), []).append(t.title_id)
+    duplicates = [{"episode": ep, "title_ids": ids} for ep, ids in sorted(claimed.items()) if len(ids) > 1]
+    for d in duplicates:
+        sc.log.warning(f"{key}: episode {d['episode']} claimed by {len(d['title_ids'])} titles: {', '.join(d['title_ids'])}")
+    for t in titles:
         base = ArtifactStore.base_key("fingerprint", t.title_id)
         if not arts.exists(base):
             pending.append(t.title_id)
@@ -147,9 +155,11 @@ def compute_season(sc: SignalContext) -> Result:
     rows = []
     for e in sorted(episodes, key=lambda e: (e.episode is None, e.episode or 0, e.title_id)):
         f = found.get(e.title_id) or {}
+        others = [x for x in claimed.get(int(e.episode), []) if x != e.title_id] if e.episode is not None else []
+        dup = f"episode {e.episode} also claimed by {', '.join(others)}" if others else None
         rows.append({"title_id": e.title_id, "episode": e.episode, "duration_s": e.duration_s, "intro": f.get("intro"), "recap": f.get("recap"),
-                     "note": f.get("note")})
-    doc = {"schema_version": SCHEMA_VERSION, "season_key": key, "series_id": series_id, "season": season, "episodes": rows, "pending": pending,
+                     "note": "; ".join(x for x in (f.get("note"), dup) if x) or None})
+    doc = {"schema_version": SCHEMA_VERSION, "season_key": key, "series_id": series_id, "season": season, "episodes": rows, "pending": pending, "duplicate_episodes": duplicates,
            "producer": {"tool": "prism-structure", "code_version": SEASON_CODE_VERSION, "profile": sc.profile.name,
                         "model": {"match": "Chromaprint items (bit error rate) by offset voting, confirmed by picture hashes (prism)",
                                   "params": sc.config.get("season") or {}}}}
@@ -158,7 +168,7 @@ def compute_season(sc: SignalContext) -> Result:
                            "intro_end_s": (r["intro"] or {}).get("end_s"), "recap_start_s": (r["recap"] or {}).get("start_s"),
                            "recap_end_s": (r["recap"] or {}).get("end_s")} for r in rows],
                          columns=["episode", "title_id", "intro_start_s", "intro_end_s", "recap_start_s", "recap_end_s"])
-    return Result(doc, table=table, metadata={"episodes": len(rows), "pending": len(pending),
+    return Result(doc, table=table, metadata={"episodes": len(rows), "pending": len(pending), "duplicate_episodes": len(duplicates),
                                               "intros": sum(1 for r in rows if r["intro"]), "recaps": sum(1 for r in rows if r["recap"])})
 
 

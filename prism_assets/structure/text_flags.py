@@ -10,6 +10,9 @@ of the OCR'd frames that carry text, ~``every_s``):
   one line per group per frame, best ratio first.
 * ``rolling``: a group seen >= ``rolling_min_obs`` (3) times whose centre y falls on >= 80 % of its steps
   and by >= ``rolling_min_rise`` (0.08 of the picture height) overall: text moving up, rolling credits.
+  A fast crawl shows each line on only two OCR'd frames: between two consecutive OCR'd frames, >= 2 groups
+  read the same on both (normalised text equal) that rise by >= ``rolling_min_rise`` and by the same amount
+  (within ``block_tol``, 0.03 of the height: a block of text moving together) roll too.
 * ``burned_in_subtitle``: a group whose line centre is in the bottom band (centre y > ``band_y`` 0.70),
   horizontally centred (|centre x - 0.5| < ``center_tol`` 0.12), lasting 0.5..``sub_max_s`` (8 s) (seen
   for last - first + step), not rolling, overlapping a speech span (widened by step/2 each side), and the
@@ -19,10 +22,15 @@ of the OCR'd frames that carry text, ~``every_s``):
   counters) OCR as 55-65-confidence digit/letter clutter in the bottom band, real lines read 85+.
 * ``slate``: every line of a frame that is a static text card: the picture is dark or flat (``luma_mean`` <=
   ``dark_luma`` 60 or ``luma_std`` <= ``flat_std`` 25, from the ``luma`` series or the ``luma_mean`` /
-  ``luma_std`` columns), no line of it rolls, and it carries slate vocabulary: SLATE, SCENE/SC/SCN, TAKE/TK,
-  ROLL, PROD/PRODUCTION, DIRECTOR/DIR, CAMERA/CAM, DATE, EPISODE/EP, a timecode (hh:mm:ss[:ff]) or a date:
-  the card has >= 2 distinct tokens, or 1 token within ``edge_s`` (15 s) of the start or the end
-  (an "EPISODE 4" card). Without luma, >= 2 tokens are required.
+  ``luma_std`` columns), no line of it rolls, it is static and it carries slate vocabulary: SLATE, SCENE/SC/SCN,
+  TAKE/TK, ROLL, PROD/PRODUCTION, DIRECTOR/DIR, CAMERA/CAM, DATE, EPISODE/EP, a timecode (hh:mm:ss[:ff]) or a
+  date: the card has >= 2 distinct tokens, or 1 token within ``edge_s`` (15 s) of the start or the end
+  (an "EPISODE 4" card). Without luma, >= 2 tokens are required. Credit job titles are credits, not slate
+  vocabulary (DIRECTOR OF PHOTOGRAPHY, CASTING/ART/ASSISTANT ... DIRECTOR, DIRECTED BY, CAMERA OPERATOR,
+  PRODUCTION DESIGNER/MANAGER ..., A ... PRODUCTION). Static: in a run of >= 3 consecutive OCR'd frames
+  with text, a frame that shares no line (same group, centre y within ``static_tol``, 0.02 of the picture,
+  x within 3x that) with the frame before or after it is a wall of changing text (a crawl too fast to
+  track, or credit cards), never a slate; a slate card holds still.
 
 Limits: grouping is by text only (two identical lines at once in different places can swap groups); a
 subtitle shown without speech (a sign translation) is not flagged; slate vocabulary is English.
@@ -37,7 +45,8 @@ import numpy as np
 import pandas as pd
 
 DEFAULTS = {"match_ratio": 0.8, "max_gap_steps": 2.5, "rolling_min_obs": 3, "rolling_min_rise": 0.08, "band_y": 0.70, "center_tol": 0.12,
-            "sub_min_s": 0.5, "sub_max_s": 8.0, "sub_min_conf": 70.0, "sub_min_letters": 0.6, "dark_luma": 60.0, "flat_std": 25.0, "edge_s": 15.0, "step_s": None}
+            "sub_min_s": 0.5, "sub_max_s": 8.0, "sub_min_conf": 70.0, "sub_min_letters": 0.6, "dark_luma": 60.0, "flat_std": 25.0, "edge_s": 15.0, "step_s": None,
+            "block_tol": 0.03, "static_tol": 0.02}
 
 SLATE_WORDS = re.compile(r"\b(SLATE|SCENE|SCN|SC|TAKE|TK|ROLL|PROD|PRODUCTION|DIRECTOR|DIR|CAMERA|CAM|DATE|EPISODE|EP)\b", re.IGNORECASE)
 TIMECODE = re.compile(r"\b\d{1,2}[:;.]\d{2}[:;.]\d{2}(?:[:;.]\d{2})?\b")
@@ -63,7 +72,20 @@ def ocr_step(text: pd.DataFrame, default: float = 1.0) -> float:
     return float(np.median(np.diff(t))) if len(t) > 1 else default
 
 
+# credit job titles that carry slate words: credits vocabulary, removed before the slate words are counted
+CREDIT_ROLES = re.compile(
+    r"\bDIRECTOR\s+OF\s+(?:PHOTOGRAPHY|PRODUCTION|SOUND|CASTING|ANIMATION)\b"
+    r"|\b(?:ART|CASTING|ASSISTANT|ASST\.?|MUSIC|CREATIVE|ANIMATION|DIALOGUE|DUBBING|TECHNICAL|STUNT|UNIT|FIGHT|SUPERVISING|EPISODE|"
+    r"SECOND\s+UNIT|FIRST\s+ASSISTANT|1ST\s+ASSISTANT|2ND\s+ASSISTANT|SCRIPT|CO-?)\s*DIRECTORS?\b"
+    r"|\bDIRECTED\s+BY\b"
+    r"|\b(?:[A-C][- ])?CAMERA\s+(?:OPERATORS?|ASSISTANTS?|TRAINEES?|DEPARTMENT|CREW)\b"
+    r"|\bPRODUCTION\s+(?:DESIGNERS?|DESIGN|MANAGERS?|COORDINATORS?|ASSISTANTS?|ACCOUNTANTS?|SUPERVISORS?|SECRETARY|COMPANY|"
+    r"EXECUTIVES?|SOUND|MIXER|BY|SERVICES)\b"
+    r"|\bIN\s+ASSOCIATION\s+WITH\b|\bAN?\s+(?:[A-Z0-9&'.-]+\s+){1,4}PRODUCTION\b", re.IGNORECASE)
+
+
 def slate_tokens(text: str) -> set[str]:
+    text = CREDIT_ROLES.sub(" ", text)
     toks = {m.upper() for m in SLATE_WORDS.findall(text)}
     toks |= {"<timecode>"} if TIMECODE.search(text) else set()
     toks |= {"<date>"} if DATE.search(text) else set()
@@ -131,10 +153,11 @@ def flag_text(text: pd.DataFrame, speech: list[tuple[float, float]], duration_s:
             and bool(chars) and sum(c.isalpha() for c in chars) / len(chars) >= p["sub_min_letters"]
         stats[g] = {"idx": idx, "first": float(t.min()), "last": float(t.max()), "rolling": bool(rolling), "cy": float(np.median(ys)),
                     "cx": float(np.median(cx[idx])), "wordy": wordy}
+    _flag_block_motion(df, cy, p, step)
     speech = [(float(s), float(e)) for s, e in speech]
     band = []
     for g, s in stats.items():
-        if s["rolling"]:
+        if s["rolling"] or df["rolling"].to_numpy()[s["idx"]].any():
             df.loc[s["idx"], "rolling"] = True
             continue
         dur = s["last"] - s["first"] + step
@@ -148,12 +171,63 @@ def flag_text(text: pd.DataFrame, speech: list[tuple[float, float]], duration_s:
     return df
 
 
+def _flag_block_motion(df: pd.DataFrame, cy: np.ndarray, p: dict, step: float) -> None:
+    """Groups seen on two consecutive OCR'd frames that rise together (>= 2 of them, by >= rolling_min_rise, the
+    same amount within block_tol): a crawl too fast for rolling_min_obs observations of one line."""
+    t_all = df["t_s"].to_numpy(dtype=float)
+    gid = df["group"].to_numpy()
+    norm = [_norm(x) for x in df["text"]]
+    times = np.unique(t_all)
+    for t0, t1 in zip(times[:-1], times[1:]):
+        if t1 - t0 > p["max_gap_steps"] * step:
+            continue
+        a, b = np.flatnonzero(t_all == t0), np.flatnonzero(t_all == t1)
+        ya = {int(gid[i]): (float(cy[i]), norm[i]) for i in a}
+        moved = [(float(cy[j]) - ya[int(gid[j])][0], int(gid[j])) for j in b if int(gid[j]) in ya and ya[int(gid[j])][1] == norm[j]]
+        risen = [(d, g) for d, g in moved if d <= -p["rolling_min_rise"]]
+        if len(risen) < 2:
+            continue
+        med = float(np.median([d for d, _ in risen]))
+        block = {g for d, g in risen if abs(d - med) <= p["block_tol"]}
+        if len(block) >= 2:
+            df.loc[np.isin(gid, list(block)), "rolling"] = True
+
+
+def _static_frames(df: pd.DataFrame, p: dict, step: float) -> dict[float, bool]:
+    """Per OCR'd time: False where the frame is in a run of >= 3 consecutive text frames and shares no line (same
+    group at the same place) with its neighbours in the run: changing text, not a card that holds still."""
+    t_all = df["t_s"].to_numpy(dtype=float)
+    cx = (df["x"] + df["w"] / 2).to_numpy(dtype=float)
+    cy = (df["y"] + df["h"] / 2).to_numpy(dtype=float)
+    gid = df["group"].to_numpy()
+    times = np.unique(t_all)
+    where = {t: {int(gid[i]): (cx[i], cy[i]) for i in np.flatnonzero(t_all == t)} for t in times}
+
+    def shares(t0: float, t1: float) -> bool:
+        a, b = where[t0], where[t1]
+        return any(g in a and abs(a[g][0] - xy[0]) <= 3 * p["static_tol"] and abs(a[g][1] - xy[1]) <= p["static_tol"] for g, xy in b.items())
+
+    runs: list[list[float]] = []
+    for t in times:
+        if runs and t - runs[-1][-1] <= p["max_gap_steps"] * step:
+            runs[-1].append(t)
+        else:
+            runs.append([t])
+    out = {}
+    for run in runs:
+        for k, t in enumerate(run):
+            held = (k > 0 and shares(run[k - 1], t)) or (k + 1 < len(run) and shares(t, run[k + 1]))
+            out[float(t)] = len(run) < 3 or held
+    return out
+
+
 def _flag_slates(df: pd.DataFrame, p: dict, duration_s: float, luma: pd.Series | None) -> None:
     lm = df["frame"].map(luma) if luma is not None else (df["luma_mean"] if "luma_mean" in df else pd.Series(np.nan, index=df.index))
     ls = df["luma_std"] if "luma_std" in df and luma is None else pd.Series(np.nan, index=df.index)
+    static = _static_frames(df, p, float(p["step_s"] or ocr_step(df)))
     cards = []
     for t, idx in df.groupby("t_s").indices.items():
-        if df["rolling"].to_numpy()[idx].any() or df["burned_in_subtitle"].to_numpy()[idx].all():
+        if df["rolling"].to_numpy()[idx].any() or df["burned_in_subtitle"].to_numpy()[idx].all() or not static[float(t)]:
             continue
         m, sd = float(lm.iloc[idx[0]]), float(ls.iloc[idx[0]])
         known = not np.isnan(m)
