@@ -649,7 +649,8 @@ def test_definitions_wire_qc(settings):
     graph = defs.resolve_asset_graph()
     qc_key = next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "qc")
     assert {p.to_user_string() for p in graph.get(qc_key).parent_keys} == {"frame_stats", "frame_samples", "shots", "source_video", "audio_stats",
-                                                                          "audio_analysis", "localization", "structure"}  # they contribute events
+                                                                          "audio_analysis", "audio_loudness",  # the loudness plots
+                                                                          "localization", "structure"}  # they contribute events
     report_key = next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "qc_report")
     assert {p.to_user_string() for p in graph.get(report_key).parent_keys} == {"qc", "frame_samples", "delivery_manifest"}  # lineage: the day's manifest and its titles' QC
     sched = defs.get_schedule_def("daily_qc_report_schedule")

@@ -162,7 +162,10 @@ def test_a_killed_prism_process_does_not_block_the_next(data_dir, synth):
         assert "victim: process" in nxt.stderr and "marked failed, its pool slots freed" in nxt.stderr, nxt.stderr[-2000:]
         runs = inst.get_runs()
         by_title = {r.tags.get("dagster/partition"): r.status for r in runs}
-        assert by_title == {"victim": DagsterRunStatus.FAILURE, "next": DagsterRunStatus.SUCCESS}, by_title
+        nxt_run = next(r for r in runs if r.tags.get("dagster/partition") == "next")
+        # the next title ran through: SUCCESS, or FAILURE only because its QC verdict is fail (colour bars: it ends failed at release)
+        ran = DagsterRunStatus.SUCCESS if nxt_run.tags.get("prism/qc_verdict") != "fail" else DagsterRunStatus.FAILURE
+        assert by_title == {"victim": DagsterRunStatus.FAILURE, "next": ran}, by_title
         assert took < 240, f"the next title took {took:.0f}s"
         assert_closed(data_dir, "victim")
     # the killed title's export is refused whole (nothing written); --partial exports what exists, said so
