@@ -49,9 +49,14 @@ def test_module_imports_nothing_heavy():
 
     tree = ast.parse(open(te.__file__).read())
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
     third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
     assert third_party == {"numpy", "tokenizers", "safetensors", "huggingface_hub"}, third_party
+    # the onnxruntime engine (a sibling module, imported only when chosen) adds onnx + onnxruntime, both in the API image
+    tree = ast.parse(open(te.__file__.replace("text_embedding.py", "text_onnx.py")).read())
+    onnx_mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    onnx_mods |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+    assert onnx_mods - set(sys.stdlib_module_names) - {"__future__", "prism_assets"} <= {"numpy", "onnx", "onnxruntime", "safetensors"}
 
 
 def test_shape_dtype_norm(emb):
