@@ -289,7 +289,7 @@ def test_checks_catch_bad_documents():
     bad = json.loads(json.dumps(good))
     bad["verdict"] = "pass"
     assert not qc_checks._verdict_consistent(bad)[0]
-    assert not qc_checks._not_fail(good)[0]
+    assert not qc_checks.verdict_not_fail(good)[0]
 
 
 # --------------------------------------------------------------------------------------------

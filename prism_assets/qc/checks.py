@@ -43,7 +43,8 @@ def _verdict_consistent(qc: dict):
     return ok, {"verdict": qc["verdict"], "from_events": want, "reasons": len(qc["reasons"])}
 
 
-def _not_fail(qc: dict):
+def verdict_not_fail(qc: dict):
+    """Passed unless the verdict is fail; the verdict and its reasons as the evaluation's one line (qc.json, release.json)."""
     reasons = list(qc.get("reasons") or [])
     return qc["verdict"] != "fail", {"verdict": qc["verdict"], "summary": f"verdict {qc['verdict']}" + (f": {'; '.join(reasons)}" if reasons else ""),
                                      "reasons": MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")}
@@ -52,11 +53,11 @@ def _not_fail(qc: dict):
 GATE_RULE = checks.CheckRule(
     "qc_verdict_not_fail", "Blocking QC gate: fails for a title whose verdict is fail. The verdict stays materialized and in the catalog; "
     "with qc.gate=block (prod) the failed check marks that title's run and holds back only what is downstream of that title's qc; "
-    "with qc.gate=warn (dev) it is reported with WARN severity and holds nothing back (the run still ends failed at `release`).", _not_fail,
+    "with qc.gate=warn (dev) it is reported with WARN severity and holds nothing back (the run still ends failed at `release`).", verdict_not_fail,
     blocking=True)
 VERDICT_RULE = checks.CheckRule(
     "title_passes_qc", "Red (ERROR) for a title whose QC verdict is fail, in every deployment, with the reasons: the Catalog and the "
-    "asset's health show the failure. It holds nothing back; the gate below does (prod).", _not_fail)
+    "asset's health show the failure. It holds nothing back; the gate below does (prod).", verdict_not_fail)
 QC_RULES = (
     checks.CheckRule("events_inside_duration", "Every event lies inside the title (times and frames).", _inside_duration),
     checks.CheckRule("events_non_overlapping", "Events of one kind and track do not overlap.", _no_overlap),

@@ -6,22 +6,16 @@ from dagster import AssetCheckSeverity, MetadataValue
 
 from ..core import checks
 from ..core.signal import Output, Result, Signal, SignalContext
+from ..qc.checks import verdict_not_fail
 
 ASSET = "release"
 SCHEMA_VERSION = "1.0"
 CODE_VERSION = "release-1"
 
 
-def _releasable(doc: dict):
-    reasons = list(doc.get("reasons") or [])
-    found = f"verdict {doc.get('verdict')}" + (f": {'; '.join(reasons)}" if reasons else "")
-    return bool(doc.get("releasable")), {"verdict": doc.get("verdict"), "summary": found,
-                                         "reasons": MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")}
-
-
 RELEASE_RULES = (
     checks.CheckRule("title_releasable", "Fails (ERROR, blocking) for a title that cannot ship: its QC verdict is fail. It runs last, so "
-                     "everything else of the title is materialized, and the title's run ends failed with the reason.", _releasable,
+                     "everything else of the title is materialized, and the title's run ends failed with the reason.", verdict_not_fail,
                      severity=AssetCheckSeverity.ERROR, blocking=True),
 )
 
