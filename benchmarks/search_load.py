@@ -50,6 +50,7 @@ def unit(v: np.ndarray) -> np.ndarray:
 def build(index: Path, rows: int, rng) -> dict:
     from prism_assets.index.backend import LanceBackend
     from prism_assets.index.features import cjk_runs
+    from prism_assets.index.packing import pack_hits
     from prism_assets.index.tables import TEXT_DIM, schema_for
 
     t0 = time.perf_counter()
@@ -70,14 +71,14 @@ def build(index: Path, rows: int, rng) -> dict:
             texts[i] += " " + " ".join(rng.choice(CJK, size=2))
         samples += [texts[i] for i in rng.choice(n, size=20, replace=False)]
         start = (idx % per_title) * 6.0
-        speech.add(pa.table({
+        speech.add(pack_hits(pa.table({
             "row_id": [f"t{i // per_title:05d}:speech:0:{i % per_title}" for i in idx], "title_id": [f"t{i // per_title:05d}" for i in idx],
             "series_id": pa.nulls(n, pa.string()), "season": pa.nulls(n, pa.int32()), "episode": pa.nulls(n, pa.int32()),
             "index_version": ["synthetic"] * n, "start_s": start, "end_s": start + 5.0, "timecode": ["00:00:00:00"] * n,
             "structure": ["body"] * n, "scene_index": pa.array((idx % per_title) // 20, pa.int32()), "text": texts, "cjk": [cjk_runs(x) for x in texts], "language": ["en"] * n,
-            "track": ["0"] * n, "detail": ["{}"] * n,
+            "track": ["0"] * n, "detail": ['{"words": []}'] * n, "hit": pa.nulls(n, pa.string()),
             "vector": pa.FixedSizeListArray.from_arrays(unit(rng.standard_normal((n, TEXT_DIM), dtype=np.float32)).reshape(-1), TEXT_DIM)},
-            schema=speech.schema))
+            schema=speech.schema)))  # `hit` packed from the row's columns, as the backend does on every write
         print(f"speech rows {b0 + n}", flush=True)
     units = backend.db.create_table("units", schema=schema_for("units", clip_dim=512), exist_ok=True)
     for b0 in range(0, n_units, batch):

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Protocol
 import numpy as np
 import pyarrow as pa
 
+from .packing import PACKED_TABLES, pack_hits, packed, unpack
 from .tables import FTS_TABLES, TABLES, schema_for
 
 TITLE_TABLE = "titles"
@@ -36,7 +37,8 @@ VECTOR_COLUMNS = ("vector", "clip", "frame_vec")
 CANDIDATE_COLUMNS = ("row_id", "title_id", "start_s", "end_s", "text", "unit_index", "frame", "t_s", "dhash")
 
 
-NPROBES = 20  # IVF partitions searched per vector query (LanceDB's default; ~0.5 ms each at a million rows)
+NPROBES = 10  # IVF partitions searched per vector query (~0.4 ms each at a million rows; 10 of ~900 found the planted
+# neighbour 97 % of the time on random 384-d vectors, 20 found it always at twice the cost: benchmarks/results/search_load.json)
 
 
 def _handles(rows: list[dict]) -> list[dict]:
@@ -270,7 +272,7 @@ class LanceBackend:
                 if table_rows[0].get("clip") is not None and len(table_rows[0]["clip"]) != have:
                     raise IndexError_(f"units: CLIP vectors of {len(table_rows[0]['clip'])} dimensions, the index holds {have}: "
                                       "rebuild the index after a CLIP model change (prism index rebuild)")
-            data = pa.Table.from_pylist(table_rows, schema=t.schema)
+            data = pack_hits(pa.Table.from_pylist(table_rows, schema=t.schema))
             cond = where_sql([Cond("title_id", "=", title_id)])
             res = (t.merge_insert("row_id").when_matched_update_all().when_not_matched_insert_all()
                    .when_not_matched_by_source_delete(cond).execute(data, on_bad_vectors="null"))
@@ -348,12 +350,14 @@ class LanceBackend:
         where = where_sql(conds)
         if where:
             q = q.where(where)  # a pre-filter
+        read, inside = self._plan(table, t, self._keep(table, t, columns))
         try:
-            return _handles(self._run(q.limit(limit).select(self._keep(table, t, columns) + ["_score"]).with_row_id().to_arrow()).to_pylist())
+            rows = _handles(self._run(q.limit(limit).select(read + ["_score"]).with_row_id().to_arrow()).to_pylist())
         except Exception as exc:  # noqa: BLE001  (no FTS index yet on an empty table)
             if "index" in str(exc).lower() and self.count(table) == 0:
                 return []
             raise
+        return self._unpack(t, rows, inside)
 
     def nearest(self, table: str, column: str, vector, conds: Iterable[Cond] = (), limit: int = 50,
                 columns: Iterable[str] = CANDIDATE_COLUMNS) -> list[dict]:
@@ -368,7 +372,8 @@ class LanceBackend:
         where = where_sql(conds)
         if where:
             q = q.where(where)
-        return _handles(self._run(q.limit(limit).select(self._keep(table, t, columns) + ["_distance"]).with_row_id().to_arrow()).to_pylist())
+        read, inside = self._plan(table, t, self._keep(table, t, columns))
+        return self._unpack(t, _handles(self._run(q.limit(limit).select(read + ["_distance"]).with_row_id().to_arrow()).to_pylist()), inside)
 
     def fetch(self, table: str, keys: list[tuple[str, Any]], columns: list[str]) -> dict[str, dict]:
         """Rows by row_id, `columns` of each (row_id added). A key's handle (the `_handle` of an fts/nearest row: Lance's
@@ -381,13 +386,33 @@ class LanceBackend:
         out: dict[str, dict] = {}
         handles = [(rid, h) for rid, h in keys if h is not None]
         if handles:
-            for r in self._run(t.take_row_ids([int(h) for _, h in handles]).select(cols).to_arrow()).to_pylist():
+            read, inside = self._plan(table, t, cols)
+            rows = _handles(self._run(t.take_row_ids([int(h) for _, h in handles]).select(read).with_row_id().to_arrow()).to_pylist())
+            for r in self._unpack(t, rows, inside):
+                r.pop("_handle", None)
                 out[r["row_id"]] = r
         wanted = {rid for rid, _ in keys}
         missing = sorted(wanted - out.keys())
         if missing:
             out.update({r["row_id"]: r for r in self.select(table, [Cond("row_id", "in", missing)], cols, limit=len(missing))})
         return {rid: r for rid, r in out.items() if rid in wanted}
+
+    def _plan(self, table: str, t, columns: list[str]) -> tuple[list[str], list[str]]:
+        """The columns to read for `columns`: a text table's hit fields as its one `hit` column (packing.py)."""
+        if table in PACKED_TABLES and "hit" in self._columns(table, t):
+            return packed(columns)
+        return list(columns), []
+
+    def _unpack(self, t, rows: list[dict], inside: list[str]) -> list[dict]:
+        """Rows read by `_plan`: their `hit` expanded; a row written before the column (null `hit`) read by its columns."""
+        if not inside:
+            return rows
+        stale = [r for r in rows if not unpack(r, inside)]
+        if stale:
+            fix = {x.pop("_rowid"): x for x in self._run(t.take_row_ids([int(r["_handle"]) for r in stale]).select(inside).with_row_id().to_arrow()).to_pylist()}
+            for r in stale:
+                r.update(fix.get(r["_handle"], {}))
+        return rows
 
     def revision(self) -> int:
         t = self._reader(TITLE_TABLE)  # the version the searches read (every API response names it)

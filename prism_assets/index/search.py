@@ -88,6 +88,7 @@ class Hit:
     explanation: dict = field(default_factory=dict)
     words: list | None = field(default=None, repr=False)  # speech: the segment's timed words (to narrow the moment)
     handle: object = field(default=None, repr=False, compare=False)  # the backend's direct handle of the row (hydrate)
+    sentences: int | None = field(default=None, repr=False, compare=False)  # speech: sentences in its words (None: unknown)
 
     @property
     def citation(self) -> str:
@@ -308,13 +309,20 @@ class Searcher:
                 by_table.setdefault(table, []).append(h)
         for table, group in by_table.items():
             cols = ["row_id", "timecode", "structure", "scene_index"] + (["language", "track"] if table != "units" else ["unit_index"])
+            if table != "units" and all(h.timecode for h in group):  # candidates read with their packed `hit` fields
+                cols = ["row_id"]
+                group = [h for h in group if h.sentences is None or h.sentences >= 2]  # word timings only where narrow() can use them
             cols += ["detail"] if table == "speech" else []
+            if not group:
+                continue
+            if cols == ["row_id"]:
+                continue
             rows = self.backend.fetch(table, [(h.row_id, h.handle) for h in group], cols)
             for h in group:
                 r = rows.get(h.row_id)
                 if r is None:
                     continue
-                h.timecode, h.structure, h.scene_index = r.get("timecode") or "", r.get("structure"), r.get("scene_index")
+                h.timecode, h.structure, h.scene_index = r.get("timecode", h.timecode) or "", r.get("structure", h.structure), r.get("scene_index", h.scene_index)
                 h.language, h.track = r.get("language", h.language), r.get("track", h.track)
                 h.unit_index = r.get("unit_index", h.unit_index)
                 h.words = _words(r, "speech") if table == "speech" else None
@@ -417,7 +425,7 @@ def _hit(r: dict, channel: str, score: float, explanation: dict) -> Hit:
     return Hit(words=_words(r, channel), title_id=r["title_id"], channel=channel, start_s=float(r["start_s"]), end_s=float(r["end_s"]), score=float(score),
                timecode=r.get("timecode") or "", text=r.get("text"), language=r.get("language"), track=r.get("track"),
                structure=r.get("structure"), scene_index=r.get("scene_index"), unit_index=r.get("unit_index"), row_id=r.get("row_id"),
-               explanation=explanation, handle=r.get("_handle"))
+               explanation=explanation, handle=r.get("_handle"), sentences=r.get("sentences"))
 
 
 def _dedupe(hits: list[Hit]) -> list[Hit]:

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from .features import FRAME_DIM
 
-INDEX_SCHEMA_VERSION = "1.0"
+INDEX_SCHEMA_VERSION = "1.1"  # 1.1: `hit` on the text tables (added to older tables in place, filled as titles are written)
 TEXT_DIM = 384  # all-MiniLM-L6-v2
 
 TABLES = ("units", "frames", "speech", "subtitles", "ocr", "events", "titles")
@@ -80,6 +80,7 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("language", pa.string(), "ISO 639-1"),
         ("track", pa.string(), "audio track number"),
         ("detail", pa.string(), "JSON: words [{word, start, end, score}]"),
+        ("hit", pa.string(), "JSON of the hit fields (row_id, title_id, start_s, end_s, timecode, structure, scene_index, language, track): one read per search candidate"),
     ],
     "subtitles": _common + _timed + [
         ("text", pa.string(), "the cue's text"),
@@ -87,6 +88,7 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("language", pa.string(), "ISO 639-1 (region kept)"),
         ("track", pa.string(), "subtitle track label (`en`, `en.forced`, ...)"),
         ("detail", pa.string(), "JSON: source, style, forced"),
+        ("hit", pa.string(), "JSON of the hit fields (row_id, title_id, start_s, end_s, timecode, structure, scene_index, language, track): one read per search candidate"),
     ],
     "ocr": _common + _timed + [
         ("text", pa.string(), "the text line (one row per text group: the same text persisting)"),
@@ -94,6 +96,7 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("language", pa.string(), "ISO 639-1 by script"),
         ("track", pa.string(), "null"),
         ("detail", pa.string(), "JSON: box {x, y, w, h}, confidence, flags (burned_in_subtitle, slate, rolling)"),
+        ("hit", pa.string(), "JSON of the hit fields (row_id, title_id, start_s, end_s, timecode, structure, scene_index, language, track): one read per search candidate"),
     ],
     "events": _common + _timed + [
         ("kind", pa.string(), "QC / localization / structure event kind"),
