@@ -92,5 +92,12 @@ TAG_REPROCESS = "prism/reprocess"
 TAG_RERUN = "prism/rerun"  # on a manifest run or backfill: which of the day's titles to (re)process: stale (default) | all
 TAG_MANIFEST_RUN = "prism/manifest_run"  # on a title run: the manifest run whose fan-out launched it
 TAG_FANOUT = "prism/fanout"  # on a manifest run: what its fan-out did ("3 title(s) delivered <date>: 0 launched, 3 up to date ...")
+TAG_TITLE_RUN = "prism/title_run"  # "1" on the runs of a backfill of per-title assets launched by the manifest fan-out (not process_title runs)
 TAG_QC_VERDICT = "prism/qc_verdict"  # on a title run: the title's QC verdict (pass | warn | fail)
 TAG_QC_REASON = "prism/qc_reason"  # on a title run: the verdict's first reason (one line), when it is not pass
+
+
+def is_title_run(run, job_name: str = "process_title") -> bool:
+    """A run that processes one title: a `process_title` run, or a run of a per-title backfill launched by the fan-out
+    (Dagster runs an asset backfill's runs as its implicit asset job; the backfill's tags mark them)."""
+    return run.job_name == job_name or (run.tags.get(TAG_TITLE_RUN) == "1" and bool(run.tags.get("dagster/partition")))

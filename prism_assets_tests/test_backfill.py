@@ -11,6 +11,8 @@ import pytest
 from dagster import DagsterInstance, build_sensor_context, materialize
 
 from prism_assets.core.artifacts import ArtifactStore
+from prism_assets.core.domain import all_signals, load_domains
+from prism_assets.core.title_graph import TitleGraph
 from prism_assets.definitions import build_definitions, build_resources
 
 from .support import signal_assets
@@ -60,6 +62,21 @@ def test_cli_backfill_empty_range(settings, synth):
 def _fanout(defs, instance, resources, cursor):
     with build_sensor_context(instance=instance, definitions=defs, sensor_name="manifest_fanout_sensor", resources=resources, cursor=cursor) as ctx:
         return defs.get_sensor_def("manifest_fanout_sensor")(ctx)
+
+
+def requested(res) -> list[str]:
+    """The titles a fan-out result launches: plain run requests (a manifest run inside a backfill, the schedule) or the
+    one backfill of every per-title asset over the date's titles (a manifest materialized as a plain run)."""
+    out = []
+    for r in res.run_requests:
+        if r.asset_graph_subset is None:
+            out.append(r.partition_key)
+            continue
+        sub = r.asset_graph_subset
+        per_asset = {tuple(sorted(sub.get_partitions_subset(k).get_partition_keys())) for k in sub.asset_keys}
+        assert len(per_asset) == 1, per_asset  # every per-title asset over the same titles
+        out += list(per_asset.pop())
+    return sorted(out)
 
 
 def _up_to_date(settings, title_id):
@@ -137,9 +154,17 @@ def test_fanout_modes_catch_up_stale_all_and_active_runs(settings, synth):
         res = _fanout(defs, instance, resources, cursor)
         cursor = res.cursor
         last.update(result=res, run_id=run.run_id)
-        return sorted(r.partition_key for r in res.run_requests)
+        return requested(res)
 
     assert fan({}) == ["c1", "c2"]  # one date from the UI: like a range of one
+    # ... launched as ONE backfill of every per-title asset over the date's titles (the Backfills tab shows it), its runs
+    # marked as title runs, with the manifest run, the date and the rerun choice
+    (bf,) = last["result"].run_requests
+    assert bf.requires_backfill_daemon() and not bf.partition_key
+    assert {k.to_user_string() for k in bf.asset_graph_subset.asset_keys} == set(TitleGraph.from_signals(all_signals(load_domains(settings.domains))).outputs)
+    assert bf.tags["prism/title_run"] == "1" and bf.tags["prism/manifest_run"] == last["run_id"] and bf.tags["prism/delivery_date"] == day
+    assert bf.tags["prism/rerun"] == "stale" and "dagster/max_runtime" in bf.tags  # process_title's run time limit
+    assert instance.get_run_by_id(last["run_id"]).tags["prism/fanout"].startswith("2 title(s) delivered 2026-11-03: 2 launched as one backfill")
     cat = connect(settings.catalog_url)
     cat.start_signal_run(partition_key="c1", signal="source_video", run_id="r1", code_version="x", title_id="c1")
     cat.finish_signal_run(partition_key="c1", signal="source_video", run_id="r1", status="failed", error="bad")
@@ -156,7 +181,7 @@ def test_fanout_modes_catch_up_stale_all_and_active_runs(settings, synth):
     (obs,) = last["result"].asset_events
     assert obs.partition == day and obs.metadata["fanout"].value == want and obs.metadata["launched"].value == 0
     assert fan({"prism/rerun": "all"}) == ["c1", "c2"]
-    assert instance.get_run_by_id(last["run_id"]).tags["prism/fanout"].startswith("2 title(s) delivered 2026-11-03: 2 launched, 0 up to date (rerun: all)")
+    assert instance.get_run_by_id(last["run_id"]).tags["prism/fanout"].startswith("2 title(s) delivered 2026-11-03: 2 launched as one backfill (Backfills tab), 0 up to date (rerun: all)")
     instance.create_run_for_job(defs.resolve_job_def("process_title"), tags={"dagster/partition": "c1"}, status=DagsterRunStatus.STARTED)
     assert fan({"prism/rerun": "all"}) == ["c2"]  # c1 already has a run in progress
 
@@ -195,7 +220,7 @@ def test_the_rerun_choice_is_a_launch_option(settings, synth):
                       run_config={"ops": {"delivery_manifest": {"config": {"rerun": "all"}}}})
     assert run.success and instance.get_run_by_id(run.run_id).tags["prism/rerun"] == "all"
     res = _fanout(defs, instance, resources, cursor)
-    assert sorted(r.partition_key for r in res.run_requests) == ["c1", "c2"]  # up to date, re-run all the same
+    assert requested(res) == ["c1", "c2"]  # up to date, re-run all the same
     assert all(r.tags["prism/rerun"] == "all" for r in res.run_requests)
     run = materialize(assets, partition_key="2026-11-03", instance=instance, resources=resources)  # no option: stale
     assert run.success and "prism/rerun" not in instance.get_run_by_id(run.run_id).tags

@@ -7,8 +7,9 @@ daemon) on a temporary instance, Playwright driving Debian's `chromium` by its p
    one graph; an asset's partition page names its title and shows its pictures; every latest check
    evaluation names its title; a title's QC verdict is on its run.
 3. **Backfill by date**: one date picked in the Materialize dialog of `delivery_manifest` (with the
-   `prism/rerun=all` tag added in the dialog) runs exactly that date's titles, tagged with the manifest
-   run; a range of one launched through GraphQL does the same for the other date, linked to its backfill.
+   `prism/rerun=all` tag added in the dialog) runs exactly that date's titles as one backfill (the
+   Backfills tab lists it, its page lists the titles), tagged with the manifest run; a range of one
+   launched through GraphQL does the same for the other date, linked to its backfill.
 4. **Daily materialization**: the day's `qc_report`, launched from its dialog, lists that day's titles
    (the broken one as `error`) and links its HTML.
 
@@ -74,6 +75,11 @@ query Latest($key: AssetKeyInput!, $check: String!) {
   assetCheckExecutions(assetKey: $key, checkName: $check, limit: 1) { partition status evaluation { partition success severity description } }
 }
 """
+CHECK_HISTORY = """
+query History($key: AssetKeyInput!, $check: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $check, limit: 20) { partition status evaluation { partition success severity description } }
+}
+"""
 
 
 def status(verdict: str) -> str:
@@ -103,9 +109,10 @@ def deliver(root: Path, day: date, title: str, src: Path | None) -> None:
 
 
 def title_runs(url: str, **tags) -> dict[str, dict]:
-    """The process_title runs carrying these tags, by title (fails on a duplicate)."""
+    """The title runs carrying these tags, by title (fails on a duplicate): process_title runs, or with the tag
+    prism/title_run the runs of a fan-out backfill (Dagster runs those as its implicit asset job)."""
     found: dict[str, dict] = {}
-    for r in runs(url, PROCESS, tags or None):
+    for r in runs(url, None if tags.get("prism/title_run") else PROCESS, tags or None):
         title = r["tags"]["dagster/partition"]
         if title in found:
             raise UIError(f"two runs for {title} with tags {tags}: {found[title]['runId']} and {r['runId']}")
@@ -203,6 +210,18 @@ def test_four_daily_uses_in_the_browser(ui):
                 ev = latest[0]["evaluation"]
                 if ev:  # it says in its description which title and what it found
                     assert (ev["description"] or "").startswith(f"{latest[0]['partition']}: "), (n["assetKey"]["path"], c["name"], ev)
+        # the crashed title's later checks never ran: each says so for that title, as a warning (not "Execution failed",
+        # which the Checks list shows as a failure of the check), with the step that failed and why
+        shots_check = next(c["name"] for n in nodes if n["assetKey"]["path"] == ["shots"] for c in n["assetChecksOrError"]["checks"])
+
+        def unreached():
+            runs_ = gql(gq, CHECK_HISTORY, {"key": {"path": ["shots"]}, "check": shots_check})["assetCheckExecutions"]
+            bad = [e for e in runs_ if e["partition"] == "t-bad"]
+            return bad[0] if bad and bad[0]["evaluation"] else None
+
+        gap = wait_until("close_failed_runs to report t-bad's unreached checks", unreached, 120, every=3, log=log)
+        assert gap["evaluation"]["severity"] == "WARN" and not gap["evaluation"]["success"], gap
+        assert gap["evaluation"]["description"].startswith("t-bad: not evaluated: the run failed at source_video: t-bad: not a readable media file"), gap
         # a fail verdict is red (ERROR) in dev too, with the reason; the run carries it as tags
         for t in ("t-one", "t-two"):
             assert (first[t]["tags"].get("prism/qc_reason") is not None) == (verdicts[t] != "pass"), first[t]["tags"]
@@ -317,16 +336,25 @@ def browse(page, url: str, gq: str, log: Path, d1: date, d2: date, verdicts: dic
     # 3. a one-date backfill from the Materialize dialog, with the rerun tag added in the dialog
     manifest = materialize_one_date("delivery_manifest", d1, {"prism/rerun": "all"}, "05-backfill-dialog")
     assert manifest["status"] == "SUCCESS" and manifest["tags"].get("prism/rerun") == "all", manifest
-    fanned = settle(gq, {"t-one", "t-bad"}, 300, log, **{"prism/manifest_run": manifest["runId"]})
+    # the date's titles run as ONE backfill (Dagster's dialog launches a plain run for one partition; the fan-out turns
+    # the date into a backfill of its titles), each title's run in it, tagged with the manifest run
+    fanned = settle(gq, {"t-one", "t-bad"}, 420, log, **{"prism/manifest_run": manifest["runId"], "prism/title_run": "1"})
     assert all(r["tags"]["prism/delivery_date"] == d1.isoformat() and r["tags"]["prism/rerun"] == "all" for r in fanned.values())
     assert fanned["t-one"]["status"] == status(verdicts["t-one"]) and fanned["t-bad"]["status"] == "FAILURE"
-    visit(f"/runs?q%5B0%5D=tag%3Aprism%2Fmanifest_run%3D{manifest['runId']}")
-    expect(page.get_by_text("partition: t-one").first).to_be_visible()
-    expect(page.get_by_text("partition: t-two")).to_have_count(0)
+    backfills = {r["tags"].get("dagster/backfill") for r in fanned.values()}
+    assert len(backfills) == 1 and None not in backfills, backfills
+    one_date = backfills.pop()
+    visit(f"/runs/b/{one_date}?tab=runs")
+    expect(page.get_by_text("t-one").first).to_be_visible()
+    expect(page.get_by_text("t-bad").first).to_be_visible()
+    expect(page.get_by_text("t-two")).to_have_count(0)
     snap("06-backfill-runs")
+    visit("/runs?view=backfills")  # the Backfills tab lists it
+    expect(page.get_by_text(one_date).first).to_be_visible()
+    snap("06b-backfills-tab")
     # what the fan-out did is on the manifest run
     fanout = day_runs(gq, d1)[manifest["runId"]]["tags"].get("prism/fanout", "")
-    assert fanout == f"2 title(s) delivered {d1.isoformat()}: 2 launched, 0 up to date (rerun: all)", fanout
+    assert fanout == f"2 title(s) delivered {d1.isoformat()}: 2 launched as one backfill (Backfills tab), 0 up to date (rerun: all)", fanout
 
     # the other date as a range of one, through GraphQL: its title run belongs to the backfill
     res = gql(gq, BACKFILL, {"params": {"assetSelection": [{"path": ["delivery_manifest"]}], "partitionNames": [d2.isoformat()],

@@ -38,6 +38,7 @@ from dagster import (
     sensor,
 )
 
+from ..partitions import TAG_TITLE_RUN
 from ..resources import CatalogResource
 from .checks import partitioned_spec
 from .title_graph import TitleGraph
@@ -106,8 +107,10 @@ def overdue(catalog, graph: TitleGraph, policy, now: datetime, instance=None) ->
     if instance is not None:
         from dagster import DagsterRunStatus, RunsFilter
 
-        queued = instance.get_run_records(RunsFilter(job_name="process_title", statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED],
-                                                     created_before=now - policy.sla_warn, created_after=lookback), limit=5000)
+        waiting = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED]
+        window = {"created_before": now - policy.sla_warn, "created_after": lookback}
+        queued = instance.get_run_records(RunsFilter(job_name="process_title", statuses=waiting, **window), limit=5000)
+        queued += instance.get_run_records(RunsFilter(tags={TAG_TITLE_RUN: "1"}, statuses=waiting, **window), limit=5000)  # fan-out backfills
         for rec in queued:
             title = rec.dagster_run.tags.get("dagster/partition")
             if title and title not in found:

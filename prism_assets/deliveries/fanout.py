@@ -13,19 +13,23 @@ Which of the day's titles run, by who materialized the manifest:
 The title runs carry `prism/delivery_date`, `prism/manifest_run` and, when the manifest ran in a
 backfill, that backfill's `dagster/backfill` tag: they show in the backfill's runs in the UI and the
 backfill stays in progress until they are done. Run keys (`manifest:<manifest run>:<title>`) make a
-tick idempotent. The first evaluation (no cursor) fans out nothing that was materialized before it.
+tick idempotent. A manifest materialized as a plain run (one date picked in the Materialize dialog:
+Dagster's dialog launches a run, not a backfill, for a single partition) fans out as ONE asset
+backfill of the per-title assets over that date's titles, so the date's work shows in the Backfills
+tab with its titles and counts, like a range of dates does. The first evaluation (no cursor) fans out
+nothing that was materialized before it.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from dagster import AssetKey, AssetObservation, AssetRecordsFilter, DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import AssetKey, AssetObservation, AssetRecordsFilter, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from ..core.artifacts import ArtifactStore
 from ..core.store import StoreError
 from ..core.title_graph import TitleGraph
-from ..partitions import TAG_FANOUT, TAG_MANIFEST_RUN, TAG_RERUN
+from ..partitions import TAG_DELIVERY_DATE, TAG_FANOUT, TAG_MANIFEST_RUN, TAG_RERUN, TAG_TITLE_RUN, titles_partitions
 from ..resources import CatalogResource, PrismStorage
 from .layout import FoundDelivery
 from .registry import PROCESS_TITLE_JOB, title_run_request
@@ -49,8 +53,7 @@ def active_run(instance, title_id: str) -> bool:
     from dagster import RunsFilter
 
     active = [S.QUEUED, S.NOT_STARTED, S.STARTING, S.STARTED]
-    return bool(instance.get_run_records(RunsFilter(job_name=PROCESS_TITLE_JOB, statuses=active,
-                                                    tags={"dagster/partition": title_id}), limit=1))
+    return bool(instance.get_run_records(RunsFilter(statuses=active, tags={"dagster/partition": title_id}), limit=1))  # process_title or a backfill's run
 
 
 def wanted(catalog, graph: TitleGraph, title_id: str, mode: str) -> bool:
@@ -103,7 +106,11 @@ def fanout_tick(context: SensorEvaluationContext, storage: PrismStorage, catalog
             d = FoundDelivery(r.uri, date.fromisoformat(r.delivery_date), r.title_id, r.uri.rsplit("/", 1)[-1], int(r.size_bytes), r.etag or "")
             runs.append(title_run_request(d, r.uri, f"manifest:{rec.run_id}:{r.title_id}", extra))
             chosen.append(r.title_id)
-        line = plan_line(day, mode, len(titles), chosen, current, running)
+        as_backfill = bool(chosen) and BACKFILL_TAG not in tags and mode != "catch_up"
+        if as_backfill:  # the one-date run of the UI: the date's titles as one backfill (Backfills tab), not loose runs
+            runs = [r for r in runs if not (r.tags or {}).get(TAG_MANIFEST_RUN) == rec.run_id]
+            runs.append(titles_backfill_request(context, graph, chosen, {**extra, TAG_DELIVERY_DATE: day, TAG_TITLE_RUN: "1"}))
+        line = plan_line(day, mode, len(titles), chosen, current, running, as_backfill)
         context.log.info(f"manifest {day} (run {rec.run_id[:8]}): {line}")
         # what the fan-out did, where the operator looks: the manifest run's tags (run page, Runs list) and the manifest
         # partition's events (an observation beside its materialization)
@@ -119,10 +126,25 @@ def fanout_tick(context: SensorEvaluationContext, storage: PrismStorage, catalog
     return SensorResult(run_requests=runs, cursor=str(records[-1].storage_id), asset_events=observations)
 
 
-def plan_line(day: str, mode: str, total: int, chosen: list, current: list, running: list) -> str:
+def titles_backfill_request(context: SensorEvaluationContext, graph: TitleGraph, titles: list[str], tags: dict) -> RunRequest:
+    """One asset backfill of every per-title asset over `titles` (the sensor daemon submits it; the backfill daemon runs
+    one run per title, as `process_title` would). Dagster builds a sensor's backfill from an AssetGraphSubset: its only
+    constructor today (`RunRequest.for_asset_graph_subset`, documented as such in dagster 1.13)."""
+    from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+
+    subset = titles_partitions.empty_subset().with_partition_keys(titles)
+    job_tags = {}
+    if context.repository_def is not None and context.repository_def.has_job(PROCESS_TITLE_JOB):
+        job_tags = dict(context.repository_def.get_job(PROCESS_TITLE_JOB).tags)  # its run time limit
+    return RunRequest.for_asset_graph_subset(
+        AssetGraphSubset(partitions_subsets_by_asset_key={AssetKey(name): subset for name in graph.outputs}, non_partitioned_asset_keys=set()),
+        tags={**job_tags, **tags})
+
+
+def plan_line(day: str, mode: str, total: int, chosen: list, current: list, running: list, as_backfill: bool = False) -> str:
     """One line: how many of the day's titles the fan-out launched and why the others were not, with how to force them."""
-    line = (f"{total} title(s) delivered {day}: {len(chosen)} launched, {len(current)} up to date"
-            + (f", {len(running)} already running" if running else "") + f" (rerun: {mode})")
+    line = (f"{total} title(s) delivered {day}: {len(chosen)} launched" + (" as one backfill (Backfills tab)" if as_backfill else "")
+            + f", {len(current)} up to date" + (f", {len(running)} already running" if running else "") + f" (rerun: {mode})")
     if current and mode != "all":
         line += "; to re-run the up-to-date ones, materialize the date again with rerun: all (launchpad) or tag prism/rerun = all"
     return line

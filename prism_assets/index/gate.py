@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dagster import DagsterEventType, DefaultSensorStatus, RunFailureSensorContext, RunRequest, define_asset_job, run_failure_sensor
 
-from ..partitions import titles_partitions
+from ..partitions import is_title_run, titles_partitions
 
 INDEX_TITLE_JOB = "index_title_job"
 GATE_CHECK = "qc_verdict_not_fail"
@@ -47,7 +47,7 @@ def build_index_after_gate_sensor(process_job: str, index_job):
     def index_after_qc_gate(context: RunFailureSensorContext):
         run = context.dagster_run
         partition = run.tags.get("dagster/partition")
-        if run.job_name != process_job or not partition or not held_back_by_gate(context.instance, run.run_id):
+        if not is_title_run(run, process_job) or not partition or not held_back_by_gate(context.instance, run.run_id):
             return None
         context.log.info(f"{partition}: QC gate failed in run {run.run_id[:8]}; indexing the title on its own")
         return RunRequest(run_key=f"index-after-gate:{run.run_id}", partition_key=partition, tags={"prism/after_gate_of": run.run_id})
