@@ -57,9 +57,10 @@ def test_constant_offset_within_40_ms(tracks, offset_s):
 
 def test_drift_is_measured(tracks):
     music, original, segs_o, dub_speech, segs_d = tracks
-    r = measure(original, placed(music, 0.5, stretch=1e-3) + dub_speech, SR, original_speech=segs_o, dub_speech=segs_d)
+    r = measure(original, placed(music, 0.5, stretch=2e-3) + dub_speech, SR, original_speech=segs_o, dub_speech=segs_d)
     assert abs(r.offset_ms - 500) <= 40  # at the start of the title
-    assert abs(r.drift_ms_per_hour - 3600) <= 200  # 1000 ppm slower: 3.6 s an hour
+    assert r.conversion == "none"  # 2000 ppm is no frame-rate conversion (1000 ppm would be a pull-down: test_dub_speed.py)
+    assert abs(r.drift_ms_per_hour - 7200) <= 200  # 2000 ppm slower: 7.2 s an hour
 
 
 def test_a_re_edited_stretch_diverges(tracks):

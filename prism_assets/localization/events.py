@@ -50,11 +50,15 @@ def audio_events(a: dict, duration_s: float) -> list[dict]:
         end = s.get("offset_at_end_ms")
         drift = s.get("drift_ms_per_hour")
         detail = f"track {a['track']} ({a['role']}, {a['language'] or a['container_language'] or 'language unknown'}) is {s['offset_ms']:+.0f} ms against track {s['against_track']}"
+        conversion = s.get("conversion")
         if drift is not None and end is not None and abs(end - s["offset_ms"]) >= 10:
-            detail += f" at the start and {end:+.0f} ms at the end (drift {drift:+.0f} ms an hour)"
+            why = (f"speed {s.get('speed_ratio', 0):.4f}: {conversion.replace('_', ' ')}, then drift {drift:+.0f} ms an hour"
+                   if conversion and conversion != "none" else f"drift {drift:+.0f} ms an hour")
+            detail += f" at the start and {end:+.0f} ms at the end ({why})"
         detail += f"; limits -{s['limits_ms']['early']:.0f}/+{s['limits_ms']['late']:.0f} ms"
         out.append({"kind": "dub_out_of_sync", "severity": "fail", "start_s": 0.0, "end_s": duration_s, "track": a["track"], "detail": detail,
-                    "metrics": {"offset_ms": s["offset_ms"], "offset_at_end_ms": end, "drift_ms_per_hour": drift, "confidence": s["confidence"]}})
+                    "metrics": {"offset_ms": s["offset_ms"], "offset_at_end_ms": end, "drift_ms_per_hour": drift, "confidence": s["confidence"],
+                                "speed_ratio": s.get("speed_ratio"), "conversion": conversion}})
     for span in s.get("diverging") or []:
         out.append({"kind": "dub_diverges", "severity": "warn", "start_s": span["start_s"], "end_s": min(span["end_s"], duration_s or span["end_s"]),
                     "track": a["track"], "detail": f"track {a['track']} does not follow track {s['against_track']}'s music and effects "

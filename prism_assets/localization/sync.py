@@ -1,22 +1,32 @@
-"""Dub synchronisation: the offset and drift of a dub track against the original.
+"""Dub synchronisation: the speed, offset and drift of a dub track against the original.
 
 A dub shares the original's music and effects; only the speech differs. So the two tracks are
 compared on what they share: a spectral-flux envelope (onsets of the music and effects, 10 ms hops,
 log-mel bands) with the frames where either track has speech weighted down. Then:
 
+- **speed** (speed.py): a dub made from a frame-rate-converted master runs faster or slower (PAL
+  speed-up 24 -> 25 fps: 4 % shorter). The ratio (the dub's duration / the original's) is searched
+  over the named conversions and a free grid on resampled envelopes; everything below is measured
+  on the dub resampled at that ratio, and the slope of the window offsets refines it (a second
+  pass at the refined ratio when it moves the title's end by half a hop). `speed_ratio` is the
+  measured ratio, `conversion` its name (`none` near 1, `free` for a ratio no conversion names),
+  `nominal_ratio` the named ratio: offset and drift are what is left after it;
 - **offset**: the lag of the highest normalised cross-correlation within +-`max_offset_s`, refined
   to below a hop by a parabola through the peak; `confidence` is how far the peak stands above the
   best other lag (1 - second / first, 0 = ambiguous). With a drift, `offset_ms` is the offset at the
-  start of the title (the line's intercept) and `global_offset_ms` the single best lag;
+  start of the title (the line's intercept) and `global_offset_ms` the one from the single best lag;
 - **drift**: the same in windows along the title, a robust line through the confident window
-  offsets (Theil-Sen, then least squares on the windows near it; ms per hour), so a dub made at
-  another frame rate shows as a slope and a re-edited stretch cannot bend it;
+  offsets (Theil-Sen, then least squares on the windows near it): the dub's speed against the
+  nominal ratio, in ms per hour (with conversion `none`, a dub running 0.1 % slow drifts 3.6 s an
+  hour); a re-edited stretch cannot bend it;
 - **divergence**: confident windows whose own offset is off the line by more than `diverge_ms`, or
   windows with little speech whose correlation is flat although the title's is not (re-edited or
   missing stretches), merged into spans. A speech-heavy window that cannot be placed is uncertain,
   not diverging: dialogue differs in a dub by design.
 
-Positive offset: the dub is late (its events come `offset_ms` after the original's).
+Positive offset: the dub is late. An event the original has at `t` (s) is in the dub at
+`offset_ms / 1000 + nominal_ratio * t + drift_ms_per_hour / 3.6e6 * t`, i.e. at
+`offset + speed_ratio * t`; window `offset_ms` values are the dub's time minus `nominal_ratio * t`.
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from .speed import RATIO_RANGE, classify, resample, search
 
 HOP_S = 0.010
 
@@ -35,8 +47,13 @@ class SyncResult:
     drift_ms_per_hour: float | None
     windows: list[dict] = field(default_factory=list)
     diverging: list[dict] = field(default_factory=list)
-    global_offset_ms: float | None = None  # the single best lag over the whole title
-    method: str = "spectral-flux cross-correlation, speech frames down-weighted, 10 ms hops + parabolic peak"
+    global_offset_ms: float | None = None  # the offset at the start from the single best lag over the whole title
+    speed_ratio: float | None = None  # the dub's duration / the original's, measured (speed.py)
+    conversion: str | None = None  # the named conversion (speed.CONVERSIONS), `none` or `free`
+    nominal_ratio: float | None = None  # that conversion's ratio: offset and drift are measured after it
+    speed_search: dict | None = None  # the ratio search before the refinement (speed.search)
+    method: str = ("speed searched on resampled envelopes (named conversions + free grid), then spectral-flux cross-correlation "
+                   "at that speed, speech frames down-weighted, 10 ms hops + parabolic peak")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -108,58 +125,88 @@ def peak(lags: np.ndarray, vals: np.ndarray, guard: int) -> tuple[float, float, 
 
 
 def measure(original: np.ndarray, dub: np.ndarray, sr: int, *, original_speech=None, dub_speech=None, max_offset_s: float = 10.0,
-            window_s: float | None = None, min_confidence: float = 0.2, diverge_ms: float = 120.0) -> SyncResult:
-    """Offset, drift and diverging stretches of `dub` against `original` (mono float arrays, same rate)."""
+            window_s: float | None = None, min_confidence: float = 0.2, diverge_ms: float = 120.0,
+            ratio_range: tuple[float, float] | None = RATIO_RANGE) -> SyncResult:
+    """Speed, offset, drift and diverging stretches of `dub` against `original` (mono arrays, same
+    rate). `ratio_range` None: no speed search (the dub taken at the original's speed, then refined)."""
     ea, eb = flux_envelope(original, sr), flux_envelope(dub, sr)
     if len(ea) < 200 or len(eb) < 200:
         return SyncResult(None, 0.0, None)
     wa, wb = speech_weights(len(ea), original_speech), speech_weights(len(eb), dub_speech)
     ea, eb = ea * wa, eb * wb
     max_lag = int(max_offset_s / HOP_S)
-    guard = 5  # hops around the peak that belong to it
-    lag, _, conf = peak(*xcorr(ea, eb, max_lag), guard)
-    if conf < min_confidence:  # nothing shared to align on (another mix, no music and effects): no guess
-        return SyncResult(None, round(conf, 3), None)
-    offset_ms = lag * HOP_S * 1000
-    # windows along the title (60 s, shorter on a short title: at least 8 of them), each searched
-    # within +-2 s around the global lag
+    found = search(ea, eb, max_lag, ratio_range) if ratio_range else None
+    ratio = found["ratio"] if found else 1.0
     window_s = window_s or max(10.0, min(60.0, len(ea) * HOP_S / 8))
-    win = int(window_s / HOP_S)
-    local = int(2.0 / HOP_S)  # +-2 s: drift over a feature is seconds at most
-    base = int(round(lag))
-    windows = []
-    for start in range(0, max(1, len(ea) - win + 1), max(1, win // 2)):
-        a = ea[start:start + win]
-        lo, hi = start + base - local, start + base + len(a) + local
-        if len(a) < win // 2 or lo < 0 or hi > len(eb) or not a.any():
-            continue
-        b = eb[lo:hi]
-        raw = np.correlate(b, a, mode="valid")  # index k: lag base - local + k
-        norms = np.sqrt((a ** 2).sum() * np.convolve(b ** 2, np.ones(len(a)), mode="valid")) + 1e-9
-        wl, wp, wc = peak(np.arange(-local, local + 1, dtype=float), raw / norms, guard)
-        shared = float(np.mean((wa[start:start + len(a)] == 1) & (wb[lo + local:lo + local + len(a)] == 1)))
-        windows.append({"t_s": round((start + len(a) / 2) * HOP_S, 2), "offset_ms": round((base + wl) * HOP_S * 1000, 1),
-                        "confidence": round(wc, 3), "peak": round(wp, 3), "without_speech": round(shared, 2)})
-    good = [w for w in windows if w["confidence"] >= min_confidence]
-    drift = None
-    global_ms = offset_ms
-    if len(good) >= 3:
-        t = np.array([w["t_s"] for w in good])
-        o = np.array([w["offset_ms"] for w in good])
-        slope, icpt = robust_line(t, o, diverge_ms)
-        drift = float(slope * 3600)
-        for w in windows:
-            w["off_line_ms"] = round(float(w["offset_ms"] - (icpt + slope * w["t_s"])), 1)
-        offset_ms = float(icpt)  # at the start of the title; the drift moves it from there
+    fit = _fit(ea, eb, wa, wb, ratio, max_lag, window_s, min_confidence, diverge_ms)
+    if fit["slope"] is not None and abs(fit["slope"]) * len(ea) > 0.5:  # half a hop off by the end: once more at the refined ratio
+        ratio *= 1 + fit["slope"]
+        fit = _fit(ea, eb, wa, wb, ratio, max_lag, window_s, min_confidence, diverge_ms)
+    conf = fit["confidence"]
+    if conf < min_confidence:  # nothing shared to align on (another mix, no music and effects): no guess
+        return SyncResult(None, round(conf, 3), None, speed_search=found)
+    total = ratio * (1 + (fit["slope"] or 0.0))
+    conversion, nominal = classify(total)
+    global_ms = ratio * fit["lag"] * HOP_S * 1000  # dub time at the original's 0 s, from the whole-title peak
+    windows = fit["windows"]
+    for w in windows:  # into the dub's time after the conversion: dub time - nominal * original time
+        t_ms, lag_ms = w["t_s"] * 1000, w.pop("lag_ms")
+        w["offset_ms"] = round(ratio * (t_ms + lag_ms) - nominal * t_ms, 1)
+        if fit["slope"] is not None:
+            w["off_line_ms"] = round(ratio * (lag_ms - (fit["intercept_ms"] + fit["slope"] * t_ms)), 1)
+    drift, offset_ms = None, global_ms
+    if fit["slope"] is not None:
+        drift = (total - nominal) * 3.6e6
+        offset_ms = ratio * fit["intercept_ms"]  # at the start of the title; the drift moves it from there
     # diverging: a confident window off the line (re-timed or re-edited), or a window with little speech
     # (music and effects should match there) whose correlation is flat although the title's is not
+    good = [w for w in windows if w["confidence"] >= min_confidence]
     typical = float(np.median([w["peak"] for w in good])) if good else 0.0
     diverging = _spans([w for w in windows
                         if (w["confidence"] >= min_confidence and abs(w.get("off_line_ms", 0)) > diverge_ms)
                         or (w["confidence"] < min_confidence <= conf and w["without_speech"] >= 0.5 and w["peak"] < typical / 2)],
                        window_s)
     return SyncResult(round(offset_ms, 1), round(conf, 3), None if drift is None else round(drift, 1), windows, diverging,
-                      global_offset_ms=round(global_ms, 1))
+                      global_offset_ms=round(global_ms, 1), speed_ratio=round(total, 7), conversion=conversion,
+                      nominal_ratio=round(nominal, 7), speed_search=found)
+
+
+def _fit(ea: np.ndarray, eb: np.ndarray, wa: np.ndarray, wb: np.ndarray, ratio: float, max_lag: int, window_s: float,
+         min_confidence: float, diverge_ms: float) -> dict:
+    """The dub resampled at `ratio` onto the original's hops, then: the whole-title peak (`lag` in
+    hops, `confidence`), windows along the title (60 s, shorter on a short title: at least 8 of
+    them), each searched within +-2 s around that lag (`lag_ms` per window), and a robust line
+    through the confident windows (`slope`: what is left of the ratio, `intercept_ms`)."""
+    n = int(np.ceil(len(eb) / ratio))
+    er, wr = resample(eb, ratio, 0, n), resample(wb, ratio, 0, n)
+    guard = 5  # hops around the peak that belong to it
+    lag, _, conf = peak(*xcorr(ea, er, max_lag), guard)
+    out = {"confidence": conf, "lag": lag, "windows": [], "slope": None, "intercept_ms": None}
+    if conf < min_confidence:
+        return out
+    win = int(window_s / HOP_S)
+    local = int(2.0 / HOP_S)  # +-2 s: drift over a feature is seconds at most
+    base = int(round(lag))
+    windows = out["windows"]
+    for start in range(0, max(1, len(ea) - win + 1), max(1, win // 2)):
+        a = ea[start:start + win]
+        lo, hi = start + base - local, start + base + len(a) + local
+        if len(a) < win // 2 or lo < 0 or hi > len(er) or not a.any():
+            continue
+        b = er[lo:hi]
+        raw = np.correlate(b, a, mode="valid")  # index k: lag base - local + k
+        norms = np.sqrt((a ** 2).sum() * np.convolve(b ** 2, np.ones(len(a)), mode="valid")) + 1e-9
+        wl, wp, wc = peak(np.arange(-local, local + 1, dtype=float), raw / norms, guard)
+        shared = float(np.mean((wa[start:start + len(a)] == 1) & (wr[lo + local:lo + local + len(a)] >= 0.999)))
+        windows.append({"t_s": round((start + len(a) / 2) * HOP_S, 2), "lag_ms": (base + wl) * HOP_S * 1000,
+                        "confidence": round(wc, 3), "peak": round(wp, 3), "without_speech": round(shared, 2)})
+    good = [w for w in windows if w["confidence"] >= min_confidence]
+    if len(good) >= 3:
+        t = np.array([w["t_s"] * 1000 for w in good])
+        o = np.array([w["lag_ms"] for w in good])
+        slope, icpt = robust_line(t, o, diverge_ms)
+        out.update(slope=float(slope), intercept_ms=float(icpt))
+    return out
 
 
 def robust_line(t: np.ndarray, o: np.ndarray, tolerance_ms: float) -> tuple[float, float]:

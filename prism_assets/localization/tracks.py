@@ -1,13 +1,14 @@
 """The per-audio-track profile of a title: language (decided only on enough speech), speech ratio,
 dialogue-gated loudness, layout, duration against the picture, the role with its evidence, and
-each other track's offset and drift against the original (dub synchronisation).
+each other track's speed (a frame-rate conversion), offset and drift against the original (dub
+synchronisation; a dub made from a PAL master aligns at its 24/25 speed and is a dub, not `unknown`).
 
 Everything here reads what the audio signals measured (audio_analysis, transcript, the 16 kHz WAVs
 of audio_speech); nothing is decoded again. The role decision (roles.py) needs the alignment of
 each track with the original's music and effects, and the original is decided first without it:
 
     1. roles without alignment -> the original (language / default flag / first track with speech)
-    2. every other track aligned against it (sync.measure on the 16 kHz WAVs)
+    2. every other track aligned against it (sync.measure on the 16 kHz WAVs, at the speed it finds)
     3. roles again, with each track's alignment confidence -> dub / commentary / M&E / silent / unknown
 """
 
@@ -58,12 +59,30 @@ def evidence(analysis_tracks: list[dict], transcript_tracks: list[dict], probe_t
 
 def out_of_limits(offset_ms: float | None, drift_ms_per_hour: float | None, duration_s: float, lim: SyncLimits) -> tuple[bool, float | None, float | None]:
     """(flagged, offset at the start, offset at the end) of a dub against the limits; with drift,
-    the offset moves along the title and is checked at both ends."""
+    the offset moves along the title and is checked at both ends. Against the picture, a dub at
+    another speed drifts by all of it: pass `total_drift` (its speed ratio and residual drift)."""
     if offset_ms is None:
         return False, None, None
     end = offset_ms + (drift_ms_per_hour or 0.0) * duration_s / 3600.0
     worst = (min(offset_ms, end), max(offset_ms, end))
     return worst[0] < -lim.max_early_ms or worst[1] > lim.max_late_ms, round(offset_ms, 1), round(end, 1)
+
+
+def total_drift(sync: dict) -> float | None:
+    """The drift against the original's timeline (ms an hour): the conversion's speed and the drift
+    left after it (a PAL speed-up alone: -4 %, -144 s an hour)."""
+    if sync.get("drift_ms_per_hour") is None:
+        return (float(sync["nominal_ratio"]) - 1.0) * 3.6e6 if sync.get("nominal_ratio") is not None else None
+    return float(sync["drift_ms_per_hour"]) + (float(sync.get("nominal_ratio") or 1.0) - 1.0) * 3.6e6
+
+
+def speed_evidence(sync: dict | None) -> list[str]:
+    """A role evidence line for a track aligned at another speed than the original's."""
+    if not sync or sync.get("offset_ms") is None or sync.get("conversion") in (None, "none"):
+        return []
+    name = sync["conversion"]
+    return [f"runs at {sync['speed_ratio']:.5f} times the original's duration ({'no named conversion' if name == 'free' else name}): "
+            "aligned after correcting for that speed"]
 
 
 def align(wavs: dict[int, Path], starts: dict[int, float], original: int, other: int, speech: dict[int, list], lim: SyncLimits, load) -> dict:
@@ -78,7 +97,9 @@ def align(wavs: dict[int, Path], starts: dict[int, float], original: int, other:
         return [(r["start_s"] - starts.get(track, 0.0), r["end_s"] - starts.get(track, 0.0)) for r in speech.get(track, [])]
 
     r = measure(a, b, SR, original_speech=rel(original), dub_speech=rel(other), max_offset_s=lim.max_offset_search_s)
-    shift = (starts.get(other, 0.0) - starts.get(original, 0.0)) * 1000.0
+    # title time: other's WAV time + its start = offset + nominal * (original's WAV time) + drift, so the
+    # offsets (dub time - nominal * original time) move by other's start - nominal * original's start
+    shift = (starts.get(other, 0.0) - (r.nominal_ratio or 1.0) * starts.get(original, 0.0)) * 1000.0
     d = r.as_dict()
     for k in ("offset_ms", "global_offset_ms"):
         if d.get(k) is not None:
@@ -110,8 +131,9 @@ def profiles(analysis_tracks: list[dict], transcript_tracks: list[dict], probe_t
         s = sync.get(e.index)
         dub_sync = None
         if s is not None:
-            flagged, at_start, at_end = out_of_limits(s.get("offset_ms"), s.get("drift_ms_per_hour"), e.duration_s, lim)
-            dub_sync = {**{k: s.get(k) for k in ("offset_ms", "confidence", "drift_ms_per_hour", "global_offset_ms", "diverging", "windows", "note")},
+            flagged, at_start, at_end = out_of_limits(s.get("offset_ms"), total_drift(s), e.duration_s, lim)
+            dub_sync = {**{k: s.get(k) for k in ("offset_ms", "confidence", "drift_ms_per_hour", "global_offset_ms", "speed_ratio", "conversion",
+                                                 "nominal_ratio", "speed_search", "diverging", "windows", "note")},
                         "against_track": original, "offset_at_end_ms": at_end, "out_of_limits": flagged,
                         "limits_ms": {"early": lim.max_early_ms, "late": lim.max_late_ms}}
             dub_sync = {k: v for k, v in dub_sync.items() if v is not None or k in ("offset_ms", "drift_ms_per_hour")}
@@ -127,7 +149,7 @@ def profiles(analysis_tracks: list[dict], transcript_tracks: list[dict], probe_t
             "duration_s": round(dur, 3), "start_s": a.get("start_s"),
             "duration_minus_picture_s": None if not picture_s else round(dur - float(picture_s), 3),
             "silent": bool(a.get("silent")),
-            "role": d.role, "role_evidence": d.evidence,
+            "role": d.role, "role_evidence": d.evidence + speed_evidence(s),
             "sync": dub_sync,
         })
     return out, (decided[original].index if original is not None else None)

@@ -3,7 +3,8 @@ benchmarks/localization.py.
 
 One shared music-and-effects bed (percussive hits and notes, seeded), speech per language rendered
 by espeak-ng and placed at known times, dub tracks that carry the bed `offset_ms` later (and
-stretched for a drifting one), an M&E track with the bed alone; a picture of shots with cuts at
+stretched for a drifting one; sped up or down by ffmpeg for one made from a frame-rate-converted
+master), an M&E track with the bed alone; a picture of shots with cuts at
 known times; subtitle files made from the speech times (in at the onset, out 0.3 s after the line)
 with seeded errors; muxed into MP4 (mov_text) or MKV (SubRip) with language tags.
 """
@@ -61,6 +62,8 @@ class AudioSpec:
     tag: str | None = None  # container language tag (None: from `language`; "" : none)
     voice: str | None = None  # espeak-ng voice (default: the language's, e.g. "en-us+f3" for another speaker)
     speed: int = 150  # words per minute
+    speed_ratio: float = 1.0  # the track's duration / the original's (a frame-rate conversion: 24/25 for a PAL speed-up)
+    speed_filter: str = "asetrate"  # how ffmpeg changes the speed: asetrate (pitch follows, as a PAL transfer) | atempo (pitch kept)
 
 
 @dataclass
@@ -124,6 +127,34 @@ def placed(sig: np.ndarray, n: int, offset_s: float, stretch: float = 0.0) -> np
     return np.interp((t - offset_s) / (1 + stretch) * SR, np.arange(len(sig)), sig, left=0, right=0)
 
 
+def speed_changed(x: np.ndarray, ratio: float, how: str, stem: Path) -> tuple[np.ndarray, float]:
+    """`x` (SR Hz) made `ratio` times as long by ffmpeg, as a frame-rate conversion does: `asetrate`
+    (the samples played at SR / ratio, then resampled to SR: pitch moves with the speed) or `atempo`
+    (pitch kept). Returns the signal and the exact ratio applied (asetrate takes whole rates)."""
+    if how == "asetrate":
+        rate = round(SR / ratio)
+        filt, exact = f"asetrate={rate},aresample={SR}", SR / rate
+    elif how == "atempo":
+        filt, exact = f"atempo={1 / ratio:.9f}", ratio
+    else:
+        raise ValueError(f"speed_filter {how!r}: asetrate or atempo")
+    src, dst = _wav(stem.with_suffix(".in.wav"), x), stem.with_suffix(".out.wav")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-af", filt, "-ar", str(SR), "-ac", "1", "-c:a", "pcm_s16le", str(dst)],
+                   check=True, capture_output=True, timeout=300)
+    with wave.open(str(dst), "rb") as w:
+        y = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64) / 32768.0
+    return y, exact
+
+
+def shifted(x: np.ndarray, n: int, offset_s: float) -> np.ndarray:
+    """`x` starting `offset_s` late (early: its start cut), cut or padded to `n` samples."""
+    i = int(round(offset_s * SR))
+    y = np.zeros(n)
+    src = x[max(0, -i):]
+    y[max(0, i):max(0, i) + len(src)] = src[:n - max(0, i)]
+    return y
+
+
 def schedule(dur: float, n_sentences: int, seed: int) -> list[float]:
     rng = np.random.default_rng(seed)
     return [1.5 + i * (dur - 6.0) / n_sentences + float(rng.uniform(0, 0.8)) for i in range(n_sentences)]
@@ -178,24 +209,33 @@ def make_title(work: Path, name: str, audio: list[AudioSpec], subs: list[SubSpec
     speech_times: dict[int, list[tuple[float, float, str]]] = {}
     wavs = []
     for k, a in enumerate(audio):
-        x = placed(music, n, a.offset_ms / 1000.0, a.stretch)
+        converted = a.speed_ratio != 1.0  # mixed at the original's speed, then sped up/down by ffmpeg, then offset
+        pre_off, pre_n = (0.0, int(n / a.speed_ratio) + SR) if converted else (a.offset_ms / 1000.0, n)
+        x = placed(music, pre_n, pre_off, a.stretch)
         spans = []
         if a.language:
             for i, t0 in enumerate(starts):
                 text = SENTENCES[a.language][(i + seed) % len(SENTENCES[a.language])]
                 s = speak(text, a.voice or VOICES[a.language], tmp / f"s{k}_{i}.wav", a.speed)
-                at = t0 * (1 + a.stretch) + a.offset_ms / 1000.0
+                at = t0 * (1 + a.stretch) + pre_off
                 i0 = int(at * SR)
-                if i0 + len(s) >= n:
+                if i0 + len(s) >= pre_n:
                     break
                 if i0 < 0:  # a dub that starts early: its first line falls before the title
                     continue
                 x[i0:i0 + len(s)] += 0.9 * s
                 spans.append((round(at, 3), round(at + len(s) / SR, 3), (i + seed) % len(SENTENCES[a.language])))
+        ratio = 1.0
+        if converted:
+            x, ratio = speed_changed(x, a.speed_ratio, a.speed_filter, tmp / f"speed{k}")
+            x = shifted(x, n, a.offset_ms / 1000.0)
+            o = a.offset_ms / 1000.0
+            spans = [(round(s * ratio + o, 3), round(e * ratio + o, 3), line) for s, e, line in spans if s * ratio + o >= 0 and e * ratio + o < dur]
         speech_times[k] = spans
         wavs.append(_wav(tmp / f"a{k}.wav", x))
         truth.audio.append({"track": k, "role": a.role, "language": a.language, "offset_ms": a.offset_ms if k else None,
-                            "drift_ms_per_hour": a.stretch * 3.6e6 if k else None, "speech": [(s, e) for s, e, _ in spans]})
+                            "drift_ms_per_hour": a.stretch * 3.6e6 if k else None, "speed_ratio": ratio if k else None,
+                            "speech": [(s, e) for s, e, _ in spans]})
     # picture: shots of testsrc2 in different hues, cut every shot_s seconds
     cuts = [round(shot_s * i, 3) for i in range(1, int(dur / shot_s)) if shot_s * i < dur - 1]
     truth.cuts = cuts
