@@ -29,8 +29,10 @@ from .tracks import SyncLimits, profiles
 
 DOMAIN = "localization"
 SCHEMA_VERSION = "1.0"
-SUBTITLES_CODE_VERSION = "subtitles-1"
-LOCALIZATION_CODE_VERSION = "localization-2"  # 2: role silent; every role with evidence
+LOCALIZATION_SCHEMA_VERSION = "1.1"  # 1.1: sync.speed_ratio, conversion, nominal_ratio, speed_search (dubs across frame-rate conversions)
+SUBTITLES_SCHEMA_VERSION = "1.1"  # 1.1: tracks[].kind, format, channel, evidence; source "video"; CEA-608 captions in the video
+SUBTITLES_CODE_VERSION = "subtitles-2"  # 2: CEA-608 captions (A53 SEI, MOV c608), SDH/forced flags, cue regions from SRT/VTT/ASS
+LOCALIZATION_CODE_VERSION = "localization-3"  # 2: role silent; every role with evidence. 3: dub speed (frame-rate conversions)
 SPEAKERS_CODE_VERSION = "speaker-turns-1"
 
 
@@ -48,7 +50,7 @@ def compute_subtitles(sc: SignalContext, source_video: dict) -> Result:
     for w in warnings + [f"subtitle {t.track} ({t.file or t.codec}): {w}" for t in tracks for w in t.warnings] \
             + [f"subtitle {t.track} ({t.file}): not read: {t.error}" for t in tracks if t.error]:
         sc.log.warning(f"{sc.title_id}: {w}")
-    doc = {"schema_version": SCHEMA_VERSION, "title_id": sc.title_id, "tracks": [t.as_dict() for t in tracks], "warnings": warnings,
+    doc = {"schema_version": SUBTITLES_SCHEMA_VERSION, "title_id": sc.title_id, "tracks": [t.as_dict() for t in tracks], "warnings": warnings,
            "producer": producer(sc, SUBTITLES_CODE_VERSION, model=None)}
     sc.provenance = {"tool": "PyAV + prism subtitle parser", "code_version": SUBTITLES_CODE_VERSION}
     table = pd.DataFrame([{k: d[k] for k in ("track", "source", "language", "label", "codec", "cues", "parsed", "error")} for d in doc["tracks"]],
@@ -62,8 +64,9 @@ SUBTITLES = Signal(
     name="subtitles", domain=DOMAIN, code_version=SUBTITLES_CODE_VERSION, inputs=("source_video",), compute=compute_subtitles,
     description="Every subtitle track of the title as cues: text streams of the container (SubRip, ASS, mov_text, WebVTT) and sidecar "
     ".srt/.vtt/.ass files and .ttml/.dfxp/.xml (IMSC), .scc (CEA-608) and .stl (EBU-STL) captions (ttconv) beside the video (any encoding: "
-    "UTF-8/16, CP949, Shift-JIS...; only regular files are opened); image streams (PGS, DVB) listed, not parsed.",
-    outputs=(Output("subtitles", SCHEMA_VERSION, "titles/<title_id>/subtitles/<version>/ (main.json + subtitles/<label>.parquet + .vtt)",
+    "UTF-8/16, CP949, Shift-JIS...; only regular files are opened), CEA-608 closed captions in the video stream (A53 SEI) or a MOV c608 "
+    "track; each track's kind (subtitles / sdh / cea608) and forced/SDH flags with their evidence; image streams (PGS, DVB) listed, not parsed.",
+    outputs=(Output("subtitles", SUBTITLES_SCHEMA_VERSION, "titles/<title_id>/subtitles/<version>/ (main.json + subtitles/<label>.parquet + .vtt)",
                     kinds=("json", "parquet"), rules=SUBTITLE_RULES, export="subtitles.json"),),
 )
 
@@ -93,7 +96,8 @@ def compute_localization(sc: SignalContext, source_video: dict, audio_analysis: 
     sub_paths = sc.storage.stage_bundle("subtitles", title_id, "subtitles")
     subs = []
     for t in subtitles.get("tracks", []):
-        entry = {k: t.get(k) for k in ("track", "source", "language", "label", "codec", "file", "forced", "sdh", "parsed", "cues", "error")}
+        entry = {k: t.get(k) for k in ("track", "source", "language", "label", "codec", "file", "forced", "sdh", "kind", "format", "channel",
+                                       "parsed", "cues", "error")}
         path = sub_paths.get(f"subtitles/{t['label']}.parquet") if t.get("label") else None
         if path is not None:
             cues = collect.cues_of(pd.read_parquet(path))
@@ -101,13 +105,14 @@ def compute_localization(sc: SignalContext, source_video: dict, audio_analysis: 
                                  lim=cfg.get("subtitle_speech") or {}, duration_s=source_video.get("duration_s"))
         subs.append(entry)
     doc = {
-        "schema_version": SCHEMA_VERSION, "title_id": title_id, "original_track": original,
+        "schema_version": LOCALIZATION_SCHEMA_VERSION, "title_id": title_id, "original_track": original,
         "original_language": next((a["language"] for a in audio if a["track"] == original), None),
         "audio_tracks": audio, "subtitle_tracks": subs, "timed_text_profile": tt_name,
         "picture": {"duration_s": source_video.get("duration_s"), "fps": source_video.get("fps"), "cuts": len(cuts)},
         "producer": producer(sc, LOCALIZATION_CODE_VERSION, model={
             "language": (transcript.get("model") or {}).get("language_detection") or (transcript.get("model") or {}).get("transcription"),
-            "speech": "transcript VAD (whisperx pyannote)", "sync": "spectral-flux cross-correlation of the 16 kHz tracks (prism)",
+            "speech": "transcript VAD (whisperx pyannote)",
+            "sync": "speed search (frame-rate conversions) + spectral-flux cross-correlation of the 16 kHz tracks (prism)",
             "subtitle_language": "script + stop words (prism)"}, dub_sync_limits=lim.__dict__),
     }
     doc["events"] = qc_events(doc)
@@ -130,10 +135,10 @@ LOCALIZATION = Signal(
     name="localization", domain=DOMAIN, code_version=LOCALIZATION_CODE_VERSION,
     inputs=("source_video", "audio_analysis", "transcript", "audio_speech", "shots", "subtitles"), compute=compute_localization,
     description="Per audio track: language (null without enough speech), speech ratio, dialogue loudness, layout, duration against the "
-    "picture, role (original / dub / music_and_effects / commentary / silent / unknown) with evidence, dub offset and drift against the original. "
+    "picture, role (original / dub / music_and_effects / commentary / silent / unknown) with evidence, dub speed (frame-rate conversion), offset and drift against the original. "
     "Per subtitle track: timing and style QC (timed-text profile per provider), coverage and timing against speech, language and text "
     "against the transcript. Its events join the title's QC verdict. Exported as localization.json.",
-    outputs=(Output("localization", SCHEMA_VERSION, "titles/<title_id>/localization.json", kinds=("json",), rules=LOCALIZATION_RULES,
+    outputs=(Output("localization", LOCALIZATION_SCHEMA_VERSION, "titles/<title_id>/localization.json", kinds=("json",), rules=LOCALIZATION_RULES,
                     export="localization.json", qc_events=lambda doc: doc.get("events") or []),),
 )
 

@@ -15,7 +15,10 @@ its region and text, and a key present in consecutive ISDs is one cue from its f
 ISD. Cues keep their region (`region`: TTML region id with origin/extent, SCC/STL rows). What the
 format says about the track is kept: `language` (TTML `xml:lang`, EBU-STL GSI language code),
 `forced` (IMSC `itts:forcedDisplay="true"` on every cue; ttconv's model drops it, so it is read
-from the XML), `sdh` (SCC is CEA-608 closed captioning: True).
+from the XML), `sdh` (SCC is CEA-608 closed captioning: True; TTML: a `ttm:role` of `caption` or `sound`
+on the document or its content (TTML's roles for captions and sound descriptions), or a head
+`ttm:title`/`ttm:desc` naming SDH/closed captions/hard of hearing; ttconv drops both, read from the XML).
+Where each was read is kept in `Subtitles.notes`.
 
 A file that ttconv cannot read raises `SubtitleError` with one line (the library's own message
 first line), never a traceback.
@@ -34,6 +37,9 @@ from .subtitles import MAX_CUES, Cue, SubtitleError, Subtitles
 ITTS = "http://www.w3.org/ns/ttml/profile/imsc1#styling"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 TT_NS = "http://www.w3.org/ns/ttml"
+TTM_NS = "http://www.w3.org/ns/ttml#metadata"
+SDH_ROLES = frozenset({"caption", "sound"})  # TTML ttm:role values that only captions for the deaf and hard of hearing carry
+SDH_WORDS = re.compile(r"(?<![a-z])(sdh|cc|closed[ -]?captions?|hard[ -]of[ -]hearing|hearing[ -]impaired)(?![a-z])", re.I)
 MAX_ISDS = 4 * MAX_CUES  # a caption document with more states than this is not captions
 log = logging.getLogger(__name__)
 
@@ -163,6 +169,20 @@ def _forced_share(root) -> tuple[int, int]:
     return n, total
 
 
+def ttml_sdh(root) -> str | None:
+    """Why a TTML document is captions for the deaf and hard of hearing (one line), or None: a `ttm:role`
+    of caption/sound anywhere, or head metadata (`ttm:title`, `ttm:desc`) naming SDH / closed captions."""
+    for el in root.iter():
+        roles = set((el.get(f"{{{TTM_NS}}}role") or "").split())
+        if roles & SDH_ROLES:
+            return f"TTML ttm:role {' '.join(sorted(roles & SDH_ROLES))}"
+    head = next((e for e in root if e.tag.endswith("}head")), None)
+    for el in head.iter() if head is not None else ():
+        if el.tag in (f"{{{TTM_NS}}}title", f"{{{TTM_NS}}}desc") and el.text and SDH_WORDS.search(el.text):
+            return f"TTML {el.tag.split('}')[1]} {el.text.strip()[:60]!r}"
+    return None
+
+
 def parse_ttml(text: str) -> Subtitles:
     from ttconv.imsc.reader import to_model
 
@@ -184,7 +204,9 @@ def parse_ttml(text: str) -> Subtitles:
     cues, warnings = _cues_or_error(doc, "TTML")
     forced_n, total = _forced_share(root)
     lang = root.get(XML_LANG) or None
-    return Subtitles("ttml", "utf-8", cues, warnings, language=lang, forced=bool(total) and forced_n == total, sdh=None)
+    forced, sdh = bool(total) and forced_n == total, ttml_sdh(root)
+    notes = (["IMSC itts:forcedDisplay=true on every cue"] if forced else []) + ([sdh] if sdh else [])
+    return Subtitles("ttml", "utf-8", cues, warnings, language=lang, forced=forced, sdh=True if sdh else None, notes=notes)
 
 
 # -- SCC (CEA-608) ----------------------------------------------------------------------------------------
@@ -198,7 +220,7 @@ def parse_scc(text: str) -> Subtitles:
     except Exception as exc:  # noqa: BLE001
         raise SubtitleError(f"SCC not read by ttconv: {_one_line(exc)}") from None
     cues, warnings = _cues_or_error(doc, "SCC")
-    return Subtitles("scc", "ascii", cues, warnings, language=None, forced=None, sdh=True)
+    return Subtitles("scc", "ascii", cues, warnings, language=None, forced=None, sdh=True, notes=["SCC: CEA-608 closed captions"])
 
 
 # -- EBU-STL ----------------------------------------------------------------------------------------------

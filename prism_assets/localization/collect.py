@@ -1,10 +1,17 @@
-"""Every subtitle track of a title, from its two sources, as one list: the text streams inside the
-container (streams.py) and the sidecar subtitle files delivered beside the video (subtitles.py).
+"""Every subtitle track of a title, from its three sources, as one list: the text streams inside the
+container (streams.py, MOV c608 caption tracks included), the sidecar subtitle files delivered beside the
+video (subtitles.py, captions.py), and the CEA-608 captions carried in the video stream itself
+(captions_embedded.py; listed last, so that they never change the labels of the other tracks).
 
 A sidecar belongs to the video when it lies in the video's folder and either its name starts with
 the video's stem (`movie.en.srt` beside `movie.mp4`) or the folder is a delivery title folder
 (`<date>/<title_id>/`, which holds one title). At most MAX_SIDECARS files are read, each bounded by
 subtitles.MAX_BYTES; a file that cannot be read becomes a track with an error, never a failure.
+
+Each track says what it is: `kind` `cea608` (CEA-608 closed captions: in the video stream or a c608
+track), `sdh` (subtitles for the deaf and hard of hearing, by what the container, the file name or the
+format says) or `subtitles`; `format` names the format in words; `evidence` says where `forced` and
+`sdh` were read.
 """
 
 from __future__ import annotations
@@ -17,21 +24,27 @@ import pandas as pd
 
 from ..audio.analysis import iso639_1
 from ..deliveries.layout import parse_video_key
+from .captions_embedded import FORMAT as EMBEDDED_FORMAT
+from .captions_embedded import VideoCaptions, read_video_captions
 from .captions_files import read_delivery_file
-from .streams import StreamTrack, is_sidecar, read_streams, sidecar_language, sidecar_language_problem, sidecar_sdh
+from .streams import StreamTrack, is_sidecar, language_problem, read_streams, sidecar_language, sidecar_language_problem, sidecar_sdh
 from .subtitles import MAX_BYTES, Cue, SubtitleError, parse, to_vtt
 
 MAX_SIDECARS = 64
 CUE_COLUMNS = ["start_s", "end_s", "text", "raw", "style", "region", "language", "source", "track"]
 SAFE_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})?$")
+FORMAT_NAMES = {"srt": "SubRip", "subrip": "SubRip", "vtt": "WebVTT", "webvtt": "WebVTT", "ass": "ASS/SSA", "ssa": "ASS/SSA",
+                "mov_text": "MP4 timed text (tx3g)", "ttml": "TTML/IMSC", "scc": "SCC (CEA-608)", "stl": "EBU-STL",
+                "eia_608": "CEA-608 (c608 track)", "hdmv_pgs_subtitle": "PGS (image)", "dvb_subtitle": "DVB subtitles (image)",
+                "dvd_subtitle": "VobSub (image)", "dvb_teletext": "DVB teletext", "xsub": "XSUB (image)"}
 
 
 @dataclass
 class SubtitleTrack:
     """One subtitle track: a container stream or a sidecar file."""
 
-    track: str  # "s<stream index>" or "f<n>" (file)
-    source: str  # "stream" | "sidecar"
+    track: str  # "s<stream index>", "f<n>" (file), "s<stream index>.cc<n>" (a CEA-608 caption channel)
+    source: str  # "stream" | "sidecar" | "video" (captions carried in the video stream's pictures)
     language: str | None
     label: str = ""  # file stem of its exports: "<language>[.forced][.<n>]"
     codec: str | None = None  # stream codec or sidecar format (srt, vtt, ass)
@@ -40,6 +53,10 @@ class SubtitleTrack:
     title: str | None = None
     forced: bool = False
     sdh: bool = False  # captions for the deaf and hard of hearing (SCC, or `.sdh`/`.cc` in the file name)
+    kind: str = ""  # cea608 | sdh | subtitles ("" until finished: see track_kind)
+    format: str | None = None  # the format in words ("SubRip", "CEA-608 (embedded)")
+    channel: str | None = None  # CEA-608 caption channel (CC1..CC4)
+    evidence: list[str] = field(default_factory=list)  # where forced / sdh were read, one line each
     parsed: bool = True  # False: image subtitles, or a file that could not be read
     encoding: str | None = None
     cues: list[Cue] = field(default_factory=list)
@@ -49,7 +66,19 @@ class SubtitleTrack:
     def as_dict(self) -> dict:
         return {"track": self.track, "source": self.source, "language": self.language, "label": self.label if self.parsed and self.cues else None,
                 "codec": self.codec, "file": self.file, "stream_index": self.stream_index, "title": self.title, "forced": self.forced,
-                "sdh": self.sdh, "parsed": self.parsed, "encoding": self.encoding, "cues": len(self.cues), "warnings": self.warnings, "error": self.error}
+                "sdh": self.sdh, "kind": self.kind or track_kind(self.codec, self.sdh), "format": self.format or format_name(self.codec),
+                "channel": self.channel, "evidence": self.evidence, "parsed": self.parsed, "encoding": self.encoding, "cues": len(self.cues),
+                "warnings": self.warnings, "error": self.error}
+
+
+def track_kind(codec: str | None, sdh: bool) -> str:
+    """`cea608` for CEA-608 closed captions carried with the video, `sdh` for other subtitles for the deaf and
+    hard of hearing, `subtitles` otherwise."""
+    return "cea608" if codec == "eia_608" else "sdh" if sdh else "subtitles"
+
+
+def format_name(codec: str | None) -> str | None:
+    return FORMAT_NAMES.get(codec or "", codec)
 
 
 def normal_language(tag: str | None) -> str | None:
@@ -66,9 +95,27 @@ def normal_language(tag: str | None) -> str | None:
 
 
 def from_stream(s: StreamTrack) -> SubtitleTrack:
-    return SubtitleTrack(f"s{s.index}", "stream", normal_language(s.language), codec=s.codec, stream_index=s.index, title=s.title,
-                         forced=s.forced, parsed=s.parsed, encoding="utf-8" if s.parsed else None, cues=list(s.cues),
+    track = f"s{s.index}" + (f".{s.channel.lower()}" if s.channel else "")
+    fmt = EMBEDDED_FORMAT if s.embedded else format_name(s.codec)
+    return SubtitleTrack(track, "video" if s.embedded else "stream", normal_language(s.language), codec=s.codec, stream_index=s.index,
+                         title=s.title, forced=s.forced, sdh=s.sdh, kind=track_kind(s.codec, s.sdh), format=fmt, channel=s.channel,
+                         evidence=list(s.evidence), parsed=s.parsed, encoding="utf-8" if s.parsed else None, cues=list(s.cues),
                          warnings=list(s.warnings))
+
+
+def from_video_captions(vc: VideoCaptions) -> tuple[list[SubtitleTrack], list[str]]:
+    """(one track per CEA-608 channel with captions in the video stream, title-level warnings)."""
+    where = f"captions in video stream {vc.stream_index} ({vc.codec})"
+    if not vc.channels:
+        return [], [f"{where}: {w}" for w in vc.warnings]
+    problem = language_problem(vc.language)
+    tracks = []
+    for ch in vc.channels:
+        s = StreamTrack(vc.stream_index, "eia_608", vc.language if not problem else None, vc.title, cues=sorted(ch.cues, key=lambda c: (c.start, c.end)),
+                        warnings=([problem] if problem else []) + vc.warnings + ch.warnings, sdh=True,
+                        evidence=["CEA-608 closed captions (A53 in the video stream)"], channel=ch.channel, embedded=True)
+        tracks.append(from_stream(s))
+    return tracks, []
 
 
 def sidecar_keys(store, video_key: str) -> tuple[list[str], list[str]]:
@@ -96,6 +143,7 @@ def from_sidecar(n: int, name: str, data: bytes | None, error: str | None = None
     lang, forced = sidecar_language(name)
     t = SubtitleTrack(f"f{n}", "sidecar", normal_language(lang), codec=PurePosixPath(name).suffix.lower().lstrip("."), file=name, forced=forced,
                       sdh=sidecar_sdh(name))
+    t.evidence = ([f"file name {name!r} (forced)"] if forced else []) + ([f"file name {name!r} (SDH/CC)"] if t.sdh else [])
     problem = sidecar_language_problem(name)
     if error is None:
         try:
@@ -106,12 +154,14 @@ def from_sidecar(n: int, name: str, data: bytes | None, error: str | None = None
             t.codec, t.encoding, t.cues, t.warnings = subs.format, subs.encoding, subs.cues, subs.warnings
             t.forced = t.forced or bool(subs.forced)
             t.sdh = t.sdh or bool(subs.sdh)
+            t.evidence += subs.notes
             if t.language is None and subs.language:  # the language the file declares (TTML xml:lang, EBU-STL GSI)
                 t.language = normal_language(subs.language)
     if problem:
         t.warnings.insert(0, problem)
     if error is not None:
         t.parsed, t.error = False, error
+    t.kind, t.format = track_kind(t.codec, t.sdh), format_name(t.codec)
     return t
 
 
@@ -134,6 +184,16 @@ def collect(store, video_key: str, local_video, has_streams: bool) -> tuple[list
             tracks.append(from_sidecar(n, name, None, f"cannot read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"))
             continue
         tracks.append(from_sidecar(n, name, data))
+    if local_video is not None:
+        try:
+            found = read_video_captions(str(local_video))
+        except Exception as exc:  # noqa: BLE001 - damaged video data: the captions are reported, the title goes on
+            warnings.append(f"captions in the video stream not read: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "))
+        else:
+            if found is not None:
+                more_tracks, more = from_video_captions(found)
+                tracks += more_tracks
+                warnings += more
     label(tracks)
     return tracks, warnings
 
@@ -152,7 +212,15 @@ def label(tracks: list[SubtitleTrack]) -> None:
 
 def cue_frame(t: SubtitleTrack) -> pd.DataFrame:
     return pd.DataFrame([{"start_s": c.start, "end_s": c.end, "text": c.text, "raw": c.raw, "style": c.style, "region": c.region, "language": t.language,
-                          "source": t.file or f"stream {t.stream_index}", "track": t.track} for c in t.cues], columns=CUE_COLUMNS)
+                          "source": source_name(t), "track": t.track} for c in t.cues], columns=CUE_COLUMNS)
+
+
+def source_name(t: SubtitleTrack) -> str:
+    """Where the cues were read: the file name, `stream <index>`, or `video stream <index> CC1` for captions in the picture."""
+    if t.file:
+        return t.file
+    where = f"{'video ' if t.source == 'video' else ''}stream {t.stream_index}"
+    return f"{where} {t.channel}" if t.channel else where
 
 
 def files_of(tracks: list[SubtitleTrack]) -> dict[str, bytes]:

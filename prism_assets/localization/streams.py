@@ -7,9 +7,14 @@ removed from cue text, counted in a warning.
 
 Text streams (SubRip, ASS/SSA, WebVTT, mov_text, ...) are decoded by PyAV into ASS events and become
 `Cue`s; image streams (PGS, DVB, VobSub) cannot be read as text: they are listed and flagged
-`not_parsed`. `Collector` takes packets one at a time, so the demux loop that already reads a
-title (its probe) can feed it without another pass; `read_streams` demuxes the subtitle streams
-alone for a file on its own.
+`not_parsed`. A MOV/MP4 `c608` closed-caption track (codec `eia_608`) is CEA-608 byte pairs, decoded by
+captions_embedded.py: one track per caption channel with captions (CC1..CC4). `Collector` takes packets
+one at a time, so the demux loop that already reads a title (its probe) can feed it without another
+pass; `read_streams` demuxes the subtitle streams alone for a file on its own.
+
+Forced and SDH come from what the container says (`stream_flags`): the `forced`, `hearing_impaired`
+and `captions` dispositions, and a title naming them (`English (Forced)`, `English SDH`, `CC`); a
+CEA-608 track is SDH (closed captions). Each flag keeps its evidence in one line.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from .subtitles import MAX_CUES, Cue, ass_plain, clean_controls
+from .captions_embedded import CC_CODECS, CaptionData, decode
+from .subtitles import MAX_CUES, Cue, ass_plain, clean_controls, override_region
 
 IMAGE_CODECS = frozenset({"hdmv_pgs_subtitle", "dvb_subtitle", "dvd_subtitle", "xsub", "dvb_teletext"})
 SIDECAR_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa", ".ttml", ".dfxp", ".scc", ".stl")  # + .xml named as captions (is_sidecar)
@@ -32,6 +38,8 @@ kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my
 pl ps pt qu rm rn ro ru rw sa sc sd se sg sh si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur
 uz ve vi vo wa wo xh yi yo za zh zu""".split())
 SUBTAG = re.compile(r"^(?:[a-z]{2}|\d{3}|[a-z]{4}|[a-z0-9]{5,8}|\d[a-z0-9]{3})$")
+SDH_TITLE = re.compile(r"(?<![a-z])(sdh|cc|closed[ -]?captions?|hard[ -]of[ -]hearing|hearing[ -]impaired|hoh)(?![a-z])", re.I)
+FORCED_TITLE = re.compile(r"(?<![a-z])forced(?![a-z])", re.I)
 
 
 @dataclass
@@ -44,6 +52,10 @@ class StreamTrack:
     kind: str = "text"  # text | image
     cues: list[Cue] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    sdh: bool = False  # for the deaf and hard of hearing (see stream_flags)
+    evidence: list[str] = field(default_factory=list)  # why forced / sdh, one line each
+    channel: str | None = None  # CEA-608 caption channel (CC1..CC4) of a caption track
+    embedded: bool = False  # captions carried in the video stream's pictures (A53 SEI), not a stream of their own
 
     @property
     def parsed(self) -> bool:
@@ -77,6 +89,25 @@ def valid_language(tag: str | None) -> str | None:
     return str(tag).strip()
 
 
+def stream_flags(disposition, title: str | None) -> tuple[bool, bool, list[str]]:
+    """(forced, sdh, evidence) of a stream from its disposition (`forced`; `hearing_impaired`, `captions`) and title."""
+    names = set(re.findall(r"[a-z_]+", str(disposition or "").lower())) - {"disposition"}
+    forced, sdh, why = "forced" in names, False, []
+    if forced:
+        why.append("disposition forced")
+    for flag in ("hearing_impaired", "captions"):
+        if flag in names:
+            sdh = True
+            why.append(f"disposition {flag}")
+    if title and FORCED_TITLE.search(title) and not forced:
+        forced = True
+        why.append(f"title {title!r}")
+    if title and SDH_TITLE.search(title):
+        sdh = True
+        why.append(f"title {title!r}")
+    return forced, sdh, why
+
+
 def _language(meta: dict) -> str | None:
     return valid_language((meta or {}).get("language"))
 
@@ -96,12 +127,17 @@ class Collector:
 
     def __init__(self, streams):
         self.tracks: dict[int, StreamTrack] = {}
+        self._cc: dict[int, CaptionData] = {}  # CEA-608 tracks (MOV c608): their byte pairs, decoded at the end
         for s in streams:
             codec = s.codec_context.name if s.codec_context else None
-            disposition = getattr(s, "disposition", None)
-            forced = bool(disposition and "forced" in str(disposition).lower())
-            self.tracks[s.index] = StreamTrack(s.index, codec, _language(s.metadata), (s.metadata or {}).get("title"), forced,
-                                               kind_of(codec))
+            title = (s.metadata or {}).get("title")
+            forced, sdh, why = stream_flags(getattr(s, "disposition", None), title)
+            if codec in CC_CODECS:
+                codec, sdh = "eia_608", True
+                self._cc[s.index] = CaptionData()
+                why.append("CEA-608 closed captions")
+            self.tracks[s.index] = StreamTrack(s.index, codec, _language(s.metadata), title, forced, kind_of(codec), sdh=sdh,
+                                               evidence=why)
             problem = language_problem((s.metadata or {}).get("language"))
             if problem:
                 self.tracks[s.index].warnings.append(problem)
@@ -116,6 +152,9 @@ class Collector:
             return
         self._packets[track.index] = self._packets.get(track.index, 0) + 1
         if not track.parsed:
+            return
+        if track.index in self._cc:
+            self._cc[track.index].add(float(packet.pts * packet.time_base), bytes(packet))
             return
         if len(track.cues) >= MAX_CUES:
             self._truncated.add(track.index)
@@ -140,7 +179,7 @@ class Collector:
                 if n or n_raw:
                     self._controls[track.index] = self._controls.get(track.index, 0) + max(n, n_raw)
                 if plain:
-                    track.cues.append(Cue(start, end, plain, raw, style))
+                    track.cues.append(Cue(start, end, plain, raw, style, override_region(raw)))
 
     def finish(self) -> list[StreamTrack]:
         out = []
@@ -155,11 +194,24 @@ class Collector:
                 track.warnings.append(f"{track.codec}: image-based subtitles, not parsed (no text to read)")
             if not self._packets.get(idx):
                 track.warnings.append("empty subtitle stream: no subtitle packet in it")
+            elif idx in self._cc:
+                out += self._caption_tracks(track, self._cc[idx])
+                continue
             elif track.parsed and not track.cues and not self._failed.get(idx):
                 track.warnings.append(f"no text in its {self._packets[idx]} subtitle packet(s)")
             track.cues.sort(key=lambda c: (c.start, c.end))
             out.append(track)
         return out
+
+    def _caption_tracks(self, track: StreamTrack, data: CaptionData) -> list[StreamTrack]:
+        """A CEA-608 track as one track per caption channel with captions; itself with a warning when it has none."""
+        channels, notes = decode(data)
+        if not channels:
+            track.warnings += notes + [f"no CEA-608 caption in its {self._packets[track.index]} sample(s)"]
+            return [track]
+        return [StreamTrack(track.index, track.codec, track.language, track.title, track.forced, track.kind,
+                            sorted(ch.cues, key=lambda c: (c.start, c.end)), track.warnings + notes + ch.warnings, track.sdh,
+                            list(track.evidence), ch.channel) for ch in channels]
 
 
 def read_streams(path: str) -> list[StreamTrack]:

@@ -18,8 +18,12 @@ The parser is tolerant where deliveries are sloppy and explicit where they are b
 - **Failure**: a file with no readable cue at all, an unknown format or a file over `MAX_BYTES` raises
   `SubtitleError` with one line. Never a traceback, never a partial result presented as whole.
 
-Markup is kept in `raw` and stripped from `text` (SRT/VTT tags, ASS override blocks; ASS `\\N` is a
-line break), so reading speed and line counts are measured on what the viewer reads.
+Markup is kept in `raw` and stripped from `text` (SRT/VTT tags, ASS override blocks, also the `{\\an8}` that
+SRT files borrow from ASS; ASS `\\N` is a line break), so reading speed and line counts are measured on what
+the viewer reads. Where a cue is placed is kept as its `region` when the format says it: WebVTT cue
+settings (`line:10% position:50% align:start`), SRT `X1:.. Y1:..` coordinates, ASS/SRT `\\anN` alignment and
+`\\pos(x,y)`. What a file says about the whole track is kept too: a WebVTT header's `Kind: captions` (SDH)
+and `Language:`.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class Subtitles:
     language: str | None = None  # declared inside the file (TTML xml:lang, EBU-STL GSI language code), as written
     forced: bool | None = None  # from the format (IMSC itts:forcedDisplay on every cue); None: the format does not say
     sdh: bool | None = None  # captions for the deaf and hard of hearing (CEA-608 SCC is); None: the format does not say
+    notes: list[str] = field(default_factory=list)  # where `forced` / `sdh` / `language` were read in the file, one line each
 
 
 # -- encoding --------------------------------------------------------------------------------------
@@ -132,6 +137,23 @@ TIME = r"(?:(\d{1,3}):)?(\d{1,2}):(\d{1,2})[,.](\d{1,3})"
 TIMING = re.compile(rf"^\s*{TIME}\s*-->\s*{TIME}")
 TAG = re.compile(r"</?[a-zA-Z][^>]*>|</?[cvb]\.[^>]*>|<\d[^>]*>")
 ASS_OVERRIDE = re.compile(r"\{[^}]*\}")
+SRT_OVERRIDE = re.compile(r"\{\\[^}]*\}")  # `{\an8}`, `{\pos(10,20)}` in SRT/VTT text (ASS overrides, as players read them)
+AN = re.compile(r"\\an([1-9])")
+POS = re.compile(r"\\pos\(\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\)")
+SRT_COORDS = re.compile(r"\b([XY][12]):\s*(-?\d+)", re.I)
+
+
+def override_region(raw: str) -> str | None:
+    """Where ASS override tags place a cue: `an8` (numpad alignment: 7-9 top, 1-3 bottom), `pos 320,50`."""
+    if "\\" not in raw:
+        return None
+    parts = []
+    an, pos = AN.search(raw), POS.search(raw)
+    if an:
+        parts.append(f"an{an.group(1)}")
+    if pos:
+        parts.append(f"pos {pos.group(1)},{pos.group(2)}")
+    return " ".join(parts) or None
 
 
 class BadTime(ValueError):
@@ -155,7 +177,7 @@ def clean_controls(text: str) -> tuple[str, int]:
 
 def strip_markup(text: str) -> str:
     """What the viewer reads: SRT/VTT tags removed, lines trimmed, empty lines dropped."""
-    lines = [TAG.sub("", ln).strip() for ln in text.replace("\r", "").split("\n")]
+    lines = [TAG.sub("", SRT_OVERRIDE.sub("", ln)).strip() for ln in text.replace("\r", "").split("\n")]
     return "\n".join(ln for ln in lines if ln)
 
 
@@ -181,7 +203,8 @@ def detect_format(text: str, name: str = "") -> str:
 
 
 def _blocks(text: str, fmt: str) -> tuple[list[Cue], list[str]]:
-    """SRT and WebVTT: blank-line separated blocks with a timing line."""
+    """SRT and WebVTT: blank-line separated blocks with a timing line; the cue's region from what follows the
+    end time (WebVTT cue settings, SRT X1/X2/Y1/Y2) or from `{\\anN}`/`{\\pos()}` in its text."""
     cues, bad, empty_or_reversed, impossible = [], 0, 0, 0
     for block in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
         lines = [ln for ln in block.split("\n")]
@@ -202,10 +225,30 @@ def _blocks(text: str, fmt: str) -> tuple[list[Cue], list[str]]:
             impossible += 1
             continue
         raw = "\n".join(lines[at + 1:]).strip("\n")
-        cue = Cue(start, end, strip_markup(raw), raw)
+        cue = Cue(start, end, strip_markup(raw), raw, None, _block_region(lines[at][m.end():], raw, fmt))
         empty_or_reversed += cue.end <= cue.start
         cues.append(cue)
     return cues, _notes(bad, empty_or_reversed, impossible)
+
+
+def _block_region(settings: str, raw: str, fmt: str) -> str | None:
+    settings = " ".join(settings.split())
+    if fmt == "vtt" and settings:
+        return settings  # line:10% position:50% align:start size:.. region:..
+    if fmt == "srt" and SRT_COORDS.search(settings):
+        return " ".join(f"{k.upper()}:{v}" for k, v in SRT_COORDS.findall(settings))
+    return override_region(raw)
+
+
+def vtt_header(text: str) -> dict[str, str]:
+    """`Kind:` and `Language:` of a WebVTT header (the lines after `WEBVTT` before the first blank line), lower-case keys."""
+    head = text.lstrip("\ufeff").replace("\r\n", "\n").split("\n\n", 1)[0].split("\n")[1:]
+    out = {}
+    for ln in head:
+        key, sep, value = ln.partition(":")
+        if sep and "-->" not in ln and key.strip().lower() in ("kind", "language"):
+            out[key.strip().lower()] = value.strip()
+    return out
 
 
 def ass_plain(raw: str) -> str:
@@ -247,7 +290,7 @@ def _ass(text: str) -> tuple[list[Cue], list[str]]:
             impossible += 1
             continue
         raw = parts[-1]
-        cue = Cue(start, end, ass_plain(raw), raw, style=row.get("style") or None)
+        cue = Cue(start, end, ass_plain(raw), raw, style=row.get("style") or None, region=override_region(raw))
         reversed_ += cue.end <= cue.start
         cues.append(cue)
     return cues, _notes(bad, reversed_, impossible)
@@ -288,6 +331,8 @@ def parse(data: bytes, name: str = "", language: str | None = None) -> Subtitles
     else:
         cues, warnings = _ass(text) if fmt == "ass" else _blocks(text.lstrip("\ufeff"), fmt)
         subs = Subtitles(fmt, encoding, cues, warnings)
+        if fmt == "vtt":
+            _vtt_track(subs, vtt_header(text))
     if not subs.cues:
         raise SubtitleError(f"no readable cue in this {fmt} file" + (f" ({warnings[0]})" if warnings else ""))
     if nuls:
@@ -300,6 +345,17 @@ def parse(data: bytes, name: str = "", language: str | None = None) -> Subtitles
     elif guessed:
         warnings.insert(0, f"not UTF-8: read as {encoding} (guessed{' from the language ' + language if language and encoding in BY_LANGUAGE.get(language.split('-')[0], ()) else ''})")
     return _finish(subs)
+
+
+def _vtt_track(subs: Subtitles, header: dict[str, str]) -> None:
+    """A WebVTT header's `Kind: captions` (the HTML track kind for the deaf and hard of hearing) / `Kind: subtitles`, `Language:`."""
+    kind = header.get("kind", "").lower()
+    if kind in ("captions", "subtitles"):
+        subs.sdh = kind == "captions"
+        subs.notes.append(f"WebVTT header Kind: {kind}")
+    if header.get("language"):
+        subs.language = header["language"]
+        subs.notes.append(f"WebVTT header Language: {header['language']}")
 
 
 def _finish(subs: Subtitles) -> Subtitles:
