@@ -59,6 +59,7 @@ def test_random_init_loads_and_says_so(clip):
     assert info["checkpoint_sha256"] is None
     assert (info["embed_dim"], info["image_size"]) == (512, 224) == (clip.embed_dim, clip.image_size)
     assert (info["device"], info["precision"]) == ("cpu", "fp32")
+    assert info["engine"] == "onnxruntime" == clip.engine  # the default on CPU (tests: test_clip_onnx.py)
     assert info["open_clip_version"]
     assert len(info["mean"]) == len(info["std"]) == 3
     model = clip.torch_model

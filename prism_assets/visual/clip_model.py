@@ -16,7 +16,9 @@ Frames are uint8 RGB. Frames already at the model's input size (the decode pass 
 that way) are only normalized; others are resized (short side to the input size, bicubic with
 antialias) and center-cropped, like open_clip's eval preprocess. On CUDA the model runs in half
 precision through autocast (fp16, or bf16 if asked; open_clip's 'amp' / 'amp_bf16' precision: fp32
-master weights, the mode open_clip's own inference examples and training use); on CPU in fp32.
+master weights, the mode open_clip's own inference examples and training use); on CPU in fp32, by default
+through ONNX Runtime (the image tower exported once and cached; engine `onnxruntime`, see `clip_onnx.py`:
+`models.clip.engine` picks torch | onnxruntime | onnxruntime-int8 per device kind). `info["engine"]` says which.
 
 torch and open_clip are imported lazily (importing open_clip takes tens of seconds), so importing
 this module is cheap. This module imports neither Dagster nor the platform: GPU benchmarks and
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from ..core.store import sha256_file
+from .clip_hub import hf_offline, hub_offline_mode, mute_root_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -51,16 +54,7 @@ INIT_SEED = 0  # random-init weights are drawn from this seed, so dev embeddings
 _HINT = "set models.clip.pretrained to a local checkpoint path, or random_init: true for offline dev"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-
-
-@contextlib.contextmanager
-def _mute_root_errors():
-    previous = logging.root.manager.disable
-    logging.disable(logging.ERROR)
-    try:
-        yield
-    finally:
-        logging.disable(previous)
+ENGINE_KEYS = ("engine", "onnx_dir")  # models.clip keys of the engine (not of the source): see clip_onnx.py
 
 
 class ClipLoadError(RuntimeError):
@@ -98,9 +92,9 @@ class ClipSource:
         """From a profile's `models.clip` dict; PRISM_CLIP_MODEL, PRISM_CLIP_PRETRAINED (empty string
         means no weights) and PRISM_CLIP_RANDOM_INIT (1/true, 0/false) override it."""
         cfg = dict(cfg or {})
-        unknown = sorted(set(cfg) - {"model", "pretrained", "random_init", "cache_dir"})
+        unknown = sorted(set(cfg) - {"model", "pretrained", "random_init", "cache_dir", *ENGINE_KEYS})
         if unknown:
-            raise ValueError(f"unknown models.clip keys {unknown}: expected model, pretrained, random_init, cache_dir")
+            raise ValueError(f"unknown models.clip keys {unknown}: expected model, pretrained, random_init, cache_dir, engine, onnx_dir")
         model = str(cfg.get("model") or cls.model)
         pretrained = cfg.get("pretrained")
         pretrained = str(pretrained) if pretrained not in (None, "") else None
@@ -122,10 +116,12 @@ class ClipSource:
 class ClipModel:
     """A loaded CLIP in eval mode. `info` says which weights it runs on; record it with every output."""
 
-    def __init__(self, model, tokenizer, info: dict, device: str, precision: str):
+    def __init__(self, model, tokenizer, info: dict, device: str, precision: str, image_tower=None):
         import torch
 
         self._model = model
+        self._tower = image_tower  # an OnnxImageTower (normalized pixels -> features) or None: torch's encode_image
+        self.engine: str = info.get("engine", "torch")
         self._tokenizer = tokenizer
         self.info = info
         self.embed_dim: int = int(info["embed_dim"])
@@ -248,8 +244,11 @@ class ClipModel:
         with torch.inference_mode():
             for start in range(0, len(frames), batch_size):
                 x = self._batch(frames[start : start + batch_size])  # resize + normalize in fp32
-                with self._autocast():
-                    feats = self._model.encode_image(x)
+                if self._tower is not None:
+                    feats = torch.from_numpy(self._tower(x.numpy()))
+                else:
+                    with self._autocast():
+                        feats = self._model.encode_image(x)
                 chunks.append(F.normalize(feats.float(), dim=-1).cpu().numpy())
         return np.concatenate(chunks, axis=0).astype(np.float32, copy=False)
 
@@ -277,13 +276,14 @@ class ClipModel:
 
     def __repr__(self) -> str:
         i = self.info
-        return f"ClipModel({i['model']}, weights={i['weights']}, device={i['device']}, precision={i['precision']})"
+        return f"ClipModel({i['model']}, weights={i['weights']}, device={i['device']}, precision={i['precision']}, engine={self.engine})"
 
 
 # -- loading --------------------------------------------------------------------------------------
 
 
-def _resolve(device: str, precision: str | None) -> tuple[str, str]:
+def resolve_device(device: str, precision: str | None) -> tuple[str, str]:
+    """(device, precision) as loading uses them: "auto" resolved; precision defaults to fp16 on CUDA, fp32 on CPU."""
     import torch
 
     device = (device or "cpu").strip()
@@ -320,36 +320,6 @@ def _looks_like_path(p: str) -> bool:
     )
 
 
-def _hf_offline() -> bool:
-    """HF_HUB_OFFLINE as the environment says now (huggingface_hub reads it once, at import)."""
-    v = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    if v.strip().lower() in _TRUE:
-        return True
-    try:
-        from huggingface_hub import constants
-
-        return bool(constants.HF_HUB_OFFLINE)
-    except ImportError:  # pragma: no cover
-        return False
-
-
-@contextlib.contextmanager
-def _hub_offline_mode(offline: bool):
-    """Make huggingface_hub honour an HF_HUB_OFFLINE set after it was imported (so a hub attempt
-    fails at once offline instead of retrying the network)."""
-    if not offline:
-        yield
-        return
-    from huggingface_hub import constants
-
-    before = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        constants.HF_HUB_OFFLINE = before
-
-
 def _plan(source: ClipSource, open_clip) -> tuple[str, str | None, dict]:
     """Validate the source; returns (weights kind, checkpoint path, pretrained tag cfg)."""
     from open_clip import pretrained as oc_pretrained
@@ -369,7 +339,7 @@ def _plan(source: ClipSource, open_clip) -> tuple[str, str | None, dict]:
     tags = open_clip.list_pretrained_tags_by_model(source.model)
     if _clean_tag(p) in {_clean_tag(t) for t in tags}:
         cfg = oc_pretrained.get_pretrained_cfg(source.model, p)
-        if _hf_offline() and not (cfg.get("hf_hub") and oc_pretrained.has_hf_hub()) and cfg.get("url"):
+        if hf_offline() and not (cfg.get("hf_hub") and oc_pretrained.has_hf_hub()) and cfg.get("url"):
             cached = Path(source.cache_dir or os.path.expanduser("~/.cache/clip")) / os.path.basename(cfg["url"])
             if not cached.is_file():
                 raise ClipLoadError(f"{what}: offline (HF_HUB_OFFLINE=1) and the weights are not in the cache at {cached}; {_HINT}")
@@ -389,13 +359,19 @@ def _plan(source: ClipSource, open_clip) -> tuple[str, str | None, dict]:
     )
 
 
-def load_clip(source: ClipSource, device: str = "cpu", precision: str | None = None) -> ClipModel:
+def load_clip(source: ClipSource, device: str = "cpu", precision: str | None = None, engine: Any = None,
+              onnx_dir: str | None = None) -> ClipModel:
     """Load CLIP from `source` on `device` ("cpu", "cuda", "cuda:N" or "auto"). precision defaults
-    to fp16 on CUDA and fp32 on CPU. Raises ClipLoadError (one line) when the weights cannot be loaded."""
+    to fp16 on CUDA and fp32 on CPU. `engine`: the `models.clip.engine` setting (a name, a per-device-kind map or
+    None: onnxruntime on CPU, torch on CUDA; clip_onnx.select_engine); `onnx_dir`: where ONNX exports are cached.
+    Raises ClipLoadError (one line) when the weights cannot be loaded or the engine cannot be built."""
     import open_clip
     import torch
 
-    device, precision = _resolve(device, precision)
+    from .clip_onnx import ONNX_ENGINES, default_onnx_dir, load_onnx_tower, select_engine
+
+    device, precision = resolve_device(device, precision)
+    engine = select_engine(engine, torch.device(device).type)
     kind, ckpt_path, tag_cfg = _plan(source, open_clip)
 
     ckpt_sha = sha256_file(Path(ckpt_path)) if ckpt_path else None
@@ -404,12 +380,12 @@ def load_clip(source: ClipSource, device: str = "cpu", precision: str | None = N
         # e.g. ViT-B-32 'openai' was trained with QuickGELU; open_clip only warns about the mismatch
         extra["force_quick_gelu"] = True
     pretrained_arg = {"hub": source.pretrained, "checkpoint": ckpt_path, "random-init": None}[kind]
-    offline = _hf_offline()
+    offline = hf_offline()
     what = f"cannot load open_clip {source.model} pretrained {source.pretrained!r}"
     try:
         # open_clip reports a failed download with logging.error on the root logger before raising;
         # the failure reaches the user once, as our ClipLoadError, so its own lines are muted here
-        with _hub_offline_mode(offline and kind == "hub"), torch.random.fork_rng(devices=[]), _mute_root_errors():
+        with hub_offline_mode(offline and kind == "hub"), torch.random.fork_rng(devices=[]), mute_root_errors():
             torch.manual_seed(INIT_SEED)
             model = open_clip.create_model(
                 source.model,
@@ -465,28 +441,41 @@ def load_clip(source: ClipSource, device: str = "cpu", precision: str | None = N
         "resize_mode": pp.get("resize_mode", "shortest"),
         "interpolation": pp.get("interpolation", "bicubic"),
         "fill_color": pp.get("fill_color", 0),
+        "engine": engine,
+        "engine_version": f"torch {torch.__version__}",
     }
+    tower = None
+    if engine in ONNX_ENGINES:
+        tower = load_onnx_tower(model, source.model, engine, cache_dir=onnx_dir or default_onnx_dir(source.cache_dir),
+                                image_size=info["image_size"], mean=info["mean"], std=info["std"])
+        info.update(tower.info())
     if kind == "random-init":
         log.warning("CLIP %s runs on RANDOM-INIT weights (seed %d): embeddings are not semantically meaningful", source.model, INIT_SEED)
     else:
-        log.info("CLIP %s loaded from %s on %s (%s)", source.model, weights, device, precision)
+        log.info("CLIP %s loaded from %s on %s (%s, engine %s)", source.model, weights, device, precision, engine)
     tokenizer = open_clip.get_tokenizer(source.model, cache_dir=source.cache_dir)
-    return ClipModel(model, tokenizer, info, device=device, precision=precision)
+    return ClipModel(model, tokenizer, info, device=device, precision=precision, image_tower=tower)
 
 
 _CACHE_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)
-def _get_clip_cached(source: ClipSource, device: str, precision: str) -> ClipModel:
-    return load_clip(source, device=device, precision=precision)
+def _get_clip_cached(source: ClipSource, device: str, precision: str, engine: str, onnx_dir: str | None) -> ClipModel:
+    return load_clip(source, device=device, precision=precision, engine=engine, onnx_dir=onnx_dir)
 
 
-def get_clip(source: ClipSource, device: str = "auto", precision: str | None = None) -> ClipModel:
-    """The process-wide CLIP for (source, device, precision): loaded once per process."""
-    device, precision = _resolve(device, precision)
+def get_clip(source: ClipSource, device: str = "auto", precision: str | None = None, engine: Any = None,
+             onnx_dir: str | None = None) -> ClipModel:
+    """The process-wide CLIP for (source, device, precision, engine): loaded once per process."""
+    import torch
+
+    from .clip_onnx import select_engine
+
+    device, precision = resolve_device(device, precision)
+    engine = select_engine(engine, torch.device(device).type)
     with _CACHE_LOCK:
-        return _get_clip_cached(source, device, precision)
+        return _get_clip_cached(source, device, precision, engine, onnx_dir)
 
 
 get_clip.cache_clear = _get_clip_cached.cache_clear  # type: ignore[attr-defined]

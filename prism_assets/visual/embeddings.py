@@ -1,9 +1,16 @@
 """CLIP embeddings of a title: `embeddings` (every embedding sample and keyframe, on the GPU pool)
 and `shot_embeddings` (per shot, the mean of its embeddings; a cheap table step).
 
+Each distinct picture is embedded once: a keyframe taken from the embedding samples, repeated black or still frames
+(identical JPEG bytes) share one embedding; every sample and keyframe still has its row. The engine (torch or
+onnxruntime, `models.clip.engine`) is recorded in the model info (`engine`) and the step's metadata.
+
     frame_samples + shots + keyframes -> embeddings   (pool: gpu, ClipModelResource)
     embeddings + shots -> shot_embeddings
 """
+
+import hashlib
+import time
 
 import numpy as np
 import pandas as pd
@@ -13,9 +20,26 @@ from ..core.signal import Output, Result, Signal, SignalContext
 from .assets import DOMAIN, VISUAL_SCHEMA_VERSION, producer, with_attrs
 from .checks import EMB_RULES, SHOT_EMB_RULES
 from .clip import ClipLoadError
-from .packs import PacksMissingError, pack_paths, read_pack_image
+from .packs import PacksMissingError, pack_paths, read_pack_bytes, read_pack_image
 
 EMBEDDINGS_CODE_VERSION = "embeddings-1"
+
+
+def unique_pictures(items: list[tuple], packs: dict) -> tuple[list[int], np.ndarray]:
+    """(first item of each distinct picture, item -> distinct picture index). Pictures are the same when their JPEG
+    bytes are (blake2b): a keyframe that is an embedding sample, repeated black or still frames. Identical bytes
+    decode to identical pixels, so sharing their embedding changes nothing."""
+    first: dict[tuple, int] = {}
+    unique: list[int] = []
+    src = np.zeros(len(items), dtype=np.int64)
+    for i, it in enumerate(items):
+        data = read_pack_bytes(packs[it[3]], it[4], it[5])
+        key = (len(data), hashlib.blake2b(data, digest_size=16).digest())
+        if key not in first:
+            first[key] = len(unique)
+            unique.append(i)
+        src[i] = first[key]
+    return unique, src
 
 
 def compute_embeddings(sc: SignalContext, frame_samples: pd.DataFrame, shots: pd.DataFrame, keyframes: pd.DataFrame) -> Result:
@@ -27,14 +51,17 @@ def compute_embeddings(sc: SignalContext, frame_samples: pd.DataFrame, shots: pd
     items = [("sample", r.frame, r.t_s, r.pack, r.offset, r.length) for r in samples.itertuples()]
     items += [("keyframe", r.frame, r.t_s, r.pack, r.offset, r.length) for r in keyframes.itertuples()]
     starts = shots["start_frame"].to_numpy()
+    unique, src = unique_pictures(items, packs)
     embs = []
     bs = clip.batch_size
-    for i in range(0, len(items), bs):
-        chunk = items[i : i + bs]
-        imgs = [read_pack_image(packs[it[3]], it[4], it[5]) for it in chunk]
+    t0 = time.monotonic()
+    for i in range(0, len(unique), bs):
+        imgs = [read_pack_image(packs[items[j][3]], items[j][4], items[j][5]) for j in unique[i : i + bs]]
         embs.append(model.encode_images(imgs, batch_size=bs))
-        sc.log.debug(f"{title_id}: embedded {min(len(items), i + bs)}/{len(items)}")
-    emb = np.concatenate(embs) if embs else np.zeros((0, model.embed_dim), np.float32)
+        sc.log.debug(f"{title_id}: embedded {min(len(unique), i + bs)}/{len(unique)} distinct pictures")
+    seconds = time.monotonic() - t0
+    uniq_emb = np.concatenate(embs) if embs else np.zeros((0, model.embed_dim), np.float32)
+    emb = uniq_emb[src] if len(items) else uniq_emb
     frames = np.array([it[1] for it in items], dtype=np.int64)
     shot_idx = np.searchsorted(starts, frames, side="right") - 1 if len(frames) else np.zeros(0, np.int64)
     info = dict(model.info)
@@ -43,12 +70,14 @@ def compute_embeddings(sc: SignalContext, frame_samples: pd.DataFrame, shots: pd
         "kind": [it[0] for it in items], "frame": frames, "t_s": [float(it[2]) for it in items],
         "shot_index": shot_idx.astype(np.int64), "model": label, "embedding": list(emb.astype(np.float32)),
     })
-    df = with_attrs(df, producer(sc, EMBEDDINGS_CODE_VERSION, model=info, expected_rows=len(samples) + len(keyframes)))
+    pictures = {"pictures": len(items), "embedded": len(unique), "duplicates_skipped": len(items) - len(unique)}
+    df = with_attrs(df, producer(sc, EMBEDDINGS_CODE_VERSION, model=info, expected_rows=len(samples) + len(keyframes), pictures=pictures))
     sc.provenance = info
     if not info.get("weights_trained"):
         sc.log.warning(f"{title_id}: embeddings from {label}: weights are NOT trained (offline dev profile); not semantically meaningful")
     return Result(df, metadata={"rows": len(df), "model": label, "weights_trained": bool(info.get("weights_trained")), "device": info.get("device"),
-                                "embed_dim": int(model.embed_dim), "producer": MetadataValue.json(info)})
+                                "engine": info.get("engine", "torch"), **pictures, "encode_seconds": round(seconds, 3),
+                                "images_per_s": round(len(unique) / seconds, 1) if seconds > 0 and unique else 0.0, "embed_dim": int(model.embed_dim), "producer": MetadataValue.json(info)})
 
 
 EMBEDDINGS = Signal(
