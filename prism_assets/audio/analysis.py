@@ -1,11 +1,16 @@
 """`audio_analysis` (audio.json): per track, language tag vs the language decided on its speech (null
 without enough speech: no guess), loudness (integrated,
-LRA, true peak, dialogue-gated), speech ratio and speech / music / silence segments.
+LRA, true peak, dialogue-gated), speech ratio and speech / music / silence segments; for tracks of
+two channels or more the audio pass's channel report (per-channel levels, speech modulation, pair
+correlations, LFE band, stereo downmix against the stereo track) and its QC events (`events`:
+`channel_silent`, `channel_swap`, `downmix_mismatch`; audio/channels.py), which join the title's
+QC verdict (`Output.qc_events`).
 
     source_video + audio_stats + audio_loudness + transcript -> audio_analysis
 """
 
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -13,11 +18,12 @@ from dagster import MetadataValue
 
 from ..core.signal import Output, Result, Signal, SignalContext
 from .assets import DOMAIN, producer
+from .channels import ChannelThresholds, channel_events, downmix_events
 from .checks import ANALYSIS_RULES
 from .decode import AUDIO_SCHEMA_VERSION
 from .loudness import gated_loudness
 
-ANALYSIS_CODE_VERSION = "audio-analysis-3"  # 3: digital_silence per track
+ANALYSIS_CODE_VERSION = "audio-analysis-4"  # 4: channel report, dispositions, channel and downmix QC events; 3: digital_silence per track
 MIN_SPEECH_S = 5.0  # a language is decided on at least this much VAD speech: below it, null (no guess)
 MIN_LANGUAGE_PROBABILITY = 0.5
 
@@ -108,6 +114,10 @@ def compute_audio_analysis(sc: SignalContext, source_video: dict, audio_stats: p
     silence_dbfs = float(cfg.get("silence_dbfs", -60.0))
     min_silence_s = float(cfg.get("min_silence_s", 0.5))
     speech_gap_s = float(cfg.get("speech_gap_s", 1.2))
+    try:
+        chan_th = ChannelThresholds.from_config(cfg.get("channels"))
+    except (TypeError, ValueError) as exc:
+        raise sc.fail(f"audio.analysis channels: {exc}") from None
     ptracks = audio_stats.attrs.get("producer", {}).get("tracks", [])
     tr_by = {t["track"]: t for t in transcript.get("tracks", [])}
     probe = {a.get("index"): a for a in source_video.get("audio_tracks") or []}
@@ -147,21 +157,27 @@ def compute_audio_analysis(sc: SignalContext, source_video: dict, audio_stats: p
             "silent": silent,
             "digital_silence": bool(len(st) and st["digital_zero"].all()),  # every 10 ms window all zero
             "segments": segs,
+            "title": t.get("title"), "handler_name": t.get("handler_name"), "dispositions": list(t.get("dispositions") or []),
+            "channel_layout_assumed": bool(t.get("channel_layout_assumed")), "dialogue_source": t.get("dialogue_source", "mix"),
+            "channel_report": t.get("channel_report"), "downmix": t.get("downmix"),
         })
+    events = [e for tr in out for e in channel_events(tr, chan_th) + downmix_events(tr, chan_th)]
     doc = {
         "schema_version": AUDIO_SCHEMA_VERSION,
         "title_id": title_id,
         "producer": producer(sc, ANALYSIS_CODE_VERSION, model={
             "loudness": "prism R128 meter (BS.1770-4 K-weighting via pyloudnorm coefficients, Tech 3342 LRA, 4x true peak)",
             "speech": "transcript VAD (whisperx pyannote)", "language": (transcript.get("model") or {}).get("language_detection")},
-            silence_dbfs=silence_dbfs, min_silence_s=min_silence_s, speech_gap_s=speech_gap_s, dialogue_gate="BS.1770-4 gating of the 400 ms blocks centred in VAD speech"),
+            silence_dbfs=silence_dbfs, min_silence_s=min_silence_s, speech_gap_s=speech_gap_s, dialogue_gate="BS.1770-4 gating of the 400 ms blocks centred in VAD speech",
+            channels=asdict(chan_th)),
         "no_audio": not ptracks,
         "tracks": out,
+        "events": events,
     }
     sc.provenance = doc["producer"]["model"]
     cols = ["track", "language_tag", "language", "detected_language", "integrated_lufs", "dialogue_lufs", "true_peak_dbtp", "speech_ratio", "silent"]
     table = pd.DataFrame([{k: t[k] for k in cols} for t in out], columns=cols)
-    return Result(doc, table=table, metadata={"tracks": len(out), "no_audio": doc["no_audio"],
+    return Result(doc, table=table, metadata={"tracks": len(out), "no_audio": doc["no_audio"], "qc_events": len(events),
                                               "integrated_lufs": MetadataValue.json([t["integrated_lufs"] for t in out]),
                                               "languages": MetadataValue.json([t["language"] for t in out])})
 
@@ -170,7 +186,8 @@ AUDIO_ANALYSIS = Signal(
     name="audio_analysis", domain=DOMAIN, code_version=ANALYSIS_CODE_VERSION, inputs=("source_video", "audio_stats", "audio_loudness", "transcript"),
     compute=compute_audio_analysis,
     description="Per audio track: container language tag vs detected language, EBU R128 loudness (integrated, LRA, true peak, "
-    "dialogue-gated), speech ratio, speech/music/silence segments. Exported as audio.json.",
+    "dialogue-gated), speech ratio, speech/music/silence segments, channel report (silent, swapped channels, downmix vs stereo: "
+    "QC events). Exported as audio.json.",
     outputs=(Output("audio_analysis", AUDIO_SCHEMA_VERSION, "titles/<title_id>/audio_analysis.json (exported as audio.json)",
-                    kinds=("json",), rules=ANALYSIS_RULES, export="audio.json"),),
+                    kinds=("json",), rules=ANALYSIS_RULES, export="audio.json", qc_events=lambda doc: (doc or {}).get("events") or []),),
 )

@@ -49,7 +49,8 @@ def compute_audio_pass(sc: SignalContext, source_video: dict) -> dict[str, Resul
     speech_main = {"schema_version": AUDIO_SCHEMA_VERSION, "sample_rate": 16000, "format": "wav pcm_s16le mono",
                    "producer": {k: v for k, v in prod.items() if k != "pass_meta"},
                    "tracks": [{"track": t["track"], "file": f"speech_{t['track']}.wav", "start_s": t["start_s"],
-                               "duration_s": t["duration_s"], "samples": t["speech_samples"]} for t in tracks if t["decoded"]]}
+                               "duration_s": t["duration_s"], "samples": t["speech_samples"], "dialogue_source": t.get("dialogue_source", "mix"),
+                               "dialogue_file": t.get("dialogue_file") or f"speech_{t['track']}.wav"} for t in tracks if t["decoded"]]}
     speech = Bundle(speech_main, files=dict(ap.speech_files))
     if ap.meta["decode_errors"]:
         sc.log.warning(f"{title_id}: {ap.meta['decode_errors']} audio packets failed to decode (skipped)")
@@ -98,9 +99,10 @@ def compute_transcript(sc: SignalContext, audio_speech: dict) -> Result:
         info = lw.info
         paths = sc.storage.stage_bundle("audio_speech", title_id, "speech")
         for t in tracks_in:
-            if t["file"] not in paths:
-                raise sc.fail(f"audio_speech has no {t['file']} (re-run audio_pass)")
-            audio = load_wav16(paths[t["file"]], mmap=True)
+            wav = t.get("dialogue_file") or t["file"]  # the centre channel of a multichannel track that has one (decode.py)
+            if wav not in paths:
+                raise sc.fail(f"audio_speech has no {wav} (re-run audio_pass)")
+            audio = load_wav16(paths[wav], mmap=True)
             r = transcribe_audio(lw, audio, offset_s=t["start_s"] or 0.0)
             sc.log.info(f"{title_id}: track {t['track']}: {len(r['segments'])} segments, language {r['language']} "
                         f"({r['language_probability']}), {r['seconds']}s for {r['audio_seconds']}s of audio")

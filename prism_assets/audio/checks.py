@@ -90,11 +90,15 @@ def _speech_files(b: Bundle):
         expect = t["duration_s"] * 16000
         if abs(t["samples"] - expect) > max(0.01 * expect, 1600):
             problems.append(f"track {t['track']}: {t['samples']} samples for {t['duration_s']:.2f}s")
+        dialogue = t.get("dialogue_file") or t["file"]
+        if dialogue != t["file"] and (not isinstance(b.files, dict) or b.files.get(dialogue) is None):
+            problems.append(f"track {t['track']}: dialogue file {dialogue} missing")
     return not problems, {"tracks": len(tracks), "problems": problems}
 
 
 SPEECH_RULES = (
-    checks.CheckRule("speech_file_per_track", "One 16 kHz mono WAV per decoded track, as long as the track (±1 %).", _speech_files, blocking=True),
+    checks.CheckRule("speech_file_per_track", "One 16 kHz mono WAV per decoded track, as long as the track (±1 %); its dialogue WAV (the centre) when it names one.",
+                     _speech_files, blocking=True),
 )
 
 
@@ -184,9 +188,25 @@ def _an_tag(a: dict):
     return not mism, {"mismatches": mism}
 
 
+CHANNEL_EVENT_KINDS = ("channel_silent", "channel_swap", "downmix_mismatch")
+
+
+def _an_events(a: dict):
+    """audio.json's QC events (channels.py): known kinds and severities, on a track of the document, start <= end."""
+    tracks = {t["track"] for t in a["tracks"]}
+    bad = [f"{e.get('kind')} on track {e.get('track')}" for e in a.get("events") or []
+           if e.get("kind") not in CHANNEL_EVENT_KINDS or e.get("severity") not in ("info", "warn", "fail") or e.get("track") not in tracks
+           or not (_finite(e.get("start_s")) and _finite(e.get("end_s")) and e["start_s"] <= e["end_s"])]
+    counts: dict[str, int] = {}
+    for e in a.get("events") or []:
+        counts[e.get("kind")] = counts.get(e.get("kind"), 0) + 1
+    return not bad, {"events": counts, "bad": bad[:10]}
+
+
 ANALYSIS_RULES = (
     checks.CheckRule("loudness_finite", "Loudness values are finite, or null with silent: true.", _an_loudness),
     checks.CheckRule("segments_non_overlapping", "Speech/music/silence segments are well formed, in order, non-overlapping, inside the track.", _an_segments),
     checks.CheckRule("language_present", "Every track with speech (> 5 %) has a detected language.", _an_language),
     checks.CheckRule("language_tag_matches", "The container language tag agrees with the detected language.", _an_tag, severity=AssetCheckSeverity.WARN),
+    checks.CheckRule("channel_events_valid", "Channel and downmix QC events have known kinds and severities, lie on a track, start <= end.", _an_events),
 )

@@ -10,7 +10,19 @@ handed to each consumer and dropped, so memory is O(chunk), never O(title):
   peak, sample peak and the 400 ms block powers -> `audio_loudness`;
 - speech signal: resampled ONCE by libswresample to 16 kHz mono (the downmix is swresample's
   default matrix, LFE dropped) and streamed to `speech_<track>.wav` (16-bit PCM) for the
-  transcript step.
+  transcript step;
+- channels (tracks of 2 or more channels, `channels.ChannelMeter`): per-channel levels, speech
+  modulation, pair correlations, the LFE's share above 200 Hz and the stereo downmix's loudness
+  -> the track's `channel_report` (silent / swapped channel QC in audio_analysis); at the end each
+  multichannel track's downmix is compared with the title's stereo track (`downmix`);
+- dialogue (tracks whose layout has a centre, `dialogue_source` auto or centre): the centre channel
+  alone, resampled to 16 kHz mono beside the mix into `dialogue_<track>.wav`. At the end, `auto`
+  keeps it when the channel report says the centre carries the dialogue (not silent, no other
+  channel more speech-like), else drops it and the dialogue source is the mix; the transcript reads
+  `dialogue_file`. Everything else (dub sync, fingerprints, diarization) reads the mix WAV.
+
+A layout the decoder does not name (unspecified order) is taken as ffmpeg's default for the channel
+count (`loudness.layout_names`), said by `channel_layout_assumed`.
 
 Times are seconds from the video's start: a track's `start_s` is its first decoded frame time
 minus the video stream's start time (negative when audio starts before the picture, e.g. AAC
@@ -29,9 +41,10 @@ import numpy as np
 import pandas as pd
 
 from ..core.config import known_settings
-from .loudness import R128Meter, channel_weights
+from .channels import ChannelMeter, centre_is_dialogue, compare_downmix
+from .loudness import R128Meter, channel_weights, layout_names
 
-AUDIO_PASS_CODE_VERSION = "audio-pass-1"
+AUDIO_PASS_CODE_VERSION = "audio-pass-2"  # 2: channel report, downmix, dialogue (centre) WAV, dispositions
 AUDIO_SCHEMA_VERSION = "1.0"
 SPEECH_RATE = 16000
 STATS_COLUMNS = {"track": "int32", "t_s": "float64", "dur_s": "float32", "peak": "float32", "rms": "float32", "digital_zero": "bool"}
@@ -46,10 +59,22 @@ class AudioPassConfig:
     window_s: float = 0.01  # audio_stats window
     chunk_s: float = 1.0  # decoded audio handed to the consumers at a time
     max_seconds: float | None = None  # stop after this much audio (benchmarks); None = whole title
+    dialogue_source: str = "auto"  # auto (the centre when it carries the dialogue) | centre (whenever there is one) | mix
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "AudioPassConfig":
-        return cls(**known_settings(cls, cfg, "audio.pass settings"))
+        c = cls(**known_settings(cls, cfg, "audio.pass settings"))
+        if c.dialogue_source not in ("auto", "centre", "mix"):
+            raise ValueError(f"audio.pass dialogue_source {c.dialogue_source!r}: one of auto, centre, mix")
+        return c
+
+
+def dispositions(stream) -> list[str]:
+    """The stream's container dispositions by name (default, comment, visual_impaired, ...)."""
+    import av
+
+    d = getattr(stream, "disposition", None)
+    return [f.name for f in av.stream.Disposition if d is not None and f.value and (d & f) == f] if d is not None else []
 
 
 def _lang(stream) -> str | None:
@@ -164,28 +189,60 @@ class _Track:
     names: list = field(default_factory=list)
     decode_errors: int = 0
     format_changes: int = 0
+    dialogue_source: str = "auto"
+    assumed: bool = False
+    chan: ChannelMeter | None = None
+    centre: int | None = None  # index of FC when a dialogue WAV is written
+    to_dialogue: object = None
+    dwav: wave.Wave_write | None = None
+    dialogue_samples: int = 0
+
+    def _open_wav(self, name: str) -> wave.Wave_write:
+        w = wave.open(str(self.out_dir / name), "wb")
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SPEECH_RATE)
+        return w
 
     def open(self, frame) -> None:
         import av
 
         self.rate = int(frame.sample_rate)
-        self.names = [c.name for c in frame.layout.channels]
-        self.channels = len(self.names)
+        self.channels = len(frame.layout.channels)
+        self.names, self.assumed = layout_names([c.name for c in frame.layout.channels], self.channels)
         self.to_speech = av.AudioResampler(format="flt", layout="mono", rate=SPEECH_RATE)
         self.windows = _Windows(self.rate, self.window_s)
         self.meter = R128Meter(self.rate, channel_weights(self.names))
-        path = self.out_dir / f"speech_{self.track}.wav"
-        self.wav = wave.open(str(path), "wb")
-        self.wav.setnchannels(1)
-        self.wav.setsampwidth(2)
-        self.wav.setframerate(SPEECH_RATE)
-        self.info["speech_file"] = path.name
+        self.chan = ChannelMeter(self.rate, self.names) if self.channels >= 2 else None
+        self.wav = self._open_wav(f"speech_{self.track}.wav")
+        self.info["speech_file"] = f"speech_{self.track}.wav"
+        if self.dialogue_source != "mix" and self.channels > 2 and "FC" in self.names:
+            self.centre = self.names.index("FC")
+            self.to_dialogue = av.AudioResampler(format="flt", layout="mono", rate=SPEECH_RATE)
+            self.dwav = self._open_wav(f"dialogue_{self.track}.wav")
+
+    @staticmethod
+    def _pcm16(frames) -> tuple[bytes, int]:
+        a = np.concatenate([f.to_ndarray().reshape(-1) for f in frames]) if frames else np.zeros(0, np.float32)
+        return (np.clip(a, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes(), len(a)
 
     def _write_speech(self, frames) -> None:
-        for f in frames:
-            a = f.to_ndarray().reshape(-1)
-            self.wav.writeframes((np.clip(a, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes())
-            self.speech_samples += len(a)
+        data, n = self._pcm16(frames)
+        self.wav.writeframes(data)
+        self.speech_samples += n
+
+    def _write_dialogue(self, centre: np.ndarray | None) -> None:
+        import av
+
+        if centre is None:
+            frames = self.to_dialogue.resample(None)
+        else:
+            f = av.AudioFrame.from_ndarray(np.ascontiguousarray(centre[None, :], dtype=np.float32), format="fltp", layout="mono")
+            f.sample_rate = self.rate
+            frames = self.to_dialogue.resample(f)
+        data, n = self._pcm16(frames)
+        self.dwav.writeframes(data)
+        self.dialogue_samples += n
 
     def add(self, frame, chunk_samples: int) -> None:
         if self.windows is None:
@@ -197,6 +254,8 @@ class _Track:
             self.format_changes += 1  # mid-stream change: not measurable as one signal; skip the frame
             return
         a = frame_to_float(frame)  # (channels, n) float32
+        if self.dwav is not None:
+            self._write_dialogue(a[self.centre])
         self.pending.append(a)
         self.pending_n += a.shape[1]
         if self.pending_n >= chunk_samples:
@@ -209,6 +268,8 @@ class _Track:
             self.samples += x.shape[1]
             self.windows.feed(x)
             self.meter.feed(x)
+            if self.chan is not None:
+                self.chan.feed(x)
         if final and self.windows is not None:
             self.windows.feed(np.zeros((self.channels, 0), np.float32), final=True)
 
@@ -218,6 +279,16 @@ class _Track:
         self.flush(final=True)
         self._write_speech(self.to_speech.resample(None))
         self.wav.close()
+        report = self.chan.report() if self.chan is not None else None
+        self.info.update(channel_report=report, channel_layout_assumed=self.assumed, dialogue_source="mix",
+                         dialogue_file=f"speech_{self.track}.wav")
+        if self.dwav is not None:
+            self._write_dialogue(None)
+            self.dwav.close()
+            if self.dialogue_source == "centre" or centre_is_dialogue(report):
+                self.info.update(dialogue_source="centre", dialogue_file=f"dialogue_{self.track}.wav", dialogue_samples=self.dialogue_samples)
+            else:
+                (self.out_dir / f"dialogue_{self.track}.wav").unlink(missing_ok=True)
 
 
 @dataclass
@@ -251,13 +322,14 @@ def run_audio_pass(path: str | Path, workdir: str | Path, cfg: AudioPassConfig |
             video_start = container.start_time / 1e6
         else:
             video_start = 0.0
-        tracks = [_Track(i, s, workdir, cfg.window_s) for i, s in enumerate(audios)]
+        tracks = [_Track(i, s, workdir, cfg.window_s, dialogue_source=cfg.dialogue_source) for i, s in enumerate(audios)]
         by_index = {s.index: t for s, t in zip(audios, tracks)}
         for t in tracks:
             s = t.stream
             cc = s.codec_context
             t.info = {"track": t.track, "stream_index": s.index, "codec": cc.name if cc else None,
-                      "language_tag": _lang(s), "title": (s.metadata or {}).get("title")}
+                      "language_tag": _lang(s), "title": (s.metadata or {}).get("title"),
+                      "handler_name": (s.metadata or {}).get("handler_name"), "dispositions": dispositions(s)}
             s.thread_type = "AUTO"
         last_report = time.perf_counter()
         if audios:
@@ -298,6 +370,9 @@ def run_audio_pass(path: str | Path, workdir: str | Path, cfg: AudioPassConfig |
                                   "t_s": start_s + r.block_start_sample / t.rate,
                                   "power": r.block_power.astype(np.float64)}))
         speech[f"speech_{t.track}.wav"] = workdir / f"speech_{t.track}.wav"
+        if infos[-1]["dialogue_source"] == "centre":
+            speech[infos[-1]["dialogue_file"]] = workdir / infos[-1]["dialogue_file"]
+    _downmix(tracks, infos)
     stats_df = pd.concat(stats, ignore_index=True) if stats else _empty_stats()
     stats_df = stats_df.astype(STATS_COLUMNS)
     loud_df = pd.concat(loud, ignore_index=True) if loud else pd.DataFrame({"track": pd.Series([], dtype="int32"),
@@ -308,3 +383,22 @@ def run_audio_pass(path: str | Path, workdir: str | Path, cfg: AudioPassConfig |
             "audio_seconds": round(total, 3), "realtime_factor": round(secs / total, 5) if total else None,
             "decode_errors": sum(t.decode_errors for t in tracks), "config": asdict(cfg)}
     return AudioPassResult(stats_df, loud_df, infos, speech, meta)
+
+
+def _downmix(tracks: list[_Track], infos: list[dict]) -> None:
+    """Each multichannel track's stereo downmix against the title's stereo track (channels.compare_downmix),
+    into its info's `downmix` (None for other tracks, or without a stereo track)."""
+    multi, stereo = {}, {}
+    for t, i in zip(tracks, infos):
+        i.setdefault("downmix", None)
+        if not i.get("decoded"):
+            continue
+        if t.chan is not None and t.chan.downmix is not None:
+            multi[t.track] = {"blocks": t.chan.downmix_blocks(), "start_s": i["start_s"], "language": i.get("language_tag")}
+        elif t.channels == 2:
+            stereo[t.track] = {"blocks": t.meter.result().block_power, "start_s": i["start_s"], "language": i.get("language_tag"),
+                               "integrated_lufs": i.get("integrated_lufs")}
+    if not multi or not stereo:
+        return
+    for k, d in compare_downmix(multi, stereo).items():
+        infos[next(n for n, t in enumerate(tracks) if t.track == k)]["downmix"] = d

@@ -15,8 +15,15 @@ keeps only O(duration / 100 ms) numbers, never the signal:
   (`scipy.signal.upfirdn`, 32 taps per phase), maximum |sample| over the oversampled signal;
 - sample peak: maximum |sample|.
 
+Multichannel: the weights come from the channel names the decoder reports for the track's layout
+(PyAV `frame.layout.channels`: FL FR FC LFE BL BR for 5.1, SL SR for 5.1(side), FL FR FC LFE BL BR
+SL SR for 7.1), the same names ffmpeg's `ebur128` filter weights by. A track whose layout is not
+known (an unspecified order, e.g. a raw 6-channel stream) gets ffmpeg's default layout for its
+channel count (`layout_names`: 5.1 for 6, 7.1 for 8), as libswresample assumes when it downmixes.
+
 Validated against pyloudnorm, ffmpeg `ebur128=peak=true` and synthesized EBU Tech 3341 tones
-(prism_assets_tests/test_audio.py, benchmarks/audio_benchmark.py).
+(prism_assets_tests/test_audio.py, benchmarks/audio_benchmark.py); 5.1 with loud surrounds against
+ffmpeg and against an unweighted sum (prism_assets_tests/test_audio_tracks_kinds.py).
 """
 
 from __future__ import annotations
@@ -33,6 +40,24 @@ LRA_REL_GATE_LU = -20.0
 OVERSAMPLE = 4
 TP_TAPS_PER_PHASE = 32
 SURROUND_WEIGHT = 1.41
+SURROUNDS = ("BL", "BR", "SL", "SR", "BC", "TBL", "TBR", "SDL", "SDR", "LS", "RS")
+# ffmpeg's default layout per channel count (av_channel_layout_default), for tracks whose order is unknown
+DEFAULT_LAYOUTS = {1: ["FC"], 2: ["FL", "FR"], 3: ["FL", "FR", "LFE"], 4: ["FL", "FR", "FC", "BC"], 5: ["FL", "FR", "FC", "BL", "BR"],
+                   6: ["FL", "FR", "FC", "LFE", "BL", "BR"], 7: ["FL", "FR", "FC", "LFE", "BC", "SL", "SR"],
+                   8: ["FL", "FR", "FC", "LFE", "BL", "BR", "SL", "SR"]}
+_KNOWN = {"FL", "FR", "FC", "LFE", "LFE2", "BL", "BR", "BC", "SL", "SR", "FLC", "FRC", "TC", "TFL", "TFC", "TFR", "TBL", "TBC", "TBR",
+          "WL", "WR", "SDL", "SDR", "TSL", "TSR", "BFC", "BFL", "BFR", "DL", "DR", "LS", "RS"}
+
+
+def layout_names(names: list[str] | None, channels: int) -> tuple[list[str], bool]:
+    """(channel names, assumed): the decoder's names when they are known channels, else ffmpeg's default
+    layout for the channel count (assumed = True), else the names as given."""
+    names = [(n or "").upper() for n in (names or [])]
+    if len(names) == channels and names and all(n in _KNOWN for n in names):
+        return names, False
+    if channels in DEFAULT_LAYOUTS:
+        return list(DEFAULT_LAYOUTS[channels]), True
+    return names if len(names) == channels else [""] * channels, False
 
 
 def channel_weights(names: list[str]) -> np.ndarray:
@@ -42,7 +67,7 @@ def channel_weights(names: list[str]) -> np.ndarray:
         n = (n or "").upper()
         if "LFE" in n:
             w.append(0.0)
-        elif n in ("BL", "BR", "SL", "SR", "BC", "TBL", "TBR", "SDL", "SDR", "LS", "RS"):
+        elif n in SURROUNDS:
             w.append(SURROUND_WEIGHT)
         else:
             w.append(1.0)
@@ -117,6 +142,7 @@ class R128Result:
 class R128Meter:
     rate: int
     weights: np.ndarray
+    true_peak: bool = True  # False: loudness only (a downmix meter: no oversampling cost)
     _stages: list = field(default_factory=list, repr=False)
     _zi: list = field(default_factory=list, repr=False)
     _sub_energy: list = field(default_factory=list, repr=False)
@@ -145,14 +171,14 @@ class R128Meter:
         if x.shape[1] == 0:
             return
         self._peak = max(self._peak, float(np.max(np.abs(x))))
-        # true peak: polyphase 4x interpolation, continuity from the previous chunk's tail
-        xx = np.concatenate([self._tp_tail, x], axis=1)
-        y = upfirdn(self._tp_h, xx, up=OVERSAMPLE, axis=1)
-        lo = OVERSAMPLE * TP_TAPS_PER_PHASE
-        hi = OVERSAMPLE * xx.shape[1]
-        if hi > lo:
-            self._tp_max = max(self._tp_max, float(np.max(np.abs(y[:, lo:hi]))))
-        self._tp_tail = xx[:, -TP_TAPS_PER_PHASE:].astype(np.float32)
+        if self.true_peak:  # polyphase 4x interpolation, continuity from the previous chunk's tail
+            xx = np.concatenate([self._tp_tail, x], axis=1)
+            y = upfirdn(self._tp_h, xx, up=OVERSAMPLE, axis=1)
+            lo = OVERSAMPLE * TP_TAPS_PER_PHASE
+            hi = OVERSAMPLE * xx.shape[1]
+            if hi > lo:
+                self._tp_max = max(self._tp_max, float(np.max(np.abs(y[:, lo:hi]))))
+            self._tp_tail = xx[:, -TP_TAPS_PER_PHASE:].astype(np.float32)
         # K-weighting with carried state
         y = x.astype(np.float64)
         for i, (b, a, g) in enumerate(self._stages):
@@ -206,7 +232,7 @@ class R128Meter:
 def measure(x: np.ndarray, rate: int, channel_names: list[str] | None = None, chunk: int = 48000) -> R128Result:
     """Convenience: meter a whole (channels, n) signal in chunks (tests, benchmark)."""
     x = np.atleast_2d(x)
-    names = channel_names or (["FL", "FR", "FC", "LFE", "BL", "BR"][: x.shape[0]] if x.shape[0] > 1 else ["FC"])
+    names, _ = layout_names(channel_names, x.shape[0])
     m = R128Meter(rate, channel_weights(names))
     for i in range(0, x.shape[1], chunk):
         m.feed(np.ascontiguousarray(x[:, i : i + chunk], dtype=np.float32))

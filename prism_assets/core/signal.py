@@ -238,7 +238,8 @@ def run_signal(sig: Signal, policy: Policy, context, inputs: dict, qc_sources: d
             sc = SignalContext(context=context, signal=sig, storage=res.storage, catalog=catalog, profile=res.profile,
                                model=getattr(res, sig.model) if sig.model else None, resources={k: getattr(res, k) for k in sig.resources})
             scratch = sc.scratch
-            contributed = {k: inputs.pop(k) for k in list(inputs) if k in qc_sources and k not in sig.inputs}
+            # a contributor the signal also reads (QC's audio_analysis) stays an input as well
+            contributed = {k: inputs[k] if k in sig.inputs else inputs.pop(k) for k in list(inputs) if k in qc_sources}
             for name, value in contributed.items():
                 sc.qc_events[name] = list(qc_sources[name](value) or [])
             yield from _outputs_and_checks(sig, policy, context, inputs, sc, catalog)

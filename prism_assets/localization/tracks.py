@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..audio.analysis import iso639_1
-from .roles import TrackEvidence, decide_roles
+from .roles import TrackEvidence, decide_roles, described_evidence
 from .sync import measure
 
 SR = 16000
@@ -53,7 +53,8 @@ def evidence(analysis_tracks: list[dict], transcript_tracks: list[dict], probe_t
         out.append(TrackEvidence(index=a["track"], duration_s=float(a.get("duration_s") or 0.0), speech_s=speech_seconds(t.get("speech_regions")),
                                  container_language=a.get("language_tag"), title=p.get("title"), default=bool(p.get("default")),
                                  detected_language=t.get("language"), language_probability=t.get("language_probability"),
-                                 silent=bool(a.get("silent")), digital_silence=bool(a.get("digital_silence"))))
+                                 silent=bool(a.get("silent")), digital_silence=bool(a.get("digital_silence")),
+                                 handler_name=a.get("handler_name"), dispositions=tuple(a.get("dispositions") or ())))
     return out
 
 
@@ -111,6 +112,19 @@ def align(wavs: dict[int, Path], starts: dict[int, float], original: int, other:
     return d
 
 
+def described(wavs: dict[int, Path], starts: dict[int, float], original: int, other: int, speech: dict[int, list], sync: dict, load):
+    """Whether `other` is the original's mix with extra speech in its dialogue gaps (audio description) or over it
+    (commentary): roles.described_evidence on the 16 kHz WAVs, at the offset the alignment found; None without one."""
+    if sync.get("offset_ms") is None or original not in wavs or other not in wavs or abs((sync.get("nominal_ratio") or 1.0) - 1.0) > 1e-3:
+        return None
+
+    def rel(track):
+        return [(r["start_s"] - starts.get(track, 0.0), r["end_s"] - starts.get(track, 0.0)) for r in speech.get(track, [])]
+
+    wav_offset_s = (sync["offset_ms"] / 1000.0) - (starts.get(other, 0.0) - starts.get(original, 0.0))  # title time -> the WAVs' own time
+    return described_evidence(load(wavs[original]), load(wavs[other]), SR, rel(original), rel(other), offset_s=wav_offset_s)
+
+
 def profiles(analysis_tracks: list[dict], transcript_tracks: list[dict], probe_tracks: list[dict], picture_s: float | None,
              wavs: dict[int, Path], starts: dict[int, float], original_language: str | None, lim: SyncLimits, load) -> tuple[list[dict], int | None]:
     """(one profile per audio track, the original's track number or None)."""
@@ -124,6 +138,7 @@ def profiles(analysis_tracks: list[dict], transcript_tracks: list[dict], probe_t
             if e.index != original and e.duration_s >= 2.0 and not (e.silent or e.digital_silence):  # nothing to align on a silent track
                 sync[e.index] = align(wavs, starts, original, e.index, speech, lim, load)
                 e.sync_confidence = sync[e.index]["confidence"] if sync[e.index].get("offset_ms") is not None else None
+                e.described = described(wavs, starts, original, e.index, speech, sync[e.index], load)
     decided = {d.index: d for d in decide_roles(ev, original_language)}
     out = []
     for a, e in zip(analysis_tracks, ev):
