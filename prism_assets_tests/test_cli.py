@@ -25,7 +25,7 @@ def test_process_and_export_qc_composite(data_dir, media, tmp_path):
     out = tmp_path / "export"
     prism("export", "qc_composite", "--to", str(out))
     title = json.loads((out / "title.json").read_text())
-    assert title["schema_version"] == "1.3" and title["title_id"] == "qc_composite" and title["delivery_date"] == "2026-11-20"
+    assert title["schema_version"] == "1.4" and title["title_id"] == "qc_composite" and title["delivery_date"] == "2026-11-20"
     assert abs(title["duration_s"] - 31.0) <= 1 / 24 and title["fps"] == 24.0 and (title["width"], title["height"]) == (640, 360)
     # the visual signals are exported with their images
     import pandas as pd

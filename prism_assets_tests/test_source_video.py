@@ -41,7 +41,7 @@ def test_qc_composite_matches_ground_truth(settings, media):
     result = run_title(settings, "qc", media / "qc_composite.mp4")
     assert result.success
     t = artifact(settings, "qc")
-    assert t["schema_version"] == "1.3" and t["title_id"] == "qc" and t["series"] is None and t["delivery_date"] == "2026-11-20"
+    assert t["schema_version"] == "1.4" and t["title_id"] == "qc" and t["series"] is None and t["delivery_date"] == "2026-11-20"
     assert t["frame_count"] == 744 and t["fps"] == 24.0
     assert abs(t["duration_s"] - 31.0) <= 1 / 24
     assert (t["width"], t["height"]) == (640, 360)

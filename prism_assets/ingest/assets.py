@@ -185,6 +185,8 @@ def compute(sc: SignalContext) -> Result:
         "frame_count": title["frame_count"],
         "audio_tracks": len(title["audio_tracks"]),
         "flags": MetadataValue.json(title["flags"]),
+        "hdr": (title.get("hdr") or {}).get("format") or "none",
+        "scan": (title.get("scan") or {}).get("type") or "none",
         "producer": MetadataValue.json(title["producer"]),
     })
 
@@ -192,7 +194,8 @@ def compute(sc: SignalContext) -> Result:
 SOURCE_VIDEO = Signal(
     name=ASSET, domain="ingest", code_version=PROBE_CODE_VERSION, pool="decode", compute=compute, errors=(ProbeError,),
     description="Probe of the title's delivered video (PyAV): container, duration, fps (VFR flagged), size, codecs, "
-    "bit rate, audio tracks with language and layout, SHA-256. Exported as title.json.",
+    "bit rate, colour (HDR10 / HLG and their metadata), scan (progressive / interlaced / telecined, FFmpeg idet), "
+    "audio tracks with language and layout, SHA-256. Exported as title.json.",
     outputs=(Output(ASSET, PROBE_SCHEMA_VERSION, "titles/<title_id>/source_video.json", kinds=("video", "pyav"), rules=tuple(RULES),
                     export="title.json"),),
 )

@@ -1,8 +1,12 @@
-"""Probing a delivered video with PyAV: container, streams, exact timing, VFR and integrity.
+"""Probing a delivered video with PyAV: container, streams, exact timing, VFR and integrity, colour
+(HDR) and scan (progressive / interlaced / telecined).
 
-One demux pass over all packets (no picture decode except the first frame, for rotation):
-frame count and duration come from packet timestamps, not from header guesses, so truncated
-files and variable frame rate are seen. A 2-hour title demuxes in seconds.
+One demux pass over all packets (no picture decode except the first frame, for rotation and HDR
+side data): frame count and duration come from packet timestamps, not from header guesses, so
+truncated files and variable frame rate are seen. A 2-hour title demuxes in seconds. Pictures up to
+1088 lines are then sampled (at most 3 windows of 80 frames) through FFmpeg's `idet` filter for the
+scan type; the same libav data ffprobe shows (`color_transfer`, side data, `field_order`) is read
+in-process, with no ffprobe subprocess.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.language import stream_language
 from ..core.store import sha256_file
+from .pictures import detect_scan, hdr_info
 
-PROBE_SCHEMA_VERSION = "1.3"  # 1.3: series (series_id, season, episode, season_key) from the sidecar
-PROBE_CODE_VERSION = "probe-2"
+PROBE_SCHEMA_VERSION = "1.4"  # 1.4: hdr, scan; 1.3: series (series_id, season, episode, season_key) from the sidecar
+PROBE_CODE_VERSION = "probe-3"  # 3: colour (HDR10 / HLG metadata) and scan type (idet sample)
 
 
 class ProbeError(RuntimeError):
@@ -26,9 +32,6 @@ def _f(x) -> float | None:
     return None if x is None else float(x)
 
 
-def _lang(stream) -> str | None:
-    lang = (stream.metadata or {}).get("language")
-    return None if lang in (None, "", "und") else lang
 
 
 def probe_video(path: str | Path, *, checksum: bool = True) -> dict:
@@ -143,7 +146,7 @@ def probe_video(path: str | Path, *, checksum: bool = True) -> dict:
             dar = f"{dar_f.numerator}:{dar_f.denominator}"
 
         audio_tracks = [_audio_track(i, a, audio_start[i], audio_end[i]) for i, a in enumerate(audios)]
-        subtitle_tracks = [{"index": s.index, "codec": s.codec_context.name if s.codec_context else None, "language": _lang(s)} for s in subs]
+        subtitle_tracks = [{"index": s.index, "codec": s.codec_context.name if s.codec_context else None, "language": stream_language(s)} for s in subs]
 
         flags = []
         if is_vfr:
@@ -162,6 +165,12 @@ def probe_video(path: str | Path, *, checksum: bool = True) -> dict:
             if t["duration_s"] is not None and duration_s - t["duration_s"] > 2.0 / (fps or 24):
                 flags.append("audio_shorter_than_video")
                 break
+        scan, sampled = detect_scan(path, video.index, frame_count, cc.name, int(video.height or 0), first_frame)
+        hdr = hdr_info(cc, [f for f in (first_frame, *sampled) if f is not None])
+        if hdr["format"] != "sdr":
+            flags.append("hdr")
+        if scan["type"] in ("interlaced", "telecined"):
+            flags.append(scan["type"])
 
         result = {
             "file_size_bytes": size,
@@ -187,8 +196,10 @@ def probe_video(path: str | Path, *, checksum: bool = True) -> dict:
                 "keyframes": keyframes,
                 "corrupt_packets": corrupt,
                 "color_range": str(getattr(cc, "color_range", "") or "") or None,
-                "language": _lang(video),
+                "language": stream_language(video),
             },
+            "hdr": hdr,
+            "scan": scan,
             "audio_tracks": audio_tracks,
             "subtitle_tracks": subtitle_tracks,
             "has_audio": bool(audio_tracks),
@@ -226,7 +237,7 @@ def _audio_track(i: int, a, start, end) -> dict:
         "sample_rate": int(acc.sample_rate or 0),
         "channels": int(getattr(acc, "channels", 0) or (layout.nb_channels if layout else 0)),
         "channel_layout": layout.name if layout else None,
-        "language": _lang(a),
+        "language": stream_language(a),
         "title": (a.metadata or {}).get("title"),
         "bit_rate": int(a.bit_rate) if a.bit_rate else None,
         "duration_s": a_dur,
@@ -279,6 +290,8 @@ def _probe_audio_only(container, audios, path: Path, size: int, checksum: bool) 
         "display_aspect_ratio": None,
         "rotation": 0,
         "video": None,
+        "hdr": None,
+        "scan": None,
         "audio_corrupt_packets": corrupt,
         "audio_tracks": tracks,
         "subtitle_tracks": [],

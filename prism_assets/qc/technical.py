@@ -1,5 +1,6 @@
-"""Loudness against the title's profile and the technical checks (A/V duration, interlacing, VFR,
-decode errors, missing audio, resolution / frame rate, too short)."""
+"""Loudness against the title's profile and the technical checks (A/V duration, interlacing and
+telecine, VFR, decode errors, missing audio, resolution / frame rate, too short, HDR10 static
+metadata)."""
 
 from __future__ import annotations
 
@@ -66,11 +67,13 @@ def check_technical(stats: pd.DataFrame, tl: Timeline, source: dict, audio_stats
     if tl.duration < min_dur:
         out.append(whole_event(tl, "too_short", sv("too_short"), f"title lasts {tl.duration:.3f} s ({tl.n} frame{'s' if tl.n != 1 else ''}), shorter than {min_dur:g} s",
                           metrics={"duration_s": round(tl.duration, 4), "frames": tl.n}))
-    # interlacing
-    if "interlaced" in stats and tl.n:
-        ratio = float(stats["interlaced"].to_numpy(dtype=bool).mean())
-        if ratio >= th.interlaced_ratio and not video.get("allow_interlaced", False):
-            out.append(whole_event(tl, "interlaced", sv("interlaced"), f"{ratio:.0%} of frames are interlaced", metrics={"interlaced_ratio": round(ratio, 4)}))
+    # interlacing: the probe's scan type (idet over a sample: interlaced, or telecined 3:2 pulldown), else the decoder's flags
+    interlaced = check_interlaced(stats, tl, source, th, sv("interlaced"))
+    if interlaced and not video.get("allow_interlaced", False):
+        out.append(interlaced)
+    hdr = check_hdr_metadata(source, tl, sv("hdr_metadata"))
+    if hdr:
+        out.append(hdr)
     # VFR
     if source.get("is_vfr") or "vfr" in (source.get("flags") or []):
         if not video.get("allow_vfr", False):
@@ -112,6 +115,36 @@ def check_technical(stats: pd.DataFrame, tl: Timeline, source: dict, audio_stats
                               f"track {tr['track']}: audio lasts {adur - vdur:.3f} s longer than the picture ({adur:.3f} s vs {vdur:.3f} s)",
                               track=tr["track"], metrics={"audio_s": round(adur, 4), "video_s": round(vdur, 4)}))
     return out
+
+
+def check_interlaced(stats: pd.DataFrame, tl: Timeline, source: dict, th: QCThresholds, severity: str) -> dict | None:
+    """The title's pictures are interlaced: the probe's scan block says interlaced or telecined (the
+    visual pass analysed them deinterlaced / inverse-telecined), or, for a probe without one,
+    >= `interlaced_ratio` of the frames are flagged interlaced by the decoder."""
+    scan = source.get("scan") or {}
+    ratio = float(stats["interlaced"].to_numpy(dtype=bool).mean()) if "interlaced" in stats and tl.n else 0.0
+    kind = scan.get("type")
+    if kind in ("interlaced", "telecined"):
+        what = "telecined (3:2 pulldown), analysed inverse-telecined" if kind == "telecined" else "interlaced, analysed deinterlaced"
+        order = scan.get("field_order")
+        return whole_event(tl, "interlaced", severity, f"{what}" + (f" (field order {order})" if order in ("tff", "bff") else ""),
+                           metrics={"scan": kind, "field_order": order, "interlaced_ratio": round(ratio, 4), "idet": scan.get("idet")})
+    if not scan and ratio >= th.interlaced_ratio:
+        return whole_event(tl, "interlaced", severity, f"{ratio:.0%} of frames are interlaced", metrics={"interlaced_ratio": round(ratio, 4)})
+    return None
+
+
+def check_hdr_metadata(source: dict, tl: Timeline, severity: str = "warn") -> dict | None:
+    """A PQ (HDR10) title without its static metadata: no SMPTE ST 2086 mastering display (or no
+    luminance in it) or no MaxCLL. Displays and tone mappers then guess the content's peak."""
+    hdr = source.get("hdr") or {}
+    missing = list(hdr.get("missing_metadata") or [])
+    if hdr.get("transfer") != "smpte2084" or not missing:
+        return None
+    names = {"mastering_display": "mastering display (SMPTE ST 2086)", "max_cll": "content light level (MaxCLL/MaxFALL)"}
+    return whole_event(tl, "hdr_metadata", severity, f"PQ ({hdr.get('format')}) without {' and '.join(names.get(m, m) for m in missing)}",
+                       metrics={"format": hdr.get("format"), "missing": missing, "max_cll": hdr.get("max_cll"),
+                                "mastering_display": hdr.get("mastering_display")})
 
 
 def check_truncated(source: dict, audio_analysis: dict | None, tl: Timeline, th: QCThresholds, severity: str) -> dict | None:

@@ -6,7 +6,6 @@
     shots + frame_samples -> keyframes
 """
 
-import av
 import pandas as pd
 from dagster import MetadataValue
 
@@ -22,9 +21,6 @@ from .shots import SHOTS_CODE_VERSION, SHOTS_SCHEMA_VERSION, detect_shots
 VISUAL_SCHEMA_VERSION = "1.0"
 DOMAIN = "visual"
 
-
-def producer(sc: SignalContext, code_version: str, model=None, **extra) -> dict:
-    return {"tool": "prism-visual", "pyav_version": av.__version__, "code_version": code_version, "model": model, "profile": sc.profile.name, **extra}
 
 
 def with_attrs(df: pd.DataFrame, producer: dict, schema_version: str = VISUAL_SCHEMA_VERSION) -> pd.DataFrame:
@@ -52,8 +48,8 @@ def compute_visual_pass(sc: SignalContext, source_video: dict):
         pct = f" ({100 * t_s / dur:.0f}%)" if dur else ""
         sc.log.info(f"{title_id}: decoded {frames} frames, {t_s:.0f}s{pct}")
 
-    vp = run_visual_pass(local, sc.workdir("visual"), cfg, progress=progress)
-    prod = producer(sc, DECODE_CODE_VERSION, expected_frames=source_video.get("frame_count"),
+    vp = run_visual_pass(local, sc.workdir("visual"), cfg, progress=progress, source=source_video)  # hdr / scan: tone map, deinterlace
+    prod = sc.producer(DECODE_CODE_VERSION, expected_frames=vp.meta.get("expected_frames", source_video.get("frame_count")),
                     duration_s=source_video.get("duration_s"), sample_fps=cfg.sample_fps, pass_meta=vp.meta)
     sc.provenance = {"tool": "PyAV", "code_version": DECODE_CODE_VERSION}
     stats = with_attrs(vp.stats, prod, STATS_SCHEMA_VERSION)
@@ -103,7 +99,7 @@ def compute_shots(sc: SignalContext, frame_stats: pd.DataFrame, source_video: di
     df = detect_shots(frame_stats, fps, detector=detector, params=cfg.get("params"))
     model = {"detector": detector, "params": cfg.get("params") or {}}
     sc.provenance = model
-    df = with_attrs(df, producer(sc, SHOTS_CODE_VERSION, model=model, frames=len(frame_stats), fps=fps), SHOTS_SCHEMA_VERSION)
+    df = with_attrs(df, sc.producer(SHOTS_CODE_VERSION, model=model, frames=len(frame_stats), fps=fps), SHOTS_SCHEMA_VERSION)
     counts = df["transition_in"].value_counts().to_dict()
     sc.log.info(f"{sc.title_id}: {len(df)} shots {counts}")
     return Result(df, table=df, table_columns=["shot_index", "start_s", "end_s", "transition_in", "is_black"], metadata={
@@ -132,7 +128,7 @@ def compute_keyframes(sc: SignalContext, shots: pd.DataFrame, frame_samples: pd.
     packs = pack_paths(sc.storage, sc.title_id)
     files = {r.image: read_pack_bytes(packs[r.pack], r.offset, r.length) for r in df.itertuples()}
     non_black = shots.loc[~shots["is_black"], "shot_index"].astype(int).tolist()
-    df = with_attrs(df, producer(sc, KEYFRAMES_CODE_VERSION, per_shot=per_shot, non_black_shots=non_black,
+    df = with_attrs(df, sc.producer(KEYFRAMES_CODE_VERSION, per_shot=per_shot, non_black_shots=non_black,
                                  shot_ranges={str(int(r.shot_index)): [int(r.start_frame), int(r.end_frame)] for r in shots.itertuples()}))
     pictures = [Picture(f"shot {int(r.shot_index)}, {r.t_s:.2f} s (frame {int(r.frame)})", files[r.image]) for r in spread(list(df.itertuples()))]
     return Result(Bundle(df, files=files), pictures=pictures, pictures_title=f"{len(df)} keyframes (a spread)", metadata={

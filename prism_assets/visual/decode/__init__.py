@@ -46,13 +46,21 @@ cores busy (frame threads wait on each other's reference rows).
 Pictures are converted (swscale) and JPEG-encoded (libjpeg-turbo via simplejpeg) on one worker
 thread, fed through a bounded queue, so decode and encode overlap and memory stays flat.
 
+**Pictures that are not progressive SDR** (from the probe's title.json, `run_visual_pass(source=...)`):
+PQ (HDR10) and HLG frames are tone-mapped to SDR BT.709 for every picture the pass makes, the
+analysis pictures included, so the black / freeze / bars thresholds and CLIP see SDR (`tonemap`:
+PyAV's FFmpeg has no zscale, so libswscale converts to 16-bit RGB and numpy applies the EOTF,
+BT.2020 -> BT.709 and a Moebius roll-off); interlaced frames are deinterlaced (`bwdif`) and
+telecined ones inverse-telecined (`fieldmatch` + `decimate`) by a libavfilter graph between the
+decoder and the analysis (`scan`; such a title is one lane, one GOP).
+
 Nothing here imports torch: the pass runs on a CPU decode pool; models run in later steps.
 
 Modules: `config` (settings, result, errors), `stats` (per-frame measures), `pictures` (RGB
 conversion and the JPEG writer thread; the pack format is `visual/packs.py`), `bitstream`
 (closed-GOP split points), `system` (usable CPUs, lanes, allocator), `lanes` (the decoders),
 `context` (what the lanes share), `consumer` (GOPs in order, cross-GOP features, poster pool),
-`run` (`run_visual_pass`).
+`tonemap` (HDR -> SDR), `scan` (deinterlace / inverse telecine), `run` (`run_visual_pass`).
 """
 
 from .bitstream import MIN_GOP, gop_start_test, nal_headers

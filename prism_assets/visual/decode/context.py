@@ -11,15 +11,20 @@ from .lanes import LaneShared
 from .pictures import PictureWriter, rotate, to_rgb
 from .stats import LAG_BATCH
 from .system import frame_mb
+from .tonemap import ToneMap
 
 
 class PassContext:
     """Settings and shared objects of one pass, read by every lane."""
 
-    def __init__(self, cfg: VisualPassConfig, fps: float, stream_pos: int, gop_start: Callable | None, lanes: int):
+    def __init__(self, cfg: VisualPassConfig, fps: float, stream_pos: int, gop_start: Callable | None, lanes: int,
+                 tonemap: ToneMap | None = None, scan_chain: list | None = None, interlaced_source: bool = False):
         from av.video.reformatter import Interpolation, VideoReformatter
 
         self.cfg, self.fps, self.stream_pos, self.gop_start = cfg, fps, stream_pos, gop_start
+        self.tonemap = tonemap  # HDR (PQ / HLG) source: every picture tone-mapped to SDR BT.709
+        self.scan_chain = scan_chain or []  # deinterlace / inverse-telecine filters (one lane, one GOP)
+        self.interlaced_source = interlaced_source  # frame_stats `interlaced`: the source's pictures, before the filters
         self.th = cfg.black_pix_th * 255.0
         self.interp = getattr(Interpolation, cfg.analysis_interpolation.upper())
         self.pic_fmt = VideoReformatter()  # used only by the writer thread
@@ -47,8 +52,11 @@ class PassContext:
         from av.video.reformatter import ColorRange
 
         g = self.geom
-        a = small.reformat(frame, g["aw"], g["ah"], "yuv420p", interpolation=self.interp, dst_color_range=ColorRange.JPEG)
-        planes = [np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size)[:, : pl.width] for pl in a.planes]
+        if self.tonemap is not None:  # SDR analysis picture of an HDR frame: the thresholds (black, freeze, bars) stay SDR's
+            planes = self.tonemap.yuv420(small, frame, g["aw"], g["ah"], self.interp)
+        else:
+            a = small.reformat(frame, g["aw"], g["ah"], "yuv420p", interpolation=self.interp, dst_color_range=ColorRange.JPEG)
+            planes = [np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size)[:, : pl.width] for pl in a.planes]
         if g["rotation"] % 180:
             k_rot = (g["rotation"] % 360) // 90
             return [np.ascontiguousarray(np.rot90(x, k=k_rot)) for x in planes]
@@ -57,10 +65,10 @@ class PassContext:
     def rgb_maker(self, frame, w, h, interp: str, crop: int | None = None):
         from av.video.reformatter import Interpolation
 
-        fmt, rotation, interpolation = self.pic_fmt, self.geom["rotation"], getattr(Interpolation, interp)
+        fmt, rotation, interpolation, tm = self.pic_fmt, self.geom["rotation"], getattr(Interpolation, interp), self.tonemap
 
         def make():
-            rgb = rotate(to_rgb(fmt, frame, w, h, interpolation), rotation)
+            rgb = rotate(tm.rgb(fmt, frame, w, h, interpolation) if tm is not None else to_rgb(fmt, frame, w, h, interpolation), rotation)
             if crop:
                 y0, x0 = (rgb.shape[0] - crop) // 2, (rgb.shape[1] - crop) // 2
                 rgb = rgb[y0 : y0 + crop, x0 : x0 + crop]

@@ -10,6 +10,7 @@ import numpy as np
 
 from .bitstream import MIN_GOP
 from .pictures import fit
+from .scan import ScanFilter
 from .stats import batch_stats, colour_bars_score
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ class Lane:
 
         self.small = VideoReformatter()  # analysis pictures
         self.pool_fmt = VideoReformatter()  # poster candidates above poster_max_side
+        self.scan = ScanFilter(self.stream, ctx.scan_chain) if ctx.scan_chain else None  # deinterlace / inverse telecine
         self.thread = threading.Thread(target=self._run, name=f"prism-decode-{k}", daemon=True)
 
     # -- plumbing
@@ -232,7 +234,7 @@ class Lane:
                 if packet.pts is not None and tb:
                     self.error_times.append(float(packet.pts * tb))
                 continue
-            for frame in frames:
+            for frame in frames if self.scan is None else [o for f in frames for o in self.scan.push(f)]:
                 self._frame(st, frame)
         if st is not None:
             self._finish(st, cc)
@@ -246,9 +248,13 @@ class Lane:
         if not st.truncated:
             try:
                 for frame in cc.decode(None):
-                    self._frame(st, frame)
+                    for out in [frame] if self.scan is None else self.scan.push(frame):
+                        self._frame(st, out)
             except av.error.FFmpegError:
                 self.decode_errors += 1
+            if self.scan is not None:  # the frames the filters still hold (one GOP: the end of the stream)
+                for frame in self.scan.flush():
+                    self._frame(st, frame)
         try:
             cc.flush_buffers()
         except Exception:  # pragma: no cover - a decoder that cannot flush decodes nothing more anyway
@@ -335,7 +341,7 @@ class Lane:
         cands, st.cands = st.cands, []
         self._put(("batch", st.gop, first, nb, t_list,
                    [f.pts if f.pts is not None else math.nan for f in frames],  # never None in the row
-                   [f.key_frame for f in frames], [f.interlaced_frame for f in frames], [f.is_corrupt for f in frames],
+                   [f.key_frame for f in frames], [ctx.interlaced_source or f.interlaced_frame for f in frames], [f.is_corrupt for f in frames],
                    cols, lum, hist, cbars, cands))
 
     def _close_window(self, st: Gop) -> None:

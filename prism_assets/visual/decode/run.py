@@ -14,14 +14,19 @@ from .consumer import consume
 from .context import PassContext
 from .lanes import Lane, stop_lanes
 from .pictures import PictureWriter
+from .scan import describe, rate_factor, scan_chain
 from .system import decode_lanes_for, frame_mb, tune_allocator
+from .tonemap import ToneMap
 
 
 def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig | None = None,
-                    progress: Callable[[int, float], None] | None = None) -> VisualPass:
+                    progress: Callable[[int, float], None] | None = None, source: dict | None = None) -> VisualPass:
     """Decode `path` once and return the per-frame statistics and the kept pictures.
 
-    Corrupt packets are skipped and counted (`decode_errors`), never fatal unless no frame decodes.
+    `source` is the title's probe (title.json): its `hdr` block turns on tone mapping (PQ / HLG ->
+    SDR BT.709; without the block, the stream's transfer decides), its `scan` block deinterlacing or
+    inverse telecine (`scan.py`). Corrupt packets are skipped and counted (`decode_errors`), never
+    fatal unless no frame decodes.
     """
     import av
 
@@ -46,10 +51,17 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
         if not math.isfinite(fps) or fps <= 0 or fps > 1000:
             fps = 25.0
         codec = stream.codec_context.name
-        gop_start = gop_start_test(codec, stream.codec_context.extradata)
+        source = source or {}
+        tonemap = ToneMap.for_title(source.get("hdr"), stream.codec_context.color_trc if source.get("hdr") is None else None)
+        scan = source.get("scan")
+        chain = scan_chain(scan)
+        # the scan filters hold frames across GOPs (decimate: cycles of 5): one lane, one GOP
+        gop_start = None if chain else gop_start_test(codec, stream.codec_context.extradata)
+        fps = fps * float(rate_factor(scan))
         first = _first_frame(probe, stream, path)
         n_lanes, threads = decode_lanes_for(cfg, gop_start is not None, frame_mb(first))
-        ctx = PassContext(cfg, fps, list(probe.streams.video).index(stream), gop_start, n_lanes)
+        ctx = PassContext(cfg, fps, list(probe.streams.video).index(stream), gop_start, n_lanes, tonemap=tonemap, scan_chain=chain,
+                          interlaced_source=(scan or {}).get("type") in ("interlaced", "telecined"))
         ctx.geometry(first)
         first_mb = frame_mb(first)
         del first
@@ -65,7 +77,11 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
         writer = ctx.writer = PictureWriter(packs, depth=int(max(2, min(8, 64 // first_mb))))
         lanes = [Lane(k, ctx, containers[k], threads) for k in range(n_lanes)]
         try:
-            return consume(ctx, lanes, packs, progress, t0, path, codec, threads)
+            vp = consume(ctx, lanes, packs, progress, t0, path, codec, threads)
+            vp.meta["pictures"] = {"tone_map": tonemap.describe() if tonemap else None, "scan": (scan or {}).get("type"), "scan_filter": describe(chain)}
+            if source.get("frame_count"):  # the frames the pass should see: 4 of every 5 after inverse telecine
+                vp.meta["expected_frames"] = int(round(source["frame_count"] * float(rate_factor(scan))))
+            return vp
         except BaseException:
             stop_lanes(ctx, lanes)
             writer.abort()
