@@ -138,7 +138,8 @@ def test_rolling_wall_of_credits_media_gives_end_credits_and_no_slate(tmp_path):
 def _sc(settings, cat, title_id):
     log = SimpleNamespace(info=lambda *_: None, warning=lambda *_: None)
     return SimpleNamespace(title_id=title_id, config={}, log=log, catalog=cat, storage=build_resources(settings)["storage"],
-                           profile=SimpleNamespace(name="test"), provenance=None)
+                           profile=SimpleNamespace(name="test"), provenance=None,
+                           producer=lambda code_version=None, model=None, **extra: {"code_version": code_version, "model": model, **extra})
 
 
 def _structure(settings, cat, title_id, series, day):

@@ -274,7 +274,7 @@ def test_compute_embeddings_embeds_distinct_pictures_once(tmp_path):
     model = _CountingModel()
     sc = SimpleNamespace(title_id="t1", model=SimpleNamespace(get=lambda: model, batch_size=2), profile=SimpleNamespace(name="dev"),
                          storage=SimpleNamespace(stage_bundle=lambda *a: {"samples.pack": packs["samples"]}),
-                         log=logging.getLogger("test"), provenance=None)
+                         log=logging.getLogger("test"), provenance=None, producer=lambda code_version=None, model=None, **extra: {"model": model, **extra})
     res = compute_embeddings(sc, samples, shots, keyframes)
     df = res.value
     assert model.seen == 3  # black once, two distinct pictures; the keyframe is sample 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from prism_assets.audio.analysis import decide_language
+from prism_assets.core.language import decide_on_speech as decide_language
 from prism_assets.core.store import LocalStore
 from prism_assets.localization import collect
 from prism_assets.localization.checks import LOCALIZATION_RULES, SUBTITLE_RULES

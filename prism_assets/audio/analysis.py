@@ -16,30 +16,15 @@ import numpy as np
 import pandas as pd
 from dagster import MetadataValue
 
+from ..core.language import MIN_SPEECH_S, decide_on_speech, iso639_1  # noqa: F401  (MIN_SPEECH_S: the rule's threshold, documented here too)
 from ..core.signal import Output, Result, Signal, SignalContext
-from .assets import DOMAIN, producer
+from .assets import DOMAIN
 from .channels import ChannelThresholds, channel_events, downmix_events
 from .checks import ANALYSIS_RULES
 from .decode import AUDIO_SCHEMA_VERSION
 from .loudness import gated_loudness
 
 ANALYSIS_CODE_VERSION = "audio-analysis-4"  # 4: channel report, dispositions, channel and downmix QC events; 3: digital_silence per track
-MIN_SPEECH_S = 5.0  # a language is decided on at least this much VAD speech: below it, null (no guess)
-MIN_LANGUAGE_PROBABILITY = 0.5
-
-
-def decide_language(speech_s: float, detected: str | None, probability: float | None) -> tuple[str | None, str]:
-    """(language, why): the model's answer when it was given on enough speech with enough
-    confidence, else None. A music or effects track gets no language (Whisper's language head
-    always answers, even on music)."""
-    if speech_s < MIN_SPEECH_S:
-        return None, f"not decided: {speech_s:.1f} s of speech (needs {MIN_SPEECH_S:.0f} s)"
-    if detected is None:
-        return None, "not decided: no language model answer"
-    if probability is not None and probability < MIN_LANGUAGE_PROBABILITY:
-        return None, f"not decided: {detected} at p={probability:.2f} (needs {MIN_LANGUAGE_PROBABILITY})"
-    how = f", p={probability:.2f}" if probability is not None else " (language fixed by the profile)"
-    return detected, f"detected on {speech_s:.0f} s of speech{how}"
 
 
 def classify_segments(stats: pd.DataFrame, speech: list[tuple[float, float]], silence_dbfs: float = -60.0,
@@ -88,26 +73,6 @@ def classify_segments(stats: pd.DataFrame, speech: list[tuple[float, float]], si
     return segs
 
 
-def iso639_1(tag: str | None) -> str | None:
-    """Container tags are ISO 639-2 (eng, deu/ger, kor...); detection gives ISO 639-1 (en, de, ko)."""
-    if not tag:
-        return None
-    tag = tag.lower()
-    if len(tag) == 2:
-        return tag
-    try:
-        from langcodes import Language  # optional
-
-        return Language.get(tag).language
-    except Exception:
-        pass
-    table = {"eng": "en", "deu": "de", "ger": "de", "fra": "fr", "fre": "fr", "spa": "es", "ita": "it", "por": "pt", "kor": "ko",
-             "jpn": "ja", "zho": "zh", "chi": "zh", "rus": "ru", "ara": "ar", "hin": "hi", "nld": "nl", "dut": "nl", "swe": "sv",
-             "pol": "pl", "tur": "tr", "ukr": "uk", "ces": "cs", "cze": "cs", "dan": "da", "fin": "fi", "nor": "no", "ell": "el",
-             "gre": "el", "heb": "he", "hun": "hu", "ind": "id", "tha": "th", "vie": "vi", "ron": "ro", "rum": "ro"}
-    return table.get(tag)
-
-
 def compute_audio_analysis(sc: SignalContext, source_video: dict, audio_stats: pd.DataFrame, audio_loudness: pd.DataFrame, transcript: dict) -> Result:
     title_id = sc.title_id
     cfg = sc.config.get("analysis", {}) or {}
@@ -141,7 +106,7 @@ def compute_audio_analysis(sc: SignalContext, source_video: dict, audio_stats: p
         tag = t.get("language_tag") or (probe.get(t["stream_index"]) or {}).get("language")
         tag1 = iso639_1(tag)
         vad_speech_s = sum(max(0.0, e - s) for s, e in speech)
-        decided, note = decide_language(vad_speech_s, det, tr.get("language_probability"))
+        decided, note = decide_on_speech(vad_speech_s, det, tr.get("language_probability"))
         out.append({
             "track": k, "stream_index": t["stream_index"], "codec": t.get("codec"), "channels": t.get("channels"),
             "channel_layout": t.get("channel_layout"), "sample_rate": t.get("sample_rate"), "duration_s": dur, "start_s": t.get("start_s"),
@@ -165,7 +130,7 @@ def compute_audio_analysis(sc: SignalContext, source_video: dict, audio_stats: p
     doc = {
         "schema_version": AUDIO_SCHEMA_VERSION,
         "title_id": title_id,
-        "producer": producer(sc, ANALYSIS_CODE_VERSION, model={
+        "producer": sc.producer(ANALYSIS_CODE_VERSION, model={
             "loudness": "prism R128 meter (BS.1770-4 K-weighting via pyloudnorm coefficients, Tech 3342 LRA, 4x true peak)",
             "speech": "transcript VAD (whisperx pyannote)", "language": (transcript.get("model") or {}).get("language_detection")},
             silence_dbfs=silence_dbfs, min_silence_s=min_silence_s, speech_gap_s=speech_gap_s, dialogue_gate="BS.1770-4 gating of the 400 ms blocks centred in VAD speech",

@@ -5,7 +5,6 @@
     audio_speech -> transcript (transcript.json + .srt + .vtt)                 (pool: gpu)
 """
 
-import av
 import pandas as pd
 from dagster import Failure, MetadataValue
 
@@ -17,9 +16,6 @@ from .whisper import TRANSCRIBE_CODE_VERSION, WhisperLoadError, load_wav16, to_s
 
 DOMAIN = "audio"
 
-
-def producer(sc: SignalContext, code_version: str, model=None, **extra) -> dict:
-    return {"tool": "prism-audio", "pyav_version": av.__version__, "code_version": code_version, "model": model, "profile": sc.profile.name, **extra}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -39,7 +35,7 @@ def compute_audio_pass(sc: SignalContext, source_video: dict) -> dict[str, Resul
     for t in ap.tracks:
         silent = t["decoded"] and t["integrated_lufs"] is None
         tracks.append({**t, "silent": bool(silent or not t["decoded"])})
-    prod = producer(sc, AUDIO_PASS_CODE_VERSION, tracks=tracks, window_s=cfg.window_s,
+    prod = sc.producer(AUDIO_PASS_CODE_VERSION, tracks=tracks, window_s=cfg.window_s,
                     expected_tracks=len(source_video.get("audio_tracks") or []), pass_meta=ap.meta)
     sc.provenance = {"tool": "PyAV", "code_version": AUDIO_PASS_CODE_VERSION}
     stats = ap.stats
@@ -118,7 +114,7 @@ def compute_transcript(sc: SignalContext, audio_speech: dict) -> Result:
         "track": first.get("track"),
         "tracks": out_tracks,
         "no_audio": not out_tracks,
-        "producer": producer(sc, TRANSCRIBE_CODE_VERSION, model=info),
+        "producer": sc.producer(TRANSCRIBE_CODE_VERSION, model=info),
     }
     sc.provenance = info
     bundle = Bundle(doc, files={"transcript.srt": to_srt(doc["segments"]).encode(), "transcript.vtt": to_vtt(doc["segments"]).encode()})

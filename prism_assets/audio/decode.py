@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.config import known_settings
+from ..core.language import stream_language
 from .channels import ChannelMeter, centre_is_dialogue, compare_downmix
 from .loudness import R128Meter, channel_weights, layout_names
 
@@ -77,9 +78,6 @@ def dispositions(stream) -> list[str]:
     return [f.name for f in av.stream.Disposition if d is not None and f.value and (d & f) == f] if d is not None else []
 
 
-def _lang(stream) -> str | None:
-    lang = (stream.metadata or {}).get("language")
-    return None if not lang or lang.lower() in ("und", "unk", "") else lang
 
 
 _SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
@@ -328,7 +326,7 @@ def run_audio_pass(path: str | Path, workdir: str | Path, cfg: AudioPassConfig |
             s = t.stream
             cc = s.codec_context
             t.info = {"track": t.track, "stream_index": s.index, "codec": cc.name if cc else None,
-                      "language_tag": _lang(s), "title": (s.metadata or {}).get("title"),
+                      "language_tag": stream_language(s), "title": (s.metadata or {}).get("title"),
                       "handler_name": (s.metadata or {}).get("handler_name"), "dispositions": dispositions(s)}
             s.thread_type = "AUTO"
         last_report = time.perf_counter()

@@ -144,6 +144,14 @@ class SignalContext:
     def run_tags(self) -> dict:
         return dict(self.context.run.tags)
 
+    def producer(self, code_version: str | None = None, model=None, **extra) -> dict:
+        """What every artifact records about what made it, stamped here for every domain: the tool (`prism-<domain>`),
+        PyAV's version, the step's code version (the signal's own unless given), its model, the profile, and extras."""
+        import av
+
+        return {"tool": f"prism-{self.signal.domain}", "pyav_version": av.__version__, "code_version": code_version or self.signal.code_version,
+                "model": model, "profile": self.profile.name, **extra}
+
     @property
     def config(self) -> dict:
         """The profile section of the signal's domain (domain defaults merged with the profile)."""

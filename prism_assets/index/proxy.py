@@ -29,8 +29,9 @@ from dagster import MetadataValue
 
 from ..core.artifacts import Bundle
 from ..core.checks import CheckRule
+from ..core.language import base_language
 from ..core.signal import Output, Result, Signal, SignalContext, Skip
-from ..localization.roles import TITLE_HINTS, base_language
+from ..localization.roles import TITLE_HINTS
 
 PROXY_CODE_VERSION = "proxy-1"
 PROXY_SCHEMA_VERSION = "1.0"

@@ -12,7 +12,6 @@ audio pass's 16 kHz WAVs; nothing is decoded twice.
 
 from __future__ import annotations
 
-import av
 import pandas as pd
 from dagster import Failure, MetadataValue
 
@@ -36,9 +35,6 @@ LOCALIZATION_CODE_VERSION = "localization-3"  # 2: role silent; every role with 
 SPEAKERS_CODE_VERSION = "speaker-turns-1"
 
 
-def producer(sc: SignalContext, code_version: str, **extra) -> dict:
-    return {"tool": "prism-localization", "pyav_version": av.__version__, "code_version": code_version, "profile": sc.profile.name, **extra}
-
 
 # ---------------------------------------------------------------------------------------------
 # subtitles
@@ -51,7 +47,7 @@ def compute_subtitles(sc: SignalContext, source_video: dict) -> Result:
             + [f"subtitle {t.track} ({t.file}): not read: {t.error}" for t in tracks if t.error]:
         sc.log.warning(f"{sc.title_id}: {w}")
     doc = {"schema_version": SUBTITLES_SCHEMA_VERSION, "title_id": sc.title_id, "tracks": [t.as_dict() for t in tracks], "warnings": warnings,
-           "producer": producer(sc, SUBTITLES_CODE_VERSION, model=None)}
+           "producer": sc.producer(SUBTITLES_CODE_VERSION, model=None)}
     sc.provenance = {"tool": "PyAV + prism subtitle parser", "code_version": SUBTITLES_CODE_VERSION}
     table = pd.DataFrame([{k: d[k] for k in ("track", "source", "language", "label", "codec", "cues", "parsed", "error")} for d in doc["tracks"]],
                          columns=["track", "source", "language", "label", "codec", "cues", "parsed", "error"])
@@ -109,7 +105,7 @@ def compute_localization(sc: SignalContext, source_video: dict, audio_analysis: 
         "original_language": next((a["language"] for a in audio if a["track"] == original), None),
         "audio_tracks": audio, "subtitle_tracks": subs, "timed_text_profile": tt_name,
         "picture": {"duration_s": source_video.get("duration_s"), "fps": source_video.get("fps"), "cuts": len(cuts)},
-        "producer": producer(sc, LOCALIZATION_CODE_VERSION, model={
+        "producer": sc.producer(LOCALIZATION_CODE_VERSION, model={
             "language": (transcript.get("model") or {}).get("language_detection") or (transcript.get("model") or {}).get("transcription"),
             "speech": "transcript VAD (whisperx pyannote)",
             "sync": "speed search (frame-rate conversions) + spectral-flux cross-correlation of the 16 kHz tracks (prism)",
@@ -165,7 +161,7 @@ def compute_speaker_turns(sc: SignalContext, audio_speech: dict, transcript: dic
             for turn in turns:
                 turn["start_s"], turn["end_s"] = round(turn["start_s"] + (t["start_s"] or 0.0), 3), round(turn["end_s"] + (t["start_s"] or 0.0), 3)
             doc["tracks"].append({"track": t["track"], "turns": turns, "speakers": len({x["speaker"] for x in turns})})
-    doc["producer"] = producer(sc, SPEAKERS_CODE_VERSION, model=cfg.describe())
+    doc["producer"] = sc.producer(SPEAKERS_CODE_VERSION, model=cfg.describe())
     sc.provenance = cfg.describe()
     return Result(doc, metadata={"configured": bool(cfg.model), "model": str(cfg.model),
                                  "turns": sum(len(t["turns"]) for t in doc["tracks"])})

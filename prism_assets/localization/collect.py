@@ -16,23 +16,21 @@ format says) or `subtitles`; `format` names the format in words; `evidence` says
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import pandas as pd
 
-from ..audio.analysis import iso639_1
+from ..core.language import language_problem, normal_language
 from ..deliveries.layout import parse_video_key
 from .captions_embedded import FORMAT as EMBEDDED_FORMAT
 from .captions_embedded import VideoCaptions, read_video_captions
 from .captions_files import read_delivery_file
-from .streams import StreamTrack, is_sidecar, language_problem, read_streams, sidecar_language, sidecar_language_problem, sidecar_sdh
+from .streams import StreamTrack, is_sidecar, read_streams, sidecar_language, sidecar_language_problem, sidecar_sdh
 from .subtitles import MAX_BYTES, Cue, SubtitleError, parse, to_vtt
 
 MAX_SIDECARS = 64
 CUE_COLUMNS = ["start_s", "end_s", "text", "raw", "style", "region", "language", "source", "track"]
-SAFE_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})?$")
 FORMAT_NAMES = {"srt": "SubRip", "subrip": "SubRip", "vtt": "WebVTT", "webvtt": "WebVTT", "ass": "ASS/SSA", "ssa": "ASS/SSA",
                 "mov_text": "MP4 timed text (tx3g)", "ttml": "TTML/IMSC", "scc": "SCC (CEA-608)", "stl": "EBU-STL",
                 "eia_608": "CEA-608 (c608 track)", "hdmv_pgs_subtitle": "PGS (image)", "dvb_subtitle": "DVB subtitles (image)",
@@ -79,19 +77,6 @@ def track_kind(codec: str | None, sdh: bool) -> str:
 
 def format_name(codec: str | None) -> str | None:
     return FORMAT_NAMES.get(codec or "", codec)
-
-
-def normal_language(tag: str | None) -> str | None:
-    """A language tag made safe for a file name and comparable: lower case, `_` -> `-`, ISO 639-2
-    codes as ISO 639-1 where one exists (`ger` -> `de`, `pt-BR` -> `pt-br`); None for
-    und/empty/anything that is not a language tag."""
-    if not tag:
-        return None
-    t = str(tag).strip().replace("_", "-").lower()
-    if not SAFE_LANGUAGE.fullmatch(t) or t.split("-")[0] in ("und", "zxx", "mis", "mul"):
-        return None
-    head, _, region = t.partition("-")
-    return (iso639_1(head) or head) + (f"-{region}" if region else "")
 
 
 def from_stream(s: StreamTrack) -> SubtitleTrack:

@@ -23,8 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..audio.analysis import MIN_SPEECH_S, iso639_1
-from ..audio.analysis import decide_language as decide_on_speech
+from ..core.language import MIN_SPEECH_S, base_language, decide_on_speech
 
 ROLES = ("original", "dub", "music_and_effects", "commentary", "audio_description", "silent", "unknown")
 ME_MAX_SPEECH_RATIO = 0.02  # a music-and-effects track: speech on at most 2 % of its length
@@ -70,16 +69,8 @@ class TrackDecision:
 
 def decide_language(t: TrackEvidence) -> tuple[str | None, str]:
     """(language, why): the detected language when it was decided on enough speech, else None
-    (the rule of audio.analysis.decide_language, which audio.json uses too)."""
+    (core.language.decide_on_speech, the rule audio.json uses too)."""
     return decide_on_speech(t.speech_s, t.detected_language, t.language_probability)
-
-
-def base_language(lang: str | None) -> str | None:
-    """ISO 639-1 for comparison: 'eng', 'en' and 'en-GB' are one language (audio.analysis.iso639_1)."""
-    if not lang:
-        return None
-    base = lang.lower().replace("_", "-").split("-")[0]
-    return iso639_1(base) or base
 
 
 def decide_roles(tracks: list[TrackEvidence], original_language: str | None = None) -> list[TrackDecision]:

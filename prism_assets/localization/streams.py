@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from ..core.language import language_problem, valid_language
 from .captions_embedded import CC_CODECS, CaptionData, decode
 from .subtitles import MAX_CUES, Cue, ass_plain, clean_controls, override_region
 
@@ -30,14 +31,6 @@ IMAGE_CODECS = frozenset({"hdmv_pgs_subtitle", "dvb_subtitle", "dvd_subtitle", "
 SIDECAR_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa", ".ttml", ".dfxp", ".scc", ".stl")  # + .xml named as captions (is_sidecar)
 CAPTION_XML = re.compile(r"(?:[._-](?:ttml|dfxp|imsc1?|captions?|subtitles?|cc|sdh|forced)|[._-][a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)$", re.I)
 
-# ISO 639-1 (all 183 codes, + `sh`): a two-letter primary subtag must be one of them. Three-letter codes (ISO 639-2/3,
-# ~7,900 of them) are checked for their form only; `und`/`zxx`/`mis`/`mul` mean no language.
-ISO639_1 = frozenset("""aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz ee el en
-eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km
-kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi
-pl ps pt qu rm rn ro ru rw sa sc sd se sg sh si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur
-uz ve vi vo wa wo xh yi yo za zh zu""".split())
-SUBTAG = re.compile(r"^(?:[a-z]{2}|\d{3}|[a-z]{4}|[a-z0-9]{5,8}|\d[a-z0-9]{3})$")
 SDH_TITLE = re.compile(r"(?<![a-z])(sdh|cc|closed[ -]?captions?|hard[ -]of[ -]hearing|hearing[ -]impaired|hoh)(?![a-z])", re.I)
 FORCED_TITLE = re.compile(r"(?<![a-z])forced(?![a-z])", re.I)
 
@@ -64,29 +57,6 @@ class StreamTrack:
 
 def kind_of(codec: str | None) -> str:
     return "image" if codec in IMAGE_CODECS else "text"
-
-
-def language_problem(tag: str | None) -> str | None:
-    """Why a language tag is not a language (one line), or None for a usable one (or none at all).
-    `xx-INVALID`: `xx` is not an ISO 639-1 code; subtags after the first must have a BCP 47 form."""
-    if tag is None or str(tag).strip().lower() in ("", "und"):
-        return None
-    parts = str(tag).strip().replace("_", "-").lower().split("-")
-    head = parts[0]
-    if len(head) == 2 and head not in ISO639_1:
-        return f"language tag {tag!r}: {head!r} is not an ISO 639-1 language code: ignored"
-    if not re.fullmatch(r"[a-z]{2,3}", head):
-        return f"language tag {tag!r} is not a language code (ISO 639 / BCP 47): ignored"
-    if len(parts) > 4 or not all(SUBTAG.fullmatch(p) for p in parts[1:]):
-        return f"language tag {tag!r} is not a BCP 47 tag: ignored"
-    return None
-
-
-def valid_language(tag: str | None) -> str | None:
-    """The tag when it is a language, else None (und, empty, or invalid: see language_problem)."""
-    if tag is None or str(tag).strip().lower() in ("", "und") or language_problem(tag):
-        return None
-    return str(tag).strip()
 
 
 def stream_flags(disposition, title: str | None) -> tuple[bool, bool, list[str]]:

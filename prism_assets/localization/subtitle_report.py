@@ -10,7 +10,7 @@ The reference track is the audio track in the subtitle's language, else the orig
 
 from __future__ import annotations
 
-from .roles import base_language
+from ..core.language import base_language
 from .subtitle_qc import check_cues, limits_for, summary
 from .subtitle_speech import coverage, language_mismatch, text_match, timing
 from .subtitles import Cue

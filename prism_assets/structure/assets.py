@@ -32,9 +32,6 @@ SCENES_CODE_VERSION = "scenes-1"
 STRUCTURE_CODE_VERSION = "structure-2"  # 2: episode claim/change events, crawls from the first half
 
 
-def producer(sc: SignalContext, code_version: str, model=None, **extra) -> dict:
-    return {"tool": "prism-structure", "code_version": code_version, "model": model, "profile": sc.profile.name, **extra}
-
 
 def with_attrs(df: pd.DataFrame, prod: dict, schema_version: str = SCHEMA_VERSION) -> pd.DataFrame:
     df.attrs = {"schema_version": schema_version, "producer": prod}
@@ -88,7 +85,7 @@ def compute_text(sc: SignalContext, frame_samples: pd.DataFrame, localization: d
     speech = speech_of(transcript, original_track(localization))
     flagged = text_flags.flag_text(df, speech, float(source_video.get("duration_s") or 0.0), sc.config.get("text_flags"))
     sc.provenance = info
-    prod = producer(sc, TEXT_CODE_VERSION, model=info, candidates=len(cands), ocr_frames=[int(f[0]) for f in frames],
+    prod = sc.producer(TEXT_CODE_VERSION, model=info, candidates=len(cands), ocr_frames=[int(f[0]) for f in frames],
                     ocr_config=cfg.__dict__ if hasattr(cfg, "__dict__") else None, warnings=warnings)
     flagged = with_attrs(flagged, prod)
     n_burn = int(flagged["burned_in_subtitle"].sum()) if len(flagged) else 0
@@ -142,7 +139,7 @@ def compute_scenes(sc: SignalContext, shots: pd.DataFrame, keyframes: pd.DataFra
     if not trained:
         sc.log.info(f"{title_id}: scenes without CLIP embeddings (weights not trained): colour/layout, sound and black evidence only")
     sc.provenance = model
-    df = with_attrs(df, producer(sc, SCENES_CODE_VERSION, model=model, shots=len(shots), audio_track=track))
+    df = with_attrs(df, sc.producer(SCENES_CODE_VERSION, model=model, shots=len(shots), audio_track=track))
     sc.log.info(f"{title_id}: {len(df)} scenes from {len(shots)} shots")
     return Result(df, table=df, table_columns=["scene_index", "start_s", "end_s", "n_shots", "boundary_in", "boundary_score"], metadata={
         "scenes": len(df), "shots": len(shots), "embeddings_used": bool(embeddings),
@@ -199,7 +196,7 @@ def compute_structure(sc: SignalContext, text: pd.DataFrame, scenes: pd.DataFram
         "burned_in_subtitles": text_flags.burned_in_summary(text) if len(text) else None,
         "scenes": {"count": len(scenes), "median_s": float((scenes["end_s"] - scenes["start_s"]).median()) if len(scenes) else None},
         "series": source_video.get("series"),
-        "producer": producer(sc, STRUCTURE_CODE_VERSION, model={
+        "producer": sc.producer(STRUCTURE_CODE_VERSION, model={
             "credits": "OCR text density + rolling text + dark picture + music without speech (prism)",
             "ocr": (text.attrs.get("producer") or {}).get("model"), "params": found.get("params")}, audio_track=track),
     }

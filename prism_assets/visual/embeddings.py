@@ -17,7 +17,7 @@ import pandas as pd
 from dagster import MetadataValue
 
 from ..core.signal import Output, Result, Signal, SignalContext
-from .assets import DOMAIN, VISUAL_SCHEMA_VERSION, producer, with_attrs
+from .assets import DOMAIN, VISUAL_SCHEMA_VERSION, with_attrs
 from .checks import EMB_RULES, SHOT_EMB_RULES
 from .clip import ClipLoadError
 from .packs import PacksMissingError, pack_paths, read_pack_bytes, read_pack_image
@@ -71,7 +71,7 @@ def compute_embeddings(sc: SignalContext, frame_samples: pd.DataFrame, shots: pd
         "shot_index": shot_idx.astype(np.int64), "model": label, "embedding": list(emb.astype(np.float32)),
     })
     pictures = {"pictures": len(items), "embedded": len(unique), "duplicates_skipped": len(items) - len(unique)}
-    df = with_attrs(df, producer(sc, EMBEDDINGS_CODE_VERSION, model=info, expected_rows=len(samples) + len(keyframes), pictures=pictures))
+    df = with_attrs(df, sc.producer(EMBEDDINGS_CODE_VERSION, model=info, expected_rows=len(samples) + len(keyframes), pictures=pictures))
     sc.provenance = info
     if not info.get("weights_trained"):
         sc.log.warning(f"{title_id}: embeddings from {label}: weights are NOT trained (offline dev profile); not semantically meaningful")
@@ -102,7 +102,7 @@ def compute_shot_embeddings(sc: SignalContext, embeddings: pd.DataFrame) -> Resu
         if nv > 0:
             rows.append({"shot_index": int(s), "n_embeddings": int((shot_idx == s).sum()), "model": label, "embedding": (v / nv).astype(np.float32)})
     sdf = pd.DataFrame(rows, columns=["shot_index", "n_embeddings", "model", "embedding"])
-    sdf = with_attrs(sdf, producer(sc, EMBEDDINGS_CODE_VERSION, model=info))
+    sdf = with_attrs(sdf, sc.producer(EMBEDDINGS_CODE_VERSION, model=info))
     sc.provenance = info
     return Result(sdf, metadata={"shots": len(sdf), "model": label, "weights_trained": bool(info.get("weights_trained")),
                                  "embed_dim": int(emb.shape[1]) if emb.ndim == 2 else 0})

@@ -14,7 +14,7 @@ import pandas as pd
 from ..core.artifacts import Bundle
 from ..core.pictures import Picture
 from ..core.signal import Output, Result, Signal, SignalContext
-from .assets import DOMAIN, VISUAL_SCHEMA_VERSION, producer, with_attrs
+from .assets import DOMAIN, VISUAL_SCHEMA_VERSION, with_attrs
 from .checks import POSTER_RULES
 from .clip import ClipLoadError
 from .packs import PacksMissingError, pack_paths, read_pack_bytes, read_pack_image
@@ -91,7 +91,7 @@ def compute_posters(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples:
     # independent re-check of the chosen frames against the shots' transitions and the stats
     trans = transition_frames(shots, len(frame_stats), guard=0)
     chosen_bad += [int(f) for f in df["frame"] if trans[int(f)] or st.loc[int(f), "black_ratio"] >= 0.5 or st.loc[int(f), "colour_bars"] >= 0.5]
-    df = with_attrs(df, producer(sc, POSTERS_CODE_VERSION, model=info, params=p.as_dict(), count=p.count, eligible=eligible,
+    df = with_attrs(df, sc.producer(POSTERS_CODE_VERSION, model=info, params=p.as_dict(), count=p.count, eligible=eligible,
                                  prompt_score_used=prompt is not None, excluded_chosen=sorted(set(chosen_bad)),
                                  excluded_reasons={k: int(v) for k, v in excluded[excluded != ""].value_counts().items()} if len(cands) else {}))
     sc.provenance = info
