@@ -5,7 +5,7 @@ Nothing here decodes media: inputs are `frame_stats` (one row per decoded frame)
 `source_video` probe. `run_qc(...)` returns the `qc.json` document: verdict, reasons, profile, events.
 
 Event kinds (docs/schema.md "qc.json"): black, freeze, colour_bars, slate, letterbox, pillarbox,
-interlaced, vfr, decode_errors, silence, digital_silence, loudness, true_peak, missing_audio,
+interlaced, hdr_metadata, vfr, decode_errors, silence, digital_silence, loudness, true_peak, missing_audio,
 av_duration_mismatch, video_spec, too_short, truncated.
 """
 
@@ -22,7 +22,9 @@ from .events import SEVERITIES, Timeline, escalate, frame_event, reasons_of, run
 from .technical import check_loudness, check_technical
 from .thresholds import QCThresholds, db_to_lin
 
-QC_CODE_VERSION = "qc-3"  # 3: freezes held against a reference frame (slow pans are not freezes); 2: truncated files (header duration vs decodable media)
+# 4: a freeze bridges codec refreshes (key frames) only, not steps on predicted frames (motion); 3: freezes held against a
+# reference frame (slow pans are not freezes); 2: truncated files (header duration vs decodable media)
+QC_CODE_VERSION = "qc-4"
 QC_SCHEMA_VERSION = "1.0"
 
 
@@ -79,13 +81,35 @@ def detect_colour_bars(stats: pd.DataFrame, tl: Timeline, th: QCThresholds, sev:
     return out
 
 
+def refreshes(stats: pd.DataFrame, spans: list[tuple[int, int]], t_s: np.ndarray, gap_s: float) -> list[tuple[int, int]]:
+    """The glitch spans a codec refresh explains, which a freeze bridges: a held picture re-coded by
+    the encoder (a key frame) steps once and stays the same picture, however often the GOP repeats.
+    With `key_frame` in the statistics: spans at or next to a key frame (from one frame before to two
+    after: open GOPs show a refresh in the B-frames just before their I-frame); a step on an ordinary
+    predicted frame is the encoder sending a change of the picture (a slow zoom over a still updated
+    now and then), which moves freezedetect's reference too. Without it, or where most frames are key
+    frames (intra-only codecs: every frame is coded afresh, so a key frame tells nothing): spans with
+    no other within `gap_s` seconds either side (steps in a series are a picture changing in steps)."""
+    key = stats["key_frame"].to_numpy(dtype=bool) if "key_frame" in stats else None
+    if key is not None and key.mean() < 0.5:
+        return [(a, b) for a, b in spans if key[max(0, a - 1):b + 3].any()]
+    out = []
+    for i, (a, b) in enumerate(spans):
+        if i and t_s[a] - t_s[spans[i - 1][1]] < gap_s:
+            continue
+        if i + 1 < len(spans) and t_s[spans[i + 1][0]] - t_s[b] < gap_s:
+            continue
+        out.append((a, b))
+    return out
+
+
 def still_against_reference(stats: pd.DataFrame, th: QCThresholds) -> np.ndarray:
     """Frames within freezedetect's noise of the held reference frame (the visual pass's `ref_diff`):
     a slow pan or zoom over a still picture changes so little from frame to frame that consecutive
     differences look held, but it drifts away from the reference and resets it, which ends the run
     as it does freezedetect's. An isolated glitch that is a step (up to 2 frames up to
-    freeze_glitch_db, two still frames each side) is bridged as above. Statistics without the column (made before it
-    existed) keep every frame."""
+    freeze_glitch_db, two still frames each side, a codec refresh: `refreshes`) is bridged as above.
+    Statistics without the column (made before it existed) keep every frame."""
     if "ref_diff" not in stats:
         return np.ones(len(stats), dtype=bool)
     ref = stats["ref_diff"].to_numpy(dtype=float) / 255.0
@@ -93,19 +117,20 @@ def still_against_reference(stats: pd.DataFrame, th: QCThresholds) -> np.ndarray
     still = ref <= db_to_lin(th.freeze_noise_db)
     # a step (the frame differs from the previous one by most of its difference to the reference: an
     # encoder refresh, a re-quantised key frame) is bridged; a drift (small steps adding up: a slow
-    # move) is not
+    # move) is not, nor is a step the codec sent on a predicted frame (a move updated in steps)
     glitch = (ref <= db_to_lin(th.freeze_glitch_db)) & ~still & (step >= 0.5 * ref)
     out = still.copy()
-    for a, b in runs(glitch):
-        if b - a < 2 and 2 <= a and b < len(ref) - 2 and still[a - 2:a].all() and still[b + 1:b + 3].all():
-            out[a:b + 1] = True
+    cands = [(a, b) for a, b in runs(glitch) if b - a < 2 and 2 <= a and b < len(ref) - 2 and still[a - 2:a].all() and still[b + 1:b + 3].all()]
+    for a, b in refreshes(stats, cands, stats["t_s"].to_numpy(dtype=float), th.freeze_glitch_gap_s):
+        out[a:b + 1] = True
     return out
 
 
 def detect_freeze(stats: pd.DataFrame, tl: Timeline, th: QCThresholds, sev: str = "warn", slate_sev: str = "info") -> list[dict]:
     """freezedetect, made robust. A frame is held when its mean abs luma difference to the previous
     frame is <= n (freeze_noise_db, on diff/255); an isolated frame up to freeze_glitch_db (an
-    encoder refresh) between two quiet frames on each side does not break a run. A run counts as a freeze when it lasts >= freeze_min_s
+    encoder refresh: `refreshes`) between two quiet frames on each side does not break a run (a step
+    on a predicted frame does: a slow move the encoder updates now and then). A run counts as a freeze when it lasts >= freeze_min_s
     (from the first frame of the held picture, i.e. the frame before the first held difference, as
     freezedetect reports it), its median difference is <= freeze_median_db (a held picture decodes to
     ~0; camera noise and slow real motion do not), every frame stays within freezedetect's noise of the
@@ -123,11 +148,12 @@ def detect_freeze(stats: pd.DataFrame, tl: Timeline, th: QCThresholds, sev: str 
     excluded = (stats["black_ratio"].to_numpy(dtype=float) >= th.black_pic_th) | colour_bar_mask(stats, th)
     quiet = diff <= db_to_lin(th.freeze_noise_db)
     glitch = (diff <= db_to_lin(th.freeze_glitch_db)) & ~quiet
-    # an isolated glitch frame (an encoder refresh) inside a held stretch is bridged: 2 quiet frames each side
+    # an isolated glitch frame (an encoder refresh) inside a held stretch is bridged: 2 quiet frames each side, a
+    # codec refresh (`refreshes`: at a key frame; steps on predicted frames are the picture changing)
     bridged = quiet.copy()
-    for i in np.flatnonzero(glitch):
-        if 2 <= i < n - 2 and quiet[i - 2 : i].all() and quiet[i + 1 : i + 3].all():
-            bridged[i] = True
+    cands = [(i, i) for i in np.flatnonzero(glitch).tolist() if 2 <= i < n - 2 and quiet[i - 2 : i].all() and quiet[i + 1 : i + 3].all()]
+    for i, _ in refreshes(stats, cands, tl.t, th.freeze_glitch_gap_s):
+        bridged[i] = True
     bridged[0] = False  # frame 0 has no previous frame
     held = bridged & ~excluded & still_against_reference(stats, th)
     bars = colour_bar_mask(stats, th)

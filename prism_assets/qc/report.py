@@ -13,7 +13,7 @@ REPORT_COLUMNS = ["title_id", "delivery_date", "verdict", "profile", "events_tot
 VERDICT_ORDER = {"fail": 0, "error": 1, "warn": 2, "pass": 3, "pending": 4}  # error: processing failed before QC
 THUMB_WIDTH = 240
 # title-wide findings: a picture of them says nothing
-TITLE_WIDE = {"loudness", "true_peak", "missing_audio", "video_spec", "vfr", "interlaced", "too_short", "truncated"}
+TITLE_WIDE = {"loudness", "true_peak", "missing_audio", "video_spec", "vfr", "interlaced", "hdr_metadata", "too_short", "truncated"}
 
 
 def offending_events(qc: dict, limit: int = 6) -> list[dict]:

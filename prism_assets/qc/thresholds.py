@@ -20,7 +20,9 @@ class QCThresholds:
     freeze_noise_db: float = -60.0  # freezedetect n, on diff/255
     freeze_median_db: float = -80.0  # the run's median diff must be below this (a held picture decodes to ~0: skip blocks)
     freeze_hold_luma: float = 1.0  # luma mean/std may drift at most this much over a freeze (0..255)
-    freeze_glitch_db: float = -48.0  # an isolated frame up to this level does not end a freeze
+    freeze_glitch_db: float = -48.0  # an isolated frame up to this level does not end a freeze ...
+    freeze_glitch_gap_s: float = 2.0  # ... a codec refresh: at a key frame; statistics without key frames: no other such
+    # frame this close (a series of steps is a picture changing in steps)
     silence_min_s: float = 2.0  # silencedetect d
     silence_noise_db: float = -60.0  # silencedetect n (window peak, dBFS)
     digital_silence_min_s: float = 1.0

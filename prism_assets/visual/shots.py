@@ -12,10 +12,16 @@ The default, `prism-blend`, combines
   or a spike of the motion-compensated difference (`mc_diff`: blocks matched against the previous
   frame shifted) `cut_mc_ratio` times above its neighbours: between two busy, fast-moving pictures the
   plain differences of the neighbours are as large as the cut's, the compensated ones are not;
+  or a **colour step** (`_colour_step`): a large colour-histogram change made in one frame (the
+  frame carries most of the change across a short lag around it, its neighbours little) that
+  persists (the longest lag still sees it), whatever the luma does: a hard change of colour at an
+  unchanged brightness, a cut at its frame at any frame rate (at 10 fps it used to be left to the
+  colour-change evidence of dissolves, placed at the middle of their lag);
 * **gradual transitions** (dissolves, fades): a frame that is the average of the frames k before and
   k after (`blend_k` small) while those two differ (`span_k` large) lies inside a linear blend.
   Camera motion and cuts give `blend_k` >= `span_k` / 2, static content has no span, so neither
   looks like a transition. A blend next to a black segment is a fade (in or out), otherwise a dissolve.
+  A transition lasts at least `grad_min_s` seconds (at least `grad_min_frames` frames at low rates).
 
 Boundaries: a cut's frame; a dissolve's middle frame; a fade's black edge (the first black frame of
 a fade-out, the first picture frame after the black of a fade-in). Shots tile the title: contiguous,
@@ -32,7 +38,7 @@ import pandas as pd
 
 from ..core.config import known_settings
 
-SHOTS_CODE_VERSION = "shots-3"  # 3: motion-compensated cuts
+SHOTS_CODE_VERSION = "shots-4"  # 4: colour steps are cuts at any frame rate, transitions' length in seconds; 3: motion-compensated cuts
 SHOTS_SCHEMA_VERSION = "1.0"
 TRANSITIONS = ("start", "cut", "dissolve", "fade_in", "fade_out")
 SHOT_COLUMNS = [
@@ -61,7 +67,10 @@ class ShotParams:
     grad_min_span: float = 6.0  # luma change across the lag a transition must carry
     grad_max_ratio: float = 0.2  # blend / span at most this in a linear blend
     grad_min_cov: float = 0.5  # fraction of the picture that must change (an overlay changes a part)
-    grad_min_frames: int = 3  # frames with blend evidence a transition needs
+    grad_min_frames: int = 2  # frames with blend evidence a transition needs, at least ...
+    grad_min_s: float = 0.12  # ... and this long (3 frames at 24-25 fps, 2 at 10 fps): a duration, not a frame count
+    cut_step_share: float = 0.7  # a colour step: the frame's own colour change is at least this share of the change
+    # across a short lag around it (a dissolve spreads it over its frames: about 1/length each), and persists this much
     hist_peak_min: float = 0.5  # colour-histogram change across the longest lag that alone suggests a dissolve
     dissolve_min_hist: float = 0.2  # a dissolve changes the colours at least this much ...
     dissolve_max_s: float = 2.5  # longer blends need measurable surroundings to count as a dissolve
@@ -90,8 +99,29 @@ def _lags(stats: pd.DataFrame) -> list[int]:
     return sorted(int(c.split("_")[1]) for c in stats.columns if c.startswith("blend_"))
 
 
+def _colour_step(stats: pd.DataFrame, t: int, p: ShotParams) -> bool:
+    """A hard change of colour at frame t, made in this one frame: a colour-histogram change of at
+    least `cut_hist_only`, `cut_ratio` times its neighbours' (a blend shares its change out among its
+    frames, its last included), at least `cut_step_share` of the change across the shortest lag that
+    holds a frame each side (frames t-k and t+k, k >= 2), and still there across the longest lag (a
+    one-frame colour flash is gone by then)."""
+    lags = _lags(stats)
+    k = next((x for x in lags if x >= 2), lags[-1] if lags else None)
+    if k is None or f"hspan_{k}" not in stats:
+        return False
+    h = stats["hist_diff"].to_numpy(dtype=np.float64)
+    near, far = float(stats[f"hspan_{k}"].iat[t]), float(stats[f"hspan_{lags[-1]}"].iat[t])
+    if h[t] < p.cut_hist_only or not np.isfinite(near) or h[t] < p.cut_step_share * near:
+        return False
+    w = p.cut_window
+    nb = np.concatenate([h[max(1, t - w):t], h[t + 1:t + w + 1]])
+    if nb.size and h[t] < p.cut_ratio * float(nb.max()):
+        return False
+    return not np.isfinite(far) or far >= p.cut_step_share * h[t]
+
+
 def hard_cuts(stats: pd.DataFrame, p: ShotParams) -> list[tuple[int, float]]:
-    """(frame, score) of every hard cut candidate."""
+    """(frame, score) of every hard cut candidate: the frame is the first of the new picture."""
     d = stats["diff"].to_numpy(dtype=np.float64)
     h = stats["hist_diff"].to_numpy(dtype=np.float64)
     sk = stats["skip_diff"].to_numpy(dtype=np.float64)
@@ -123,12 +153,19 @@ def hard_cuts(stats: pd.DataFrame, p: ShotParams) -> list[tuple[int, float]]:
             mratio = mc[t] / ((float(mnb.mean()) if mnb.size else 0.0) + 1.0)
             mc_cut = d[t] >= p.cut_min_diff and mc[t] >= p.cut_min_mc and mratio >= p.cut_mc_ratio
             ratio = max(ratio, mratio) if mc_cut else ratio
-        if luma_cut or strong_cut or hist_cut or mc_cut:
+        # (a colour-only cut keeps its luma score: inside a luma blend it is the blend's own histogram flip, dropped below)
+        colour_cut = not (luma_cut or strong_cut or hist_cut or mc_cut) and _colour_step(stats, t, p)
+        if luma_cut or strong_cut or hist_cut or mc_cut or colour_cut:
             out.append((t, float(ratio)))
     return out
 
 
-def gradual_spans(stats: pd.DataFrame, p: ShotParams) -> list[tuple[int, int, float, str]]:
+def _min_frames(p: ShotParams, fps: float | None) -> int:
+    """Frames a gradual transition needs: `grad_min_s` at the title's rate, at least `grad_min_frames`."""
+    return max(p.grad_min_frames, int(round(p.grad_min_s * fps)) if fps and fps > 0 else 3)
+
+
+def gradual_spans(stats: pd.DataFrame, p: ShotParams, fps: float | None = None) -> list[tuple[int, int, float, str]]:
     """(first, last, strength, evidence) of every candidate gradual transition.
 
     Evidence `blend`: frames that are the average of their k-neighbours while those differ (linear
@@ -153,7 +190,7 @@ def gradual_spans(stats: pd.DataFrame, p: ShotParams) -> list[tuple[int, int, fl
     d = stats["diff"].to_numpy(dtype=np.float64)
     spans = []
     for lo, hi in _runs(cover > 0):
-        if hi - lo + 1 < p.grad_min_frames:
+        if hi - lo + 1 < _min_frames(p, fps):
             continue
         evidence = "blend"
         core = d[lo : hi + 1]
@@ -251,7 +288,7 @@ def detect_prism_blend(stats: pd.DataFrame, fps: float, p: ShotParams | None = N
             bounds[a] = ("cut", a, a, 1.0)
         if b + 1 < n:
             bounds[b + 1] = ("cut", b + 1, b + 1, 1.0)
-    spans = gradual_spans(stats, p)
+    spans = gradual_spans(stats, p, fps)
     in_grad = np.zeros(n, dtype=bool)
     for lo, hi, _, _ in spans:
         in_grad[lo + 1 : hi + 1] = True
@@ -259,7 +296,7 @@ def detect_prism_blend(stats: pd.DataFrame, fps: float, p: ShotParams | None = N
         if in_black[t] and in_black[t - 1]:
             continue
         if in_grad[t] and score < 2 * p.cut_ratio:
-            continue  # luma steps inside a fade or dissolve
+            continue  # luma steps inside a fade or dissolve (and a dissolve into grey flipping the coarse colour histogram)
         near = [x for x in bounds if abs(x - t) <= 1]
         if near:
             continue
