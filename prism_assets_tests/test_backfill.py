@@ -60,8 +60,17 @@ def test_cli_backfill_empty_range(settings, synth):
 
 
 def _fanout(defs, instance, resources, cursor):
-    with build_sensor_context(instance=instance, definitions=defs, sensor_name="manifest_fanout_sensor", resources=resources, cursor=cursor) as ctx:
-        return defs.get_sensor_def("manifest_fanout_sensor")(ctx)
+    """Both fan-out sensors over the same manifest materializations (each handles its own: the one-date runs' backfill,
+    the others' runs), as one result."""
+    from dagster import SensorResult
+
+    results = []
+    for name in ("manifest_fanout_sensor", "manifest_date_backfill_sensor"):
+        with build_sensor_context(instance=instance, definitions=defs, sensor_name=name, resources=resources, cursor=cursor) as ctx:
+            results.append(defs.get_sensor_def(name)(ctx))
+    assert len({r.cursor for r in results}) == 1, [r.cursor for r in results]  # the same materializations seen by both
+    return SensorResult(run_requests=[q for r in results for q in (r.run_requests or [])], cursor=results[0].cursor,
+                        asset_events=[e for r in results for e in (r.asset_events or [])])
 
 
 def requested(res) -> list[str]:
@@ -151,6 +160,7 @@ def test_fanout_modes_catch_up_stale_all_and_active_runs(settings, synth):
         nonlocal cursor
         run = materialize(signal_assets(settings, "delivery_manifest"), partition_key=day, instance=instance, resources=resources, tags=tags)
         assert run.success
+        last.update(cursor_before=cursor)
         res = _fanout(defs, instance, resources, cursor)
         cursor = res.cursor
         last.update(result=res, run_id=run.run_id)
@@ -165,6 +175,11 @@ def test_fanout_modes_catch_up_stale_all_and_active_runs(settings, synth):
     assert bf.tags["prism/title_run"] == "1" and bf.tags["prism/manifest_run"] == last["run_id"] and bf.tags["prism/delivery_date"] == day
     assert bf.tags["prism/rerun"] == "stale" and "dagster/max_runtime" in bf.tags  # process_title's run time limit
     assert instance.get_run_by_id(last["run_id"]).tags["prism/fanout"].startswith("2 title(s) delivered 2026-11-03: 2 launched as one backfill")
+    # as the sensor daemon evaluates it (Dagster validates a backfill request against the sensor's asset selection)
+    with build_sensor_context(instance=instance, definitions=defs, sensor_name="manifest_date_backfill_sensor", resources=resources,
+                              cursor=last["cursor_before"]) as ctx:
+        tick = defs.get_sensor_def("manifest_date_backfill_sensor").evaluate_tick(ctx)
+    assert [r.requires_backfill_daemon() for r in tick.run_requests] == [True]
     cat = connect(settings.catalog_url)
     cat.start_signal_run(partition_key="c1", signal="source_video", run_id="r1", code_version="x", title_id="c1")
     cat.finish_signal_run(partition_key="c1", signal="source_video", run_id="r1", status="failed", error="bad")

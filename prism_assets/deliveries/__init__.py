@@ -7,7 +7,7 @@ from ..core.domain import Domain, DomainContext
 from ..core.title_graph import TitleGraph
 from ..partitions import daily_partitions
 from .assets import DELIVERY_MANIFEST
-from .fanout import build_manifest_fanout_sensor
+from .fanout import build_manifest_date_backfill_sensor, build_manifest_fanout_sensor
 from .sensors import MANIFEST_JOB, build_daily_schedule, build_delivery_sensor
 
 
@@ -28,5 +28,6 @@ DOMAIN = Domain(
     signals=(DELIVERY_MANIFEST,),
     jobs=_jobs,
     schedules=lambda ctx: [build_daily_schedule()],
-    sensors=lambda ctx: [build_delivery_sensor(ctx.settings), build_manifest_fanout_sensor(TitleGraph.from_signals(ctx.signals), min(15, ctx.settings.sensor_interval_s))],
+    sensors=lambda ctx: [build_delivery_sensor(ctx.settings), build_manifest_fanout_sensor(TitleGraph.from_signals(ctx.signals), min(15, ctx.settings.sensor_interval_s)),
+                         build_manifest_date_backfill_sensor(TitleGraph.from_signals(ctx.signals), min(15, ctx.settings.sensor_interval_s))],
 )

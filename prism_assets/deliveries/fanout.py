@@ -68,7 +68,16 @@ def wanted(catalog, graph: TitleGraph, title_id: str, mode: str) -> bool:
     return bool(graph.missing(catalog, title_id, delivery.discovered_at, current_code=True))
 
 
-def fanout_tick(context: SensorEvaluationContext, storage: PrismStorage, catalog: CatalogResource, graph: TitleGraph, limit: int = 50) -> SensorResult:
+def one_date_run(tags: dict) -> bool:
+    """A manifest materialized as a plain run by an operator (not in a backfill, not by the daily schedule): its titles
+    go as one backfill (`manifest_date_backfill_sensor`); the others' as runs (`manifest_fanout_sensor`)."""
+    return BACKFILL_TAG not in tags and SCHEDULE_TAG not in tags
+
+
+def fanout_tick(context: SensorEvaluationContext, storage: PrismStorage, catalog: CatalogResource, graph: TitleGraph, limit: int = 50,
+                backfills: bool = False) -> SensorResult:
+    """One tick over new manifest materializations: with `backfills`, those of one-date runs (one backfill each);
+    without, the others (one run per title). Each materialization is handled by exactly one of the two sensors."""
     instance = context.instance
     if context.cursor is None:
         latest = instance.fetch_materializations(AssetKey(MANIFEST), limit=1, ascending=False).records
@@ -85,6 +94,8 @@ def fanout_tick(context: SensorEvaluationContext, storage: PrismStorage, catalog
         day = rec.partition_key
         run = instance.get_run_by_id(rec.run_id)
         tags = dict(run.tags) if run else {}
+        if one_date_run(tags) != backfills:
+            continue  # the other sensor's
         mode = rerun_mode(tags)
         try:
             rows = arts.read(ArtifactStore.base_key(MANIFEST, day, daily=True))
@@ -106,7 +117,7 @@ def fanout_tick(context: SensorEvaluationContext, storage: PrismStorage, catalog
             d = FoundDelivery(r.uri, date.fromisoformat(r.delivery_date), r.title_id, r.uri.rsplit("/", 1)[-1], int(r.size_bytes), r.etag or "")
             runs.append(title_run_request(d, r.uri, f"manifest:{rec.run_id}:{r.title_id}", extra))
             chosen.append(r.title_id)
-        as_backfill = bool(chosen) and BACKFILL_TAG not in tags and mode != "catch_up"
+        as_backfill = bool(chosen) and backfills
         if as_backfill:  # the one-date run of the UI: the date's titles as one backfill (Backfills tab), not loose runs
             runs = [r for r in runs if not (r.tags or {}).get(TAG_MANIFEST_RUN) == rec.run_id]
             runs.append(titles_backfill_request(context, graph, chosen, {**extra, TAG_DELIVERY_DATE: day, TAG_TITLE_RUN: "1"}))
@@ -156,10 +167,30 @@ def build_manifest_fanout_sensor(graph: TitleGraph, interval_s: int = 15):
         job_name=PROCESS_TITLE_JOB,
         minimum_interval_seconds=interval_s,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Turns each delivery_manifest materialization into process_title runs for exactly that manifest's titles "
-        "(the UI path for backfills by date): catch-up after the daily schedule, `prism/rerun` = stale (default) | all otherwise.",
+        description="Turns each delivery_manifest materialization of a backfill over dates or of the daily schedule into "
+        "process_title runs for exactly that manifest's titles: catch-up after the schedule, `prism/rerun` = stale (default) | all "
+        "otherwise (one date materialized as a plain run: manifest_date_backfill_sensor).",
     )
     def manifest_fanout_sensor(context: SensorEvaluationContext, storage: PrismStorage, catalog: CatalogResource):
         return fanout_tick(context, storage, catalog, graph)
 
     return manifest_fanout_sensor
+
+
+def build_manifest_date_backfill_sensor(graph: TitleGraph, interval_s: int = 15):
+    """Dagster lets only a sensor that targets an asset selection request a backfill, and rewrites every run such a
+    sensor requests onto its implicit asset job: so one-date manifests have their own sensor, over the per-title assets."""
+    from dagster import AssetSelection
+
+    @sensor(
+        name="manifest_date_backfill_sensor",
+        asset_selection=AssetSelection.assets(*graph.outputs),
+        minimum_interval_seconds=interval_s,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Turns a delivery_manifest date materialized as a plain run (one date picked in the Materialize dialog) into "
+        "ONE backfill of the per-title assets over that date's titles (Runs > Backfills), `prism/rerun` = stale (default) | all.",
+    )
+    def manifest_date_backfill_sensor(context: SensorEvaluationContext, storage: PrismStorage, catalog: CatalogResource):
+        return fanout_tick(context, storage, catalog, graph, backfills=True)
+
+    return manifest_date_backfill_sensor
