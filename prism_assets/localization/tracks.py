@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..audio.analysis import iso639_1
+from ..core.language import iso639_1
 from .roles import TrackEvidence, decide_roles, described_evidence
 from .sync import measure
 
