@@ -29,7 +29,7 @@ DOMAIN = "structure"
 SCHEMA_VERSION = "1.0"
 TEXT_CODE_VERSION = "text-3"  # 2: poster-pool frames only where the prefilter sees text likely; 3: fast crawls roll, slates hold still
 SCENES_CODE_VERSION = "scenes-1"
-STRUCTURE_CODE_VERSION = "structure-2"  # 2: episode claim/change events, crawls from the first half
+STRUCTURE_CODE_VERSION = "structure-3"  # 2: episode claim/change events, crawls from the first half; 3: credits start at a cut or the first line, not at a dark scene
 
 
 

@@ -9,14 +9,23 @@ A *credit line* is an OCR line that is not a burned-in subtitle or a slate, has 
 End credits: OCR'd frames with credit lines where the window ``t +- step/2`` holds < 25 % speech and the
 picture is dark (that second's luma <= ``dark_luma`` 50) or the text rolls. Walking back from the last such
 frame, frames join the run while the gap to the next is <= ``max_gap_s`` (3 s) + step and holds no speech.
+Leading frames whose text is one line read once and never again, not rolling, are dropped: what OCR makes of
+stars or city lights in a dark scene (a few letters, a different misread on every frame), not a credit.
 The run is end credits when it lasts >= ``end_min_s`` (6 s), starts in the second half (or rolls: a crawl
 running to the end is the end credits wherever it starts, e.g. a clip that is only its credits roll), ends
 within ``post_max_s`` (max(20 s, 10 % of the title)) of the end (room for a post-credit scene), and shows
-credits motion: rolling text or >= 3 distinct text groups (cards changing). ``start_s`` is the first frame of the
-run, refined back second by second (up to one OCR step) while the picture stays dark like the run's first
-second and there is no speech: the cut to the credit background, so the error is below one second when
-the credits start on a dark background and below one OCR step otherwise. ``next_episode_s`` is the start
-of the end credits (where a player offers the next episode), also when a post-credit scene follows.
+credits motion: rolling text or >= 3 distinct text groups (cards changing). ``start_s``, from the run's first
+frame a (``_start``; the OCR'd frames of a long title are up to ~3 s apart, so a is up to one step late):
+
+* the cut to the credits' dark background: walking back second by second from a (at most one OCR step) while the
+  picture stays dark like a's second and there is no speech, the second where that stops (a brighter picture,
+  speech, the title's start) - error below one second after a brighter scene;
+* where the picture stays alike over the whole step (a dark scene before the credits: no visible cut), rolling
+  credits start where the roll's first line entered at the bottom edge (its top at a, extrapolated back with the
+  roll's speed: lines read the same on consecutive OCR'd frames), never before a - step; cards start at a.
+
+So a dark scene is never taken for the credits' start: the start is the cut or the text. ``next_episode_s`` is
+the start of the end credits (where a player offers the next episode), also when a post-credit scene follows.
 
 Opening credits: in the first ``open_frac`` (35 %, at most ``open_max_s`` 900 s) of the title, the longest
 run of OCR'd frames with credit lines (gaps <= ``max_gap_s``) that lasts >= ``open_min_s`` (5 s), has >= 2
@@ -26,7 +35,8 @@ opening credits (they often run over the first scene) but is reported as evidenc
 Both return None when the evidence is absent, never a guess. Confidence is the share of the evidence items
 (dark, motion, music, no speech, text density >= 3 lines) that hold. Limits: credits over bright picture
 without rolling need the text groups; text-free end cards (logos) are not credits; a title whose credits
-are all in one static card (< 3 groups, no roll) is not detected.
+are all in one static card (< 3 groups, no roll) is not detected; after a dark scene, cards start up to one OCR
+step late and a crawl whose first lines appear mid-picture (not entering at the bottom) up to one step early.
 """
 
 from __future__ import annotations
@@ -79,12 +89,15 @@ def detect_credits(text_flagged: pd.DataFrame, per_second: pd.DataFrame, audio_s
         ok = (ts >= 0) & (ts <= n_sec)
         luma[ts[ok]] = per_second["luma_mean"].to_numpy(dtype=float)[ok]
     segs = list(audio_segments or [])
+    seen = lines.groupby("group")["t_s"].nunique() if len(lines) else pd.Series(dtype=int)
     frames = []
     for t, g in lines.groupby("t_s"):
         t = float(t)
+        rows = [(float(y), bool(r)) for y, r in zip(g["y"], g["rolling"])]
         frames.append({"t": t, "n": len(g), "rolling": bool(g["rolling"].any()), "groups": set(g["group"].tolist()),
-                       "speech": _frac("speech", t - step / 2, t + step / 2, segs), "luma": luma[min(int(t), n_sec)]})
-    end = _end_credits(frames, luma, segs, duration_s, step, p)
+                       "speech": _frac("speech", t - step / 2, t + step / 2, segs), "luma": luma[min(int(t), n_sec)], "rows": rows,
+                       "lasting": len(g) >= 2 or bool(g["rolling"].any()) or bool((seen.reindex(g["group"]).fillna(0) >= 2).any())})
+    end = _end_credits(frames, luma, segs, duration_s, step, p, _roll_speed(lines))
     opening = _opening(frames, segs, duration_s, step, p, before=end["start_s"] if end else duration_s)
     return {"opening": opening, "end": end, "next_episode_s": end["start_s"] if end else None, "params": p_out}
 
@@ -113,7 +126,25 @@ def _conf(facts: dict, motion: bool) -> float:
     return round(sum(items) / len(items), 2)
 
 
-def _end_credits(frames: list[dict], luma: np.ndarray, segs: list[dict], duration_s: float, step: float, p: dict) -> dict | None:
+def _roll_speed(lines: pd.DataFrame) -> float | None:
+    """Upward speed of the rolling credit lines (picture heights per second): the median rise per second of the lines
+    read the same (normalised text) on two consecutive OCR'd frames (one line of a crawl, however its group formed)."""
+    roll = lines[lines["rolling"].astype(bool)] if len(lines) else lines
+    if not len(roll):
+        return None
+    key = roll["text"].astype(str).str.casefold().str.split().str.join(" ")
+    speeds = []
+    times = np.unique(roll["t_s"].to_numpy(dtype=float))
+    for t0, t1 in zip(times[:-1], times[1:]):
+        a = dict(zip(key[roll["t_s"] == t0], roll.loc[roll["t_s"] == t0, "y"]))
+        for k, y in zip(key[roll["t_s"] == t1], roll.loc[roll["t_s"] == t1, "y"]):
+            if k in a and a[k] > y:
+                speeds.append((a[k] - float(y)) / (t1 - t0))
+    return float(np.median(speeds)) if speeds else None
+
+
+def _end_credits(frames: list[dict], luma: np.ndarray, segs: list[dict], duration_s: float, step: float, p: dict,
+                 roll_v: float | None = None) -> dict | None:
     def ok(f: dict) -> bool:
         return f["speech"] < p["speech_max_frac"] and (f["rolling"] or (np.isfinite(f["luma"]) and f["luma"] <= p["dark_luma"]))
 
@@ -129,6 +160,9 @@ def _end_credits(frames: list[dict], luma: np.ndarray, segs: list[dict], duratio
         if any(g["t"] > gap_a and g["t"] < gap_b and not ok(g) for g in frames):  # a text frame that is not credits in between
             break
         run.insert(0, f)
+    while len(run) > 1 and not run[0]["lasting"]:
+        # one line read once and never again, not rolling: what OCR makes of stars or city lights in a dark scene, not a credit
+        run.pop(0)
     a, b = run[0]["t"], min(duration_s, run[-1]["t"] + step)
     if b - a < p["end_min_s"]:
         return None
@@ -142,15 +176,33 @@ def _end_credits(frames: list[dict], luma: np.ndarray, segs: list[dict], duratio
         if not facts["rolling"]:
             return None
         ev.append("rolling text runs to the end of the title from its first half")
-    start = a
-    s0 = int(a)
-    ref = luma[s0] if s0 < len(luma) else np.nan
-    if np.isfinite(ref) and ref <= p["dark_luma"]:
-        s = s0
-        while s - 1 >= max(0.0, a - step) and np.isfinite(luma[s - 1]) and abs(luma[s - 1] - ref) <= 15 and _frac("speech", s - 1, s, segs) == 0:
-            s -= 1
-        start = float(min(a, s))
+    start, how = _start(run[0], luma, segs, step, p, roll_v if facts["rolling"] else None)
+    ev.append(how)
     return {"start_s": round(start, 3), "end_s": round(b, 3), "rolling": facts["rolling"], "evidence": ev, "confidence": _conf(facts, motion)}
+
+
+def _start(first: dict, luma: np.ndarray, segs: list[dict], step: float, p: dict, roll_v: float | None) -> tuple[float, str]:
+    """The end credits' start from their first OCR'd frame (module doc): the cut to the credits' dark background within
+    one OCR step before it, else the roll's start (a crawl's first line enters at the bottom edge), else that frame."""
+    a = first["t"]
+    s0 = min(int(a), len(luma) - 1)
+    ref = luma[s0] if s0 >= 0 else np.nan
+    if np.isfinite(ref) and ref <= p["dark_luma"]:
+        def alike(s: int) -> bool:
+            return bool(np.isfinite(luma[s]) and abs(luma[s] - ref) <= 15 and _frac("speech", s, s + 1, segs) == 0)
+
+        lo = max(0, int(math.floor(a - step)))
+        s = s0
+        while s - 1 >= lo and alike(s - 1):
+            s -= 1
+        if s == 0 or not alike(s - 1):
+            return float(min(a, s)), f"start: the cut to the dark credits background at {min(a, s):.0f} s"
+    rolls = [y for y, r in first["rows"] if r]
+    if roll_v and rolls:
+        t_in = a - (1.0 - min(rolls)) / roll_v
+        if t_in < a:
+            return float(max(t_in, a - step)), f"start: the roll's first line entered at the bottom at {max(t_in, a - step):.1f} s (speed {roll_v:.3f}/s)"
+    return float(a), "start: the first OCR'd frame with credit text (the picture before looks the same: no cut to place it earlier)"
 
 
 def _opening(frames: list[dict], segs: list[dict], duration_s: float, step: float, p: dict, before: float) -> dict | None:

@@ -29,9 +29,11 @@ mono PCM WAV of the original audio track; the video is never decoded again.
   raises ``FingerprintError``.
 
 Picture: a 64-bit dHash (the 224x224 JPEG sample converted to 9x8 grayscale with a box filter, one
-bit per horizontally adjacent pair: left < right). Unrelated pictures differ by ~32 bits, the same
-picture re-encoded by 0-4; at 1 sample/s it only confirms an audio match (the sample grid is not
-aligned with the content across episodes, so a moving picture differs by up to half a second).
+bit per horizontally adjacent pair: left < right) and the 4 x 4 colour layout of ``index/features.py``.
+Unrelated pictures differ by ~32 bits, the same picture re-encoded by 0-4; at 1 sample/s it confirms an
+audio match and, where a recap's sound was re-mixed, finds the recap's pieces by itself
+(``season_pictures.py``; the sample grid is not aligned with the content across episodes, so a moving
+picture differs by up to half a second).
 """
 
 from __future__ import annotations
@@ -165,18 +167,25 @@ def dhash(image) -> int:
 
 
 def picture_signature(samples: list[tuple[float, bytes]]) -> dict:
-    """dHash of each (t_s, JPEG bytes) sample: {"t_s": float64 array, "hash": uint64 array}, sorted by time."""
+    """dHash and colour layout of each (t_s, JPEG bytes) sample: {"t_s": float64 array, "hash": uint64 array,
+    "layout": uint8 (n, 48) array}, sorted by time. The layout is ``index.features.colour_layout`` (mean Y, Cb, Cr
+    of a 4 x 4 grid, 0-1) in 1/255 steps: the dHash sees only the luma gradients, so two pictures of one structure
+    in other colours (a test card with another hue, a set lit differently) need it to tell them apart."""
     from PIL import Image, UnidentifiedImageError
 
-    ts, hs = [], []
+    from ..index.features import colour_layout
+
+    ts, hs, lay = [], [], []
     for t, data in sorted(samples, key=lambda s: s[0]):
         try:
             with Image.open(io.BytesIO(data)) as im:
                 hs.append(dhash(im))
+                lay.append(np.round(colour_layout(np.asarray(im.convert("RGB"))) * 255.0))
         except (UnidentifiedImageError, OSError) as e:
             raise FingerprintError(f"picture sample at {t:.3f} s is not a readable image: {e}") from None
         ts.append(float(t))
-    return {"t_s": np.asarray(ts, dtype=np.float64), "hash": np.asarray(hs, dtype=np.uint64)}
+    layout = np.clip(np.asarray(lay, dtype=np.float64).reshape(len(ts), -1), 0, 255).astype(np.uint8) if lay else np.zeros((0, 48), dtype=np.uint8)
+    return {"t_s": np.asarray(ts, dtype=np.float64), "hash": np.asarray(hs, dtype=np.uint64), "layout": layout}
 
 
 # ---- comparisons of two episodes' fingerprints (used by season.py; ep/other have .audio and .pictures)

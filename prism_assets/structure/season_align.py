@@ -292,7 +292,8 @@ def refine_edges(ep, partners: list[tuple[object, float]], start: float, end: fl
                  edges: tuple[bool, bool] = (True, True)) -> tuple[float | None, float | None, int]:
     """Edges of the stretch [start, end] of ep (coarse), shared with each (other, dt) of ``partners`` (other's
     time = ep's + dt): (start or None, end or None, partners used). An edge stays None without envelopes or
-    without enough agreeing frames near it."""
+    without enough agreeing frames near it. Each edge is searched up to the stretch's middle; when only one edge is
+    placed (``edges``), up to the other end (a short recap piece whose coarse start is 1.5 s early)."""
     aligned = [x for x in (_align(ep, o, dt, start, end, p) for o, dt in partners) if x is not None]
     if not aligned:
         return None, None, 0
@@ -303,8 +304,8 @@ def refine_edges(ep, partners: list[tuple[object, float]], start: float, end: fl
     fs, fe = int(round((start - base) / hop)), int(round((end - base) / hop))
     mid = (fs + fe) // 2
     out: list[float | None] = [None, None]
-    if edges[0]:
-        lo, hi = max(0, fs - reach), min(mid, fs + reach, n)
+    if edges[0]:  # never past the middle, unless only this edge is placed (a short recap piece: its start may lie past it)
+        lo, hi = max(0, fs - reach), min(mid if edges[1] else fe, fs + reach, n)
         if hi - lo >= 5:
             sc = sum(_scores(A, B, off, g, lo, hi, p, True) for A, B, off, g in aligned)
             inward = np.cumsum(sc[::-1])[::-1]  # inward[i] = sum of the scores of frames lo + i .. hi - 1
@@ -312,7 +313,7 @@ def refine_edges(ep, partners: list[tuple[object, float]], start: float, end: fl
             if inward[i] >= 5 * AGREE:
                 out[0] = base + (lo + i) * hop
     if edges[1]:
-        lo, hi = max(0, mid, fe - reach), min(n, fe + reach)
+        lo, hi = max(0, mid if edges[0] else fs, fe - reach), min(n, fe + reach)
         if hi - lo >= 5:
             sc = sum(_scores(A, B, off, g, lo, hi, p, False) for A, B, off, g in aligned)
             outward = np.cumsum(sc)  # outward[i] = sum of the scores of frames lo .. lo + i

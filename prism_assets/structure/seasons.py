@@ -47,8 +47,8 @@ from .sound import original_track
 
 DOMAIN = "structure"
 SCHEMA_VERSION = "1.0"
-FINGERPRINT_CODE_VERSION = "fingerprint-1"
-SEASON_CODE_VERSION = "season-2"  # 2: episodes claimed by two titles noted (duplicate_episodes)
+FINGERPRINT_CODE_VERSION = "fingerprint-2"  # 2: a colour layout per picture sample
+SEASON_CODE_VERSION = "season-3"  # 2: episodes claimed by two titles noted (duplicate_episodes); 3: end credits over the theme, recaps by pictures and from earlier episodes
 SEASON_KEY_TAG = "prism/season"
 SEASON_JOB = "season_structure_job"
 
@@ -80,7 +80,7 @@ def compute_fingerprint(sc: SignalContext, audio_speech: dict, frame_samples: pd
         doc["pictures"] = pack(fp.picture_signature([(float(r.t_s), read_pack_bytes(packs[r.pack], r.offset, r.length)) for r in samples.itertuples()]))
     info = fp.chromaprint_info()
     doc["producer"] = {"tool": "prism-structure", "code_version": FINGERPRINT_CODE_VERSION, "profile": sc.profile.name,
-                       "model": {"audio": info, "pictures": "64-bit difference hash of the 1/s samples (prism)"}}
+                       "model": {"audio": info, "pictures": "64-bit difference hash and 4x4 colour layout of the 1/s samples (prism)"}}
     sc.provenance = doc["producer"]["model"]
     return Result(doc, tags={SEASON_KEY_TAG: series["season_key"]}, metadata={
         "season_key": series["season_key"], "episode": int(series["episode"]) if series.get("episode") is not None else None,
@@ -93,7 +93,7 @@ FINGERPRINT = Signal(
     inputs=("audio_speech", "frame_samples", "localization", "source_video"), compute=compute_fingerprint,
     errors=(fp.FingerprintError, PacksMissingError),
     description="For an episode of a series (sidecar series_id/season/episode): Chromaprint fingerprints of its original audio track (the "
-    "audio pass's 16 kHz WAV) and a 64-bit picture hash per 1/s sample; what season_structure matches across the episodes. For "
+    "audio pass's 16 kHz WAV) and a 64-bit picture hash and 4x4 colour layout per 1/s sample; what season_structure matches across the episodes. For "
     "titles outside a series it is materialized as not applicable (applicable: false, with the reason).",
     outputs=(Output("fingerprint", SCHEMA_VERSION, "titles/<title_id>/fingerprint.json", kinds=("chromaprint", "json"), rules=FINGERPRINT_RULES),),
 )
@@ -120,12 +120,26 @@ def unpack(value):
     return value
 
 
-def _episode(doc: dict, ep) -> season_mod.Episode:
+def _episode(doc: dict, ep, structure: dict | None = None) -> season_mod.Episode:
     audio = unpack(doc["audio"]) if doc.get("audio") else None
     if audio is not None:
         audio.pop("track", None)
     pics = unpack(doc["pictures"]) if doc.get("pictures") else None
-    return season_mod.Episode(title_id=doc["title_id"], episode=ep, duration_s=float(doc.get("duration_s") or 0.0), audio=audio, pictures=pics)
+    end = ((structure or {}).get("credits") or {}).get("end")
+    credits = {"start_s": float(end["start_s"]), "end_s": float(end["end_s"])} if end else None
+    return season_mod.Episode(title_id=doc["title_id"], episode=ep, duration_s=float(doc.get("duration_s") or 0.0), audio=audio, pictures=pics,
+                              end_credits=credits)
+
+
+def _structure_of(arts, title_id: str, log) -> dict | None:
+    """The episode's structure.json where it was computed already (its OCR end credits: text evidence for telling the
+    theme under the end credits from the intro); None otherwise: position alone decides then."""
+    base = ArtifactStore.base_key("structure", title_id)
+    try:
+        return arts.read(base) if arts.exists(base) else None
+    except Exception as exc:  # noqa: BLE001 - optional evidence: an unreadable structure.json only loses it
+        log.warning(f"{title_id}: structure.json not readable ({type(exc).__name__}): end credits placed by position only")
+        return None
 
 
 def compute_season(sc: SignalContext) -> Result:
@@ -149,7 +163,7 @@ def compute_season(sc: SignalContext) -> Result:
         if not arts.exists(base):
             pending.append(t.title_id)
             continue
-        episodes.append(_episode(arts.read(base), t.episode))
+        episodes.append(_episode(arts.read(base), t.episode, _structure_of(arts, t.title_id, sc.log)))
     sc.log.info(f"{key}: {len(episodes)} fingerprinted episode(s), {len(pending)} pending")
     found = season_mod.find_intros_and_recaps(episodes, sc.config.get("season"))
     rows = []
@@ -158,24 +172,28 @@ def compute_season(sc: SignalContext) -> Result:
         others = [x for x in claimed.get(int(e.episode), []) if x != e.title_id] if e.episode is not None else []
         dup = f"episode {e.episode} also claimed by {', '.join(others)}" if others else None
         rows.append({"title_id": e.title_id, "episode": e.episode, "duration_s": e.duration_s, "intro": f.get("intro"), "recap": f.get("recap"),
-                     "note": "; ".join(x for x in (f.get("note"), dup) if x) or None})
+                     "end_credits": f.get("end_credits"), "note": "; ".join(x for x in (f.get("note"), dup) if x) or None})
     doc = {"schema_version": SCHEMA_VERSION, "season_key": key, "series_id": series_id, "season": season, "episodes": rows, "pending": pending, "duplicate_episodes": duplicates,
            "producer": {"tool": "prism-structure", "code_version": SEASON_CODE_VERSION, "profile": sc.profile.name,
-                        "model": {"match": "Chromaprint items (bit error rate) by offset voting, confirmed by picture hashes (prism)",
+                        "model": {"match": "Chromaprint items (bit error rate) by offset voting, confirmed by picture hashes; recaps also by "
+                                           "picture hash + colour layout chains; intro vs end credits by position and OCR end credits (prism)",
                                   "params": sc.config.get("season") or {}}}}
     sc.provenance = doc["producer"]["model"]
     table = pd.DataFrame([{"episode": r["episode"], "title_id": r["title_id"], "intro_start_s": (r["intro"] or {}).get("start_s"),
                            "intro_end_s": (r["intro"] or {}).get("end_s"), "recap_start_s": (r["recap"] or {}).get("start_s"),
-                           "recap_end_s": (r["recap"] or {}).get("end_s")} for r in rows],
-                         columns=["episode", "title_id", "intro_start_s", "intro_end_s", "recap_start_s", "recap_end_s"])
+                           "recap_end_s": (r["recap"] or {}).get("end_s"), "end_credits_start_s": (r["end_credits"] or {}).get("start_s")} for r in rows],
+                         columns=["episode", "title_id", "intro_start_s", "intro_end_s", "recap_start_s", "recap_end_s", "end_credits_start_s"])
     return Result(doc, table=table, metadata={"episodes": len(rows), "pending": len(pending), "duplicate_episodes": len(duplicates),
-                                              "intros": sum(1 for r in rows if r["intro"]), "recaps": sum(1 for r in rows if r["recap"])})
+                                              "intros": sum(1 for r in rows if r["intro"]), "recaps": sum(1 for r in rows if r["recap"]),
+                                              "end_credits": sum(1 for r in rows if r["end_credits"])})
 
 
 SEASON_STRUCTURE = Signal(
     name="season_structure", domain=DOMAIN, code_version=SEASON_CODE_VERSION, deps=("fingerprint",), partitions=SEASONS, compute=compute_season,
-    description="Per season of a series: each episode's intro (the stretch it shares with the other episodes, at any position) and recap "
-    "(a stretch near its start taken from the previous episode's body), start/end with confidence, from the episodes' fingerprints. "
+    description="Per season of a series: each episode's intro (the stretch near its start it shares with the other episodes, after a cold open "
+    "of any length), end credits (shared music at its end, e.g. the theme again; told from the intro by position and the OCR end credits) and "
+    "recap (material near its start repeated from the previous episodes, by sound or pictures), start/end with confidence, from the episodes' "
+    "fingerprints. "
     "Re-materialized by season_sensor whenever an episode of the season is fingerprinted (late episodes update the season).",
     outputs=(Output("season_structure", SCHEMA_VERSION, "seasons/<series_id>.S<season>/season_structure.json", kinds=("json",),
                     rules=SEASON_RULES),),
