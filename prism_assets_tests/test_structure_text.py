@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from prism_assets.structure import credits as C
 from prism_assets.structure import ocr as O
+from prism_assets.structure import ocr_lines as L
 from prism_assets.structure import text_flags as F
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
@@ -75,7 +76,7 @@ def test_tsv_words_grouped_into_lines_by_geometry():
              (900, 300, 40, 40, 20, "ee"),  # clutter: low confidence
              (300, 400, 30, 30, 90, "|"), (340, 400, 20, 30, 88, "."),  # punctuation only
              (500, 200, 40, 40, 96, "こん"), (540, 200, 40, 40, 95, "にちは")]
-    lines = O._lines_from_tsv(_tsv(words), 1280, 720, 55)
+    lines = L.lines_from_tsv(_tsv(words), 1280, 720, 55)
     texts = [ln["text"] for ln in lines]
     assert texts == ["CAST", "こんにちは", "Nobody knows the"]
     nob = lines[-1]

@@ -73,7 +73,9 @@ def _best(text: pd.DataFrame, a: float, b: float, s: str) -> tuple[float, pd.Ser
 def test_engine_info_is_recorded_like_a_model():
     info = O.engine_info(O.OcrConfig())
     assert info["engine"] == "tesseract" and info["version"].startswith("5.") and info["leptonica"]
-    assert info["languages"] == ["eng", "kor", "jpn"] and info["psm"] == 11
+    assert info["languages"] == ["eng", "kor", "jpn"] and info["psm"] == 11 and info["crop_psm"] == 3 and info["crop"] and info["reuse"]
+    assert info["api"] == "cli" or info["api"].startswith("tesserocr ")  # which engine read: the binary or in-process
+    assert O.engine_info(O.OcrConfig(engine="cli"))["api"] == "cli"
     for lang in ("eng", "kor", "jpn"):
         td = info["traineddata"][lang]
         assert td["bytes"] > 100_000 and len(td["sha256"]) == 16 and td["path"].endswith(f"{lang}.traineddata")
@@ -84,7 +86,7 @@ def test_engine_errors_are_one_line():
         O.engine_info(O.OcrConfig(languages=("eng", "xxx")))
     assert "\n" not in str(e.value) and "'xxx' missing" in str(e.value)
     with pytest.raises(O.OcrError) as e:
-        O.ocr_frames([(0, 0.0, b"")], O.OcrConfig(binary="tesseract-not-installed"))
+        O.ocr_frames([(0, 0.0, b"")], O.OcrConfig(binary="tesseract-not-installed", engine="cli"))
     assert "\n" not in str(e.value) and "not found" in str(e.value)
 
 
@@ -154,3 +156,21 @@ def test_prefilter_and_progress(titled):
     calls = titled["calls"]
     assert calls and calls[-1] == (len(chosen), len(chosen)) and all(a <= b for a, b in calls)
     assert titled["warnings"] == []
+
+
+def test_block_reads_find_every_line_the_whole_frame_path_finds(titled):
+    """The default path (text blocks, reuse, kept engine) against the previous one (whole frames, one tesseract process
+    each) on the same chosen frames: no truth line the previous path read (ratio >= 0.8) is lost, and unchanged text is
+    not read again."""
+    truth, chosen, jpegs = titled["truth"], titled["chosen"], titled["jpegs"]
+    frames = [(int(r.frame), float(r.t_s), jpegs[int(r.frame)]) for r in chosen.itertuples()]
+    old, _ = O.ocr_frames(frames, O.OcrConfig(engine="cli", crop=False, reuse=False, batch=1, workers=2, languages=("eng", "kor")))
+    new = titled["text"]
+    wanted = [(0.0, truth["slate"]["end_s"], s) for s in truth["slate"]["lines"]]
+    wanted += [(c["start_s"], c["end_s"], c["text"]) for c in truth["opening"]["cards"]]
+    wanted += [(s["start_s"], s["end_s"] + 0.5, s["text"]) for s in truth["subtitles"]]
+    wanted += [(truth["end_credits"]["start_s"], truth["duration_s"], s) for s in truth["end_credits"]["lines"]]
+    lost = [w for a, b, w in wanted if _best(old, a, b, w)[0] >= 0.8 and _best(new, a, b, w)[0] < 0.8]
+    assert lost == [], lost
+    stats = new.attrs["ocr_read"]
+    assert stats["reused_blocks"] > 0 and stats["read_fraction_of_pixels"] < 0.7 and stats["frames"] == len(frames)

@@ -27,7 +27,7 @@ from .sound import original_track, segments_of, speech_of
 
 DOMAIN = "structure"
 SCHEMA_VERSION = "1.0"
-TEXT_CODE_VERSION = "text-3"  # 2: poster-pool frames only where the prefilter sees text likely; 3: fast crawls roll, slates hold still
+TEXT_CODE_VERSION = "text-4"  # 2: poster-pool frames only where the prefilter sees text likely; 3: fast crawls roll, slates hold still; 4: text blocks read once, both polarities
 SCENES_CODE_VERSION = "scenes-1"
 STRUCTURE_CODE_VERSION = "structure-3"  # 2: episode claim/change events, crawls from the first half; 3: credits start at a cut or the first line, not at a dark scene
 

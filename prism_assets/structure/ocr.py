@@ -11,21 +11,32 @@ Method
 * Frame choice (``select_frames``): drop frames under ``prefilter``; keep the best-scoring frame per
   ``every_s``; past ``max_frames`` (long titles), cut the timeline into ``max_frames`` equal spans and keep
   each span's best frame, so the bound keeps both spread and likelihood.
-* OCR (``ocr_image``): one ``tesseract stdin stdout -l eng+kor+jpn --psm N tsv`` per frame (OMP_THREAD_LIMIT=1,
-  ``timeout_s`` per image; a timeout skips the frame with a warning). Frames whose longest side is under
-  ``upscale_below`` px (pipeline JPEGs are <= 640 px) are upscaled 2x (Lanczos) and OCR'd as greyscale PNG,
-  so 24-30 px text on a 360-px picture reaches the ~30-60 px cap height Tesseract's LSTM is trained on.
-  Words (TSV level 5) are grouped into lines by geometry (vertical overlap >= 0.5 of the smaller height and
-  a horizontal gap < 2.5 line heights), not by Tesseract's block numbers: sparse-text modes split lines into
-  blocks. Lines without >= 2 letters/digits, mostly punctuation, or under ``min_confidence`` are dropped.
+* OCR (``ocr_frames``, ``ocr_read.read_frames``): each frame's top-hats (``tophat``, strokes dark on white; light
+  text always, dark text too on a light picture) are cut into text blocks (``ocr_regions.text_blocks``); a block
+  whose ink is unchanged at the same place since it was read reuses that read (``ocr_regions.same_text``); only new
+  blocks are read, upscaled 2x (Lanczos) when the picture is under ``upscale_below`` px (pipeline JPEGs are <= 640
+  px) so 24-30 px text on a 360-px picture reaches the ~30-60 px cap height Tesseract's LSTM is trained on, with
+  ``crop_psm`` (3: automatic layout; ``psm`` 11 for a whole frame), by Tesseract models kept loaded
+  (``ocr_engine``: tesserocr worker processes, else the ``tesseract`` binary on batches of images),
+  OMP_THREAD_LIMIT=1, ``timeout_s`` per image (a timeout skips the frames that read it, with a warning). Words are
+  grouped into lines by geometry (``ocr_lines.lines_from_tsv``) and mapped back to frame coordinates.
+  ``crop=False, reuse=False, engine="cli", batch=1`` is the previous path: the whole frame, one ``tesseract``
+  process per frame.
 * Language (``text_language``): by Unicode script; Latin is called English only when English stop words
   appear; Han without kana is ambiguous (zh/ja) and left as script ``Hani``.
 
-Evidence (tests/support/text_media.py titles, 640x360 frames, 2 shared CPU cores): psm 11 (sparse text) and
-psm 3 found the slate, the cards, the burned-in lines and the Korean/Japanese lines; psm 6 (one uniform
-block) merges text over busy pictures with garbage. psm 11 is the default (it also reads isolated words such
-as "CAST"). Mean OCR time is ~0.6-1.5 s per frame with three languages. Garbage lines on busy backgrounds
-(mandelbrot, colour bars) come with confidence < 50, the real lines with 80-96, hence ``min_confidence=55``.
+Evidence (prism_assets_tests/support/text_media.py titles, 640x360 frames, 2 shared CPU cores): on whole frames
+psm 11 (sparse text) and psm 3 found the slate, the cards, the burned-in lines and the Korean/Japanese lines; psm 6
+(one uniform block) merges text over busy pictures with garbage. On blocks (benchmarks/results/ocr_speed.json: two
+titles, and real footage under lower thirds, signs and a logo; character accuracy and CPU s, min of 2 runs):
+psm 6 0.998/0.950/0.739 for 3.1/2.0/26.7 s, psm 3 0.996/0.931/0.714 for 2.3/0.9/12.0 s, psm 11 0.991/0.906/0.732
+for 2.5/1.0/19.6 s; the previous path 0.975/0.912/0.480 for 6.1/4.2/36.2 s. psm 6 recognises every block, clutter
+included; psm 3's layout analysis drops most clutter blocks before recognition, at the price of a few real ones:
+half the CPU of psm 6 for 1-2.5 points, hence ``crop_psm=3`` (6 where every line counts more than time).
+Garbage lines on busy backgrounds (mandelbrot, colour bars) come with confidence < 50, the real lines with 80-96,
+hence ``min_confidence=55``. The traineddata is Debian's (tessdata_fast: eng.traineddata has the same sha256);
+tessdata's eng (integer "best" + legacy, 23 MB) read 0.835 against 0.834 of the characters on the same media (blocks
+at psm 6) for 8 % more CPU: not worth a download. Old and new paths side by side: benchmarks/results/ocr_speed.json.
 
 Limits: Tesseract is not a scene-text reader: stylised, rotated, small (< ~10 px cap height in the 640-px
 picture) or low-contrast text is missed; CJK vertical text is not read; language is guessed from the script.
@@ -38,12 +49,9 @@ import hashlib
 import io
 import logging
 import os
-import re
 import shutil
-import subprocess
-import unicodedata
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -51,20 +59,21 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from . import ocr_engine as E
+from .ocr_lines import SHORT_MIN_CONF, WORD_MIN_CONF, text_language  # noqa: F401 (re-exported: the module's API)
+from .ocr_read import read_frames
+from .ocr_regions import tophat  # noqa: F401 (re-exported)
+
 log = logging.getLogger(__name__)
 
 OCR_COLUMNS = ["frame", "t_s", "line", "text", "language", "script", "confidence", "x", "y", "w", "h", "luma_mean", "luma_std"]
-WORD_MIN_CONF = 30.0  # words below are background clutter read as glyphs (measured: real words 60-97 on the test titles)
-SHORT_MIN_CONF = 80.0  # clutter read as 2-3 glyphs scores 55-75 on busy pictures; real short words ("CAST", "25") 90+
 LANG_PACKS = {"eng": "tesseract-ocr-eng", "kor": "tesseract-ocr-kor", "jpn": "tesseract-ocr-jpn", "chi_sim": "tesseract-ocr-chi-sim"}
 
 
 TESSERACT_CODES = {"en": "eng", "ko": "kor", "ja": "jpn", "zh": "chi_sim", "de": "deu", "fr": "fra", "es": "spa", "it": "ita", "pt": "por",
                    "ru": "rus", "ar": "ara", "hi": "hin", "th": "tha", "nl": "nld", "sv": "swe", "pl": "pol", "tr": "tur"}
 
-
-class OcrError(RuntimeError):
-    """The OCR engine cannot run (binary or language pack missing, broken install). str() is one line."""
+OcrError = E.EngineError  # the OCR engine cannot run (binary, library or language pack missing, broken install); str() is one line
 
 
 @dataclass(frozen=True)
@@ -74,13 +83,19 @@ class OcrConfig:
     max_frames: int = 900         # per title: the bound for long titles
     min_confidence: float = 55.0  # drop lines whose mean word confidence is below
     prefilter: float = 0.15       # text_likelihood below this: not OCR'd
-    timeout_s: float = 20.0       # per image; a timeout skips the frame with a warning
+    timeout_s: float = 20.0       # per image read; a timeout skips the frames that read it, with a warning
     workers: int = 0              # 0 = CPU count
     upscale_below: int = 1000     # longest side under this: upscale 2x before OCR
-    psm: int = 11                 # Tesseract page segmentation mode (11: sparse text)
+    psm: int = 11                 # Tesseract page segmentation mode for whole frames (11: sparse text)
+    crop_psm: int = 3             # ... for text blocks (3: automatic layout; see the module docstring)
     tophat_px: int = 13           # white top-hat square (px at 640-px scale) before OCR; 0 = plain greyscale
     binary: str = "tesseract"
     languages_by_title: bool = True  # OCR with eng + those of `languages` the title speaks or subtitles (see for_title)
+    engine: str = "auto"          # auto | tesserocr (kept worker processes) | cli (the binary, batches) | inproc (see ocr_engine)
+    crop: bool = True             # read the text blocks of a frame, not the whole frame
+    reuse: bool = True            # a block unchanged at its place since it was read reuses that read
+    reuse_gap_s: float = 10.0     # ... while it is seen again within this many seconds
+    batch: int = 8                # images per engine call (cli: per process)
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> OcrConfig:
@@ -109,54 +124,75 @@ class OcrConfig:
         return self.workers if self.workers > 0 else (os.cpu_count() or 1)
 
 
-def _env() -> dict:
-    return {**os.environ, "OMP_THREAD_LIMIT": "1"}
-
-
-def _binary(cfg: OcrConfig) -> str:
+def _binary(cfg: OcrConfig) -> str | None:
+    """The tesseract binary's path; None when it is missing and the engine does not need it."""
     exe = shutil.which(cfg.binary)
-    if not exe:
+    if not exe and (cfg.engine == "cli" or E.resolve(cfg.engine) == "cli"):
         raise OcrError(f"{cfg.binary} not found: install tesseract-ocr")
     return exe
 
 
+def _sha16(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 @functools.lru_cache(maxsize=8)
-def _engine_info(exe: str, languages: tuple[str, ...], psm: int) -> dict:
-    try:
-        ver = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30, env=_env())
-        lst = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, timeout=30, env=_env())
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise OcrError(f"tesseract does not run: {type(e).__name__}: {e}".splitlines()[0]) from None
-    text = ver.stdout + ver.stderr
-    m = re.search(r"tesseract\s+v?(\S+)", text)
-    lep = re.search(r"leptonica-(\S+)", text)
-    if ver.returncode or not m:
-        raise OcrError(f"tesseract --version failed (rc {ver.returncode})")
-    out = (lst.stdout + lst.stderr).splitlines()
-    where = re.search(r'"([^"]+)"', out[0]) if out else None
-    tessdata = Path(where.group(1)) if where else None
-    available = {s.strip() for s in out[1:] if s.strip()}
-    info = {"engine": "tesseract", "version": m.group(1), "leptonica": lep.group(1) if lep else None, "languages": list(languages),
-            "traineddata": {}, "psm": psm, "tessdata": str(tessdata) if tessdata else None}
+def _engine_info(engine: str, exe: str | None, languages: tuple[str, ...], psm: int, crop_psm: int | None, crop: bool, reuse: bool) -> dict:
+    tessdata = E.tessdata_dir(exe)
+    if engine == "cli":
+        _, version, leptonica, available = E.cli_langs(exe)
+        api = "cli"
+    else:
+        v = E.tesserocr_versions()
+        version, leptonica = v["tesseract"], v["leptonica"]
+        api = f"tesserocr {v['tesserocr']}" + (" in-process" if engine == "inproc" else "")
+        available = frozenset(p.name.removesuffix(".traineddata") for p in Path(tessdata).glob("*.traineddata")) if tessdata else frozenset()
+    info = {"engine": "tesseract", "version": version, "leptonica": leptonica, "languages": list(languages), "traineddata": {}, "psm": psm,
+            "crop_psm": crop_psm,
+            "tessdata": tessdata, "api": api, "oem": "lstm", "crop": crop, "reuse": reuse}
     for lang in languages:
         if lang not in available:
             raise OcrError(f"tesseract language pack '{lang}' missing ({LANG_PACKS.get(lang, 'tesseract-ocr-' + lang.replace('_', '-'))})")
-        p = tessdata / f"{lang}.traineddata" if tessdata else None
+        p = Path(tessdata) / f"{lang}.traineddata" if tessdata else None
         if p is None or not p.exists():
             info["traineddata"][lang] = {"path": str(p) if p else None, "bytes": None, "sha256": None}
             continue
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        info["traineddata"][lang] = {"path": str(p), "bytes": p.stat().st_size, "sha256": h.hexdigest()[:16]}
+        info["traineddata"][lang] = {"path": str(p), "bytes": p.stat().st_size, "sha256": _sha16(p)}
     return info
 
 
 def engine_info(cfg: OcrConfig | None = None) -> dict:
-    """The engine as a model record: version, leptonica, languages, traineddata (path, bytes, sha256[:16]), psm."""
+    """The engine as a model record: engine, version (of the libtesseract that reads), leptonica, api (tesserocr <v> | cli),
+    languages, traineddata (path, bytes, sha256[:16]), psm (whole frames), crop_psm (text blocks), oem, tessdata, crop, reuse."""
     cfg = cfg or OcrConfig()
-    return dict(_engine_info(_binary(cfg), tuple(cfg.languages), cfg.psm))
+    exe = _binary(cfg)
+    return dict(_engine_info(E.resolve(cfg.engine, exe), exe, tuple(cfg.languages), cfg.psm, cfg.crop_psm if cfg.crop else None, cfg.crop, cfg.reuse))
+
+
+_READERS: dict[tuple, object] = {}  # the kept engines, oldest first
+_READERS_LOCK = threading.Lock()
+KEPT_READERS = 2  # ~73 MB per loaded eng+kor+jpn model, one per worker
+
+
+def _reader(engine: str, exe: str | None, tessdata: str | None, languages: tuple[str, ...]):
+    """One reader per (engine, languages), kept for the process: its models stay loaded between titles; past
+    KEPT_READERS language sets the oldest is closed (its worker processes end)."""
+    key = (engine, exe, tessdata, languages)
+    with _READERS_LOCK:
+        if key not in _READERS:
+            _READERS[key] = E.make_reader(engine, exe, tessdata, languages)
+            while len(_READERS) > KEPT_READERS:
+                _READERS.pop(next(iter(_READERS))).close()
+        return _READERS[key]
+
+
+def reader_for(cfg: OcrConfig):
+    exe = _binary(cfg)
+    return _reader(E.resolve(cfg.engine, exe), exe, E.tessdata_dir(exe), tuple(cfg.languages))
 
 
 # ------------------------------------------------------------------------------------------ prefilter
@@ -210,197 +246,38 @@ def select_frames(index: pd.DataFrame, cfg: OcrConfig | None = None) -> pd.DataF
 
 # ------------------------------------------------------------------------------------------ language
 
-_EN_STOP = frozenset("the a an and or of to in on at for with by is are was were be been it this that you i we he she they my your our not "
-                     "no do did what where when who how all from as but have has had will would can there here".split())
-
-
-def _script_of(ch: str) -> str | None:
-    o = ord(ch)
-    if 0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F:
-        return "Hang"
-    if 0x3040 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF or 0xFF66 <= o <= 0xFF9D:
-        return "Kana"
-    if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF:
-        return "Hani"
-    if not ch.isalpha():
-        return None
-    name = unicodedata.name(ch, "")
-    for key, code in (("LATIN", "Latn"), ("CYRILLIC", "Cyrl"), ("GREEK", "Grek"), ("ARABIC", "Arab"), ("HEBREW", "Hebr"), ("THAI", "Thai"),
-                      ("DEVANAGARI", "Deva")):
-        if name.startswith(key):
-            return code
-    return "Zyyy"
-
-
-def text_language(text: str) -> tuple[str | None, str]:
-    """(ISO 639-1 or None, ISO 15924 script): Hangul -> ko, kana -> ja (script Jpan), Han only -> (None, Hani),
-    Latin -> en when English stop words are present else (None, Latn); others: script only; no letters: (None, Zyyy)."""
-    counts: dict[str, int] = {}
-    for ch in text:
-        s = _script_of(ch)
-        if s:
-            counts[s] = counts.get(s, 0) + 1
-    if not counts:
-        return None, "Zyyy"
-    if counts.get("Hang", 0) >= max(1, 0.3 * sum(counts.values())):
-        return "ko", "Hang"
-    if counts.get("Kana", 0):
-        return "ja", "Jpan"
-    top = max(counts, key=counts.get)
-    if top == "Hani":
-        return None, "Hani"
-    if top == "Latn":
-        words = re.findall(r"[a-z']+", text.casefold())
-        return ("en" if any(w in _EN_STOP for w in words) else None), "Latn"
-    return None, top
-
-
 # ------------------------------------------------------------------------------------------ OCR
-
-
-def _minmax(a: np.ndarray, k: int, op) -> np.ndarray:
-    """Separable k x k min or max filter (edge-padded)."""
-    r = k // 2
-    for axis in (0, 1):
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (r, r)
-        a = op(np.lib.stride_tricks.sliding_window_view(np.pad(a, pad, mode="edge"), k, axis=axis), axis=-1)
-    return a
-
-
-def tophat(grey: np.ndarray, k: int) -> np.ndarray:
-    """Bright thin strokes on anything: grey - opening(grey) with a k x k square, stretched to 0..255 and inverted
-    (dark text on white, what Tesseract binarises best). A light picture (median > 160) is inverted first (dark text)."""
-    g = grey.astype(np.float32)
-    if np.median(g) > 160:
-        g = 255.0 - g
-    th = g - _minmax(_minmax(g, k, np.min), k, np.max)
-    th *= 255.0 / max(40.0, float(np.percentile(th, 99.5)))
-    return (255.0 - np.clip(th, 0, 255)).astype(np.uint8)
-
-
-def _prepare(jpeg: bytes, cfg: OcrConfig) -> tuple[bytes, int, int, float, float]:
-    im = Image.open(io.BytesIO(jpeg)).convert("L")
-    w, h = im.size
-    a = np.asarray(im)
-    if cfg.tophat_px > 0:
-        k = max(3, int(round(cfg.tophat_px * max(w, h) / 640)) | 1)
-        im = Image.fromarray(tophat(a, k))
-    if max(w, h) < cfg.upscale_below:
-        im = im.resize((w * 2, h * 2), Image.LANCZOS)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue(), im.size[0], im.size[1], float(a.mean()), float(a.std())
-
-
-def _is_cjk(ch: str) -> bool:
-    return _script_of(ch) in ("Kana", "Hani")
-
-
-def _join(words: list[str]) -> str:
-    out = ""
-    for wd in words:
-        out += wd if out and _is_cjk(out[-1]) and _is_cjk(wd[0]) else ((" " if out else "") + wd)
-    return out
-
-
-def _good(text: str, conf: float) -> bool:
-    """>= 2 letters/digits making >= 60 % of the visible characters; a short line (< 4) needs confidence >= SHORT_MIN_CONF."""
-    alnum = sum(ch.isalnum() and ch not in "ー〜" for ch in text)
-    visible = sum(not ch.isspace() for ch in text)
-    return alnum >= 2 and alnum >= 0.6 * visible and (alnum >= 4 or conf >= SHORT_MIN_CONF)
-
-
-def _lines_from_tsv(tsv: str, W: int, H: int, min_conf: float) -> list[dict]:  # noqa: N803
-    words = []
-    for row in tsv.splitlines()[1:]:
-        p = row.split("\t")
-        if len(p) < 12 or p[0] != "5" or not p[11].strip():
-            continue
-        conf = float(p[10])
-        if conf < WORD_MIN_CONF:
-            continue
-        x, y, w, h = (int(v) for v in p[6:10])
-        words.append({"x": x, "y": y, "w": w, "h": h, "conf": conf, "text": p[11].strip()})
-    parent = list(range(len(words)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, a in enumerate(words):  # same line: vertical overlap >= half the smaller height, horizontal gap < 2.5 heights
-        for j in range(i + 1, len(words)):
-            b = words[j]
-            overlap = min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"])
-            gap = max(b["x"] - (a["x"] + a["w"]), a["x"] - (b["x"] + b["w"]))
-            if overlap >= 0.5 * min(a["h"], b["h"]) and gap < 2.5 * max(a["h"], b["h"]):
-                parent[root(i)] = root(j)
-    groups: dict[int, list[dict]] = {}
-    for i, wd in enumerate(words):
-        groups.setdefault(root(i), []).append(wd)
-    lines = list(groups.values())
-    out = []
-    for ln in lines:
-        ln.sort(key=lambda d: d["x"])
-        text = _join([v["text"] for v in ln]).strip(" |_~=»«`")
-        conf = float(np.mean([v["conf"] for v in ln]))
-        if conf < min_conf or not _good(text, conf):
-            continue
-        x0, y0 = min(v["x"] for v in ln), min(v["y"] for v in ln)
-        x1, y1 = max(v["x"] + v["w"] for v in ln), max(v["y"] + v["h"] for v in ln)
-        out.append({"text": text, "confidence": round(conf, 2), "x": x0 / W, "y": y0 / H, "w": (x1 - x0) / W, "h": (y1 - y0) / H,
-                    "words": [{"text": v["text"], "confidence": v["conf"]} for v in ln]})
-    out.sort(key=lambda d: (d["y"], d["x"]))
-    return out
-
-
-def _ocr(jpeg: bytes, cfg: OcrConfig, exe: str) -> tuple[list[dict], float, float]:
-    png, W, H, lm, ls = _prepare(jpeg, cfg)  # noqa: N806
-    cmd = [exe, "stdin", "stdout", "-l", "+".join(cfg.languages), "--psm", str(cfg.psm), "tsv"]
-    r = subprocess.run(cmd, input=png, capture_output=True, timeout=cfg.timeout_s, env=_env())
-    if r.returncode:
-        raise OcrError(f"tesseract failed (rc {r.returncode}): {r.stderr.decode(errors='replace').strip().splitlines()[-1:]}")
-    return _lines_from_tsv(r.stdout.decode("utf-8", errors="replace"), W, H, cfg.min_confidence), lm, ls
 
 
 def ocr_image(jpeg: bytes, cfg: OcrConfig | None = None) -> list[dict]:
     """Lines of one picture: {text, confidence (mean word conf 0-100), x, y, w, h (0-1 of the picture), words}."""
     cfg = cfg or OcrConfig()
-    return _ocr(jpeg, cfg, _binary(cfg))[0]
+    frames, warnings, _ = read_frames([(0, 0.0, jpeg)], replace(cfg, reuse=False, workers=1), reader_for(cfg))
+    if warnings:
+        raise OcrError(warnings[0])
+    return frames[0]["lines"]
 
 
 def ocr_frames(frames: list[tuple[int, float, bytes]], cfg: OcrConfig | None = None,
                progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """OCR (frame, t_s, jpeg) triples in parallel: a DataFrame of lines (OCR_COLUMNS) and warnings (timeouts, failures)."""
+    """OCR (frame, t_s, jpeg) triples: a DataFrame of lines (OCR_COLUMNS) and warnings (timeouts, failures).
+    df.attrs["ocr_read"]: the read counts (ocr_read.ReadStats: frames, blocks, reads, reused blocks, pixels read)."""
     cfg = cfg or OcrConfig()
-    exe = _binary(cfg)
-    engine_info(cfg)  # fail early, in one line, on a missing language pack
-    rows, warnings = [], []
-    total = len(frames)
-    every = max(1, total // 20)
-    with ThreadPoolExecutor(max_workers=cfg.n_workers()) as pool:
-        futs = {pool.submit(_ocr, jpeg, cfg, exe): (frame, t) for frame, t, jpeg in frames}
-        for done, fut in enumerate(as_completed(futs), 1):
-            frame, t = futs[fut]
-            try:
-                lines, lm, ls = fut.result()
-            except subprocess.TimeoutExpired:
-                warnings.append(f"frame {frame} ({t:.2f} s): tesseract timed out after {cfg.timeout_s:g} s; skipped")
-                lines = []
-            except (OcrError, OSError, ValueError) as e:
-                warnings.append(f"frame {frame} ({t:.2f} s): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; skipped")
-                lines = []
-            for i, ln in enumerate(lines):
-                lang, script = text_language(ln["text"])
-                rows.append({"frame": int(frame), "t_s": float(t), "line": i, "text": ln["text"], "language": lang, "script": script,
-                             "confidence": ln["confidence"], "x": ln["x"], "y": ln["y"], "w": ln["w"], "h": ln["h"], "luma_mean": lm, "luma_std": ls})
-            if progress and (done % every == 0 or done == total):
-                progress(done, total)
+    engine_info(cfg)  # fail early, in one line, on a missing binary, library or language pack
+    out, warnings, stats = read_frames(frames, cfg, reader_for(cfg), progress)
+    rows = []
+    for fr in out:
+        for i, ln in enumerate(fr["lines"]):
+            lang, script = text_language(ln["text"])
+            rows.append({"frame": int(fr["frame"]), "t_s": float(fr["t_s"]), "line": i, "text": ln["text"], "language": lang, "script": script,
+                         "confidence": ln["confidence"], "x": ln["x"], "y": ln["y"], "w": ln["w"], "h": ln["h"],
+                         "luma_mean": fr["luma_mean"], "luma_std": fr["luma_std"]})
     for w in warnings:
         log.warning("ocr: %s", w)
+    log.info("ocr: %s", stats.as_dict())
     df = pd.DataFrame(rows, columns=OCR_COLUMNS)
     df = df.astype({"frame": "int64", "t_s": "float64", "line": "int64", "confidence": "float64", "x": "float64", "y": "float64",
                     "w": "float64", "h": "float64", "luma_mean": "float64", "luma_std": "float64"})
-    return df.sort_values(["t_s", "line"]).reset_index(drop=True), warnings
+    df = df.sort_values(["t_s", "line"]).reset_index(drop=True)
+    df.attrs["ocr_read"] = stats.as_dict()
+    return df, warnings
