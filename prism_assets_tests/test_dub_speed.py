@@ -23,7 +23,7 @@ from prism_assets.localization.subtitles import Cue, parse
 from prism_assets.localization.sync import measure
 from prism_assets.localization.tracks import SyncLimits, out_of_limits, profiles, total_drift
 
-from .support.localization_media import AudioSpec, SubSpec, make_title
+from .support.localization_media import AudioSpec, SubSpec, make_title, syllable_speech
 from .support.localization_media import bed as media_bed
 
 SR = 16000
@@ -37,16 +37,7 @@ def bed(dur: float, seed: int) -> np.ndarray:
 
 
 def speech(dur: float, seed: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """Syllable-modulated noise in stretches of 1-3 s: one language's dialogue."""
-    rng = np.random.default_rng(seed)
-    x, segs, t = np.zeros(int(dur * SR)), [], 1.0
-    while t < dur - 3:
-        d = rng.uniform(1, 3)
-        i, k = int(t * SR), int(d * SR)
-        x[i:i + k] += rng.normal(0, 0.8, k) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * np.arange(k) / SR + rng.uniform(0, 6)))
-        segs.append((t, t + d))
-        t += d + rng.uniform(0.5, 3)
-    return x, segs
+    return syllable_speech(dur, seed, sr=SR)
 
 
 def converted(sig: np.ndarray, ratio: float, offset_s: float, n: int) -> np.ndarray:

@@ -9,6 +9,7 @@ import pytest
 from prism_assets.localization.sync import measure
 
 from .support.localization_media import bed as media_bed
+from .support.localization_media import syllable_speech
 
 pytestmark = pytest.mark.unit
 SR = 16000
@@ -21,16 +22,7 @@ def bed(dur: float, seed: int) -> np.ndarray:
 
 
 def speech(dur: float, seed: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """Syllable-modulated noise in stretches of 1-3 s: a language's dialogue, different per track."""
-    rng = np.random.default_rng(seed)
-    x, segs, t = np.zeros(int(dur * SR)), [], 1.0
-    while t < dur - 3:
-        d = rng.uniform(1, 3)
-        i, k = int(t * SR), int(d * SR)
-        x[i:i + k] += rng.normal(0, 0.8, k) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * np.arange(k) / SR + rng.uniform(0, 6)))
-        segs.append((t, t + d))
-        t += d + rng.uniform(0.5, 3)
-    return x, segs
+    return syllable_speech(dur, seed, sr=SR)
 
 
 def placed(sig: np.ndarray, offset_s: float, stretch: float = 0.0) -> np.ndarray:

@@ -100,6 +100,20 @@ def speak(text: str, voice: str, path: Path, speed: int = 150) -> np.ndarray:
     return x[loud[0]:loud[-1] + 1] if len(loud) else x
 
 
+def syllable_speech(dur: float, seed: int, sr: int = 16000) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Syllable-modulated noise in stretches of 1-3 s: one language's dialogue, different per seed; with its (start, end)
+    stretches. Sync tests align tracks on it without a speech model."""
+    rng = np.random.default_rng(seed)
+    x, segs, t = np.zeros(int(dur * sr)), [], 1.0
+    while t < dur - 3:
+        d = rng.uniform(1, 3)
+        i, k = int(t * sr), int(d * sr)
+        x[i:i + k] += rng.normal(0, 0.8, k) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * np.arange(k) / sr + rng.uniform(0, 6)))
+        segs.append((t, t + d))
+        t += d + rng.uniform(0.5, 3)
+    return x, segs
+
+
 def bed(dur: float, seed: int = 1, sr: int = SR, level: float = 0.12) -> np.ndarray:
     """Percussive hits at random times and notes of random length (what music and effects share),
     `level` times the raw mix, at `sr` Hz."""
