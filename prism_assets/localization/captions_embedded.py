@@ -176,25 +176,26 @@ def unescape(rbsp: bytes) -> bytes:
         i = j + 3
 
 
+def _sei_number(rbsp: bytes, i: int) -> tuple[int | None, int]:
+    """An SEI payload type or size at `i` (0xFF bytes each add 255, the next byte ends it): (value, next index), or
+    (None, i) when the unit ends inside it."""
+    v, n = 0, len(rbsp)
+    while i < n and rbsp[i] == 0xFF:
+        v += 255
+        i += 1
+    if i >= n:
+        return None, i
+    return v + rbsp[i], i + 1
+
+
 def sei_cc_data(rbsp: bytes) -> tuple[bytes, bool]:
     """(cc_data triplets, damaged) of one SEI NAL unit's payload (header removed, unescaped)."""
     out, i, n = b"", 0, len(rbsp)
     while i < n and not (rbsp[i] == 0x80 and i == n - 1):
-        ptype = psize = 0
-        while i < n and rbsp[i] == 0xFF:
-            ptype += 255
-            i += 1
-        if i >= n:
+        ptype, i = _sei_number(rbsp, i)
+        psize, i = _sei_number(rbsp, i) if ptype is not None else (None, i)
+        if psize is None:
             return out, True
-        ptype += rbsp[i]
-        i += 1
-        while i < n and rbsp[i] == 0xFF:
-            psize += 255
-            i += 1
-        if i >= n:
-            return out, True
-        psize += rbsp[i]
-        i += 1
         if i + psize > n:
             return out, True
         if ptype == 4 and rbsp[i:i + 8] == T35_A53:

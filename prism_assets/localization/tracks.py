@@ -125,12 +125,30 @@ def described(wavs: dict[int, Path], starts: dict[int, float], original: int, ot
     return described_evidence(load(wavs[original]), load(wavs[other]), SR, rel(original), rel(other), offset_s=wav_offset_s)
 
 
+class _KeepTwo:
+    """`load` keeping the original's samples and the last other track's: align() and described() read the same pair
+    (a 2-hour track at 16 kHz is ~460 MB: only two are kept)."""
+
+    def __init__(self, load, keep: Path | None):
+        self.load, self.keep, self.kept, self.last = load, keep, None, (None, None)
+
+    def __call__(self, path: Path):
+        if path == self.keep:
+            if self.kept is None:
+                self.kept = self.load(path)
+            return self.kept
+        if self.last[0] != path:
+            self.last = (path, self.load(path))
+        return self.last[1]
+
+
 def profiles(analysis_tracks: list[dict], transcript_tracks: list[dict], probe_tracks: list[dict], picture_s: float | None,
              wavs: dict[int, Path], starts: dict[int, float], original_language: str | None, lim: SyncLimits, load) -> tuple[list[dict], int | None]:
     """(one profile per audio track, the original's track number or None)."""
     ev = evidence(analysis_tracks, transcript_tracks, probe_tracks)
     first = {d.index: d for d in decide_roles(ev, original_language)}
     original = next((i for i, d in first.items() if d.role == "original"), None)
+    load = _KeepTwo(load, wavs.get(original))  # the original's WAV once for all tracks, each other track's once for both measures
     speech = {t["track"]: t.get("speech_regions") or [] for t in transcript_tracks}
     sync: dict[int, dict] = {}
     if original is not None:
