@@ -285,3 +285,23 @@ def test_demo_language_column_follows_audio_json(settings):
     row = next(line for line in console.export_text().splitlines() if "mute" in line)
     cells = [c.strip() for c in row.split("│")]
     assert "none" in cells and "en" not in cells, row
+
+
+def test_demo_status_of_a_title_held_by_its_qc_verdict(settings, monkeypatch):
+    """A title whose every step ran but whose QC verdict is fail cannot ship: the demo's status says so, never "ok"."""
+    import io
+    from datetime import date
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from prism_assets.catalog import connect
+    from prism_assets.cli.demo import _summary
+
+    cat = connect(settings.catalog_url)
+    monkeypatch.setattr(type(cat), "qc_result", lambda self, tid: SimpleNamespace(verdict={"held": "fail", "fine": "pass"}[tid]))
+    out = io.StringIO()
+    Console(file=out, width=250).print(_summary(settings, ["held", "fine"], date(2026, 11, 20)))
+    rows = {line.split("│")[1].strip(): line for line in out.getvalue().splitlines() if line.startswith("│")}
+    assert rows["held"].split("│")[-2].strip() == "held: QC fail", out.getvalue()
+    assert rows["fine"].split("│")[-2].strip() == "ok", out.getvalue()

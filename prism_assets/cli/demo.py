@@ -81,6 +81,8 @@ def _summary(settings, delivered: list[str], day: date) -> Table:
         latest = {r.signal: r for r in cat.signal_runs(tid)}  # ordered by id: the last run of each signal wins
         failed_runs = [r for r in latest.values() if r.status == "failed"]
         status = "ok" if not failed_runs else f"failed: {failed_runs[-1].signal}: {failed_runs[-1].error}"
+        if status == "ok" and verdict(tid) == "fail":  # every step ran, and `release` held the title back: not "ok"
+            status = "held: QC fail"
         if arts.exists(base):
             t = arts.read(base)
             table.add_row(tid, f"{t['duration_s']:.2f}", f"{t['fps']:.3f}" if t["fps"] else "-", f"{t['width']}x{t['height']}" if t["width"] else "audio only",
