@@ -306,3 +306,24 @@ def test_worker_processes_time_out_and_are_replaced_when_they_die():
     reader.close()
     info = E.tesserocr_versions()
     assert info["tesseract"].startswith("5.") and info["tesserocr"]
+
+
+@pytest.mark.integration
+def test_a_wedged_worker_is_killed_and_the_read_fails_in_one_line(tmp_path, monkeypatch):
+    """A tesserocr worker that stops answering (its own read timeout did not fire) never blocks the step: killed after
+    the read's timeout and a grace, the read fails with one line."""
+    import time
+
+    import numpy as np
+
+    from prism_assets.structure import ocr_engine
+
+    fake = tmp_path / "wedged.py"
+    fake.write_text('import sys, json, time\nsys.stdout.write(json.dumps({"ready": True}) + "\\n"); sys.stdout.flush()\ntime.sleep(3600)\n')
+    monkeypatch.setattr(ocr_engine, "WORKER", fake)
+    monkeypatch.setattr(ocr_engine, "ANSWER_GRACE_S", 1.0)
+    w = ocr_engine._Worker("/nonexistent", "eng")
+    t0 = time.monotonic()
+    with pytest.raises(ocr_engine.EngineError, match="exited"):
+        w.read(np.zeros((8, 8), np.uint8), 0.5, 7)
+    assert time.monotonic() - t0 < 10 and not w.alive()

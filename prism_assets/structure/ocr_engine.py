@@ -235,19 +235,36 @@ class TesserocrReader:
 # ------------------------------------------------------------------------------------------ worker processes
 
 
+START_S = 60.0  # a worker loads its model within this, or is killed
+ANSWER_GRACE_S = 15.0  # beyond a read's own timeout: a worker still silent is wedged, and killed
+
+
 class _Worker:
     def __init__(self, tessdata: str, languages: str):
         self.proc = subprocess.Popen([sys.executable, str(WORKER), tessdata, languages], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=worker_env())
-        hello = self._answer()
+        hello = self._answer(START_S)
         if not hello.get("ready"):
             self.close()
             raise EngineError(hello.get("error") or "the tesserocr worker did not start")
 
-    def _answer(self) -> dict:
-        line = self.proc.stdout.readline()
+    def _answer(self, deadline_s: float) -> dict:
+        """The worker's next line; a worker silent past `deadline_s` (wedged: its own read timeout did not fire) is
+        killed, so a read never blocks for ever."""
+        watchdog = threading.Timer(deadline_s, self.proc.kill)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            line = self.proc.stdout.readline()
+        finally:
+            watchdog.cancel()
         if not line:
-            raise EngineError(f"the tesserocr worker exited (rc {self.proc.poll()})")
+            try:
+                rc = self.proc.wait(timeout=5)  # reaped: a killed worker is never taken for a live one
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = None
+            raise EngineError(f"the tesserocr worker exited (rc {rc})")
         return json.loads(line)
 
     def read(self, img: np.ndarray, timeout_s: float, psm: int) -> str:
@@ -258,7 +275,7 @@ class _Worker:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise EngineError(f"the tesserocr worker exited (rc {self.proc.poll()})") from None
-        ans = self._answer()
+        ans = self._answer(timeout_s + ANSWER_GRACE_S)
         if ans.get("timeout"):
             raise ReadTimeout(f"tesseract timed out after {timeout_s:g} s")
         if "tsv" not in ans:
