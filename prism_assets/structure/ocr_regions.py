@@ -37,7 +37,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 INK = 110             # top-hat ink level (0-255, after stretch) that counts as a stroke pixel (the reuse key)
@@ -49,10 +48,19 @@ CELL_CHANGE = 0.10    # a glyph-part cell (half a line height tall, a quarter wi
 INK_CHANGE = 0.12     # ink pixels differing over this fraction of the ink: the text changed
 
 
+def _cv2():
+    """OpenCV, imported when text is read (not when the domains load: CLI commands that read no text never start its
+    thread pool, whose teardown at interpreter exit once aborted a `prism catalog rebuild`)."""
+    import cv2
+
+    return cv2
+
+
 def tophat(grey: np.ndarray, k: int, polarity: str = "auto") -> np.ndarray:
     """Thin strokes on anything: the white top-hat (grey - opening(grey), k x k square), stretched to 0..255 and inverted
     (dark text on white, what Tesseract binarises best). polarity: "bright" (light text), "dark" (dark text: the picture
     inverted first), "auto" (dark on a light picture, median > 160, else bright)."""
+    cv2 = _cv2()
     g = np.ascontiguousarray(grey, dtype=np.float32)
     if polarity == "dark" or (polarity == "auto" and np.median(g) > 160):
         g = 255.0 - g
@@ -80,6 +88,7 @@ def _ink_maps(th: np.ndarray, scale: float):
     """The stroke maps lines are looked for in: the top-hat's strength (255 - th) >= each of ``LEVELS``, and >= half the
     strongest stroke within ``LOCAL_PX`` (and >= ``LOCAL_FLOOR``): text much fainter than the picture's strongest
     strokes (a white logo on a pale sky beside a lower third) is ink there and nowhere else."""
+    cv2 = _cv2()
     strength = 255 - th
     for level in LEVELS:
         yield (strength >= level).astype(np.uint8)
@@ -92,6 +101,7 @@ def _line_boxes(th: np.ndarray, scale: float) -> list[tuple[int, int, int, int]]
     """Text-line boxes [(x, y, w, h)]: in each stroke map (``_ink_maps``), the ink closed along rows, its glyph-height
     components joined along rows into lines (``_join_rows``), the lines that look like text kept. The darker level
     separates text from a light box or picture behind it that the first level counts as ink too."""
+    cv2 = _cv2()
     close = np.ones((1, max(3, int(round(4 * scale)))), np.uint8)
     lo, hi = 6 * scale, 90 * scale
     out = []
@@ -228,6 +238,7 @@ def _place(key: InkKey, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
 
 def same_text(a: InkKey, b: InkKey) -> bool:
     """True when the two blocks hold the same text at the same place (see the module docstring)."""
+    cv2 = _cv2()
     ba, bb = a.block, b.block
     tol = max(2.0, 0.15 * max(ba.line_h, bb.line_h))
     if max(abs(ba.x0 - bb.x0), abs(ba.y0 - bb.y0), abs(ba.x1 - bb.x1), abs(ba.y1 - bb.y1)) > tol:
