@@ -1,7 +1,8 @@
 """CEA-608 closed captions carried with the picture (prism_assets/localization/captions_embedded.py) and the
 forced/SDH flags of every subtitle track (streams.py, subtitles.py, captions.py, collect.py).
 
-Media is generated here with exact truth: an SRT is turned into CEA-608 (ttconv's SCC writer), then
+Media is generated with exact truth (support/caption_media.py): an SRT is turned into CEA-608 (ttconv's SCC
+writer), then
 - carried as A53 SEI in H.264 (with B-frames, 29.97 and 23.976 fps) and HEVC: the test writes the SEI NAL
   units itself into the packets of an x264/x265 file (FFmpeg can only pass A53 through from a source that
   has it), and FFmpeg is the independent witness: `ffmpeg -i` says `Closed Captions` and its own decoder
@@ -13,9 +14,6 @@ Times must be within two 29.97 fps frames of the SRT's (a pop-on caption shows w
 from __future__ import annotations
 
 import io
-import math
-import re
-import subprocess
 
 import pandas as pd
 import pytest
@@ -28,97 +26,10 @@ from prism_assets.localization.streams import read_streams, stream_flags
 from prism_assets.localization.subtitle_qc import check_cues, profile_for
 from prism_assets.localization.subtitles import Cue, parse
 
+from .support.caption_media import embed_a53, ffmpeg, ffmpeg_says_closed_captions, ffmpeg_subcc, scc_of, scc_words, sei_nal, srt_of
+
 FRAME = 1001 / 30000
 TRUTH = [(1.0, 2.5, "HELLO WORLD"), (4.0, 5.5, "[DOOR SLAMS]\nSECOND LINE"), (7.0, 8.0, "THIRD ONE")]
-
-
-def srt_of(cues) -> str:
-    def ts(t):
-        ms = round(t * 1000)
-        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
-    return "".join(f"{i}\n{ts(a)} --> {ts(b)}\n{text}\n\n" for i, (a, b, text) in enumerate(cues, 1))
-
-
-def scc_of(cues) -> str:
-    from ttconv.scc.writer import from_model
-    from ttconv.srt.reader import to_model
-
-    return from_model(to_model(io.StringIO(srt_of(cues))))
-
-
-def scc_words(scc: str) -> dict[int, bytes]:
-    """29.97 fps frame number -> the byte pair (with parity) an SCC file sends on it."""
-    from ttconv.time_code import FPS_29_97, SmpteTimeCode
-
-    words = {}
-    for line in scc.splitlines():
-        if "\t" in line:
-            tc, ws = line.split("\t")
-            n = SmpteTimeCode.parse(tc, FPS_29_97).to_frames()
-            for i, w in enumerate(ws.split()):
-                words[n + i] = bytes.fromhex(w)
-    return words
-
-
-def escape(b: bytes) -> bytes:
-    out, zeros = bytearray(), 0
-    for x in b:
-        if zeros >= 2 and x <= 3:
-            out.append(3)
-            zeros = 0
-        out.append(x)
-        zeros = zeros + 1 if x == 0 else 0
-    return bytes(out)
-
-
-def sei_nal(triplets: bytes, hevc: bool) -> bytes:
-    """An H.264 (type 6) / HEVC (prefix SEI, type 39) NAL unit with one A/53 cc_data message."""
-    payload = b"\xb5\x00\x31GA94\x03" + bytes([0x40 | len(triplets) // 3, 0xFF]) + triplets + b"\xff"
-    return (b"\x4e\x01" if hevc else b"\x06") + escape(bytes([4, len(payload)]) + payload + b"\x80")
-
-
-def embed_a53(src, dst, words: dict[int, bytes], hevc=False) -> bool:
-    """Copy of `src` (MP4, 4-byte NAL lengths) whose every picture carries A/53 cc_data: the field-1 pairs of the
-    29.97 fps frames it covers (padding when none), a field-2 padding pair. True when the pictures are reordered."""
-    import av
-
-    with av.open(str(src)) as i:
-        packets = [p for p in i.demux(i.streams.video[0]) if p.size]
-        shown = sorted(float(p.pts * p.time_base) for p in packets)
-        frame_s = shown[1] - shown[0]
-        with av.open(str(dst), "w") as o:
-            vo = o.add_stream_from_template(i.streams.video[0])
-            for p in packets:
-                t = float(p.pts * p.time_base)
-                first, end = math.ceil(t / FRAME - 1e-6), math.ceil((t + frame_s) / FRAME - 1e-6)
-                trip = b"".join(b"\xfc" + words.get(n, b"\x80\x80") for n in range(first, end)) + b"\xfd\x80\x80"
-                nal = sei_nal(trip, hevc)
-                q = av.Packet(len(nal).to_bytes(4, "big") + nal + bytes(p))
-                q.pts, q.dts, q.duration, q.time_base, q.is_keyframe, q.stream = p.pts, p.dts, p.duration, p.time_base, p.is_keyframe, vo
-                o.mux(q)
-    decode_order = [p.pts for p in packets]
-    return decode_order != sorted(decode_order)
-
-
-def ffmpeg(*args, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True, capture_output=True, timeout=timeout)
-
-
-def ffmpeg_subcc(path) -> list[tuple[float, float, str]]:
-    """FFmpeg's own reading of the A53 captions of a file (its CEA-608 decoder), as (start, end, text)."""
-    out = subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"movie={path}[out+subcc]", "-map", "0:1", "-f", "srt", "-"],
-                         check=True, capture_output=True, text=True, timeout=120).stdout
-    cues = []
-    for block in out.strip().split("\n\n"):
-        lines = block.split("\n")
-        a, b = [sum(float(x) * m for x, m in zip(ts.replace(",", ".").split(":"), (3600, 60, 1))) for ts in lines[1].split(" --> ")]
-        cues.append((a, b, re.sub(r"<[^>]+>|\{[^}]*\}", "", "\n".join(lines[2:]))))
-    return cues
-
-
-def ffmpeg_says_closed_captions(path) -> bool:
-    err = subprocess.run(["ffmpeg", "-hide_banner", "-i", str(path)], capture_output=True, text=True, timeout=60).stderr
-    return any("Video:" in ln and "Closed Captions" in ln for ln in err.splitlines())
 
 
 def assert_truth(cues, truth=TRUTH, frames=2):
@@ -221,7 +132,7 @@ def test_collect_lists_embedded_captions_with_kind_format_and_qc(media, tmp_path
 def test_videos_without_caption_data_or_with_padding_only(media, tmp_path):
     assert read_video_captions(str(media / "plain_h264.mp4")) is None
     vc = read_video_captions(str(media / "padding_only.mp4"))
-    assert vc.channels == [] and any("no CEA-608 caption" in w for w in vc.warnings)
+    assert vc.channels == [] and any("no CEA-608 or CEA-708 caption" in w for w in vc.warnings)
     (tmp_path / "movie.mp4").write_bytes((media / "padding_only.mp4").read_bytes())
     tracks, warnings = collect.collect(LocalStore(tmp_path), "movie.mp4", tmp_path / "movie.mp4", has_streams=False)
     assert tracks == [] and len(warnings) == 1 and "video stream 0" in warnings[0] and "\n" not in warnings[0]
@@ -283,24 +194,25 @@ def test_four_channels_are_split_and_xds_and_708_left_out():
     frames = [[(1, *a)] + ([(2, *b)] if b else []) for a, b in zip(cc1 + cc2 + [(0, 0)] * 30 + [(0x14, 0x2C)],
                                                                     field2 + [None] * 100)]
     data = feed(frames)
-    data.add(20.0, b"\xfe\x41\x42")  # a CEA-708 DTVCC triplet
+    data.add(20.0, b"\xfe\x41\x42")  # a CEA-708 DTVCC data triplet with no packet start: nothing to decode
     channels, notes = decode(data)
     got = {ch.channel: [(c.text, round(c.start - 10, 3)) for c in ch.cues] for ch in channels}
     assert got == {"CC1": [("ONE", round((len(cc1) - 1) * FRAME, 3))], "CC2": [("TWO", round((len(cc1) + len(cc2) - 1) * FRAME, 3))],
                    "CC3": [("TRES", round((len(field2) - 1) * FRAME, 3))]}
     cc1_cue = next(ch for ch in channels if ch.channel == "CC1").cues[0]
     assert abs(cc1_cue.end - (10 + (len(cc1) + len(cc2) + 30) * FRAME)) < 0.002  # erased by the EDM
-    assert any("CEA-708" in n and "not decoded" in n for n in notes)
+    assert any("CEA-708" in n and "no caption service" in n for n in notes)
 
 
 @pytest.mark.unit
 def test_parity_errors_708_only_and_no_caption_are_warnings():
     data = CaptionData()
     data.add(1.0, bytes([0xFC, 0x14, 0x20]))  # 0x14 has even parity: a transmission error
-    data.add(2.0, b"\xfe\x01\x02\xff\x03\x04")  # 708 only
+    data.add(2.0, b"\xfe\x01\x02\xff\x03\x04")  # 708 only: a stray data triplet, a packet start never completed
     channels, notes = decode(data)
     assert channels == [] and data.parity_errors == 1
-    assert any("parity" in n for n in notes) and any("only CEA-708" in n for n in notes)
+    assert any("parity" in n for n in notes) and any("no caption service" in n for n in notes)
+    assert any("1 of 1 CEA-708 (DTVCC) packet(s) damaged" in n for n in notes)
     lone = feed([[(1, 0x14, 0x20)], [(1, 0x14, 0x20)]])  # RCL only: data, no caption
     channels, notes = decode(lone)
     assert [ch.channel for ch in channels] == ["CC1"] and channels[0].cues == [] and "no caption" in channels[0].warnings[0]

@@ -1,4 +1,4 @@
-"""CEA-608 closed captions carried with the picture, read into the one cue model (the same QC rules apply).
+"""CEA-608 and CEA-708 closed captions carried with the picture, read into the one cue model (the same QC rules apply).
 
 Two carriages, one decoder:
 - **in the video stream** ("A53 closed captions"): ATSC A/53 `cc_data` in H.264/HEVC SEI messages
@@ -19,7 +19,13 @@ captions start when their EOC arrives, roll-up and paint-on as a player shows th
 as the cue's `region`. Each pair is a 29.97 fps frame (1001/30000 s) after the previous pair of its field,
 as the standard sends them, so a video at 23.976 fps carrying several pairs in a frame keeps its timing.
 
-CEA-708 (DTVCC) service data is counted, not decoded; 708 streams carry the 608 captions beside it.
+CEA-708 (DTVCC): the triplets of type 2/3 of the same cc_data go, in presentation order, to captions_708.py,
+which decodes each caption service into cues; each service with data is a channel `SERVICE<n>` (codec
+`eia_708`) beside the 608 channels (codec `eia_608`). Real streams often carry the same captions in CC1
+and service 1: both are kept, each named for what it is. The 708 window positions are laid on the picture's
+aspect (16:9 or 4:3, from the video stream). A 708 service's language is the one its caption service descriptor
+gives in an MPEG-TS PMT (the video stream's tag otherwise, as for 608). Damaged or cut-short 708 packets are skipped and counted
+(one warning on each 708 channel, saying so when they are many).
 Bad input is a one-line warning, never a crash: damaged SEI (counted), pairs with a parity error
 (dropped, counted), a channel with data but no caption; the whole read stops at `MAX_SCAN_S` of wall
 time (the cues up to there are kept, with a warning).
@@ -31,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 
 from .captions import parse_scc
+from .captions_708 import Dtvcc, ts_service_languages
 from .subtitles import MAX_CUES, Cue, SubtitleError
 
 FRAME = 1001 / 30000  # one CEA-608 byte pair per field per 29.97 fps frame
@@ -42,6 +49,8 @@ CC_CODECS = frozenset({"eia_608", "cc_dec"})  # a MOV c608 track (codec id / FFm
 DETECT_S = 30.0  # seconds of video read for caption data before deciding there is none (A53 encoders send it in every picture)
 MAX_SCAN_S = 600.0  # wall time for reading one title's video stream
 FORMAT = "CEA-608 (embedded)"
+FORMAT_708 = "CEA-708 (embedded)"
+CODEC_608, CODEC_708 = "eia_608", "eia_708"  # the codec of a caption channel's track (FFmpeg names 608 `eia_608`)
 CHANNELS = ("CC1", "CC2", "CC3", "CC4")
 _ODD = bytes(0x80 * (bin(b).count("1") % 2 == 0) | b for b in range(128))  # 7-bit value -> byte with odd parity
 
@@ -52,18 +61,23 @@ def _parity_ok(b: int) -> bool:
 
 @dataclass
 class CaptionData:
-    """CEA-608 byte pairs of one carriage, as they come (`add`), and what was wrong with them."""
+    """CEA-608 byte pairs of one carriage, as they come (`add`), its CEA-708 packets (decoded as they come), and
+    what was wrong with them."""
 
     pairs: list[tuple[float, int, int, int]] = field(default_factory=list)  # (time s, field, b1, b2), 7-bit, in the order sent
     dtvcc: int = 0  # CEA-708 triplets with data
+    wide: bool = True  # the picture is 16:9 (the CEA-708 window anchor grid); False for 4:3
+    dtvcc_packets: Dtvcc | None = None  # the CEA-708 decoder, from the first 708 triplet on
     parity_errors: int = 0
     bad_sei: int = 0
     units: int = 0  # pictures / samples that carried cc_data
+    last_t: float = 0.0  # time of the last of them (s)
 
     def add(self, t: float, triplets: bytes) -> None:
         """The cc_data triplets (`marker|valid|type`, byte 1, byte 2) carried by a picture or sample at `t` (s);
         called in presentation order."""
         self.units += 1
+        self.last_t = max(self.last_t, t)
         index = {1: 0, 2: 0}
         for i in range(0, len(triplets) - 2, 3):
             head, b1, b2 = triplets[i], triplets[i + 1], triplets[i + 2]
@@ -72,6 +86,9 @@ class CaptionData:
             kind = head & 0x03
             if kind >= 2:
                 self.dtvcc += bool(b1 or b2)
+                if self.dtvcc_packets is None:
+                    self.dtvcc_packets = Dtvcc(self.wide)
+                self.dtvcc_packets.feed(t, kind == 3, b1, b2)
                 continue
             fld = kind + 1
             k = index[fld]
@@ -128,9 +145,11 @@ def scc_of(pairs: list[tuple[float, int, int]]) -> tuple[str, float]:
 
 @dataclass
 class CaptionChannel:
-    channel: str  # CC1..CC4
+    channel: str  # CC1..CC4 (CEA-608), SERVICE1..SERVICE63 (CEA-708)
     cues: list[Cue]
     warnings: list[str]
+    codec: str = CODEC_608  # CODEC_708 for a CEA-708 service
+    language: str | None = None  # a 708 service's language from the caption service descriptor (MPEG-TS), as sent
 
 
 def decode(data: CaptionData) -> tuple[list[CaptionChannel], list[str]]:
@@ -141,9 +160,6 @@ def decode(data: CaptionData) -> tuple[list[CaptionChannel], list[str]]:
     if data.parity_errors:
         notes.append(f"{data.parity_errors} CEA-608 byte pair(s) with a parity error dropped")
     chans = data.channels()
-    if data.dtvcc:
-        notes.append(f"CEA-708 (DTVCC) data in {data.dtvcc} triplet(s): not decoded (the CEA-608 captions beside it are read)"
-                     if chans else f"only CEA-708 (DTVCC) caption data ({data.dtvcc} triplets), no CEA-608: not decoded")
     out = []
     for name, pairs in chans.items():
         scc, t0 = scc_of(pairs)
@@ -158,6 +174,14 @@ def decode(data: CaptionData) -> tuple[list[CaptionChannel], list[str]]:
             notes_here.append(f"{name}: {len(cues)} captions: more than {MAX_CUES}, the rest not read")
             del cues[MAX_CUES:]
         out.append(CaptionChannel(name, cues, notes_here + list(subs.warnings)))
+    if data.dtvcc_packets is not None:
+        services, packet_notes = data.dtvcc_packets.finish(data.last_t)
+        for number, cues, warnings in services:
+            name = f"SERVICE{number}"
+            empty = [] if cues else [f"{name}: CEA-708 caption data but no caption shown"]
+            out.append(CaptionChannel(name, cues, packet_notes + empty + warnings, CODEC_708))
+        if not services:
+            notes += packet_notes + [f"CEA-708 (DTVCC) data in {data.dtvcc} triplet(s) but no caption service in it"]
     return out, notes
 
 
@@ -292,6 +316,13 @@ def _video_stream(container):
                  and not (s.disposition and s.disposition & av.stream.Disposition.attached_pic)), None)
 
 
+def _wide(video) -> bool:
+    """Whether the picture is wider than 3:2 (16:9 rather than 4:3: the CEA-708 anchor grid); True when unknown."""
+    cc = video.codec_context
+    sar = video.sample_aspect_ratio or 1
+    return not (cc.width and cc.height) or cc.width * float(sar) / cc.height >= 1.5
+
+
 def video_has_captions(path: str, detect_s: float = DETECT_S) -> bool:
     """Whether the video stream carries A53 caption data in its first `detect_s` seconds (demux only)."""
     import av
@@ -315,7 +346,7 @@ def video_has_captions(path: str, detect_s: float = DETECT_S) -> bool:
 
 
 def read_video_captions(path: str, detect_s: float = DETECT_S, max_scan_s: float = MAX_SCAN_S) -> VideoCaptions | None:
-    """The CEA-608 captions in the first H.264/HEVC/MPEG-2 video stream of a file, or None when it has
+    """The CEA-608 and CEA-708 captions in the first H.264/HEVC/MPEG-2 video stream of a file, or None when it has
     none in its first `detect_s` seconds (or no such stream). Demux only: no frame is decoded."""
     import av
 
@@ -324,8 +355,9 @@ def read_video_captions(path: str, detect_s: float = DETECT_S, max_scan_s: float
         if video is None:
             return None
         codec, index, meta = video.codec_context.name, video.index, dict(video.metadata or {})
+        mpegts = container.format.name == "mpegts"
         nal_len = length_size(codec, video.codec_context.extradata)
-        data, found, first, frames = CaptionData(), [], None, 0
+        data, found, first, frames = CaptionData(wide=_wide(video)), [], None, 0
         deadline, stopped = time.monotonic() + max_scan_s, None
         for packet in container.demux(video):
             if packet.size == 0 or packet.pts is None:
@@ -347,8 +379,12 @@ def read_video_captions(path: str, detect_s: float = DETECT_S, max_scan_s: float
     for t, trip in sorted(found, key=lambda x: x[0]):  # presentation order
         data.add(t, trip)
     channels, notes = decode(data)
+    languages = ts_service_languages(str(path)) if mpegts and data.dtvcc_packets is not None else {}
+    for ch in channels:
+        if ch.codec == CODEC_708:
+            ch.language = languages.get(int(ch.channel.removeprefix("SERVICE")))
     if stopped is not None:
         notes.append(f"caption data read up to {stopped:.1f} s only: the {max_scan_s:g} s time limit for reading the video ran out")
     if not channels and not data.dtvcc:
-        notes.append(f"caption data in {data.units} of {frames} pictures but no CEA-608 caption in it")
+        notes.append(f"caption data in {data.units} of {frames} pictures but no CEA-608 or CEA-708 caption in it")
     return VideoCaptions(index, codec, meta.get("language"), meta.get("title"), channels, notes)

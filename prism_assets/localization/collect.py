@@ -1,6 +1,6 @@
 """Every subtitle track of a title, from its three sources, as one list: the text streams inside the
 container (streams.py, MOV c608 caption tracks included), the sidecar subtitle files delivered beside the
-video (subtitles.py, captions.py), and the CEA-608 captions carried in the video stream itself
+video (subtitles.py, captions.py), and the CEA-608/708 captions carried in the video stream itself
 (captions_embedded.py; listed last, so that they never change the labels of the other tracks).
 
 A sidecar belongs to the video when it lies in the video's folder and either its name starts with
@@ -9,8 +9,8 @@ the video's stem (`movie.en.srt` beside `movie.mp4`) or the folder is a delivery
 subtitles.MAX_BYTES; a file that cannot be read becomes a track with an error, never a failure.
 
 Each track says what it is: `kind` `cea608` (CEA-608 closed captions: in the video stream or a c608
-track), `sdh` (subtitles for the deaf and hard of hearing, by what the container, the file name or the
-format says) or `subtitles`; `format` names the format in words; `evidence` says where `forced` and
+track), `cea708` (a CEA-708 caption service in the video stream), `sdh` (subtitles for the deaf and hard
+of hearing, by what the container, the file name or the format says) or `subtitles`; `format` names the format in words; `evidence` says where `forced` and
 `sdh` were read.
 """
 
@@ -23,8 +23,8 @@ import pandas as pd
 
 from ..core.language import language_problem, normal_language
 from ..deliveries.layout import parse_video_key
+from .captions_embedded import CODEC_708, FORMAT_708, VideoCaptions, read_video_captions
 from .captions_embedded import FORMAT as EMBEDDED_FORMAT
-from .captions_embedded import VideoCaptions, read_video_captions
 from .captions_files import read_delivery_file
 from .streams import StreamTrack, is_sidecar, read_streams, sidecar_language, sidecar_language_problem, sidecar_sdh
 from .subtitles import MAX_BYTES, Cue, SubtitleError, parse, to_vtt
@@ -33,7 +33,7 @@ MAX_SIDECARS = 64
 CUE_COLUMNS = ["start_s", "end_s", "text", "raw", "style", "region", "language", "source", "track"]
 FORMAT_NAMES = {"srt": "SubRip", "subrip": "SubRip", "vtt": "WebVTT", "webvtt": "WebVTT", "ass": "ASS/SSA", "ssa": "ASS/SSA",
                 "mov_text": "MP4 timed text (tx3g)", "ttml": "TTML/IMSC", "scc": "SCC (CEA-608)", "stl": "EBU-STL",
-                "eia_608": "CEA-608 (c608 track)", "hdmv_pgs_subtitle": "PGS (image)", "dvb_subtitle": "DVB subtitles (image)",
+                "eia_608": "CEA-608 (c608 track)", "eia_708": FORMAT_708, "hdmv_pgs_subtitle": "PGS (image)", "dvb_subtitle": "DVB subtitles (image)",
                 "dvd_subtitle": "VobSub (image)", "dvb_teletext": "DVB teletext", "xsub": "XSUB (image)"}
 
 
@@ -41,7 +41,7 @@ FORMAT_NAMES = {"srt": "SubRip", "subrip": "SubRip", "vtt": "WebVTT", "webvtt": 
 class SubtitleTrack:
     """One subtitle track: a container stream or a sidecar file."""
 
-    track: str  # "s<stream index>", "f<n>" (file), "s<stream index>.cc<n>" (a CEA-608 caption channel)
+    track: str  # "s<stream index>", "f<n>" (file), "s<stream index>.cc<n>" (a CEA-608 caption channel), "s<i>.service<n>" (CEA-708)
     source: str  # "stream" | "sidecar" | "video" (captions carried in the video stream's pictures)
     language: str | None
     label: str = ""  # file stem of its exports: "<language>[.forced][.<n>]"
@@ -51,9 +51,9 @@ class SubtitleTrack:
     title: str | None = None
     forced: bool = False
     sdh: bool = False  # captions for the deaf and hard of hearing (SCC, or `.sdh`/`.cc` in the file name)
-    kind: str = ""  # cea608 | sdh | subtitles ("" until finished: see track_kind)
+    kind: str = ""  # cea608 | cea708 | sdh | subtitles ("" until finished: see track_kind)
     format: str | None = None  # the format in words ("SubRip", "CEA-608 (embedded)")
-    channel: str | None = None  # CEA-608 caption channel (CC1..CC4)
+    channel: str | None = None  # CEA-608 caption channel (CC1..CC4), CEA-708 service (SERVICE1..)
     evidence: list[str] = field(default_factory=list)  # where forced / sdh were read, one line each
     parsed: bool = True  # False: image subtitles, or a file that could not be read
     encoding: str | None = None
@@ -70,9 +70,9 @@ class SubtitleTrack:
 
 
 def track_kind(codec: str | None, sdh: bool) -> str:
-    """`cea608` for CEA-608 closed captions carried with the video, `sdh` for other subtitles for the deaf and
-    hard of hearing, `subtitles` otherwise."""
-    return "cea608" if codec == "eia_608" else "sdh" if sdh else "subtitles"
+    """`cea608` / `cea708` for CEA-608 / CEA-708 closed captions carried with the video, `sdh` for other subtitles
+    for the deaf and hard of hearing, `subtitles` otherwise."""
+    return "cea608" if codec == "eia_608" else "cea708" if codec == CODEC_708 else "sdh" if sdh else "subtitles"
 
 
 def format_name(codec: str | None) -> str | None:
@@ -81,7 +81,7 @@ def format_name(codec: str | None) -> str | None:
 
 def from_stream(s: StreamTrack) -> SubtitleTrack:
     track = f"s{s.index}" + (f".{s.channel.lower()}" if s.channel else "")
-    fmt = EMBEDDED_FORMAT if s.embedded else format_name(s.codec)
+    fmt = (FORMAT_708 if s.codec == CODEC_708 else EMBEDDED_FORMAT) if s.embedded else format_name(s.codec)
     return SubtitleTrack(track, "video" if s.embedded else "stream", normal_language(s.language), codec=s.codec, stream_index=s.index,
                          title=s.title, forced=s.forced, sdh=s.sdh, kind=track_kind(s.codec, s.sdh), format=fmt, channel=s.channel,
                          evidence=list(s.evidence), parsed=s.parsed, encoding="utf-8" if s.parsed else None, cues=list(s.cues),
@@ -89,16 +89,18 @@ def from_stream(s: StreamTrack) -> SubtitleTrack:
 
 
 def from_video_captions(vc: VideoCaptions) -> tuple[list[SubtitleTrack], list[str]]:
-    """(one track per CEA-608 channel with captions in the video stream, title-level warnings)."""
+    """(one track per CEA-608 channel / CEA-708 service with caption data in the video stream, title-level warnings)."""
     where = f"captions in video stream {vc.stream_index} ({vc.codec})"
     if not vc.channels:
         return [], [f"{where}: {w}" for w in vc.warnings]
-    problem = language_problem(vc.language)
     tracks = []
     for ch in vc.channels:
-        s = StreamTrack(vc.stream_index, "eia_608", vc.language if not problem else None, vc.title, cues=sorted(ch.cues, key=lambda c: (c.start, c.end)),
+        language = ch.language or vc.language  # a 708 service's caption service descriptor, else the video stream's tag
+        problem = language_problem(language)
+        what = "CEA-708 closed captions (DTVCC in the video stream)" if ch.codec == CODEC_708 else "CEA-608 closed captions (A53 in the video stream)"
+        s = StreamTrack(vc.stream_index, ch.codec, language if not problem else None, vc.title, cues=sorted(ch.cues, key=lambda c: (c.start, c.end)),
                         warnings=([problem] if problem else []) + vc.warnings + ch.warnings, sdh=True,
-                        evidence=["CEA-608 closed captions (A53 in the video stream)"], channel=ch.channel, embedded=True)
+                        evidence=[what], channel=ch.channel, embedded=True)
         tracks.append(from_stream(s))
     return tracks, []
 
