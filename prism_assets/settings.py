@@ -45,7 +45,7 @@ def profile_yaml(name: str) -> dict:
     if not path.exists():
         raise ValueError(f"unknown profile {name!r}: no {path.name}")
     return yaml.safe_load(path.read_text()) or {}
-EXECUTORS = ("inprocess", "multiprocess", "celery", "ecs")
+EXECUTORS = ("inprocess", "threads", "multiprocess", "celery", "ecs")
 
 
 def _number(env, name: str, default, kind=int):
@@ -76,6 +76,77 @@ def _list(raw: str | None) -> tuple[str, ...]:
     """A comma-separated environment value as a tuple (blanks dropped)."""
     return tuple(x.strip() for x in (raw or "").split(",") if x.strip())
 
+
+
+# -- model sources and offline use (core/models.py): every model override of the environment is read here ----------------
+# PRISM_MODEL_<FAMILY> sets a family's source (`package:<dist>`, `path:<dir or file>`, `hub:<id>[@revision]`, or a bare
+# path / hub name; empty: none), PRISM_MODEL_<FAMILY>_<KEY> one of its other settings. The older variables below are
+# aliases and keep working; the new name and an alias set to different values is an error, not a guess.
+MODEL_FAMILIES = ("whisper", "whisper_language", "whisper_align", "clip", "text", "diarization", "vad")
+MODEL_ENV_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("whisper", "source"): ("PRISM_WHISPER_MODEL",),
+    ("whisper_language", "source"): ("PRISM_WHISPER_LANGUAGE_MODEL",),
+    ("whisper_align", "source"): ("PRISM_WHISPER_ALIGN_MODEL",),
+    ("clip", "source"): ("PRISM_CLIP_PRETRAINED",),
+    ("clip", "model"): ("PRISM_CLIP_MODEL",),
+    ("clip", "random_init"): ("PRISM_CLIP_RANDOM_INIT",),
+    ("clip", "engine"): ("PRISM_CLIP_ENGINE",),
+    ("clip", "onnx_dir"): ("PRISM_CLIP_ONNX_DIR",),
+    ("text", "source"): ("PRISM_TEXT_MODEL",),
+    ("diarization", "source"): ("PRISM_DIARIZATION_MODEL",),
+}
+OFFLINE_VARS = ("PRISM_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # the first is ours; the others Hugging Face's
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_flag(name: str, value: str) -> bool:
+    """A yes/no environment value (1/true/yes/on, 0/false/no/off/empty); anything else: one-line error."""
+    v = value.strip().lower()
+    if v in _TRUE or v in _FALSE:
+        return v in _TRUE
+    raise ValueError(f"{name}={value!r}: expected 1/true or 0/false")
+
+
+def model_env_name(family: str, key: str = "source") -> str:
+    """The variable of a model setting: PRISM_MODEL_<FAMILY> for its source, PRISM_MODEL_<FAMILY>_<KEY> otherwise."""
+    if family not in MODEL_FAMILIES:
+        raise ValueError(f"unknown model family {family!r}: expected one of {', '.join(MODEL_FAMILIES)}")
+    return f"PRISM_MODEL_{family.upper()}" + ("" if key == "source" else f"_{key.upper()}")
+
+
+def model_override(family: str, key: str = "source", env=None) -> tuple[str, str] | None:
+    """(variable, value) overriding a model setting, or None when no variable sets it. An empty value is an override too
+    (the setting switched off). PRISM_MODEL_<FAMILY>[_<KEY>] and an older alias set to different values: one-line error."""
+    env = os.environ if env is None else env
+    names = (model_env_name(family, key), *MODEL_ENV_ALIASES.get((family, key), ()))
+    found = [(n, env[n]) for n in names if n in env]
+    if len({v.strip() for _, v in found}) > 1:
+        raise ValueError("conflicting model overrides: " + ", ".join(f"{n}={v!r}" for n, v in found) + f"; set only {names[0]}")
+    return (found[0][0], found[0][1].strip()) if found else None
+
+
+def models_offline(env=None) -> tuple[bool, str | None]:
+    """(offline, the variable that says so): PRISM_OFFLINE, else HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE. Offline, a hub
+    source is served from the local Hugging Face cache only. PRISM_OFFLINE=0 with HF_HUB_OFFLINE=1 is a contradiction
+    (huggingface_hub would refuse the download anyway): one-line error."""
+    env = os.environ if env is None else env
+    flags = {n: env_flag(n, env[n]) for n in OFFLINE_VARS if n in env}
+    if "PRISM_OFFLINE" in flags:
+        hf_on = [n for n in OFFLINE_VARS[1:] if flags.get(n)]
+        if not flags["PRISM_OFFLINE"] and hf_on:
+            raise ValueError(f"PRISM_OFFLINE=0 contradicts {hf_on[0]}=1: unset one of them")
+        return flags["PRISM_OFFLINE"], "PRISM_OFFLINE"
+    on = [n for n, v in flags.items() if v]
+    return (True, on[0]) if on else (False, None)
+
+
+def models_dir(env=None) -> Path:
+    """Where Prism writes model files it builds (the assembled Whisper base, the checksum cache):
+    `$PRISM_DATA_DIR/models`, else `~/.cache/prism/models`."""
+    env = os.environ if env is None else env
+    d = env.get("PRISM_DATA_DIR")
+    return (Path(d) / "models") if d else Path.home() / ".cache" / "prism" / "models"
 
 @dataclass(frozen=True)
 class PrismSettings:
@@ -109,6 +180,8 @@ class PrismSettings:
     # other code) ends instead of holding its pool slots for ever
     run_max_runtime_s: int = 4 * 3600
     executor: str = "inprocess"
+    # steps of one run at once (threads / multiprocess executors); 0: the machine's cores
+    run_steps: int = 0
     celery_queue_prefix: str = ""
     ecs_gpu_capacity_provider: str = "prism-gpu"
     # signal domains in the code location (prism_assets/domains.py), plus PRISM_EXTRA_DOMAINS
@@ -155,6 +228,7 @@ class PrismSettings:
             step_retry_delay_s=_number(env, "PRISM_STEP_RETRY_DELAY_S", 10),
             run_max_runtime_s=_number(env, "PRISM_RUN_MAX_RUNTIME_S", 4 * 3600),
             executor=env.get("PRISM_EXECUTOR") or "inprocess",
+            run_steps=_number(env, "PRISM_RUN_STEPS", 0),
             celery_queue_prefix=env.get("PRISM_CELERY_QUEUE_PREFIX", ""),
             ecs_gpu_capacity_provider=env.get("PRISM_ECS_GPU_CAPACITY_PROVIDER") or "prism-gpu",
             domains=tuple(dict.fromkeys(DOMAINS + extra_domains)),
@@ -191,6 +265,8 @@ class PrismSettings:
             raise ValueError(f"unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"unknown PRISM_EXECUTOR {self.executor!r}: choose one of {', '.join(EXECUTORS)}")
+        if self.run_steps < 0:
+            raise ValueError(f"PRISM_RUN_STEPS={self.run_steps}: expected 0 (the machine's cores) or a positive number of steps")
         if self.delivery_queue_url:
             if not self.delivery_queue_url.startswith(("https://", "http://")):
                 raise ValueError(f"PRISM_DELIVERY_QUEUE_URL={self.delivery_queue_url!r} is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)")

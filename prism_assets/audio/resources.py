@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from dagster import ConfigurableResource
 from pydantic import Field
 
@@ -20,18 +18,14 @@ class WhisperModelResource(ConfigurableResource):
     model: str | None = Field(default=None, description="Override models.whisper.model (hub name, local path or pkg:...)")
 
     def config(self) -> WhisperConfig:
-        """The profile's `models.whisper`; PRISM_WHISPER_MODEL, PRISM_WHISPER_LANGUAGE_MODEL and
-        PRISM_WHISPER_ALIGN_MODEL (hub name or local path; empty string = none) override it, and
-        the resource's `model` field overrides both."""
-        cfg = dict((self.profile.config().get("models") or {}).get("whisper") or {})
-        for var, key in (("PRISM_WHISPER_MODEL", "model"), ("PRISM_WHISPER_LANGUAGE_MODEL", "language_model"), ("PRISM_WHISPER_ALIGN_MODEL", "align_model")):
-            if var in os.environ:
-                cfg[key] = os.environ[var] or None
-        if self.model:
-            cfg["model"] = self.model
-        if not cfg.get("model"):
-            raise ValueError(f"profile {self.profile.name}: models.whisper.model is not set")
-        return WhisperConfig.from_config(cfg)
+        """The profile's `models.whisper` with the environment's model overrides (WhisperConfig.from_profile:
+        PRISM_MODEL_WHISPER[_LANGUAGE|_ALIGN] or PRISM_WHISPER_MODEL, ...; empty string = none); the resource's
+        `model` field overrides both."""
+        cfg = (self.profile.config().get("models") or {}).get("whisper") or {}
+        try:
+            return WhisperConfig.from_profile(cfg, model=self.model)
+        except ValueError as exc:
+            raise ValueError(f"profile {self.profile.name}: {exc}") from None
 
     def get(self) -> LoadedWhisper:
         return get_whisper(self.config(), self.profile.device())

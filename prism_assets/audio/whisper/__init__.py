@@ -14,7 +14,7 @@ Model sources (`models.whisper` in the profile; every value a hub name or a loca
   later load re-verifies model.bin's size and hash against it (a corrupt cache fails, loudly);
 - a local folder: a CTranslate2 Whisper model (model.bin, config.json, tokenizer.json, vocabulary.*);
 - any other string: a faster-whisper hub name (`large-v3`, `turbo`, `Systran/faster-whisper-large-v3`,
-  ...), downloaded into the Hugging Face cache; with `HF_HUB_OFFLINE=1` only the cache is used.
+  ...), downloaded into the Hugging Face cache; offline (`PRISM_OFFLINE=1` or `HF_HUB_OFFLINE=1`) only the cache is used.
 There is no fallback: a source that cannot be loaded fails the step with one line.
 
 Transcription (per audio track, 16 kHz mono from the audio pass):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from ...settings import models_offline
 from .loading import LoadedWhisper
 from .pcm import f32
 from .segments import segments_from_words
@@ -19,7 +18,7 @@ def whisperx_align(lw: LoadedWhisper, audio: np.ndarray, raw: list[dict], langua
     if key not in lw._align:
         try:
             lw._align[key] = whisperx.load_align_model(language_code=language, device=lw.device, model_name=lw.cfg.align_model,
-                                                       model_cache_only=os.environ.get("HF_HUB_OFFLINE") == "1")
+                                                       model_cache_only=models_offline()[0])
         except Exception as exc:
             raise WhisperLoadError(f"cannot load alignment model {lw.cfg.align_model!r}: {str(exc).strip().splitlines()[0]}") from None
     amodel, ameta = lw._align[key]

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from ...core.config import known_settings
+from ...core.models import configured_source
 from .sources import PKG_BASE
 
 
@@ -38,6 +39,21 @@ class WhisperConfig:
         if isinstance(known.get("compute_type"), dict):  # {cpu: int8, cuda: float16}
             known["compute_type"] = json.dumps(known["compute_type"], sort_keys=True)
         return cls(**known)
+
+    @classmethod
+    def from_profile(cls, cfg: dict | None, model: str | None = None, env=None) -> "WhisperConfig":
+        """The profile's `models.whisper` after the environment (settings.model_override): PRISM_MODEL_WHISPER,
+        PRISM_MODEL_WHISPER_LANGUAGE, PRISM_MODEL_WHISPER_ALIGN, or their older names PRISM_WHISPER_MODEL,
+        PRISM_WHISPER_LANGUAGE_MODEL, PRISM_WHISPER_ALIGN_MODEL (empty: none); `model` (a resource field) overrides
+        all. No model at all: one-line ValueError."""
+        cfg = dict(cfg or {})
+        for family, key in (("whisper", "model"), ("whisper_language", "language_model"), ("whisper_align", "align_model")):
+            cfg[key] = configured_source(family, cfg.get(key), env)
+        if model:
+            cfg["model"] = model
+        if not cfg.get("model"):
+            raise ValueError("models.whisper.model is not set (profile, or PRISM_MODEL_WHISPER)")
+        return cls.from_config(cfg)
 
     def compute_type_for(self, device: str) -> str:
         ct = self.compute_type

@@ -8,8 +8,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from ...core.models import ModelSourceError, packaged_file_record
 from .config import WhisperConfig
 from .sources import WhisperLoadError, WhisperSource
+
+VAD_FILE = "whisperx/assets/pytorch_model.bin"  # the VAD model WhisperX ships (no download), recorded with its RECORD sha256
 
 
 @dataclass
@@ -24,14 +27,13 @@ class LoadedWhisper:
     _align: dict = field(default_factory=dict)
 
 
-def load_ct2(spec: str, device: str, compute_type: str, threads: int):
+def load_ct2(spec: str, device: str, compute_type: str, threads: int, family: str = "whisper"):
     from whisperx.asr import WhisperModel
 
-    path, info = WhisperSource(spec).resolve()
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    path, info = WhisperSource(spec, family).resolve(fetch=True)  # a local folder: hub names come from the cache or the hub
     try:
-        m = WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=threads, local_files_only=offline)
-    except Exception as exc:  # hub miss, bad folder, unsupported compute type...
+        m = WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=threads, local_files_only=True)
+    except Exception as exc:  # bad folder, unsupported compute type...
         raise WhisperLoadError(f"cannot load Whisper model {spec!r}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
     info.update({"multilingual": bool(m.model.is_multilingual), "compute_type": compute_type, "device": device})
     return m, info
@@ -53,7 +55,7 @@ def get_whisper(cfg: WhisperConfig, device: str) -> LoadedWhisper:
     model, minfo = load_ct2(cfg.model, device, ct, threads)
     lang_model, linfo = (model, None) if minfo["multilingual"] else (None, None)
     if not minfo["multilingual"] and cfg.language_model and not cfg.language:
-        lang_model, linfo = load_ct2(cfg.language_model, device, ct, threads)
+        lang_model, linfo = load_ct2(cfg.language_model, device, ct, threads, family="whisper_language")
         if not linfo["multilingual"]:
             raise WhisperLoadError(f"language_model {cfg.language_model!r} is English-only: it cannot detect languages")
     try:
@@ -62,12 +64,16 @@ def get_whisper(cfg: WhisperConfig, device: str) -> LoadedWhisper:
         raise WhisperLoadError(f"cannot load the WhisperX VAD model: {str(exc).strip().splitlines()[0]}") from None
     from importlib import metadata
 
+    try:
+        vad_record = packaged_file_record("vad", "whisperx", VAD_FILE, name="whisperx bundled pyannote segmentation")
+    except ModelSourceError as exc:
+        raise WhisperLoadError(f"the WhisperX VAD model: {exc}") from None
     info = {
         "transcription": minfo,
         "language_detection": (linfo or minfo) if lang_model is not None else None,
         "language_detection_note": None if lang_model is not None else (
             f"forced language {cfg.language!r}" if cfg.language else "English-only model and no language_model: language assumed 'en', not detected"),
-        "vad": {"method": "pyannote", "model": "whisperx bundled segmentation (whisperx/assets/pytorch_model.bin)",
+        "vad": {**vad_record, "method": "pyannote", "model": f"whisperx bundled segmentation ({VAD_FILE})",
                 "onset": cfg.vad_onset, "offset": cfg.vad_offset, "chunk_size": cfg.chunk_size},
         "align_model": cfg.align_model,
         "batch_size": cfg.batch_size, "beam_size": cfg.beam_size, "compute_type": ct, "device": device, "cpu_threads": threads,
