@@ -30,7 +30,7 @@ DOMAIN = "localization"
 SCHEMA_VERSION = "1.0"
 LOCALIZATION_SCHEMA_VERSION = "1.1"  # 1.1: sync.speed_ratio, conversion, nominal_ratio, speed_search (dubs across frame-rate conversions)
 SUBTITLES_SCHEMA_VERSION = "1.1"  # 1.1: tracks[].kind, format, channel, evidence; source "video"; CEA-608 captions in the video
-SUBTITLES_CODE_VERSION = "subtitles-2"  # 2: CEA-608 captions (A53 SEI, MOV c608), SDH/forced flags, cue regions from SRT/VTT/ASS
+SUBTITLES_CODE_VERSION = "subtitles-3"  # 2: CEA-608 captions (A53 SEI, MOV c608), SDH/forced flags, cue regions from SRT/VTT/ASS; 3: CEA-708 services
 LOCALIZATION_CODE_VERSION = "localization-3"  # 2: role silent; every role with evidence. 3: dub speed (frame-rate conversions)
 SPEAKERS_CODE_VERSION = "speaker-turns-1"
 
@@ -60,8 +60,8 @@ SUBTITLES = Signal(
     name="subtitles", domain=DOMAIN, code_version=SUBTITLES_CODE_VERSION, inputs=("source_video",), compute=compute_subtitles,
     description="Every subtitle track of the title as cues: text streams of the container (SubRip, ASS, mov_text, WebVTT) and sidecar "
     ".srt/.vtt/.ass files and .ttml/.dfxp/.xml (IMSC), .scc (CEA-608) and .stl (EBU-STL) captions (ttconv) beside the video (any encoding: "
-    "UTF-8/16, CP949, Shift-JIS...; only regular files are opened), CEA-608 closed captions in the video stream (A53 SEI) or a MOV c608 "
-    "track; each track's kind (subtitles / sdh / cea608) and forced/SDH flags with their evidence; image streams (PGS, DVB) listed, not parsed.",
+    "UTF-8/16, CP949, Shift-JIS...; only regular files are opened), CEA-608 closed captions and CEA-708 caption services in the video stream (A53 SEI), CEA-608 in a MOV c608 "
+    "track; each track's kind (subtitles / sdh / cea608 / cea708) and forced/SDH flags with their evidence; image streams (PGS, DVB) listed, not parsed.",
     outputs=(Output("subtitles", SUBTITLES_SCHEMA_VERSION, "titles/<title_id>/subtitles/<version>/ (main.json + subtitles/<label>.parquet + .vtt)",
                     kinds=("json", "parquet"), rules=SUBTITLE_RULES, export="subtitles.json"),),
 )
