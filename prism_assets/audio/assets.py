@@ -65,7 +65,7 @@ def compute_audio_pass(sc: SignalContext, source_video: dict) -> dict[str, Resul
 
 AUDIO_PASS = Signal(
     name="audio_pass", domain=DOMAIN, code_version=AUDIO_PASS_CODE_VERSION, inputs=("source_video",),
-    pool="decode", compute=compute_audio_pass, errors=(AudioDecodeError,),
+    pool="decode", priority=2, compute=compute_audio_pass, errors=(AudioDecodeError,),
     description="The one audio decode of the title (every track): 10 ms window statistics, EBU R128 loudness, 16 kHz speech WAVs.",
     outputs=(
         Output("audio_stats", AUDIO_SCHEMA_VERSION, "titles/<title_id>/audio_stats.parquet", kinds=("audio", "pyav", "parquet"), rules=STATS_RULES,
@@ -128,7 +128,7 @@ def compute_transcript(sc: SignalContext, audio_speech: dict) -> Result:
 
 TRANSCRIPT = Signal(
     name="transcript", domain=DOMAIN, code_version=TRANSCRIBE_CODE_VERSION, inputs=("audio_speech",),
-    pool="gpu", model="whisper", compute=compute_transcript, errors=(WhisperLoadError,),
+    pool="gpu", priority=2, model="whisper", compute=compute_transcript, errors=(WhisperLoadError,),
     description="WhisperX transcript per track (VAD-gated, batched, language detected) with word timestamps; "
     "exported as transcript.json, transcript.srt, transcript.vtt (first track).",
     outputs=(Output("transcript", AUDIO_SCHEMA_VERSION, "titles/<title_id>/transcript/<version>/ (main.json + transcript.srt + transcript.vtt)",

@@ -115,7 +115,32 @@ def materialize_title(defs, instance, title_id: str, uri: str, delivery_date: st
     from ..core.run_health import worker_tags
 
     tags = {TAG_DELIVERY_URI: uri, TAG_DELIVERY_DATE: delivery_date, "prism/launched_by": "cli", **(extra_tags or {}), **worker_tags()}
+    executor = job.executor_def.name
+    if executor in ("threads", "multiprocess"):
+        # the job's own executor (steps of the title at once), as the daemon's run worker runs it: execute_in_process
+        # would replace it with Dagster's one-step-at-a-time in-process executor
+        from dagster import build_reconstructable_job, execute_job
+
+        recon = build_reconstructable_job("prism_assets.cli.common", "code_location_job", reconstructable_args=("process_title",))
+        with execute_job(recon, instance=instance, tags={**tags, "dagster/partition": title_id}, run_config=QUIET_RUN_CONFIG,
+                         raise_on_error=False) as result:
+            result.all_events  # noqa: B018 - read while the result's instance context is open
+            return result
     return job.execute_in_process(partition_key=title_id, instance=instance, tags=tags, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
+
+
+def code_location_job(name: str):
+    """A job of the code location, built from this process's settings: what `execute_job` reconstructs (in the same
+    process for the threads executor, in each step's process for the multiprocess one, from the same environment)."""
+    from ..definitions import build_definitions
+
+    global _CLI_DEFS
+    if _CLI_DEFS is None:
+        _CLI_DEFS = build_definitions(settings_or_fail())
+    return _CLI_DEFS.resolve_job_def(name)
+
+
+_CLI_DEFS = None
 
 
 def update_seasons(defs, instance, settings, title_ids) -> None:

@@ -35,8 +35,9 @@ class Policy:
     def retry_policy(self) -> RetryPolicy:
         return transient_retry_policy(self.settings)
 
-    def op_tags(self, pool: str | None) -> dict[str, str]:
-        return op_tags_for_pool(pool, self.settings)
+    def op_tags(self, pool: str | None, priority: int = 0) -> dict[str, str]:
+        """Routing tags of the step's pool, and its `dagster/priority` when not 0 (read by the executors and pools)."""
+        return {**op_tags_for_pool(pool, self.settings), **({"dagster/priority": str(int(priority))} if priority else {})}
 
     @property
     def title_freshness(self) -> FreshnessPolicy:

@@ -91,7 +91,10 @@ def job_executor(settings: PrismSettings, env: dict | None = None) -> ExecutorDe
     - `inprocess` (default): the run's steps in the run worker's own process, one after another:
       imports and models (CLIP, Whisper) once per run, no process per step; a title's run through the
       daemon costs about what `prism process` costs (benchmarks/results/daemon_path.json);
-    - `multiprocess`: a process per step (isolation, steps of one run in parallel on a big node);
+    - `threads`: the same process, independent steps of the run at once (up to `run_steps`, default the
+      cores) in threads (core/step_threads.py): a run's wall time near its critical path;
+    - `multiprocess`: a process per step (isolation, steps of one run in parallel on a big node), forked
+      from a server that has imported the code location, up to `run_steps` at once;
     - `celery`: steps on Celery workers, GPU steps on the gpu queue; `ecs`: each step an ECS task.
 
     The Celery broker/backend URLs are checked to be set (`env`, default the process environment)
@@ -102,8 +105,16 @@ def job_executor(settings: PrismSettings, env: dict | None = None) -> ExecutorDe
     name = settings.executor
     if name == "inprocess":
         return in_process_executor
+    if name == "threads":
+        from .step_threads import threads_executor_def
+
+        return threads_executor_def(settings.run_steps or None)
     if name == "multiprocess":
-        return multiprocess_executor
+        from .step_threads import default_max_concurrent
+
+        return multiprocess_executor.configured(
+            {"max_concurrent": settings.run_steps or default_max_concurrent(),
+             "start_method": {"forkserver": {"preload_modules": ["prism_assets.definitions"]}}}, name="multiprocess")
     if name == "celery":
         for var in ("PRISM_CELERY_BROKER_URL", "PRISM_CELERY_BACKEND_URL"):
             if not env.get(var):

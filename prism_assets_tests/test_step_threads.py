@@ -1,0 +1,178 @@
+"""The threads executor (core/step_threads.py): independent steps of one run at once in the run worker's
+process, Dagster's own bookkeeping for the rest (dependencies, failures and skips, retries, pools,
+priorities). Concurrency is proven with barriers (two steps that each wait for the other can only finish
+together), never with timings."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from dagster import (
+    DagsterEventType,
+    Definitions,
+    Failure,
+    RetryPolicy,
+    asset,
+    build_reconstructable_job,
+    define_asset_job,
+    execute_job,
+    instance_for_test,
+)
+
+from prism_assets.core.step_threads import threads_executor_def
+
+pytestmark = pytest.mark.unit
+
+LOG: list[tuple[str, str]] = []  # (event, step) in the order the steps did them
+LOCK = threading.Lock()
+BARRIER = threading.Barrier(2, timeout=20)
+ATTEMPTS = {"flaky": 0}
+
+
+def note(what: str, step: str):
+    with LOCK:
+        LOG.append((what, step))
+
+
+@asset
+def source():
+    note("start", "source")
+    return 1
+
+
+@asset
+def left(source):
+    note("start", "left")
+    BARRIER.wait()  # returns only when `right` has reached it too: both steps are running
+    return source + 1
+
+
+@asset
+def right(source):
+    note("start", "right")
+    BARRIER.wait()
+    return source + 2
+
+
+@asset
+def joined(left, right):
+    note("start", "joined")
+    return left + right
+
+
+@asset
+def broken(source):
+    raise Failure(description="broken on purpose")
+
+
+@asset
+def after_broken(broken):
+    note("start", "after_broken")
+
+
+@asset
+def survivor(source):
+    note("start", "survivor")
+    return 3
+
+
+@asset(retry_policy=RetryPolicy(max_retries=2))
+def flaky(source):
+    ATTEMPTS["flaky"] += 1
+    if ATTEMPTS["flaky"] < 2:
+        raise RuntimeError("transient")
+    return 4
+
+
+def pooled(name: str):
+    @asset(name=name, pool="decode")
+    def _pooled(source):
+        note("start", name)
+        with LOCK:
+            busy = sum(1 for w, _ in LOG if w == "start" and _.startswith("p")) - sum(1 for w, _ in LOG if w == "end" and _.startswith("p"))
+        assert busy == 1, f"{busy} steps of the decode pool at once"
+        note("end", name)
+
+    return _pooled
+
+
+def prioritised(name: str, priority: int):
+    @asset(name=name, op_tags={"dagster/priority": str(priority)})
+    def _p(source):
+        note("start", name)
+
+    return _p
+
+
+def make_job(kind: str, max_concurrent: int = 4):
+    assets = {
+        "fanout": [source, left, right, joined],
+        "failure": [source, broken, after_broken, survivor],
+        "retry": [source, flaky, survivor],
+        "pool": [source, pooled("p1"), pooled("p2"), pooled("p3")],
+        "priority": [source, prioritised("low", -5), prioritised("high", 5), prioritised("middle", 0)],
+    }[kind]
+    defs = Definitions(assets=assets, jobs=[define_asset_job("job", selection=[a.key for a in assets])],
+                       executor=threads_executor_def(max_concurrent))
+    return defs.resolve_job_def("job")
+
+
+def run(kind: str, max_concurrent: int = 4, instance_overrides: dict | None = None):
+    LOG.clear()
+    recon = build_reconstructable_job("prism_assets_tests.test_step_threads", "make_job", reconstructable_args=(kind, max_concurrent))
+    with instance_for_test(overrides=instance_overrides) as instance:
+        with execute_job(recon, instance=instance, raise_on_error=False) as result:
+            events = result.all_events
+            steps = {e.step_key: e.event_type for e in events if e.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
+                                                                                 DagsterEventType.STEP_SKIPPED)}
+            skipped = {e.step_key for e in events if e.event_type == DagsterEventType.STEP_SKIPPED}
+            return result.success, steps, skipped, list(LOG)
+
+
+def fresh_barrier(timeout_s: float):
+    global BARRIER
+    BARRIER = threading.Barrier(2, timeout=timeout_s)
+
+
+def test_independent_steps_run_at_the_same_time():
+    fresh_barrier(20)
+    ok, steps, _, log = run("fanout")
+    assert ok, steps
+    assert all(steps[k] == DagsterEventType.STEP_SUCCESS for k in ("source", "left", "right", "joined"))
+    order = [s for _, s in log]
+    assert order[0] == "source" and order[-1] == "joined"
+
+
+def test_one_step_at_a_time_cannot_pass_the_barrier():
+    """The same graph with max_concurrent 1: `left` waits for `right`, which never starts: the barrier breaks (the
+    test above would break the same way if the executor ran steps one after another)."""
+    fresh_barrier(1.0)
+    ok, steps, _, _ = run("fanout", max_concurrent=1)
+    assert not ok and DagsterEventType.STEP_FAILURE in steps.values()
+
+
+def test_a_failed_step_skips_its_descendants_only():
+    ok, steps, _, log = run("failure")
+    assert not ok
+    assert steps["broken"] == DagsterEventType.STEP_FAILURE
+    assert steps["survivor"] == DagsterEventType.STEP_SUCCESS
+    assert ("start", "after_broken") not in log and "after_broken" not in steps  # abandoned: never started, never waited for
+
+
+def test_retries_are_dagsters():
+    ATTEMPTS["flaky"] = 0
+    ok, steps, _, _ = run("retry")
+    assert ok and ATTEMPTS["flaky"] == 2 and steps["flaky"] == DagsterEventType.STEP_SUCCESS
+
+
+def test_pool_limit_holds_inside_the_run():
+    ok, steps, _, log = run("pool", max_concurrent=4, instance_overrides={"concurrency": {"pools": {"default_limit": 1}}})
+    assert ok, steps
+    assert sorted(s for w, s in log if w == "end") == ["p1", "p2", "p3"]
+
+
+def test_ready_steps_start_by_priority():
+    ok, _, _, log = run("priority", max_concurrent=1)
+    assert ok
+    assert [s for _, s in log] == ["source", "high", "middle", "low"]
