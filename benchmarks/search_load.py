@@ -10,6 +10,15 @@ compacts and builds the ANN indexes the daily maintenance job builds). Queries m
 taken from indexed rows, phrases with a typo, CJK pairs and words that appear nowhere, none sent twice. Clients run in
 a separate process from the server (threads, closed loop, no think time); each request's latency is
 measured by the client. Results: p50/p95/p99, requests, errors, and the index build seconds.
+
+    PYTHONPATH=. .venv/bin/python -m benchmarks.search_load --index DIR --profile 400 [--cprofile 25] [--http]
+
+`--profile N` measures instead what the latency depends on, CPU per search, on the same index and query mix: N
+queries in one thread, in-process (`Searcher.search` and the API's JSON answer, with the query encoder `prism serve`
+loads), as `time.process_time` ms per search, per query kind, into `--profile-out` (results/search_cpu.json; `--out`
+is left alone); `--cprofile K` adds
+cProfile's top K functions by cumulative time; `--http` measures the same queries sent one at a time to a `prism
+serve --workers 1` process: its CPU (utime + stime of its process group) per request, HTTP and ASGI included.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import pyarrow as pa
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "search_load.json"
+PROFILE_OUT = REPO / "benchmarks" / "results" / "search_cpu.json"
 SYLL = ["ka", "to", "ri", "ne", "mo", "sa", "lu", "vi", "de", "ran", "tel", "por", "min", "ga", "shi", "bel", "con", "dra", "fen", "lo"]
 CJK = ["서울", "부산", "시장", "공원", "東京", "大阪", "ホテル", "カフェ", "駅前", "공항"]
 
@@ -106,7 +116,10 @@ def build(index: Path, rows: int, rng) -> dict:
             "maintain_and_ann_index": round(time.perf_counter() - t0 - t_rows - t_fts, 1)}, "maintain": stats, "samples": samples}
 
 
-def queries(samples: list[str], rng, n: int = 12_000) -> list[str]:
+KINDS = ("phrase", "phrase", "typo", "cjk", "absent")  # the query kinds, by attempt
+
+
+def queries(samples: list[str], rng, n: int = 12_000, kinds: list | None = None) -> list[str]:
     """n queries, no two alike (a run of 60 s sends fewer than n, so no query repeats and no cache answers one): 2-6 word
     phrases from indexed rows, the same with a typo, CJK pairs with a word, and made-up words found nowhere."""
     out, seen = [], set()
@@ -130,6 +143,8 @@ def queries(samples: list[str], rng, n: int = 12_000) -> list[str]:
         if q not in seen:
             seen.add(q)
             out.append(q)
+            if kinds is not None:
+                kinds.append(KINDS[kind])
     return out
 
 
@@ -177,8 +192,28 @@ def main(argv=None) -> int:
     ap.add_argument("--port", type=int, default=8093)
     ap.add_argument("--workers", type=int, default=2, help="prism serve --workers (uvicorn processes)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--profile", type=int, default=0, metavar="N", help="CPU ms per search over N queries (needs --index)")
+    ap.add_argument("--cprofile", type=int, default=0, metavar="K", help="with --profile: cProfile's top K functions")
+    ap.add_argument("--http", action="store_true", help="with --profile: server CPU per request of a prism serve process")
+    ap.add_argument("--profile-out", type=Path, default=PROFILE_OUT, help="with --profile: where the result goes")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
+    if args.profile:
+        from benchmarks.search_cpu import profile
+
+        if args.index is None or not (args.index / "speech.lance").exists():
+            ap.error("--profile needs --index DIR of an index built by this script")
+        samples, kinds = json.loads((args.index.parent / "samples.json").read_text()), []
+        qs = queries(samples, rng, n=args.profile, kinds=kinds)
+        doc = {"benchmark": "search_cpu", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
+               "load_average_start": round(os.getloadavg()[0], 2), "index": str(args.index),
+               **profile(args.index, qs, kinds, top=args.cprofile, http=args.http, port=args.port)}
+        args.profile_out.parent.mkdir(parents=True, exist_ok=True)
+        args.profile_out.write_text(json.dumps(doc, indent=1))
+        short = {**doc, "in_process": {k: v for k, v in doc["in_process"].items() if not k.startswith("cprofile")}}
+        print(json.dumps(short, indent=1))  # the cProfile tables are in the file
+        return 0
     work = Path(tempfile.mkdtemp(prefix="search_load_"))
     index = args.index or work / "index"
     built = None

@@ -134,3 +134,42 @@ def test_the_configured_engine_is_the_one_used_and_named():
     q = QueryEmbedder(fast)
     v = q.embed(["car chase at night"])[0]
     assert abs(float(v @ base.embed(["car chase at night"])[0]) - 1.0) < 1e-5
+
+
+def test_int8_query_encoder_agrees_with_float32(emb, ref):
+    """int8 (query side only): cosine >= 0.99 with the float32 vectors of every text of two words or more (long, CJK,
+    German included) and >= 0.97 for the rest ("OK", "a", empty: a vector of little more than [CLS] [SEP] is the
+    hardest to quantize), and named so in its provenance."""
+    q8 = OnnxTextEmbedder(emb, int8=True)
+    got = q8.embed(TEXTS, batch_size=8)
+    assert got.shape == ref.shape and got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cos = (got * ref).sum(axis=1)
+    words = np.array([len(t.split()) >= 2 for t in TEXTS])
+    assert float(cos[words].min()) >= 0.99 and float(cos.min()) >= 0.97, cos.round(4)
+    assert float(np.abs(got - ref).max()) > 1e-4  # really quantized: not the float32 graph under another name
+    assert q8.provenance["engine"].endswith(" int8") and q8.provenance["sha256"] == emb.provenance["sha256"]
+    # the same ranking of the texts against a query as float32
+    q, fq = q8.embed(["a man plays the guitar"])[0], OnnxTextEmbedder(emb).embed(["a man plays the guitar"])[0]
+    assert list(np.argsort(-(ref @ q))[:3]) == list(np.argsort(-(ref @ fq))[:3])
+
+
+def test_int8_query_encoder_is_selected_by_setting(monkeypatch):
+    """`models.text.query_int8` (or PRISM_TEXT_QUERY_INT8) makes the server's query encoder int8; default float32; a bad
+    value or the numpy engine with it is one line."""
+    from prism_assets.serving.app import query_embedder, query_int8
+    from prism_assets.settings import PrismSettings
+
+    monkeypatch.delenv("PRISM_TEXT_QUERY_INT8", raising=False)
+    plain = PrismSettings.from_env(env={})
+    on = PrismSettings.from_env(env={}, profile_overrides={"models": {"text": {"query_int8": True}}})
+    assert query_int8(plain) is False and query_int8(on) is True
+    assert query_int8(plain, env={"PRISM_TEXT_QUERY_INT8": "1"}) is True and query_int8(on, env={"PRISM_TEXT_QUERY_INT8": "0"}) is False
+    with pytest.raises(ValueError, match="PRISM_TEXT_QUERY_INT8") as info:
+        query_int8(plain, env={"PRISM_TEXT_QUERY_INT8": "maybe"})
+    assert "\n" not in str(info.value)
+    assert query_embedder(on).inner.provenance["engine"].endswith(" int8")
+    assert not query_embedder(plain).inner.provenance["engine"].endswith(" int8")
+    numpy_int8 = PrismSettings.from_env(env={}, profile_overrides={"models": {"text": {"engine": "numpy", "query_int8": True}}})
+    with pytest.raises(TextModelError, match="query_int8 needs the onnxruntime engine"):
+        query_embedder(numpy_int8)

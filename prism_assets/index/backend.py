@@ -137,6 +137,7 @@ class LanceBackend:
         self._schema_names: dict[str, tuple[float, list[str]]] = {}  # table -> (when read, column names): a column the
         # writer adds (an older index migrated) is seen within the read-consistency interval
         self._counts: dict[str, tuple[float, int]] = {}  # table -> (when, rows): searches skip empty tables
+        self._revision: tuple[float, int] | None = None  # (when, the titles table's version)
         self._ttl = max(float(read_consistency_s), 0.0)
         self._clip_dim = clip_dim
 
@@ -195,6 +196,7 @@ class LanceBackend:
     def _fresh(self, name: str | None = None) -> None:
         """After a write through this backend, its own reads see the new version at once."""
         with self._lock:
+            self._revision = None
             for n in ([name] if name else list(self._readers)):
                 self._readers.pop(n, None)
             if name:
@@ -415,8 +417,19 @@ class LanceBackend:
         return rows
 
     def revision(self) -> int:
-        t = self._reader(TITLE_TABLE)  # the version the searches read (every API response names it)
-        return 0 if t is None else int(self._run(t.version()))
+        """The titles table's version the searches read (every API response names it): asked of LanceDB at most once per
+        read-consistency interval (a round trip to its loop per answer otherwise), as the reads themselves see a new
+        version within that interval; a write through this backend is seen at once (`_fresh`)."""
+        import time
+
+        now = time.monotonic()
+        hit = self._revision
+        if hit is not None and self._ttl > 0 and now - hit[0] <= self._ttl:
+            return hit[1]
+        t = self._reader(TITLE_TABLE)
+        rev = 0 if t is None else int(self._run(t.version()))
+        self._revision = (now, rev)
+        return rev
 
     def table_versions(self) -> dict[str, int]:
         return {name: int(t.version) for name in TABLES if (t := self.table(name)) is not None}
@@ -463,4 +476,5 @@ class LanceBackend:
             t.optimize(cleanup_older_than=timedelta(seconds=older_than_s), delete_unverified=False)
             out[name] = {"rows": n, "version_before": before, "version_after": int(t.version),
                          "old_versions_removed": max(versions_before + 1 - len(t.list_versions()), 0)}
+        self._fresh()  # new versions: this backend's reads (and its revision) see them at once
         return out

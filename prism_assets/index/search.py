@@ -16,13 +16,12 @@ everywhere:
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .backend import Cond
 from .features import cjk_runs, decode_image, frame_vector, match_score
+from .lexical import STOP, LexicalQuery, fold, grams, lexical_score  # noqa: F401  (fold, grams, STOP: this module's API)
 from .tables import TEXT_CHANNELS
 
 MODES = ("hybrid", "lexical", "semantic")
@@ -95,70 +94,6 @@ class Hit:
         return f"{self.title_id}@{self.timecode}"
 
 
-def fold(text: str) -> str:
-    """Case- and accent-folded, punctuation to spaces, whitespace collapsed (ß -> ss)."""
-    text = unicodedata.normalize("NFKD", str(text).casefold())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w]+", " ", text).split())
-
-
-def grams(text: str) -> set[str]:
-    """Character 2- and 3-grams of each word (a CJK run is one word), over the folded text."""
-    out: set[str] = set()
-    for w in fold(text).split():
-        if len(w) == 1:
-            out.add(w)
-        for n in (2, 3):
-            out.update(w[i:i + n] for i in range(len(w) - n + 1))
-    return out
-
-
-STOP = frozenset("a an the of to in on at and or is was were be been for with by from it its this that as his her my our your their we "
-                 "you i he she they them me us not no so but if then than there here der die das und ein eine einen im am zu von mit "
-                 "den dem des ist war nicht auf".split())
-
-
-def _near(w: str, words: set[str]) -> bool:
-    """w is one edit (substitution, insertion, deletion) from a word of `words` (words of 4+ letters)."""
-    if len(w) < 4:
-        return False
-    for d in words:
-        if abs(len(d) - len(w)) > 1 or len(d) < 4:
-            continue
-        if len(d) == len(w):
-            if sum(a != b for a, b in zip(d, w)) == 1:
-                return True
-        else:
-            a, b = (d, w) if len(d) > len(w) else (w, d)
-            if any(a[:i] + a[i + 1:] == b for i in range(len(a))):
-                return True
-    return False
-
-
-def lexical_score(query: str, text: str) -> float:
-    """How much of the query the text holds: 1 when it holds the query as a phrase; else the share of the query's
-    content words (stop words left out) found in it, a word one edit away counting 0.8; CJK runs by their character
-    2-/3-grams (a 2-character Korean or Japanese query inside a longer word counts as found)."""
-    fq, ft = fold(query), fold(text)
-    if not fq:
-        return 0.0
-    if f" {fq} " in f" {ft} ":
-        return 1.0
-    cjk_q = cjk_runs(query)
-    latin = [w for w in fq.split() if not cjk_runs(w)]
-    content = [w for w in latin if w not in STOP] or latin
-    parts, weights = [], []
-    if content:
-        dwords = set(ft.split())
-        parts.append(sum(1.0 if w in dwords else 0.8 if _near(w, dwords) else 0.0 for w in content) / len(content))
-        weights.append(len(content))
-    if cjk_q:
-        q = grams(cjk_q)
-        parts.append(len(q & grams(cjk_runs(text))) / len(q) if q else 0.0)
-        weights.append(max(1, len(cjk_q.split())))
-    return sum(p * w for p, w in zip(parts, weights)) / sum(weights) if weights else 0.0
-
-
 def semantic_score(distance: float | None) -> float:
     if distance is None:
         return 0.0
@@ -214,13 +149,13 @@ class Searcher:
         return True, ""
 
     # -- text search
-    def _lexical(self, channel: str, q: Query) -> dict[str, dict]:
+    def _lexical(self, channel: str, q: Query, lex: LexicalQuery) -> dict[str, dict]:
         """Candidates by words (one edit per word only where the exact words found nothing close: fuzzy expansion costs
         3-4x an exact lookup at a million rows) and by the CJK runs' character n-grams."""
         table, conds, cands = TEXT_CHANNELS[channel], self.conds(q, TEXT_CHANNELS[channel]), {}
         for r in self.backend.fts(table, q.text, conds, limit=CANDIDATES):
             cands.setdefault(r["row_id"], r)
-        if any(len(w) >= 5 for w in fold(q.text).split()) and not any(lexical_score(q.text, r.get("text") or "") >= 0.9 for r in cands.values()):
+        if any(len(w) >= 5 for w in lex.fq.split()) and not any(lex.score(r.get("text")) >= 0.9 for r in cands.values()):
             for r in self.backend.fts(table, q.text, conds, limit=CANDIDATES, fuzziness=1):
                 cands.setdefault(r["row_id"], r)
         cjk = cjk_runs(q.text)
@@ -233,10 +168,10 @@ class Searcher:
         table = TEXT_CHANNELS[channel]
         return {r["row_id"]: r for r in self.backend.nearest(table, "vector", qvec, self.conds(q, table), limit=CANDIDATES)}
 
-    def _score(self, channel: str, q: Query, cands: dict[str, dict], semantic_searched: bool) -> list[Hit]:
+    def _score(self, channel: str, q: Query, cands: dict[str, dict], semantic_searched: bool, lexq: LexicalQuery) -> list[Hit]:
         hits = []
         for r in cands.values():
-            lex = lexical_score(q.text, r.get("text") or "")
+            lex = lexq.score(r.get("text"))
             sem = semantic_score(r.get("_distance")) if "_distance" in r else (0.0 if semantic_searched else None)
             if q.mode == "hybrid" and lex >= 0.999:  # the query itself, said or shown: nothing can be surer
                 score = 1.0
@@ -261,10 +196,11 @@ class Searcher:
         elif self.embedder is None and q.mode != "lexical":
             notes.append("semantic search off: no text model loaded")
         channels = [c for c in q.channels if c in TEXT_CHANNELS]
-        lexical = dict(zip(channels, _POOL.map(lambda c: self._lexical(c, q), channels))) if q.mode != "semantic" else {c: {} for c in channels}
+        lexq = LexicalQuery(text)  # each candidate's text scored once per search
+        lexical = dict(zip(channels, _POOL.map(lambda c: self._lexical(c, q, lexq), channels))) if q.mode != "semantic" else {c: {} for c in channels}
         # hybrid: when the words already found the query as a phrase, the answer is that phrase; the vectors (a third of
         # a query's cost) are read only for queries the words do not answer outright
-        exact = q.mode == "hybrid" and any(lexical_score(text, r.get("text") or "") >= 0.999 for c in channels for r in lexical[c].values())
+        exact = q.mode == "hybrid" and any(lexq.score(r.get("text")) >= 0.999 for c in channels for r in lexical[c].values())
         use_vectors = q.mode != "lexical" and self.embedder is not None and not mostly_cjk and not exact
         if use_vectors:
             qvec = self.embedder.embed([text])[0]
@@ -272,7 +208,7 @@ class Searcher:
             for c in channels:
                 for rid, r in semantic[c].items():
                     lexical[c].setdefault(rid, {}).update(r)
-        hits = [h for c in channels for h in self._score(c, q, lexical[c], use_vectors)]
+        hits = [h for c in channels for h in self._score(c, q, lexical[c], use_vectors, lexq)]
         if "visual" in q.channels:
             ok, why = self.visual_available()
             if ok:

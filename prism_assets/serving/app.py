@@ -64,6 +64,41 @@ def _presented_key(request: Request) -> str | None:
     return key or request.cookies.get(KEY_COOKIE)
 
 
+def query_int8(settings, env=None) -> bool:
+    """Whether the server's query encoder runs int8 (core/text_onnx.py `int8`: ~2.5x less CPU per query, cosine >= 0.99
+    with float32): `PRISM_TEXT_QUERY_INT8` (1/0) if set, else the profile's `models.text.query_int8` (then
+    `profile_overrides`); default off. Needs the onnxruntime engine."""
+    import os
+
+    from ..settings import profile_yaml
+
+    raw = (os.environ if env is None else env).get("PRISM_TEXT_QUERY_INT8", "").strip().lower()
+    if raw:
+        if raw not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"PRISM_TEXT_QUERY_INT8={raw[:20]!r}: use 1 or 0")
+        return raw in ("1", "true", "yes", "on")
+    over = ((settings.profile_overrides or {}).get("models") or {}).get("text") or {}
+    if "query_int8" in over:
+        return bool(over["query_int8"])
+    return bool((((profile_yaml(settings.profile).get("models") or {}).get("text")) or {}).get("query_int8", False))
+
+
+def query_embedder(settings):
+    """The server's query encoder: the profile's text model and engine (int8 when `query_int8`), batched and cached
+    (`QueryEmbedder`). TextModelError (one line) when it cannot be loaded."""
+    from ..core.text_embedding import QueryEmbedder, TextModelError, load_text_embedder, with_engine
+    from .data import text_model_engine, text_model_source
+
+    base, engine = load_text_embedder(text_model_source(settings)), text_model_engine(settings)
+    if query_int8(settings):
+        if engine != "onnxruntime":
+            raise TextModelError(base.source, f"models.text.query_int8 needs the onnxruntime engine, not {engine!r}")
+        from ..core.text_onnx import OnnxTextEmbedder
+
+        return QueryEmbedder(OnnxTextEmbedder(base, int8=True))
+    return QueryEmbedder(with_engine(base, engine))
+
+
 def _one_blas_thread() -> None:
     """The BLAS of a serving process runs on the request's own thread: query batches are small, and OpenBLAS's worker
     threads spin while they wait, taking the cores the index reads need (measured: benchmarks/search_load.py)."""
@@ -120,10 +155,7 @@ def create_app(settings=None, *, data: Data | None = None, embedder=None, keys: 
     settings = settings or PrismSettings.from_env()
     if data is None:
         if embedder is None:
-            from ..core.text_embedding import QueryEmbedder, load_text_embedder, with_engine
-            from .data import text_model_engine, text_model_source
-
-            embedder = QueryEmbedder(with_engine(load_text_embedder(text_model_source(settings)), text_model_engine(settings)))
+            embedder = query_embedder(settings)
         _one_blas_thread()
         data = Data(settings, embedder=embedder)
     keys = load_keys(settings) if keys is None else keys
