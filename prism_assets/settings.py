@@ -179,7 +179,7 @@ class PrismSettings:
     # run whose worker is alive but waits on a step that will never come back (a lost Celery task, a worker on
     # other code) ends instead of holding its pool slots for ever
     run_max_runtime_s: int = 4 * 3600
-    executor: str = "inprocess"
+    executor: str = "threads"
     # steps of one run at once (threads / multiprocess executors); 0: the machine's cores
     run_steps: int = 0
     celery_queue_prefix: str = ""
@@ -227,7 +227,7 @@ class PrismSettings:
             step_retries=_number(env, "PRISM_STEP_RETRIES", 3),
             step_retry_delay_s=_number(env, "PRISM_STEP_RETRY_DELAY_S", 10),
             run_max_runtime_s=_number(env, "PRISM_RUN_MAX_RUNTIME_S", 4 * 3600),
-            executor=env.get("PRISM_EXECUTOR") or "inprocess",
+            executor=env.get("PRISM_EXECUTOR") or "threads",
             run_steps=_number(env, "PRISM_RUN_STEPS", 0),
             celery_queue_prefix=env.get("PRISM_CELERY_QUEUE_PREFIX", ""),
             ecs_gpu_capacity_provider=env.get("PRISM_ECS_GPU_CAPACITY_PROVIDER") or "prism-gpu",

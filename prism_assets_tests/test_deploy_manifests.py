@@ -293,7 +293,9 @@ def test_executor_switch(settings):
 
     from prism_assets.core.routing import celery_executor_config, job_executor
 
-    assert job_executor(settings).name == "in_process" and job_executor(settings.with_(executor="multiprocess")).name == "multiprocess"
+    assert job_executor(settings.with_(executor="inprocess")).name == "in_process"
+    assert job_executor(settings.with_(executor="multiprocess")).name == "multiprocess"
+    assert job_executor(settings.with_(executor="threads")).name == "threads"
     celery = settings.with_(executor="celery")
     with pytest.raises(ValueError, match="PRISM_CELERY_BROKER_URL"):
         job_executor(celery, env={})

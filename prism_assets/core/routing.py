@@ -88,10 +88,10 @@ def celery_executor_config(settings: PrismSettings) -> dict:
 def job_executor(settings: PrismSettings, env: dict | None = None) -> ExecutorDefinition:
     """The executor of every run (`settings.executor`):
 
-    - `inprocess` (default): the run's steps in the run worker's own process, one after another:
+    - `inprocess`: the run's steps in the run worker's own process, one after another:
       imports and models (CLIP, Whisper) once per run, no process per step; a title's run through the
       daemon costs about what `prism process` costs (benchmarks/results/daemon_path.json);
-    - `threads`: the same process, independent steps of the run at once (up to `run_steps`, default the
+    - `threads` (default): the same process, independent steps of the run at once (up to `run_steps`, default the
       cores) in threads (core/step_threads.py): a run's wall time near its critical path;
     - `multiprocess`: a process per step (isolation, steps of one run in parallel on a big node), forked
       from a server that has imported the code location, up to `run_steps` at once;
