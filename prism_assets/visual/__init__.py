@@ -20,6 +20,9 @@ DEFAULTS = {
     "shots": {"detector": "prism-blend", "params": {}},  # swappable: prism_assets.visual.shots.DETECTORS
     "keyframes": {"per_shot": 1},
     "posters": {"count": 12},
+    # hardware video decoding per device kind (decode/hardware.py): none | cuda (NVDEC) | vaapi | qsv ...; a chosen one
+    # that cannot start fails the step in one line (no silent software fall back)
+    "hardware_decode": {"cpu": "none", "cuda": "none"},
 }
 
 DESCRIPTION = ("Pictures: one decode per title (decode lanes) -> frame statistics and kept pictures -> shots and transitions, "

@@ -14,6 +14,7 @@ from ..core.pictures import Picture, spread
 from ..core.signal import Output, Result, Signal, SignalContext, Skip
 from .checks import KEYFRAME_RULES, SAMPLES_RULES, SHOTS_RULES, STATS_RULES
 from .decode import DECODE_CODE_VERSION, SAMPLES_SCHEMA_VERSION, STATS_SCHEMA_VERSION, VisualDecodeError, VisualPassConfig, run_visual_pass
+from .decode.hardware import HardwareDecodeError, select_hwaccel
 from .packs import PacksMissingError, pack_paths, read_pack_bytes
 from .select import KEYFRAMES_CODE_VERSION, select_keyframes
 from .shots import SHOTS_CODE_VERSION, SHOTS_SCHEMA_VERSION, detect_shots
@@ -41,6 +42,10 @@ def compute_visual_pass(sc: SignalContext, source_video: dict):
         # failed) and the audio signals run; the checks say why
         return Skip("audio-only delivery (no video stream): visual signals skipped")
     cfg = VisualPassConfig.from_config(sc.config.get("pass"))
+    try:
+        hwaccel = select_hwaccel(sc.config.get("hardware_decode"), sc.profile.device())
+    except HardwareDecodeError as exc:
+        raise sc.fail(str(exc)) from None
     _, _, local = sc.stage_delivery(source_video["source_uri"])
 
     def progress(frames: int, t_s: float):
@@ -48,7 +53,7 @@ def compute_visual_pass(sc: SignalContext, source_video: dict):
         pct = f" ({100 * t_s / dur:.0f}%)" if dur else ""
         sc.log.info(f"{title_id}: decoded {frames} frames, {t_s:.0f}s{pct}")
 
-    vp = run_visual_pass(local, sc.workdir("visual"), cfg, progress=progress, source=source_video)  # hdr / scan: tone map, deinterlace
+    vp = run_visual_pass(local, sc.workdir("visual"), cfg, progress=progress, source=source_video, hwaccel=hwaccel)  # hdr / scan: tone map, deinterlace
     prod = sc.producer(DECODE_CODE_VERSION, expected_frames=vp.meta.get("expected_frames", source_video.get("frame_count")),
                     duration_s=source_video.get("duration_s"), sample_fps=cfg.sample_fps, pass_meta=vp.meta)
     sc.provenance = {"tool": "PyAV", "code_version": DECODE_CODE_VERSION}

@@ -12,6 +12,7 @@ from .bitstream import gop_start_test
 from .config import VisualDecodeError, VisualPass, VisualPassConfig
 from .consumer import consume
 from .context import PassContext
+from .hardware import HardwareDecodeError, hwaccel_for
 from .lanes import Lane, stop_lanes
 from .pictures import PictureWriter
 from .scan import describe, rate_factor, scan_chain
@@ -20,13 +21,14 @@ from .tonemap import ToneMap
 
 
 def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig | None = None,
-                    progress: Callable[[int, float], None] | None = None, source: dict | None = None) -> VisualPass:
+                    progress: Callable[[int, float], None] | None = None, source: dict | None = None, hwaccel: str = "none") -> VisualPass:
     """Decode `path` once and return the per-frame statistics and the kept pictures.
 
     `source` is the title's probe (title.json): its `hdr` block turns on tone mapping (PQ / HLG ->
     SDR BT.709; without the block, the stream's transfer decides), its `scan` block deinterlacing or
     inverse telecine (`scan.py`). Corrupt packets are skipped and counted (`decode_errors`), never
-    fatal unless no frame decodes.
+    fatal unless no frame decodes. `hwaccel` (hardware.py: `none`, `cuda`...) decodes on the GPU's decoder; one that
+    cannot start is a VisualDecodeError.
     """
     import av
 
@@ -65,8 +67,12 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
         ctx.geometry(first)
         first_mb = frame_mb(first)
         del first
+        try:
+            accel = hwaccel_for(hwaccel, stream.codec_context.codec)
+        except HardwareDecodeError as exc:
+            raise VisualDecodeError(str(exc)) from None
     try:
-        containers.extend(av.open(str(path), metadata_errors="ignore") for _ in range(n_lanes))
+        containers.extend(av.open(str(path), metadata_errors="ignore", hwaccel=accel) for _ in range(n_lanes))
 
         # keyframes and posters: 4:2:0 JPEG chroma, like the 4:2:0 video they come from (a poster at the
         # source size loses no colour detail; half the encode time, ~35 % smaller); the 224-px
@@ -78,6 +84,7 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
         lanes = [Lane(k, ctx, containers[k], threads) for k in range(n_lanes)]
         try:
             vp = consume(ctx, lanes, packs, progress, t0, path, codec, threads)
+            vp.meta["hwaccel"] = hwaccel
             vp.meta["pictures"] = {"tone_map": tonemap.describe() if tonemap else None, "scan": (scan or {}).get("type"), "scan_filter": describe(chain)}
             if source.get("frame_count"):  # the frames the pass should see: 4 of every 5 after inverse telecine
                 vp.meta["expected_frames"] = int(round(source["frame_count"] * float(rate_factor(scan))))
