@@ -14,6 +14,11 @@
   is a cut at the first frame of the new picture, however few frames a second (before: a colour-only
   change was left to the colour evidence of dissolves and typed a dissolve, frames off); a
   cross-dissolve of a second is still a dissolve at 10 and 25 fps.
+* whip pans at 8-12 fps: a handheld camera whipped across part of its picture's width in a tenth of
+  a second moves further between two frames than the blocks of the motion-compensated difference
+  search, which then spiked like a cut's; one global translation explains it (`gm_diff`) and its
+  frames carry motion blur, so it is a camera move, not a cut (before: a cut at the whip). A jump
+  cut across the same photograph (one palette), even one a translation explains, is sharp: a cut.
 """
 
 from __future__ import annotations
@@ -192,13 +197,50 @@ def test_hard_colour_change_at_10fps_is_a_cut_at_its_frame(tmp_path, src, colour
 @pytest.mark.integration
 def test_hard_colour_change_in_native_10fps_phone_footage(tmp_path):
     """Handheld phone footage recorded at about 10 fps: the colour change is a cut at its frame and
-    nothing is typed a dissolve. (The whip pan at frame 10 is also taken for a cut: a burst of motion
-    in busy low-rate footage, a separate class; see the media README.)"""
+    nothing is typed a dissolve; the handheld whip pan at frame 10 is not a cut."""
     p = tmp_path / "fc.mp4"
     at = cm.colour_step(p, cm.FIRE, "hue=h=120:s=2", at=12, dur_s=3.0)
     st, fps = _pass(p, tmp_path)
     b = _bounds(st, fps)
-    assert (at, "cut", at, at) in b and all(t == "cut" for _, t, _, _ in b), b
+    assert b == [(at, "cut", at, at)], b
+
+
+@pytest.mark.integration
+def test_the_whip_pan_in_native_10fps_phone_footage_is_not_a_cut(tmp_path):
+    """The same footage without the colour change: its whip pan (frames 9-10) spikes the
+    block-compensated difference (more than `cut_mc_ratio` over its neighbours), one translation
+    explains it and its frames are blurred: no boundary at all."""
+    p = tmp_path / "fire.mp4"
+    cm.colour_step(p, cm.FIRE, "null", at=12, dur_s=3.0)
+    st, fps = _pass(p, tmp_path)
+    mc = st["mc_diff"].to_numpy()
+    assert mc[10] > 2.0 * (np.mean([mc[8], mc[9], mc[11], mc[12]]) + 1)  # the premise: the blocks alone see a cut there
+    assert _bounds(st, fps) == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("fps,whip_s,whip_w", [
+    (8, 0.1, 0.3), (8, 0.2, 0.5),  # a third of the width in a tenth of a second; half of it in a fifth
+    (10, 0.1, 0.15), (10, 0.1, 0.3),
+    (12, 0.1, 0.15), (12, 0.15, 0.3), (12, 0.3, 1.0),  # ... a whole width in 0.3 s
+])
+def test_handheld_whip_pan_at_a_low_rate_is_not_a_cut(tmp_path, fps, whip_s, whip_w):
+    p = tmp_path / "whip.mp4"
+    cm.whip_pan_over_photo(p, fps=fps, whip_s=whip_s, whip_w=whip_w)
+    st, rate = _pass(p, tmp_path)
+    assert _bounds(st, rate) == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("fps,cut_at,jump_w", [
+    (10, 20, 1.5),  # to another part of the photograph
+    (10, 20, 0.25), (8, 18, 0.25),  # a jump a global translation explains: sharp, so a cut
+])
+def test_a_cut_in_the_same_panning_footage_is_still_found(tmp_path, fps, cut_at, jump_w):
+    p = tmp_path / "wcut.mp4"
+    truth = cm.whip_pan_over_photo(p, fps=fps, cut_at=cut_at, jump_w=jump_w)
+    st, rate = _pass(p, tmp_path)
+    assert _bounds(st, rate) == [(truth["cut"], "cut", truth["cut"], truth["cut"])]
 
 
 @pytest.mark.integration

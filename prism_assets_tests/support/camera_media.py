@@ -9,7 +9,11 @@ licences in its README), each with its exact truth:
 * `colour_step`: real footage resampled to `fps` whose colours change at frame `at` (a hard change:
   one frame to the next), a cut at `at`;
 * `cut_between`: two pieces of real footage joined at `fps`, a cut at the first frame of the second;
-* `dissolve_between`: the same two pieces cross-dissolved (`xfade`), the blended frames as truth.
+* `dissolve_between`: the same two pieces cross-dissolved (`xfade`), the blended frames as truth;
+* `whip_pan_over_photo`: a handheld pan across the photograph at a low rate (8-12 fps) with a whip
+  (a fast move of part of a picture's width in a tenth of a second or more), rendered exactly with a
+  shutter (motion blur) and grain; optionally a jump cut to another part of the same photograph
+  (one palette) at a known frame: never a cut at the whip, a cut at the jump.
 
 Frames are 0-based in decode order; a cut's frame is the first frame of the new shot.
 """
@@ -134,3 +138,48 @@ def freezedetect_count(path: Path) -> int:
     err = subprocess.run(["ffmpeg", "-hide_banner", "-i", str(path), "-vf", "freezedetect", "-an", "-f", "null", "-"],
                          capture_output=True, text=True, timeout=180).stderr
     return err.count("freeze_start")
+
+
+def whip_pan_over_photo(out: Path, fps: float = 10, seconds: float = 3.0, whip_at_s: float = 1.23, whip_s: float = 0.1,
+                        whip_w: float = 0.3, drift_w: float = 0.08, shake: float = 2.0, shutter: float = 0.3, cut_at: int | None = None,
+                        jump_w: float = 1.5, size: tuple[int, int] = (320, 180), grain: float = 6.0, crf: int = 28, seed: int = 0) -> dict:
+    """A camera panning across the photograph (1.5x, 1440x810) through a `size` window at `fps`:
+    a drift of `drift_w` window widths a second, a vertical hand shake of `shake` pixels, and a whip
+    of `whip_w` widths in `whip_s` seconds from `whip_at_s` (cosine ease). Each frame averages 8
+    renders over `shutter` of the frame interval (motion blur), plus Gaussian grain, x264 at `crf`.
+    With `cut_at`, the frames from `cut_at` on show the photograph `jump_w` widths further on (same
+    row, same palette): a cut there. Truth: {"whip": (first, last frame the whip moves), "cut": cut_at}."""
+    import numpy as np
+    from PIL import Image
+
+    w, h = size
+    pic = Image.open(PHOTO).convert("RGB")
+    img = np.asarray(pic.resize((pic.width * 3 // 2, pic.height * 3 // 2), Image.BICUBIC), dtype=np.float32)
+    H, W = img.shape[:2]
+    rng = np.random.default_rng(seed)
+
+    def pos(t: float, jump: bool) -> tuple[float, float]:
+        u = min(1.0, max(0.0, (t - whip_at_s) / whip_s))
+        x = 0.15 * W + drift_w * w * t + whip_w * w * 0.5 * (1 - math.cos(math.pi * u)) + (jump_w * w if jump else 0.0)
+        y = 0.35 * (H - h) + shake * (math.sin(7.3 * t) + math.sin(3.1 * t + 1))
+        return x % (W - w - 2), y
+
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    n = int(round(seconds * fps))
+    proc = subprocess.Popen(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
+                             *_x264(crf), str(out)], stdin=subprocess.PIPE)
+    for i in range(n):
+        acc = np.zeros((h, w, 3), np.float32)
+        for s in range(8):
+            x, y = pos((i + shutter * s / 8) / fps, cut_at is not None and i >= cut_at)
+            sx, sy = xs + x, ys + y
+            x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+            fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+            acc += (img[y0, x0] * (1 - fx) + img[y0, x0 + 1] * fx) * (1 - fy) + (img[y0 + 1, x0] * (1 - fx) + img[y0 + 1, x0 + 1] * fx) * fy
+        frame = acc / 8 + rng.normal(0.0, grain, (h, w))[..., None]
+        proc.stdin.write(frame.clip(0, 255).astype(np.uint8).tobytes())
+    proc.stdin.close()
+    if proc.wait(timeout=180) != 0:
+        raise RuntimeError("ffmpeg failed to encode the whip pan")
+    first = int(math.floor(whip_at_s * fps))  # the last frame exposed before the whip starts moves into it
+    return {"whip": (first, int(math.ceil((whip_at_s + whip_s) * fps))), "cut": cut_at}

@@ -13,7 +13,7 @@ from .config import DECODE_CODE_VERSION, VisualDecodeError, VisualPass
 from .context import PassContext
 from .lanes import Lane, stop_lanes
 from .pictures import fit
-from .stats import LAG_BATCH, Columns, mc_diff
+from .stats import LAG_BATCH, Columns, gm_diff, mc_diff
 
 
 def consume(ctx: PassContext, lanes: list[Lane], packs: dict, progress, t0: float, path: Path, codec: str, threads: int) -> VisualPass:
@@ -146,6 +146,7 @@ def consume(ctx: PassContext, lanes: list[Lane], packs: dict, progress, t0: floa
                 geo = ctx.geom  # the analysis picture, turned like the frames (rotation % 180: width and height swap)
                 shape = (geo["aw"], geo["ah"]) if geo["rotation"] % 180 else (geo["ah"], geo["aw"])
                 cols["mc_diff"][0] = mc_diff(lum[:1].reshape(1, *shape), prev_luma.reshape(shape))[0]
+                cols["gm_diff"][0] = gm_diff(lum[:1].reshape(1, *shape), prev_luma.reshape(shape))[0]
             first_batch = False
             rows.extend({
                 "frame": np.arange(idx, idx + nb),
@@ -154,7 +155,7 @@ def consume(ctx: PassContext, lanes: list[Lane], packs: dict, progress, t0: floa
                 "key_frame": key,
                 "interlaced": inter,
                 "corrupt": corrupt,
-                **{k: cols[k] for k in ("luma_mean", "luma_std", "luma_min", "luma_max", "black_ratio", "diff", "hist_diff", "mc_diff",
+                **{k: cols[k] for k in ("luma_mean", "luma_std", "luma_min", "luma_max", "black_ratio", "diff", "hist_diff", "mc_diff", "gm_diff",
                                         "bar_top", "bar_bottom", "bar_left", "bar_right")},
                 "colour_bars": cbars,
                 **{k: cols[k] for k in ("sharpness", "colorfulness", "saturation", "exposure")},

@@ -119,6 +119,7 @@ def batch_stats(y8: np.ndarray, u8: np.ndarray, v8: np.ndarray, prev_luma: np.nd
         diff[0] = float(np.abs(L[0] - prev_luma).sum(dtype=np.float64)) / n
         hist_diff[0] = 0.5 * float(np.abs(hist[0] - prev_hist).sum(dtype=np.float64))
     mc = mc_diff(L.reshape(b, h, w), None if prev_luma is None else prev_luma.reshape(h, w))
+    gm = gm_diff(L.reshape(b, h, w), None if prev_luma is None else prev_luma.reshape(h, w))
     # letterbox / pillarbox: runs of black rows / columns from each edge
     rows = y8.max(axis=2) <= th  # (B, h)
     cols = y8.max(axis=1) <= th  # (B, w)
@@ -136,6 +137,7 @@ def batch_stats(y8: np.ndarray, u8: np.ndarray, v8: np.ndarray, prev_luma: np.nd
         "diff": diff,
         "hist_diff": hist_diff,
         "mc_diff": mc,
+        "gm_diff": gm,
         "bar_top": run(rows) / h,
         "bar_bottom": run(rows[:, ::-1]) / h,
         "bar_left": run(cols) / w,
@@ -151,6 +153,7 @@ def batch_stats(y8: np.ndarray, u8: np.ndarray, v8: np.ndarray, prev_luma: np.nd
 
 MC_GRID = (3, 4)  # blocks (rows, columns) of the motion-compensated difference
 MC_RADIUS = 4  # shifts searched per block, in pixels of the half-size picture (+-4 = +-1/16 of the width)
+GM_REACH = (4, 3)  # global motion searched up to 1/4 of the height and 1/3 of the width each way (a whip pan at 8-12 fps)
 
 
 def _half(x: np.ndarray) -> np.ndarray:
@@ -158,6 +161,62 @@ def _half(x: np.ndarray) -> np.ndarray:
     h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
     x = x[..., :h, :w]
     return 0.25 * (x[..., 0::2, 0::2] + x[..., 1::2, 0::2] + x[..., 0::2, 1::2] + x[..., 1::2, 1::2])
+
+
+def _pairs(lum: np.ndarray, prev: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(before, after, index of the first pair's frame) of the half-size pictures; None without a pair."""
+    cur = _half(lum.astype(np.float32))
+    if prev is None:
+        return None if lum.shape[0] < 2 else (cur[:-1], cur[1:], 1)
+    return np.concatenate([_half(prev.astype(np.float32))[None], cur[:-1]]), cur, 0
+
+
+def _profile_shift(a: np.ndarray, b: np.ndarray, reach: int) -> np.ndarray:
+    """Per row of the (n, L) profiles: the shift s (|s| <= reach) with b[x] ~ a[x + s], by the
+    smallest mean absolute difference of the mean-removed profiles over their overlap."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    L = a.shape[1]
+    err = np.full((a.shape[0], 2 * reach + 1), np.inf)
+    for i, s in enumerate(range(-reach, reach + 1)):
+        lo, hi = max(0, -s), min(L, L - s)
+        err[:, i] = np.abs(b[:, lo:hi] - a[:, lo + s:hi + s]).mean(axis=1)
+    return np.argmin(err, axis=1) - reach
+
+
+def gm_diff(lum: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
+    """Globally motion-compensated difference of each frame of `lum` (B, h, w) to the frame before
+    it (`prev` for the first; 0 without one), at half size: one translation of up to a third of the
+    width and a quarter of the height (`GM_REACH`; a whip pan at 8-12 fps moves further in one frame
+    than `mc_diff`'s blocks search), estimated from the column and row profiles (a horizontal move
+    shifts the column means whatever the rows do, and the other way round) and refined by a pixel
+    each way; the mean absolute difference over the overlap (what a pan brings in is new content,
+    not a change of shot). Where the motion is within MC_RADIUS, the plain difference (`mc_diff`
+    covers that case). A camera move leaves little; a cut between different pictures leaves the
+    whole difference (a jump across one still is a translation too: the shot detector asks for
+    the motion blur a real move leaves as well)."""
+    b = lum.shape[0]
+    out = np.zeros(b)
+    pairs = _pairs(lum, prev)
+    if pairs is None:
+        return out
+    before, after, at = pairs
+    n, h, w = after.shape
+    gy, gx = GM_REACH
+    if h < 2 * gy or w < 2 * gx:
+        return out
+    dx = _profile_shift(before.mean(axis=1), after.mean(axis=1), w // gx)
+    dy = _profile_shift(before.mean(axis=2), after.mean(axis=2), h // gy)
+    res = np.abs(after - before).mean(axis=(1, 2))
+    for j in np.flatnonzero((np.abs(dx) > MC_RADIUS) | (np.abs(dy) > MC_RADIUS)).tolist():
+        for sy in (dy[j] - 1, dy[j], dy[j] + 1):
+            for sx in (dx[j] - 1, dx[j], dx[j] + 1):  # after[y, x] ~ before[y + sy, x + sx]
+                y0, y1, x0, x1 = max(0, -sy), min(h, h - sy), max(0, -sx), min(w, w - sx)
+                if y1 - y0 >= h // 2 and x1 - x0 >= w // 2:
+                    v = float(np.abs(after[j, y0:y1, x0:x1] - before[j, y0 + sy:y1 + sy, x0 + sx:x1 + sx]).mean())
+                    res[j] = min(res[j], v)
+    out[at:] = res
+    return out
 
 
 def mc_diff(lum: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
@@ -170,13 +229,10 @@ def mc_diff(lum: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
     difference of its neighbours is as large as its own."""
     b = lum.shape[0]
     out = np.zeros(b)
-    cur = _half(lum.astype(np.float32))
-    if prev is None:
-        if b < 2:
-            return out
-        before, after, at = cur[:-1], cur[1:], 1
-    else:
-        before, after, at = np.concatenate([_half(prev.astype(np.float32))[None], cur[:-1]]), cur, 0
+    pairs = _pairs(lum, prev)
+    if pairs is None:
+        return out
+    before, after, at = pairs
     n, h, w = after.shape
     gr, gc = MC_GRID
     bh, bw = h // gr, w // gc
