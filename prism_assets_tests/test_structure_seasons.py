@@ -53,6 +53,10 @@ def _fingerprinted(instance, title_id: str, key: str | None):
     instance.report_runless_asset_event(AssetMaterialization("fingerprint", partition=title_id, tags=tags))
 
 
+def _structured(instance, title_id: str):
+    instance.report_runless_asset_event(AssetMaterialization("structure", partition=title_id))
+
+
 def _tick(instance, cursor):
     with build_sensor_context(instance=instance, cursor=cursor) as ctx:
         return season_tick(ctx)
@@ -66,6 +70,8 @@ def test_season_sensor_runs_each_season_once_per_batch_and_again_for_a_late_epis
         _fingerprinted(instance, "ep2", "SHOW.S01")
         _fingerprinted(instance, "other", "OTHER.S02")
         _fingerprinted(instance, "film", None)  # not in a series: no season
+        for t in ("ep1", "ep2", "other", "film"):
+            _structured(instance, t)
         r = _tick(instance, first.cursor)
         assert sorted(x.partition_key for x in r.run_requests) == ["OTHER.S02", "SHOW.S01"]  # one run per season, not per episode
         added = {k for p in r.dynamic_partitions_requests for k in p.partition_keys}
@@ -73,8 +79,62 @@ def test_season_sensor_runs_each_season_once_per_batch_and_again_for_a_late_epis
         instance.add_dynamic_partitions(SEASONS_PARTITIONS_NAME, sorted(added))
         again = _tick(instance, r.cursor)
         assert not again.run_requests  # nothing new: no second run for the same fingerprints
-        _fingerprinted(instance, "ep3", "SHOW.S01")  # a late episode
+        _structured(instance, "ep3")  # a late episode (its structure first: either order works)
+        _fingerprinted(instance, "ep3", "SHOW.S01")
         late = _tick(instance, again.cursor)
         assert [x.partition_key for x in late.run_requests] == ["SHOW.S01"]
         assert not late.dynamic_partitions_requests  # the season exists already
         assert late.run_requests[0].run_key != next(x.run_key for x in r.run_requests if x.partition_key == "SHOW.S01")
+
+
+def test_season_waits_for_an_episodes_structure_and_reruns_when_it_changes():
+    """The season reads each episode's structure (its OCR end credits): a fingerprinted episode without one
+    requests no season run; its structure's materialization does; a later one (recomputed) requests it again."""
+    with DagsterInstance.ephemeral() as instance:
+        _fingerprinted(instance, "ep1", "SHOW.S01")
+        _fingerprinted(instance, "film", None)
+        _structured(instance, "film")  # outside a series: never a season
+        r = _tick(instance, None)
+        assert not r.run_requests and "waiting for their structure" in r.skip_reason.skip_message
+        again = _tick(instance, r.cursor)
+        assert not again.run_requests
+        _structured(instance, "ep1")
+        ready = _tick(instance, again.cursor)
+        assert [x.partition_key for x in ready.run_requests] == ["SHOW.S01"]
+        instance.add_dynamic_partitions(SEASONS_PARTITIONS_NAME, ["SHOW.S01"])
+        assert not _tick(instance, ready.cursor).run_requests  # nothing new
+        _structured(instance, "ep1")  # recomputed (a new code version, a new data version)
+        rerun = _tick(instance, ready.cursor)
+        assert [x.partition_key for x in rerun.run_requests] == ["SHOW.S01"]
+        assert rerun.run_requests[0].run_key != ready.run_requests[0].run_key
+        # a cursor written before structures were watched (a plain storage id) is still read
+        assert not _tick(instance, str(10**9)).run_requests
+
+
+def test_season_lists_an_episode_without_structure_as_pending_with_the_reason(tmp_path):
+    """compute_season never decides an episode by position alone: fingerprinted without structure -> pending."""
+    from types import SimpleNamespace
+
+    from prism_assets.structure import seasons as S
+
+    class Arts:
+        def __init__(self, docs):
+            self.docs = docs
+
+        def exists(self, key):
+            return key in self.docs
+
+        def read(self, key):
+            return self.docs[key]
+
+    fp = {"title_id": "ep2", "duration_s": 60.0, "audio": None, "pictures": None}
+    docs = {S.ArtifactStore.base_key("fingerprint", t): dict(fp, title_id=t) for t in ("ep1", "ep2")}
+    docs[S.ArtifactStore.base_key("structure", "ep1")] = {"credits": {"end": None}}
+    logs = []
+    sc = SimpleNamespace(partition="SHOW.S01", storage=SimpleNamespace(artifacts=lambda: Arts(docs)), config={}, profile=SimpleNamespace(name="t"),
+                         catalog=SimpleNamespace(season_titles=lambda sid, n: [SimpleNamespace(title_id=t, episode=i + 1) for i, t in enumerate(("ep1", "ep2", "ep3"))]),
+                         log=SimpleNamespace(info=logs.append, warning=logs.append), fail=RuntimeError)
+    doc = S.compute_season(sc).value
+    assert [e["title_id"] for e in doc["episodes"]] == ["ep1"]
+    assert doc["pending"] == ["ep2", "ep3"]
+    assert "structure not materialized" in doc["pending_reasons"]["ep2"] and doc["pending_reasons"]["ep3"] == "not fingerprinted yet"

@@ -14,12 +14,19 @@ season key) is seen by `season_sensor`, which adds the season partition if new a
 that season (run key `<season>:<event storage id>`: one run per new fingerprint batch, never two for
 the same one); the run recomputes every episode's intro/recap of the season with the newcomer, so
 the earlier episodes gain a matching partner too. Episodes not fingerprinted yet are listed as
-`pending`. Two titles claiming one episode number are listed in `duplicate_episodes` and noted on both rows.
+`pending`. The season also reads each episode's `structure` (its OCR end credits tell the theme
+under the end credits from the intro), so the order is made certain: the sensor also watches
+`structure` materializations and requests a season run only once an episode's structure exists
+(a fingerprint whose episode has none yet waits for it; a later structure materialization, e.g. a
+new code version, re-requests the season), and an episode fingerprinted but without a structure
+(not run yet, or failed) is never decided by position: it is listed as `pending`, its reason in
+`pending_reasons`. Two titles claiming one episode number are listed in `duplicate_episodes` and noted on both rows.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 
 import numpy as np
 import pandas as pd
@@ -48,7 +55,9 @@ from .sound import original_track
 DOMAIN = "structure"
 SCHEMA_VERSION = "1.0"
 FINGERPRINT_CODE_VERSION = "fingerprint-2"  # 2: a colour layout per picture sample
-SEASON_CODE_VERSION = "season-3"  # 2: episodes claimed by two titles noted (duplicate_episodes); 3: end credits over the theme, recaps by pictures and from earlier episodes
+# 4: episodes without a structure pending (pending_reasons), not decided by position;
+SEASON_CODE_VERSION = "season-4"
+# 2: episodes claimed by two titles noted (duplicate_episodes); 3: end credits over the theme, recaps by pictures and from earlier episodes
 SEASON_KEY_TAG = "prism/season"
 SEASON_JOB = "season_structure_job"
 
@@ -131,15 +140,17 @@ def _episode(doc: dict, ep, structure: dict | None = None) -> season_mod.Episode
                               end_credits=credits)
 
 
-def _structure_of(arts, title_id: str, log) -> dict | None:
-    """The episode's structure.json where it was computed already (its OCR end credits: text evidence for telling the
-    theme under the end credits from the intro); None otherwise: position alone decides then."""
+def _structure_of(arts, title_id: str) -> tuple[dict | None, str | None]:
+    """(the episode's structure.json, None), or (None, why the episode must wait): its OCR end credits are the
+    text evidence that tells the theme under the end credits from the intro, so an episode without one is pending,
+    never decided by position alone."""
     base = ArtifactStore.base_key("structure", title_id)
     try:
-        return arts.read(base) if arts.exists(base) else None
-    except Exception as exc:  # noqa: BLE001 - optional evidence: an unreadable structure.json only loses it
-        log.warning(f"{title_id}: structure.json not readable ({type(exc).__name__}): end credits placed by position only")
-        return None
+        if not arts.exists(base):
+            return None, "structure not materialized yet (not run, or failed): end credits cannot be told from the intro"
+        return arts.read(base), None
+    except Exception as exc:  # noqa: BLE001 - one line, the episode waits
+        return None, f"structure.json not readable ({type(exc).__name__}): end credits cannot be told from the intro"
 
 
 def compute_season(sc: SignalContext) -> Result:
@@ -149,7 +160,7 @@ def compute_season(sc: SignalContext) -> Result:
     except ValueError as exc:
         raise sc.fail(str(exc)) from None
     arts = sc.storage.artifacts()
-    episodes, pending = [], []
+    episodes, pending, reasons = [], [], {}
     titles = sc.catalog.season_titles(series_id, season)
     claimed: dict[int, list[str]] = {}
     for t in titles:
@@ -162,8 +173,15 @@ def compute_season(sc: SignalContext) -> Result:
         base = ArtifactStore.base_key("fingerprint", t.title_id)
         if not arts.exists(base):
             pending.append(t.title_id)
+            reasons[t.title_id] = "not fingerprinted yet"
             continue
-        episodes.append(_episode(arts.read(base), t.episode, _structure_of(arts, t.title_id, sc.log)))
+        structure, why = _structure_of(arts, t.title_id)
+        if why:
+            sc.log.warning(f"{key}: {t.title_id} pending: {why}")
+            pending.append(t.title_id)
+            reasons[t.title_id] = why
+            continue
+        episodes.append(_episode(arts.read(base), t.episode, structure))
     sc.log.info(f"{key}: {len(episodes)} fingerprinted episode(s), {len(pending)} pending")
     found = season_mod.find_intros_and_recaps(episodes, sc.config.get("season"))
     rows = []
@@ -173,7 +191,8 @@ def compute_season(sc: SignalContext) -> Result:
         dup = f"episode {e.episode} also claimed by {', '.join(others)}" if others else None
         rows.append({"title_id": e.title_id, "episode": e.episode, "duration_s": e.duration_s, "intro": f.get("intro"), "recap": f.get("recap"),
                      "end_credits": f.get("end_credits"), "note": "; ".join(x for x in (f.get("note"), dup) if x) or None})
-    doc = {"schema_version": SCHEMA_VERSION, "season_key": key, "series_id": series_id, "season": season, "episodes": rows, "pending": pending, "duplicate_episodes": duplicates,
+    doc = {"schema_version": SCHEMA_VERSION, "season_key": key, "series_id": series_id, "season": season, "episodes": rows, "pending": pending, "pending_reasons": reasons,
+           "duplicate_episodes": duplicates,
            "producer": {"tool": "prism-structure", "code_version": SEASON_CODE_VERSION, "profile": sc.profile.name,
                         "model": {"match": "Chromaprint items (bit error rate) by offset voting, confirmed by picture hashes; recaps also by "
                                            "picture hash + colour layout chains; intro vs end credits by position and OCR end credits (prism)",
@@ -189,12 +208,13 @@ def compute_season(sc: SignalContext) -> Result:
 
 
 SEASON_STRUCTURE = Signal(
-    name="season_structure", domain=DOMAIN, code_version=SEASON_CODE_VERSION, deps=("fingerprint",), partitions=SEASONS, compute=compute_season,
+    name="season_structure", domain=DOMAIN, code_version=SEASON_CODE_VERSION, deps=("fingerprint", "structure"), partitions=SEASONS, compute=compute_season,
     description="Per season of a series: each episode's intro (the stretch near its start it shares with the other episodes, after a cold open "
     "of any length), end credits (shared music at its end, e.g. the theme again; told from the intro by position and the OCR end credits) and "
     "recap (material near its start repeated from the previous episodes, by sound or pictures), start/end with confidence, from the episodes' "
     "fingerprints. "
-    "Re-materialized by season_sensor whenever an episode of the season is fingerprinted (late episodes update the season).",
+    "Re-materialized by season_sensor whenever an episode of the season has both its fingerprint and its structure (late episodes and "
+    "recomputed structures update the season); episodes without a structure yet are listed as pending with the reason.",
     outputs=(Output("season_structure", SCHEMA_VERSION, "seasons/<series_id>.S<season>/season_structure.json", kinds=("json",),
                     rules=SEASON_RULES),),
 )
@@ -206,30 +226,66 @@ def season_job(max_runtime_s: int):
                             tags={"dagster/max_runtime": str(max_runtime_s)})
 
 
+def _cursor(raw: str | None) -> dict[str, int]:
+    """The sensor's cursor: the last storage id seen per watched asset (an older plain number: fingerprints only)."""
+    if not raw:
+        return {}
+    if raw.isdigit():
+        return {FINGERPRINT.name: int(raw), "structure": int(raw)}
+    try:
+        return {k: int(v) for k, v in json.loads(raw).items()}
+    except (ValueError, AttributeError, TypeError):
+        return {}
+
+
+def _latest(instance, asset: str, title_id: str):
+    recs = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[title_id]), limit=1,
+                                           ascending=False).records
+    return recs[0] if recs else None
+
+
 def season_tick(context: SensorEvaluationContext, limit: int = 500) -> SensorResult:
+    """Seasons to (re)compute from the fingerprint and structure materializations since the cursor: an episode
+    counts once it has both (its latest fingerprint names its season); a fingerprint without a structure waits
+    for the structure's own materialization, which requests the run. One run per season per tick, keyed by the
+    newest event (never two for the same one)."""
     instance = context.instance
-    after = int(context.cursor or 0)
-    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey(FINGERPRINT.name), after_storage_id=after),
-                                              limit=limit, ascending=True).records
-    if not records:
-        return SensorResult(skip_reason=SkipReason("no new episode fingerprints"), cursor=str(after))
+    cur = _cursor(context.cursor)
     latest: dict[str, int] = {}
-    for rec in records:
-        mat = rec.asset_materialization
-        key = (mat.tags or {}).get(SEASON_KEY_TAG) if mat else None
-        if key:
-            latest[key] = rec.storage_id
+    seen: dict[str, int] = {}
+    waiting = 0
+    for asset in (FINGERPRINT.name, "structure"):
+        after = cur.get(asset, 0)
+        records = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey(asset), after_storage_id=after),
+                                                  limit=limit, ascending=True).records
+        seen[asset] = records[-1].storage_id if records else after
+        for rec in records:
+            tid = rec.partition_key
+            fp_rec = rec if asset == FINGERPRINT.name else (_latest(instance, FINGERPRINT.name, tid) if tid else None)
+            mat = fp_rec.asset_materialization if fp_rec else None
+            key = (mat.tags or {}).get(SEASON_KEY_TAG) if mat else None
+            if not key:
+                continue  # not an episode of a series, or not fingerprinted yet (its fingerprint will come)
+            if asset == FINGERPRINT.name and tid and _latest(instance, "structure", tid) is None:
+                waiting += 1
+                continue  # its structure is not there yet: its materialization requests the run
+            latest[key] = max(latest.get(key, 0), rec.storage_id)
+    cursor = json.dumps(seen, sort_keys=True)
+    if not latest:
+        why = f"{waiting} episode(s) fingerprinted, waiting for their structure" if waiting else "no new episode fingerprints or structures"
+        return SensorResult(skip_reason=SkipReason(why), cursor=cursor)
     known = set(instance.get_dynamic_partitions(SEASONS_PARTITIONS_NAME))
     new = sorted(k for k in latest if k not in known)
     runs = [RunRequest(run_key=f"{k}:{sid}", partition_key=k, tags={SEASON_KEY_TAG: k}) for k, sid in sorted(latest.items())]
-    context.log.info(f"{len(records)} new fingerprint(s): season run(s) for {sorted(latest)}")
-    return SensorResult(run_requests=runs, cursor=str(records[-1].storage_id),
+    context.log.info(f"season run(s) for {sorted(latest)}; {waiting} episode(s) waiting for their structure")
+    return SensorResult(run_requests=runs, cursor=cursor,
                         dynamic_partitions_requests=[AddDynamicPartitionsRequest(SEASONS_PARTITIONS_NAME, new)] if new else [])
 
 
 def build_season_sensor(interval_s: int = 30):
     @sensor(name="season_sensor", job_name=SEASON_JOB, minimum_interval_seconds=interval_s, default_status=DefaultSensorStatus.RUNNING,
-            description="When an episode of a series is fingerprinted, (re)computes its season's intro/recap (adds the season partition if new).")
+            description="When an episode of a series has its fingerprint and its structure (either materialized anew), (re)computes its "
+            "season's intro/recap (adds the season partition if new).")
     def season_sensor(context: SensorEvaluationContext):
         return season_tick(context)
 
