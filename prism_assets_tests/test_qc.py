@@ -290,6 +290,9 @@ def test_checks_catch_bad_documents():
     bad["verdict"] = "pass"
     assert not qc_checks._verdict_consistent(bad)[0]
     assert not qc_checks.verdict_not_fail(good)[0]
+    failed = qc_checks.verdict_not_fail({**good, qc_checks.PICTURES: "![plot](data:image/jpeg;base64,AA==)"})[1]
+    assert failed["reason"] == good["reasons"][0] and failed[qc_checks.PICTURES].startswith("![plot]")
+    assert qc_checks.PICTURES not in qc_checks.verdict_not_fail({**good, "verdict": "pass", "reasons": []})[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -569,6 +572,9 @@ def test_provider_profile_through_sidecar(settings, tmp_path):
     # the reason has its picture: the track's loudness over time against the target band, inline in the materialization
     pictures = res.asset_materializations_for_node("qc")[0].metadata["pictures"].value
     assert "FAIL loudness: track 0: integrated loudness" in pictures and "data:image/jpeg;base64," in pictures
+    # ... and the failed check itself carries the reason on a line and the same pictures (the run -> failed step -> check walk)
+    assert "loudness" in red.metadata["reason"].value and red.metadata["pictures"].value == pictures
+    assert "pictures" not in ok.metadata  # a passed check carries none
     # from the title's materialization to its other assets and to its viewer page
     meta = res.asset_materializations_for_node("qc")[0].metadata
     assert meta["viewer"].value == f"{settings.api_public_url}/titles/acme1"

@@ -17,11 +17,11 @@ import pandas as pd
 from dagster import Failure, MetadataValue
 
 from ..core.artifacts import ArtifactStore
-from ..core.pictures import Picture
+from ..core.pictures import Picture, pictures_markdown
 from ..core.signal import Output, Result, Signal, SignalContext
 from ..partitions import TAG_QC_REASON, TAG_QC_VERDICT
 from ..visual.packs import PacksMissingError
-from .checks import QC_RULES, qc_rules
+from .checks import PICTURES, QC_RULES, qc_rules
 from .detect import QC_CODE_VERSION, QC_SCHEMA_VERSION, QCInputError, run_qc
 from .plots import reason_plots
 from .thresholds import load_profiles, select_profile
@@ -88,8 +88,12 @@ def compute_qc(sc: SignalContext, frame_stats: pd.DataFrame, frame_samples: pd.D
         thumbs = []
     events = pd.DataFrame(result["events"], columns=["kind", "severity", "start_s", "end_s", "track", "detail"])
     plots = [Picture(caption, jpeg, width=480) for caption, jpeg in reason_plots(result, audio_loudness)]  # the reasons without a frame: plotted
-    return Result(result, rules=rules, table=events, pictures=plots + [Picture(caption, jpeg) for _, caption, jpeg in thumbs],
-                  pictures_title=f"QC {result['verdict']}: the reasons (plots, offending frames)", tags={TAG_QC_VERDICT: result["verdict"]}, metadata={
+    pictures = plots + [Picture(caption, jpeg) for _, caption, jpeg in thumbs]
+    pictures_title = f"QC {result['verdict']}: the reasons (plots, offending frames)"
+    # a fail's verdict checks show the same pictures (qc.checks.verdict_not_fail): the run's failed check leads to them
+    checked = {**result, PICTURES: pictures_markdown(pictures, pictures_title)} if result["verdict"] == "fail" and pictures else None
+    return Result(result, rules=rules, table=events, pictures=pictures, pictures_title=pictures_title, check_value=checked,
+                  tags={TAG_QC_VERDICT: result["verdict"]}, metadata={
         "verdict": result["verdict"], "profile": name, "profile_selected_by": why, "events": len(result["events"]),
         "event_counts": MetadataValue.json(result["event_counts"]),
         "reasons": MetadataValue.md("\n".join(f"- {r}" for r in result["reasons"]) or "no issue"),

@@ -43,11 +43,21 @@ def _verdict_consistent(qc: dict):
     return ok, {"verdict": qc["verdict"], "from_events": want, "reasons": len(qc["reasons"])}
 
 
+PICTURES = "pictures"  # in the value a verdict check is given (not in qc.json / release.json): the reasons' pictures, markdown
+
+
 def verdict_not_fail(qc: dict):
-    """Passed unless the verdict is fail; the verdict and its reasons as the evaluation's one line (qc.json, release.json)."""
+    """Passed unless the verdict is fail; the verdict and its reasons as the evaluation's one line (qc.json, release.json).
+    A failed one also carries the first reason as a line of its own and, when the checked value has them (`PICTURES`: the
+    qc step's and release's check values), the reasons' pictures: from a failed run to its failed check, the reason and
+    its plot are one click away (the Runs list, the run, the failed step, the pictures)."""
     reasons = list(qc.get("reasons") or [])
-    return qc["verdict"] != "fail", {"verdict": qc["verdict"], "summary": f"verdict {qc['verdict']}" + (f": {'; '.join(reasons)}" if reasons else ""),
-                                     "reasons": MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")}
+    meta = {"verdict": qc["verdict"], "summary": f"verdict {qc['verdict']}" + (f": {'; '.join(reasons)}" if reasons else ""),
+            "reasons": MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")}
+    if qc["verdict"] == "fail":
+        meta.update({"reason": reasons[0]} if reasons else {})
+        meta.update({PICTURES: qc[PICTURES]} if qc.get(PICTURES) is not None else {})
+    return qc["verdict"] != "fail", meta
 
 
 GATE_RULE = checks.CheckRule(

@@ -6,7 +6,7 @@ from dagster import AssetCheckSeverity, MetadataValue
 
 from ..core import checks
 from ..core.signal import Output, Result, Signal, SignalContext
-from ..qc.checks import verdict_not_fail
+from ..qc.checks import PICTURES, verdict_not_fail
 
 ASSET = "release"
 SCHEMA_VERSION = "1.0"
@@ -26,10 +26,30 @@ def compute_release(sc: SignalContext, qc: dict, search_index: dict) -> Result:
     doc = {"schema_version": SCHEMA_VERSION, "title_id": sc.title_id, "releasable": verdict != "fail", "verdict": verdict,
            "reasons": reasons, "qc_profile": qc.get("profile"), "index_version": (search_index or {}).get("index_version"),
            "producer": {"tool": "prism-release", "code_version": CODE_VERSION, "profile": sc.profile.name, "model": None}}
+    checked = None
     if not doc["releasable"]:
         sc.log.warning(f"{sc.title_id}: cannot ship: QC verdict fail: {'; '.join(reasons) or 'no reason recorded'}")
-    return Result(doc, metadata={"releasable": doc["releasable"], "verdict": verdict,
-                                 "reasons": MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")})
+        pictures = qc_pictures(sc)
+        checked = {**doc, PICTURES: pictures} if pictures is not None else None
+    return Result(doc, check_value=checked, metadata={"releasable": doc["releasable"], "verdict": verdict,
+                                                      "reasons": MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none")})
+
+
+def qc_pictures(sc: SignalContext):
+    """The pictures of the title's latest `qc` materialization (the reasons' plots, the offending frames), for the failed
+    `title_releasable` check, where a run that cannot ship leads; None when there are none (or no instance to ask)."""
+    from dagster import AssetKey, AssetRecordsFilter, DagsterError
+
+    instance = getattr(getattr(sc, "context", None), "instance", None)
+    if instance is None:
+        return None
+    try:
+        recs = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey("qc"), asset_partitions=[sc.title_id]), limit=1).records
+    except DagsterError as exc:
+        sc.log.warning(f"{sc.title_id}: no QC pictures for the release check ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+        return None
+    mat = recs[0].asset_materialization if recs else None
+    return mat.metadata.get(PICTURES) if mat is not None else None
 
 
 RELEASE = Signal(
