@@ -121,7 +121,8 @@ def materialize_title(defs, instance, title_id: str, uri: str, delivery_date: st
         # would replace it with Dagster's one-step-at-a-time in-process executor
         from dagster import build_reconstructable_job, execute_job
 
-        recon = build_reconstructable_job("prism_assets.cli.common", "code_location_job", reconstructable_args=("process_title",))
+        _DEFS[str(id(defs))] = defs  # these Definitions, not ones rebuilt from the environment (tests pass their own)
+        recon = build_reconstructable_job("prism_assets.cli.common", "code_location_job", reconstructable_args=(str(id(defs)), "process_title"))
         with execute_job(recon, instance=instance, tags={**tags, "dagster/partition": title_id}, run_config=QUIET_RUN_CONFIG,
                          raise_on_error=False) as result:
             result.all_events  # noqa: B018 - read while the result's instance context is open
@@ -129,18 +130,19 @@ def materialize_title(defs, instance, title_id: str, uri: str, delivery_date: st
     return job.execute_in_process(partition_key=title_id, instance=instance, tags=tags, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
 
 
-def code_location_job(name: str):
-    """A job of the code location, built from this process's settings: what `execute_job` reconstructs (in the same
-    process for the threads executor, in each step's process for the multiprocess one, from the same environment)."""
-    from ..definitions import build_definitions
+def code_location_job(key: str, name: str):
+    """A job of the Definitions `materialize_title` was given (`_DEFS[key]`): what `execute_job` reconstructs. In the
+    same process for the threads executor; in each step's process for the multiprocess one, where the registry is
+    empty and the Definitions are built from the same environment."""
+    defs = _DEFS.get(key)
+    if defs is None:
+        from ..definitions import build_definitions
 
-    global _CLI_DEFS
-    if _CLI_DEFS is None:
-        _CLI_DEFS = build_definitions(settings_or_fail())
-    return _CLI_DEFS.resolve_job_def(name)
+        defs = build_definitions(settings_or_fail())
+    return defs.resolve_job_def(name)
 
 
-_CLI_DEFS = None
+_DEFS: dict = {}  # id -> Definitions handed to materialize_title in this process
 
 
 def update_seasons(defs, instance, settings, title_ids) -> None:
