@@ -32,7 +32,6 @@ All rows are written in one transaction: a rebuild that fails writes nothing.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -88,40 +87,22 @@ class RebuildPlan:
         return line + (f"; {'; '.join(extra)}" if extra else "")
 
 
-class _RangeReader(io.RawIOBase):
-    """A read-only, seekable file over an object, read by ranges: pyarrow reads a Parquet footer without the whole file."""
-
-    def __init__(self, store, key: str, size: int):
-        self.store, self.key, self.size, self.pos = store, key, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def readinto(self, buf) -> int:
-        end = min(self.pos + len(buf), self.size)
-        if end <= self.pos:
-            return 0
-        data = self.store.get_range(self.key, self.pos, end - 1)
-        buf[: len(data)] = data
-        self.pos += len(data)
-        return len(data)
-
-
 def _parquet_attrs(store, key: str, size: int) -> dict:
+    """The Parquet file's PANDAS_ATTRS from its footer, read as bytes (the last 64 KiB, more if the footer is longer) and
+    parsed from an Arrow buffer: a Python file object would let Arrow's IO threads call back into Python, which aborts
+    the process (`terminate called without an active exception`) when one finishes during interpreter exit."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    meta = pq.read_metadata(io.BufferedReader(_RangeReader(store, key, size), buffer_size=64 * 1024)).metadata or {}
+    tail = store.get_range(key, max(0, size - 64 * 1024), size - 1) if size > 0 else b""
+    if len(tail) < 12 or tail[-4:] != b"PAR1":
+        raise ValueError(f"{key}: not a Parquet file (no footer)")
+    need = int.from_bytes(tail[-8:-4], "little") + 8
+    if need > size - 4:
+        raise ValueError(f"{key}: Parquet footer of {need} bytes in a {size}-byte file")
+    if need > len(tail):
+        tail = store.get_range(key, size - need, size - 1)
+    meta = pq.read_metadata(pa.BufferReader(b"PAR1" + bytes(tail[-need:]))).metadata or {}
     raw = meta.get(b"PANDAS_ATTRS")
     return json.loads(raw) if raw else {}
 
