@@ -123,7 +123,7 @@ class WhisperSource:
                 if src.kind == "path" and not (folder / "model.bin").is_file():
                     raise WhisperLoadError(f"no CTranslate2 Whisper model at {folder} (model.bin missing)")
                 mb = r.verified("model.bin")
-        except ModelSourceError as exc:
-            raise WhisperLoadError(str(exc)) from None
+        except ModelSourceError as exc:  # the same first words as every model that cannot be loaded (CLIP: "cannot load open_clip")
+            raise WhisperLoadError(f"cannot load Whisper model {self.spec!r}: {exc}") from None
         rec = model_record(ms, mb)
         return str(folder), {**rec, "hub": src.kind == "hub", "path": str(folder), "model_sha256": rec["sha256"], "spec": self.spec}
