@@ -236,7 +236,7 @@ def main(argv=None) -> int:
         server.wait(timeout=30)
     doc = {"benchmark": "search_load", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
-           "index": built, "server": {"workers": args.workers},
+           "index": built, "server": {"workers": args.workers, "query_encoder": "int8" if os.environ.get("PRISM_TEXT_QUERY_INT8", "").strip() in ("1", "true", "yes", "on") else "float32"},
            "load_average_start_end": [load_start, round(os.getloadavg()[0], 2)], "warmup": warm, "load": load,
            "goal": {"p95_ms": 150, "errors": 0, "met": load["p95_ms"] <= 150 and load["errors"] == 0},
            "note": "server and clients share the machine's 2 cores; the clients are one process with 16 threads in a closed loop"}
