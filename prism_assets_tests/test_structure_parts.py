@@ -102,7 +102,7 @@ def test_domain_graph_and_partitions():
     d = load_domain("prism_assets.structure")
     by = {s.name: s for s in d.signals}
     assert set(by) == {"text", "scenes", "structure", "fingerprint", "season_structure"}
-    assert by["season_structure"].partitions == SEASONS and by["season_structure"].deps == ("fingerprint",)
+    assert by["season_structure"].partitions == SEASONS and by["season_structure"].deps == ("fingerprint", "structure")  # the season waits for its episodes' structure
     assert all(by[n].partitions == TITLES for n in ("text", "scenes", "structure", "fingerprint"))
     assert by["structure"].outputs[0].qc_events is not None  # its events join the QC verdict
     assert by["fingerprint"].outputs[0].required  # titles outside a series get it as not applicable (never missing for ever)
