@@ -37,8 +37,10 @@ VECTOR_COLUMNS = ("vector", "clip", "frame_vec")
 CANDIDATE_COLUMNS = ("row_id", "title_id", "start_s", "end_s", "text", "unit_index", "frame", "t_s", "dhash")
 
 
-NPROBES = 10  # IVF partitions searched per vector query (~0.4 ms each at a million rows; 10 of ~900 found the planted
-# neighbour 97 % of the time on random 384-d vectors, 20 found it always at twice the cost: benchmarks/results/search_load.json)
+NPROBES = 160  # IVF partitions searched per vector query, of ~sqrt(rows) (894 at a million rows): on random 384-d vectors
+# (the worst case: no clusters) 160 find a planted neighbour at cosine 0.9 / 0.7 / 0.5 300 / 292 / 233 times of 300 at
+# ~8.5 ms CPU, what the shrunk index of before (25 partitions, 10 probes: 40 % of the rows) found at ~11 ms; 80 probes
+# cost ~5.5 ms for 300 / 264 / 180 (benchmarks/results/ann_recall.json)
 
 
 def _handles(rows: list[dict]) -> list[dict]:
@@ -140,6 +142,7 @@ class LanceBackend:
         self._revision: tuple[float, int] | None = None  # (when, the titles table's version)
         self._ttl = max(float(read_consistency_s), 0.0)
         self._clip_dim = clip_dim
+        self.nprobes = NPROBES
 
     @classmethod
     def from_settings(cls, settings, **kw) -> "LanceBackend":
@@ -370,7 +373,7 @@ class LanceBackend:
             return []
         # NPROBES of ~sqrt(rows) IVF partitions (ignored without an ANN index: a flat scan is exact); `where` pre-filters
         q = (t.query().nearest_to(np.asarray(vector, dtype=np.float32)).column(column)
-             .distance_type("l2" if column == "frame_vec" else "cosine").nprobes(NPROBES))
+             .distance_type("l2" if column == "frame_vec" else "cosine").nprobes(self.nprobes))
         where = where_sql(conds)
         if where:
             q = q.where(where)
@@ -436,12 +439,31 @@ class LanceBackend:
 
     # -- maintenance
     @staticmethod
-    def _vector_index(t, column: str, rows: int) -> None:
-        """IVF-PQ with ~sqrt(rows) partitions (k-means; builds in ~2 min at a million rows on 2 cores, where HNSW took
+    def ivf_partitions(t, column: str) -> int | None:
+        """The IVF partitions `column`'s index really has (None: no index, or LanceDB's plan does not say). LanceDB
+        reports them only in a query plan (`partitions_ranked`); the index's name says what was asked for."""
+        import re
+
+        dim = t.schema.field(column).type.list_size
+        try:
+            plan = (t.search(np.full(dim, 1.0 / dim ** 0.5, dtype=np.float32), vector_column_name=column)
+                    .distance_type("l2" if column == "frame_vec" else "cosine").nprobes(1).limit(1).select([]).analyze_plan())
+        except Exception:  # noqa: BLE001  (no index on the column, an empty table)
+            return None
+        got = [int(x) for x in re.findall(r"partitions_ranked=(\d+)", plan)]
+        return max(got) if got else None
+
+    @classmethod
+    def _vector_index(cls, t, column: str, rows: int) -> dict:
+        """IVF-PQ with ~sqrt(rows) partitions (k-means; builds in ~3 min at a million rows on 2 cores, where HNSW took
         over 20) and 8 dimensions per PQ sub-vector. Its name records the partition count; the index is rebuilt when the
-        table has grown 4x past it (a search reads NPROBES partitions: too few partitions make each one a scan of
-        thousands of rows), or when it was built by an older release (LanceDB's legacy create_index call ignored
-        num_partitions and made ~25 partitions of 32,000 rows)."""
+        table has grown 4x past it (a search reads `nprobes` partitions: too few partitions make each one a scan of
+        thousands of rows), or when it holds fewer than half the partitions its name says.
+
+        BUG (LanceDB 0.40): an index built with `num_partitions` lost them at the next `optimize()`: its incremental
+        maintenance joins the partitions it finds undersized against its own default target size (894 partitions of a
+        million rows became 25 of 32,000, and every vector query scanned 40 % of the table). Built with
+        `target_partition_size` (rows / partitions), optimize() keeps that size (test_index.py)."""
         import re
 
         from lancedb.index import IvfPq
@@ -449,13 +471,16 @@ class LanceBackend:
         want = max(16, int(rows ** 0.5))
         have = [i for i in t.list_indices() if column in (getattr(i, "columns", None) or [])]
         m = re.fullmatch(rf"{column}_ivfpq_p(\d+)", have[0].name) if have else None
-        if m and int(m.group(1)) * 2 >= want:  # sqrt: 4x the rows doubles the wanted partitions
-            return
+        named = int(m.group(1)) if m else 0
+        real = cls.ivf_partitions(t, column) if m else None
+        if m and named * 2 >= want and (real is None or real * 2 >= named):  # sqrt: 4x the rows doubles the wanted partitions
+            return {"ivf_partitions": real, "rebuilt": False}
         for i in have:
             t.drop_index(i.name)
         dim = t.schema.field(column).type.list_size
-        t.create_index(column, config=IvfPq(distance_type="l2" if column == "frame_vec" else "cosine", num_partitions=want,
+        t.create_index(column, config=IvfPq(distance_type="l2" if column == "frame_vec" else "cosine", target_partition_size=max(1, rows // want),
                                             num_sub_vectors=max(1, dim // 8)), replace=True, name=f"{column}_ivfpq_p{want}")
+        return {"ivf_partitions": cls.ivf_partitions(t, column), "rebuilt": True, "was": {"named": named, "real": real} if m else None}
 
     def maintain(self, older_than_s: float = 3600.0, vector_index_min_rows: int = 100_000) -> dict:
         """Compact small files, fold new rows into the indexes and delete versions older than
@@ -471,10 +496,11 @@ class LanceBackend:
             if n:
                 self.ensure_fts(name, t)
             vec_col = {"units": None, "frames": "frame_vec"}.get(name, "vector")
-            if vec_col and n >= vector_index_min_rows:
-                self._vector_index(t, vec_col, n)
+            ann = self._vector_index(t, vec_col, n) if vec_col and n >= vector_index_min_rows else None
             t.optimize(cleanup_older_than=timedelta(seconds=older_than_s), delete_unverified=False)
             out[name] = {"rows": n, "version_before": before, "version_after": int(t.version),
                          "old_versions_removed": max(versions_before + 1 - len(t.list_versions()), 0)}
+            if ann is not None:
+                out[name]["ann"] = {**ann, "ivf_partitions_after_optimize": self.ivf_partitions(t, vec_col)}
         self._fresh()  # new versions: this backend's reads (and its revision) see them at once
         return out

@@ -28,7 +28,8 @@ def index_maintenance(context) -> None:
             context.log.info(f"{title_id}: no longer a title partition: its index rows were removed")
     stats = backend.maintain()
     context.add_output_metadata({"titles_removed": sorted(removed), "rows": {k: v["rows"] for k, v in stats.items()},
-                                 "old_versions_removed": {k: v["old_versions_removed"] for k, v in stats.items()}, "revision": backend.revision()})
+                                 "old_versions_removed": {k: v["old_versions_removed"] for k, v in stats.items()},
+                                 "ann_index": {k: v["ann"] for k, v in stats.items() if v.get("ann")}, "revision": backend.revision()})
     return None  # the index itself is the result: nothing for the IO manager to store
 
 
