@@ -1,13 +1,15 @@
 """The Dagster UI's partition and backfill views with 10,000 titles, measured in a real browser.
 
-    PYTHONPATH=. .venv/bin/python -m benchmarks.ui_scale [--titles 10000] [--repeats 3] [--out FILE]
+    PYTHONPATH=. .venv/bin/python -m benchmarks.ui_scale [--titles 10000] [--repeats 3] [--evaluated-every 10] [--out FILE]
 
 - **Instance**: a temporary DAGSTER_HOME (on /dev/shm when there is one: SQLite commits there cost no fsync, so
   building the history takes a minute, not an hour; reads are from the page cache either way) with the embedded
   `dagster.yaml`; N keys in the project's `titles` dynamic partitions (`prism_assets.partitions`), added through
   the instance API; runless materializations of `qc` for 9 titles in 10 (every tenth missing: the partition
-  health bar has N/10 ranges, its worst shape) and of `source_video` for all; `title_passes_qc` evaluations for
-  one title in ten (every other one failing).
+  health bar has N/10 ranges, its worst shape) and of `source_video` for all; for one materialized title in ten
+  (`--evaluated-every`; 1: every materialized title, as real runs leave them), an evaluation of each per-title check of
+  `qc` as the code declares them (`qc_checks()`: its rules and the SLA check), every other `title_passes_qc` failing,
+  the others passing.
 - **Server**: `dagster-webserver` alone (no daemon: nothing launches) on the project's workspace. Backfills are
   launched through its GraphQL API as the fan-out launches them, i.e. over every per-title asset: one over all N
   titles (an operator's "reprocess everything") and 20 over N/20 titles each (a day's delivery); they stay
@@ -26,7 +28,8 @@
 
 Medians of `--repeats` (default 3) are reported; the machine is shared and noisy (wall clock), so compare
 pages with each other rather than the absolute seconds with another machine. A page over `SLOW_S` is named in
-`slow` with its slowest operations. Writes `benchmarks/results/ui_scale.json`.
+`slow` with its slowest operations. Writes `benchmarks/results/ui_scale.json`; the run it replaces is kept, summarised,
+in its `earlier_runs` (newest first).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -84,32 +88,49 @@ def title_keys(n: int) -> list[str]:
     return [f"title-{i:05d}" for i in range(n)]
 
 
-def build_instance(home: Path, n: int) -> dict:
+VERDICT_CHECK = "title_passes_qc"
+
+
+def qc_checks() -> list[str]:
+    """The per-title checks of `qc` as the code declares them: its rules (`qc.checks.QC_RULES`) and the SLA check every
+    per-title output gets (`core.sla.SLA_CHECK`)."""
+    from prism_assets.core.sla import SLA_CHECK
+    from prism_assets.qc.checks import QC_RULES
+
+    return [r.name for r in QC_RULES] + [SLA_CHECK]
+
+
+def build_instance(home: Path, n: int, every: int = 10) -> dict:
     """The titles' partitions and their history, written through the instance API (no server running)."""
     from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetKey, AssetMaterialization, DagsterInstance
 
     from prism_assets.partitions import TITLES_PARTITIONS_NAME, titles_partitions
 
     keys = title_keys(n)
+    names = qc_checks()
     t0 = time.perf_counter()
     with DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions(TITLES_PARTITIONS_NAME, keys)
         assert len(titles_partitions.get_partition_keys(dynamic_partitions_store=instance)) == n
         materialized = {"qc": 0, "source_video": 0}
-        checks = 0
+        checks = dict.fromkeys(names, 0)
+        evaluated = 0
         for i, key in enumerate(keys):
             instance.report_runless_asset_event(AssetMaterialization("source_video", partition=key))
             materialized["source_video"] += 1
             if i % 10 != 9:
                 instance.report_runless_asset_event(AssetMaterialization(ASSET, partition=key, metadata={"verdict": "pass"}))
                 materialized[ASSET] += 1
-            if i % 10 == 0:
-                ok = i % 20 == 0
-                instance.report_runless_asset_event(AssetCheckEvaluation(
-                    asset_key=AssetKey(ASSET), check_name="title_passes_qc", passed=ok, partition=key,
-                    severity=AssetCheckSeverity.ERROR, description=f"{key}: verdict {'pass' if ok else 'fail: loudness'}"))
-                checks += 1
-    return {"titles": n, "materializations": materialized, "check_evaluations": checks, "build_s": round(time.perf_counter() - t0, 1)}
+            if i % 10 != 9 and i % every == 0:  # every per-title check of qc evaluated for that title, as a run of it does
+                for name in names:
+                    ok = name != VERDICT_CHECK or evaluated % 2 == 0
+                    said = f"verdict {'pass' if ok else 'fail: loudness'}" if name == VERDICT_CHECK else "passed"
+                    instance.report_runless_asset_event(AssetCheckEvaluation(
+                        asset_key=AssetKey(ASSET), check_name=name, passed=ok, partition=key, severity=AssetCheckSeverity.ERROR,
+                        description=f"{key}: {said}"))
+                    checks[name] += 1
+                evaluated += 1
+    return {"titles": n, "materializations": materialized, "evaluated_every": every, "check_evaluations": checks, "build_s": round(time.perf_counter() - t0, 1)}
 
 
 def start_webserver(home: Path, port: int, log: Path) -> subprocess.Popen:
@@ -283,11 +304,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--titles", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--evaluated-every", type=int, default=10, help="one materialized title in N has check evaluations (1: all)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "ui_scale.json")
     ap.add_argument("--shots", type=Path, default=REPO / ".prism" / "bench_media" / "ui_scale", help="screenshots of the last repeat")
     args = ap.parse_args(argv)
-    if args.titles < 20 or args.repeats < 1:
-        ap.error("--titles must be >= 20 and --repeats >= 1")
+    if args.titles < 20 or args.repeats < 1 or args.evaluated_every < 1:
+        ap.error("--titles must be >= 20, --repeats and --evaluated-every >= 1")
     if not Path(CHROMIUM).exists():
         ap.error(f"chromium not found at {CHROMIUM} (apt `chromium`, or set PRISM_CHROMIUM)")
     args.shots.mkdir(parents=True, exist_ok=True)
@@ -300,7 +322,7 @@ def main(argv=None) -> int:
     try:
         print(f"building the instance ({args.titles} titles) in {work}", flush=True)
         os.environ["DAGSTER_HOME"] = str(home)
-        built = build_instance(home, args.titles)
+        built = build_instance(home, args.titles, args.evaluated_every)
         print(f"built: {built}", flush=True)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -318,6 +340,7 @@ def main(argv=None) -> int:
             "backfill_page": (f"/runs/b/{big}", lambda p: p.get_by_text("source_video", exact=True)),
         }
         cpu0 = os.times()
+        load_start = [round(x, 2) for x in os.getloadavg()]
         pages_out = measure(base, pages, args.repeats, args.shots)
         for name, res in pages_out.items():
             res["server_replay_s"] = dict(sorted(replay(base + "/graphql", res.pop("_calls"), args.repeats).items(), key=lambda kv: -kv[1])[:6])
@@ -330,16 +353,21 @@ def main(argv=None) -> int:
         result = {
             "what": "Dagster UI pages with N titles (dynamic partitions) and backfills over them: seconds to network idle in "
                     "Chromium (median of repeats) and each page's GraphQL operations (browser-timed and replayed server-side)",
+            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
-                        "note": "shared 2-core machine, noisy wall clock: compare pages with each other; the browser and the server share the cores"},
-            "dagster": _version(), "instance": built, "webserver_load_s": round(load_s, 1),
+                        "load_avg_at_start": load_start, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+                        "note": f"shared {os.cpu_count()}-core machine (other work runs on it: see the load averages, 1/5/15 min, when the "
+                                "pages were measured), noisy wall clock: compare pages with each other; the browser and the server share the cores"},
+            "dagster": _version(), "qc_per_title_checks": qc_checks(), "instance": built, "webserver_load_s": round(load_s, 1),
             "backfills": {k: v for k, v in backfills.items() if k != "ids"} | {"count": len(backfills["ids"])},
             "repeats": args.repeats, "slow_threshold_s": SLOW_S, "pages": pages_out, "slow": slow,
             "asset_live_query_parts_s": parts,
             "harness_cpu_s": round((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system), 1),
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        if args.out.exists():  # the run this one replaces stays in the file, summarised, newest first
+            old = json.loads(args.out.read_text())
+            result["earlier_runs"] = [earlier(old)] + old.get("earlier_runs", [])
         args.out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.out}; slow pages: {sorted(slow) or 'none'}", flush=True)
         return 0
@@ -356,6 +384,15 @@ def main(argv=None) -> int:
             except ProcessLookupError:
                 pass
         shutil.rmtree(work, ignore_errors=True)
+
+
+def earlier(run: dict) -> dict:
+    """A replaced run as `earlier_runs` keeps it: what was seeded and measured, each page's medians and slowest operations."""
+    pages = {name: {k: p.get(k) for k in ("to_idle_s_median", "ready_s_median", "to_idle_s", "graphql_slowest", "server_replay_s")}
+             for name, p in (run.get("pages") or {}).items()}
+    keep = ("when", "note", "machine", "dagster", "qc_per_title_checks", "instance", "backfills", "repeats")
+    return {**{k: run[k] for k in keep if k in run}, "pages": pages, "asset_live_query_parts_s": run.get("asset_live_query_parts_s"),
+            "slow": sorted(run.get("slow") or {})}
 
 
 def _version() -> str:
