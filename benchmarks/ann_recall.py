@@ -7,7 +7,7 @@ its rows, a query is the row's vector plus noise, at cosine 0.9, 0.7 and 0.5 to 
 is among the 30 candidates a search reads (`search.CANDIDATES`). Random vectors have no clusters: the worst case for
 an IVF index (real sentence embeddings cluster, and find their neighbours with fewer probes). Also reported: the IVF
 partitions the index really has (`LanceBackend.ivf_partitions`: LanceDB's optimize() once shrank an index built by
-`num_partitions`, see backend.py `_vector_index`). Results are appended to `--out` under the label.
+`num_partitions`, see index/ann.py `ensure_vector_index`). Results are appended to `--out` under the label.
 """
 
 from __future__ import annotations
