@@ -38,10 +38,10 @@ VECTOR_COLUMNS = ("vector", "clip", "frame_vec")
 CANDIDATE_COLUMNS = ("row_id", "title_id", "start_s", "end_s", "text", "unit_index", "frame", "t_s", "dhash")
 
 
-NPROBES = 160  # IVF partitions searched per vector query, of ~sqrt(rows) (894 at a million rows): on random 384-d vectors
-# (the worst case: no clusters) 160 find a planted neighbour at cosine 0.9 / 0.7 / 0.5 300 / 292 / 233 times of 300 at
-# ~8.5 ms CPU, what the shrunk index of before (25 partitions, 10 probes: 40 % of the rows) found at ~11 ms; 80 probes
-# cost ~5.5 ms for 300 / 264 / 180 (benchmarks/results/ann_recall.json)
+NPROBES = 100  # IVF partitions searched per vector query, of ~sqrt(rows) (894 at a million rows): on random 384-d vectors
+# (the worst case: no clusters) 100 find a planted neighbour at cosine 0.9 / 0.7 / 0.5 100 / 92 / 66 % of the time at
+# ~6.3 ms CPU; the shrunk index of before (25 partitions, 10 probes: 40 % of the rows) found 99 / 90 / 80 % at ~11 ms
+# (benchmarks/results/ann_recall.json `chosen_nprobes`)
 
 
 def _handles(rows: list[dict]) -> list[dict]:
