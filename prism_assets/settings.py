@@ -148,6 +148,35 @@ def models_dir(env=None) -> Path:
     d = env.get("PRISM_DATA_DIR")
     return (Path(d) / "models") if d else Path.home() / ".cache" / "prism" / "models"
 
+# -- CPU sharing while a run's steps overlap (core/step_threads.py): read when a run starts, not with the Definitions ------
+# PRISM_OMP_WAIT_POLICY: how the idle OpenMP threads of CTranslate2 (Whisper) and torch wait, set as OMP_WAIT_POLICY by
+# the threads executor before a step loads them (both wheels bundle GNU libgomp, which reads it once, when it loads).
+# `passive` (default): they sleep at once, so the cores go to the run's other steps; `active`: they spin; `library`:
+# left to libgomp (spin ~300,000 rounds, then sleep). An OMP_WAIT_POLICY already in the environment wins.
+# PRISM_BACKGROUND_NICE: the niceness (0-19) added to the subprocesses of steps off a title's critical path (the proxy's
+# ffmpeg, the OCR's tesseract processes), so that the critical path (audio_pass -> transcript) gets the cores first;
+# 0: none. Default 10.
+OMP_WAIT_POLICIES = ("passive", "active", "library")
+
+
+def omp_wait_policy(env=None) -> str:
+    """PRISM_OMP_WAIT_POLICY (passive | active | library; unset or empty: passive); anything else: one-line error."""
+    env = os.environ if env is None else env
+    raw = (env.get("PRISM_OMP_WAIT_POLICY") or "passive").strip().lower()
+    if raw not in OMP_WAIT_POLICIES:
+        raise ValueError(f"PRISM_OMP_WAIT_POLICY={raw!r}: choose one of {', '.join(OMP_WAIT_POLICIES)}")
+    return raw
+
+
+def background_nice(env=None) -> int:
+    """PRISM_BACKGROUND_NICE (0-19; unset or empty: 10); anything else: one-line error."""
+    env = os.environ if env is None else env
+    n = _number(env, "PRISM_BACKGROUND_NICE", 10)
+    if not 0 <= n <= 19:
+        raise ValueError(f"PRISM_BACKGROUND_NICE={n}: expected 0 (none) to 19")
+    return n
+
+
 @dataclass(frozen=True)
 class PrismSettings:
     data_dir: Path

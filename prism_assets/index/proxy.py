@@ -205,12 +205,16 @@ def last_error_line(stderr: str) -> str:
     return line[:300]
 
 
-def run_ffmpeg(cmd: list[str], log_path: Path, timeout_s: float, duration_s: float | None, progress=None) -> str:
+def run_ffmpeg(cmd: list[str], log_path: Path, timeout_s: float, duration_s: float | None, progress=None, nice: int | None = None) -> str:
     """Run ffmpeg (killed after `timeout_s`), reporting its progress (seconds encoded) at most every
-    30 s; returns its stderr. A non-zero exit or a timeout is a ProxyError naming the cause."""
+    30 s; returns its stderr. A non-zero exit or a timeout is a ProxyError naming the cause. The proxy is off the
+    title's critical path: ffmpeg runs with a lower CPU priority (`nice`, default PRISM_BACKGROUND_NICE; see
+    core/step_threads.background)."""
+    from ..core.step_threads import background
+
     with open(log_path, "w+b") as err:
         try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+            proc = subprocess.Popen(background(cmd, nice), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
         except OSError as exc:
             raise ProxyError(f"ffmpeg failed to start: {exc}") from None
         fired = threading.Event()

@@ -241,8 +241,10 @@ ANSWER_GRACE_S = 15.0  # beyond a read's own timeout: a worker still silent is w
 
 class _Worker:
     def __init__(self, tessdata: str, languages: str):
-        self.proc = subprocess.Popen([sys.executable, str(WORKER), tessdata, languages], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=worker_env())
+        from ..core.step_threads import background  # off the critical path: a lower CPU priority (PRISM_BACKGROUND_NICE)
+
+        self.proc = subprocess.Popen(background([sys.executable, str(WORKER), tessdata, languages]), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=worker_env())
         hello = self._answer(START_S)
         if not hello.get("ready"):
             self.close()
@@ -361,7 +363,10 @@ class CliReader:
         self.exe, self.languages = exe, "+".join(languages)
 
     def _args(self, src: str, psm: int) -> list[str]:
-        return [self.exe, src, "stdout", "-l", self.languages, "--psm", str(psm), "tsv"]
+        """The command; off the critical path: a lower CPU priority (`nice`, PRISM_BACKGROUND_NICE)."""
+        from ..core.step_threads import background
+
+        return background([self.exe, src, "stdout", "-l", self.languages, "--psm", str(psm), "tsv"])
 
     def read(self, img: np.ndarray, timeout_s: float, psm: int) -> str:
         try:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ...core.config import known_settings
 from ...core.models import configured_source
+from ...settings import model_override
 from .sources import PKG_BASE
 
 
@@ -44,11 +45,20 @@ class WhisperConfig:
     def from_profile(cls, cfg: dict | None, model: str | None = None, env=None) -> "WhisperConfig":
         """The profile's `models.whisper` after the environment (settings.model_override): PRISM_MODEL_WHISPER,
         PRISM_MODEL_WHISPER_LANGUAGE, PRISM_MODEL_WHISPER_ALIGN, or their older names PRISM_WHISPER_MODEL,
-        PRISM_WHISPER_LANGUAGE_MODEL, PRISM_WHISPER_ALIGN_MODEL (empty: none); `model` (a resource field) overrides
-        all. No model at all: one-line ValueError."""
+        PRISM_WHISPER_LANGUAGE_MODEL, PRISM_WHISPER_ALIGN_MODEL (empty: none), and PRISM_MODEL_WHISPER_CPU_THREADS
+        (`cpu_threads`; empty: the profile's); `model` (a resource field) overrides all. No model at all: one-line
+        ValueError."""
         cfg = dict(cfg or {})
         for family, key in (("whisper", "model"), ("whisper_language", "language_model"), ("whisper_align", "align_model")):
             cfg[key] = configured_source(family, cfg.get(key), env)
+        over = model_override("whisper", "cpu_threads", env)  # PRISM_MODEL_WHISPER_CPU_THREADS (empty: the profile's)
+        if over and over[1]:
+            try:
+                cfg["cpu_threads"] = int(over[1])
+            except ValueError:
+                raise ValueError(f"{over[0]}={over[1]!r} is not an integer") from None
+            if cfg["cpu_threads"] < 0:
+                raise ValueError(f"{over[0]}={over[1]}: expected 0 (all cores) or a number of threads")
         if model:
             cfg["model"] = model
         if not cfg.get("model"):

@@ -42,7 +42,13 @@ def load_ct2(spec: str, device: str, compute_type: str, threads: int, family: st
 @functools.lru_cache(maxsize=4)
 def get_whisper(cfg: WhisperConfig, device: str) -> LoadedWhisper:
     from ...core.caches import import_contained
+    from ...core.step_threads import quiet_openmp_waits
 
+    # before CTranslate2 and torch start their libgomp (read once, at load): idle OpenMP threads sleep instead of
+    # spinning (PRISM_OMP_WAIT_POLICY; the threads executor sets it at the run's start already, this covers the
+    # other executors and direct calls). Spinning beside one busy encoder made the transcript 3-17x slower and 3-19x
+    # the CPU (benchmarks/results/executors.json, micro_transcript)
+    quiet_openmp_waits()
     import_contained("onnxruntime")  # before faster-whisper / WhisperX import it: its cache goes to the data dir
     import ctranslate2
     import faster_whisper
