@@ -6,7 +6,7 @@ DIR is an index built by `benchmarks.search_load` (its `speech` table: 800,000 r
 its rows, a query is the row's vector plus noise, at cosine 0.9, 0.7 and 0.5 to it; a query "finds" its row when the row
 is among the 30 candidates a search reads (`search.CANDIDATES`). Random vectors have no clusters: the worst case for
 an IVF index (real sentence embeddings cluster, and find their neighbours with fewer probes). Also reported: the IVF
-partitions the index really has (`LanceBackend.ivf_partitions`: LanceDB's optimize() once shrank an index built by
+partitions the index really has (`index.ann.ivf_partitions`: LanceDB's optimize() once shrank an index built by
 `num_partitions`, see index/ann.py `ensure_vector_index`). Results are appended to `--out` under the label.
 """
 
@@ -29,7 +29,7 @@ OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "ann_reca
 def measure(index: Path, nprobes: list[int], rows: int = 300, seed: int = 0) -> dict:
     import lancedb
 
-    from prism_assets.index.backend import LanceBackend
+    from prism_assets.index.ann import ivf_partitions
     from prism_assets.index.search import CANDIDATES
 
     t = lancedb.connect(str(index)).open_table("speech")
@@ -37,7 +37,7 @@ def measure(index: Path, nprobes: list[int], rows: int = 300, seed: int = 0) -> 
     sample = t.search().where("row_id LIKE 't0001%'").select(["row_id", "vector"]).limit(rows).to_arrow()
     ids = sample.column("row_id").to_pylist()
     vecs = np.stack(sample.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
-    out = {"rows": t.count_rows(), "ivf_partitions": LanceBackend.ivf_partitions(t, "vector"),
+    out = {"rows": t.count_rows(), "ivf_partitions": ivf_partitions(t, "vector"),
            "index": next((i.name for i in t.list_indices() if "vector" in (i.columns or [])), None), "by_cosine": {}}
     for cos in (0.9, 0.7, 0.5):
         sigma = np.sqrt(1 / cos ** 2 - 1) / np.sqrt(vecs.shape[1])  # noise whose norm makes the query's cosine to its row ~cos

@@ -148,7 +148,7 @@ def models_dir(env=None) -> Path:
     d = env.get("PRISM_DATA_DIR")
     return (Path(d) / "models") if d else Path.home() / ".cache" / "prism" / "models"
 
-# -- CPU sharing while a run's steps overlap (core/step_threads.py): read when a run starts, not with the Definitions ------
+# -- CPU sharing while a run's steps overlap (core/cpu_share.py): read when a run starts, not with the Definitions ------
 # PRISM_OMP_WAIT_POLICY: how the idle OpenMP threads of CTranslate2 (Whisper) and torch wait, set as OMP_WAIT_POLICY by
 # the threads executor before a step loads them (both wheels bundle GNU libgomp, which reads it once, when it loads).
 # `passive` (default): they sleep at once, so the cores go to the run's other steps; `active`: they spin; `library`:

@@ -13,7 +13,8 @@ import pytest
 from dagster import Definitions, asset, build_reconstructable_job, define_asset_job, execute_job, instance_for_test
 
 from prism_assets.audio.whisper.config import WhisperConfig
-from prism_assets.core.step_threads import background, quiet_openmp_waits, threads_executor_def
+from prism_assets.core.cpu_share import background, quiet_openmp_waits
+from prism_assets.core.step_threads import threads_executor_def
 from prism_assets.index.proxy import run_ffmpeg
 from prism_assets.settings import background_nice, omp_wait_policy
 from prism_assets.structure import ocr_engine
@@ -96,7 +97,7 @@ def test_libgomp_of_ctranslate2_starts_passive_after_quiet_openmp_waits():
     policy it started with (OMP_DISPLAY_ENV)."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "PRISM_OMP_WAIT_POLICY")}
     env["OMP_DISPLAY_ENV"] = "TRUE"
-    code = "from prism_assets.core.step_threads import quiet_openmp_waits; quiet_openmp_waits(); import ctranslate2"
+    code = "from prism_assets.core.cpu_share import quiet_openmp_waits; quiet_openmp_waits(); import ctranslate2"
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "OMP_WAIT_POLICY = 'PASSIVE'" in r.stderr + r.stdout
@@ -144,7 +145,7 @@ def test_background_runs_the_command_niced():
 
 def test_background_zero_or_no_nice_binary_leaves_the_command(monkeypatch):
     assert background(["ffmpeg", "-i", "x"], 0) == ["ffmpeg", "-i", "x"]
-    monkeypatch.setattr("prism_assets.core.step_threads._nice_exe", lambda: None)
+    monkeypatch.setattr("prism_assets.core.cpu_share._nice_exe", lambda: None)
     assert background(["ffmpeg", "-i", "x"], 5) == ["ffmpeg", "-i", "x"]
 
 
@@ -196,7 +197,7 @@ def test_whisper_loading_sets_the_policy_before_it_imports_ctranslate2(monkeypat
     def first(*_a, **_k):
         raise Stop
 
-    monkeypatch.setattr("prism_assets.core.step_threads.quiet_openmp_waits", first)
+    monkeypatch.setattr("prism_assets.core.cpu_share.quiet_openmp_waits", first)
     monkeypatch.setattr("prism_assets.core.caches.import_contained", lambda *_a, **_k: pytest.fail("imported before the policy was set"))
     with pytest.raises(Stop):
         loading.get_whisper.__wrapped__(WhisperConfig(model="m"), "cpu")

@@ -673,6 +673,7 @@ def test_vector_index_has_the_partitions_asked_for_and_is_rebuilt_when_outgrown(
     outgrew it or when it holds fewer partitions than its name says, and reports what LanceDB really has."""
     import pyarrow as pa
 
+    from prism_assets.index.ann import ivf_partitions
     from prism_assets.index.tables import schema_for
 
     rng = np.random.default_rng(0)
@@ -695,18 +696,18 @@ def test_vector_index_has_the_partitions_asked_for_and_is_rebuilt_when_outgrown(
     assert report["speech"]["ann"]["rebuilt"] and 30 <= report["speech"]["ann"]["ivf_partitions_after_optimize"] <= 40
     report = backend.maintain(older_than_s=0, vector_index_min_rows=1000)  # same size: kept, and optimize() kept its partitions
     assert [i.name for i in backend.table("speech").list_indices() if "vector" in i.columns] == ["vector_ivfpq_p34"]
-    assert not report["speech"]["ann"]["rebuilt"] and 30 <= LanceBackend.ivf_partitions(backend.table("speech"), "vector") <= 40
+    assert not report["speech"]["ann"]["rebuilt"] and 30 <= ivf_partitions(backend.table("speech"), "vector") <= 40
     # an index of an older release (built by num_partitions) that LanceDB's optimize() shrank is found out and rebuilt
     from lancedb.index import IvfPq
 
     t = backend.table("speech")
     t.create_index("vector", config=IvfPq(distance_type="cosine", num_partitions=34, num_sub_vectors=48), replace=True, name="vector_ivfpq_p34")
     t.optimize(cleanup_older_than=timedelta(seconds=0), delete_unverified=False)
-    shrunk = LanceBackend.ivf_partitions(t, "vector")
+    shrunk = ivf_partitions(t, "vector")
     assert shrunk is not None and shrunk < 17  # the LanceDB behaviour this guards against (if it is fixed upstream: drop this part)
     report = backend.maintain(older_than_s=0, vector_index_min_rows=1000)
     assert report["speech"]["ann"]["rebuilt"] and report["speech"]["ann"]["was"] == {"named": 34, "real": shrunk}
-    assert 30 <= LanceBackend.ivf_partitions(backend.table("speech"), "vector") <= 40
+    assert 30 <= ivf_partitions(backend.table("speech"), "vector") <= 40
     add(4000, 1200)  # 5200 rows: sqrt 72 > 2 x 34
     backend = LanceBackend(str(tmp_path / "ix"))  # the maintenance job's own process
     backend.maintain(older_than_s=0, vector_index_min_rows=1000)

@@ -28,3 +28,4 @@ def test_maintenance_job_removes_titles_that_are_no_longer_partitions(settings):
     assert fresh.count("units", [Cond("title_id", "=", T1)]) > 0
     md = next(e for e in result.all_events if e.event_type_value == "STEP_OUTPUT").event_specific_data.metadata
     assert md["titles_removed"].value == [T2] and md["rows"].value["units"] == fresh.count("units")
+    assert md["ann_index"].value == "no table large enough for a vector index"  # a markdown table once one is

@@ -19,6 +19,7 @@ def ivf_partitions(t, column: str) -> int | None:
     got = [int(x) for x in re.findall(r"partitions_ranked=(\d+)", plan)]
     return max(got) if got else None
 
+
 def ensure_vector_index(t, column: str, rows: int) -> dict:
     """IVF-PQ with ~sqrt(rows) partitions (k-means; builds in ~3 min at a million rows on 2 cores, where HNSW took
     over 20) and 8 dimensions per PQ sub-vector. Its name records the partition count; the index is rebuilt when the

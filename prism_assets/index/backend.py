@@ -439,8 +439,6 @@ class LanceBackend:
         return {name: int(t.version) for name in TABLES if (t := self.table(name)) is not None}
 
     # -- maintenance
-    ivf_partitions = staticmethod(ivf_partitions)  # ann.py: the IVF partitions an index really has
-
     def maintain(self, older_than_s: float = 3600.0, vector_index_min_rows: int = 100_000) -> dict:
         """Compact small files, fold new rows into the indexes and delete versions older than
         `older_than_s` (the scheduled `index_maintenance` job); build ANN indexes on large tables."""
@@ -460,6 +458,6 @@ class LanceBackend:
             out[name] = {"rows": n, "version_before": before, "version_after": int(t.version),
                          "old_versions_removed": max(versions_before + 1 - len(t.list_versions()), 0)}
             if ann is not None:
-                out[name]["ann"] = {**ann, "ivf_partitions_after_optimize": self.ivf_partitions(t, vec_col)}
+                out[name]["ann"] = {**ann, "ivf_partitions_after_optimize": ivf_partitions(t, vec_col)}
         self._fresh()  # new versions: this backend's reads (and its revision) see them at once
         return out

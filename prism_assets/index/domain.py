@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import DefaultScheduleStatus, ScheduleDefinition, job, op
+from dagster import DefaultScheduleStatus, MetadataValue, ScheduleDefinition, job, op
 
 from ..core.domain import Domain, DomainContext
 from ..partitions import TITLES_PARTITIONS_NAME
@@ -29,8 +29,17 @@ def index_maintenance(context) -> None:
     stats = backend.maintain()
     context.add_output_metadata({"titles_removed": sorted(removed), "rows": {k: v["rows"] for k, v in stats.items()},
                                  "old_versions_removed": {k: v["old_versions_removed"] for k, v in stats.items()},
-                                 "ann_index": {k: v["ann"] for k, v in stats.items() if v.get("ann")}, "revision": backend.revision()})
+                                 "ann_index": ann_table(stats), "revision": backend.revision()})
     return None  # the index itself is the result: nothing for the IO manager to store
+
+
+def ann_table(stats: dict):
+    """The vector indexes maintain() looked at, one row each: the partitions LanceDB really has (after optimize) and
+    whether it was rebuilt (index/ann.py)."""
+    rows = [f"| {k} | {v['rows']:,} | {v['ann'].get('ivf_partitions_after_optimize')} | {'yes' if v['ann'].get('rebuilt') else 'no'} |"
+            for k, v in stats.items() if v.get("ann")]
+    return MetadataValue.md("\n".join(["| table | rows | IVF partitions | rebuilt |", "|---|---|---|---|", *rows]) if rows
+                            else "no table large enough for a vector index")
 
 
 def _resources(ctx: DomainContext) -> dict:

@@ -209,8 +209,8 @@ def run_ffmpeg(cmd: list[str], log_path: Path, timeout_s: float, duration_s: flo
     """Run ffmpeg (killed after `timeout_s`), reporting its progress (seconds encoded) at most every
     30 s; returns its stderr. A non-zero exit or a timeout is a ProxyError naming the cause. The proxy is off the
     title's critical path: ffmpeg runs with a lower CPU priority (`nice`, default PRISM_BACKGROUND_NICE; see
-    core/step_threads.background)."""
-    from ..core.step_threads import background
+    core/cpu_share.background)."""
+    from ..core.cpu_share import background
 
     with open(log_path, "w+b") as err:
         try:

@@ -241,7 +241,7 @@ ANSWER_GRACE_S = 15.0  # beyond a read's own timeout: a worker still silent is w
 
 class _Worker:
     def __init__(self, tessdata: str, languages: str):
-        from ..core.step_threads import background  # off the critical path: a lower CPU priority (PRISM_BACKGROUND_NICE)
+        from ..core.cpu_share import background  # off the critical path: a lower CPU priority (PRISM_BACKGROUND_NICE)
 
         self.proc = subprocess.Popen(background([sys.executable, str(WORKER), tessdata, languages]), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=worker_env())
@@ -364,7 +364,7 @@ class CliReader:
 
     def _args(self, src: str, psm: int) -> list[str]:
         """The command; off the critical path: a lower CPU priority (`nice`, PRISM_BACKGROUND_NICE)."""
-        from ..core.step_threads import background
+        from ..core.cpu_share import background
 
         return background([self.exe, src, "stdout", "-l", self.languages, "--psm", str(psm), "tsv"])
 

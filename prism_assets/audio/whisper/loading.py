@@ -42,7 +42,7 @@ def load_ct2(spec: str, device: str, compute_type: str, threads: int, family: st
 @functools.lru_cache(maxsize=4)
 def get_whisper(cfg: WhisperConfig, device: str) -> LoadedWhisper:
     from ...core.caches import import_contained
-    from ...core.step_threads import quiet_openmp_waits
+    from ...core.cpu_share import quiet_openmp_waits
 
     # before CTranslate2 and torch start their libgomp (read once, at load): idle OpenMP threads sleep instead of
     # spinning (PRISM_OMP_WAIT_POLICY; the threads executor sets it at the run's start already, this covers the
