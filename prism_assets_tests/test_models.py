@@ -288,3 +288,23 @@ def test_packaged_vad_record_comes_from_the_wheel_record():
     path = Path(rec["file"])
     assert rec["family"] == "vad" and rec["source"] == "package:whisperx" and path.name == "pytorch_model.bin"
     assert rec["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_every_model_resource_can_be_released():
+    """The threads executor drops a model once no step left in the run needs it (core/model_release.py): each model
+    resource of the definitions says whether it held one, and a released model loads again on the next use."""
+    from prism_assets.definitions import defs
+    from prism_assets.index.resources import TextModelResource
+    from prism_assets.resources import PrismProfile
+
+    for key in ("whisper", "clip", "diarization", "text_model"):
+        resource = defs.resources[key]
+        assert callable(getattr(resource, "release", None)), key
+        resource.release()
+        assert resource.release() is False, key  # nothing held now
+    text = TextModelResource(profile=PrismProfile(name="dev"))
+    first = text.get()
+    assert text.release() is True and text.release() is False
+    again = text.get()
+    assert again.inner is not first.inner  # loaded again, not a stale handle
+    assert text.release() is True

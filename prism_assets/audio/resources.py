@@ -29,3 +29,9 @@ class WhisperModelResource(ConfigurableResource):
 
     def get(self) -> LoadedWhisper:
         return get_whisper(self.config(), self.profile.device())
+
+    def release(self) -> bool:
+        """Drop the process's loaded Whisper models (core/model_release.py); True when one was held."""
+        held = get_whisper.cache_info().currsize > 0
+        get_whisper.cache_clear()
+        return held

@@ -43,6 +43,7 @@ from dagster._utils.error import serializable_error_info_from_exc_info
 from dagster._utils.interrupts import pop_captured_interrupt
 
 from .cpu_share import quiet_openmp_waits
+from .model_release import ModelReleaser
 
 _DONE = object()
 WAIT_S = 0.5  # longest wait for a step event before pool claims and retries are looked at again
@@ -90,6 +91,7 @@ def threaded_execution_iterator(job_context: PlanExecutionContext, execution_pla
     # token -> (step key, thread); a token per attempt: a retried step's new thread may start before the old one's end is read
     running: dict[int, tuple[str, threading.Thread]] = {}
     tokens = iter(range(1, 1 << 62))
+    releaser = ModelReleaser.for_plan(job_context.job_def, execution_plan, job_context.scoped_resources_builder.resource_instance_dict)
     with ExitStack() as stack:
         concurrency = stack.enter_context(InstanceConcurrencyContext(job_context.instance, job_context.dagster_run))
         active = stack.enter_context(execution_plan.start(
@@ -137,6 +139,10 @@ def threaded_execution_iterator(job_context: PlanExecutionContext, execution_pla
                     thread.join()
                     if key not in in_flight(running):  # not already running again (a retry)
                         active.verify_complete(job_context, key)
+                        released = releaser.step_done(key)
+                        if released:
+                            yield DagsterEvent.engine_event(job_context, f"Released {', '.join(released)}: no step left in this run needs "
+                                                                         f"{'them' if len(released) > 1 else 'it'} (memory handed back)", EngineEventData())
                     yield from active.plan_events_iterator(job_context)
                     continue
                 if isinstance(event, BaseException):

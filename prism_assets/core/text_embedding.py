@@ -258,6 +258,14 @@ def load_text_embedder(source: str = DEFAULT_TEXT_MODEL, *, offline: bool | None
         return emb
 
 
+def release_text_embedders() -> bool:
+    """Forget the process's loaded text models (the next load reads them again); True when one was held."""
+    with _LOCK:
+        held = bool(_CACHE)
+        _CACHE.clear()
+    return held
+
+
 class QueryEmbedder:
     """A server's query encoder around a `TextEmbedder`: concurrent one-text calls share one forward pass, and
     recent queries are remembered.

@@ -32,6 +32,12 @@ class TextModelResource(ConfigurableResource):
 
         return with_engine(load_text_embedder(self.source()), self.engine())
 
+    def release(self) -> bool:
+        """Drop the process's loaded text models (core/model_release.py); True when one was held."""
+        from ..core.text_embedding import release_text_embedders
+
+        return release_text_embedders()
+
 
 class SearchIndexResource(ConfigurableResource):
     """The cross-title index (LanceDB): a folder, or s3:// with the deployment's endpoint/region."""

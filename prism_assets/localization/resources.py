@@ -119,3 +119,10 @@ class DiarizationModelResource(ConfigurableResource):
         if not cfg.model:
             return None
         return load_diarization(cfg, self.profile.device())
+
+    def release(self) -> bool:
+        """Drop the process's loaded diarization pipelines (core/model_release.py); True when one was held."""
+        with _CACHE_LOCK:
+            held = bool(_CACHE)
+            _CACHE.clear()
+        return held

@@ -44,3 +44,9 @@ class ClipModelResource(ConfigurableResource):
     def get(self) -> ClipModel:
         device = self.profile.device()
         return get_clip(self.source(), device, self.precision, engine=self.engine(device), onnx_dir=self.onnx_dir())
+
+    def release(self) -> bool:
+        """Drop the process's loaded CLIP models (core/model_release.py); True when one was held."""
+        from .clip_model import release_clip
+
+        return release_clip()

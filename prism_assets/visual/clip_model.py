@@ -415,3 +415,11 @@ def get_clip(source: ClipSource, device: str = "auto", precision: str | None = N
 
 
 get_clip.cache_clear = _get_clip_cached.cache_clear  # type: ignore[attr-defined]
+
+
+def release_clip() -> bool:
+    """Forget the process's loaded CLIP models (the next `get_clip` loads again); True when one was held."""
+    with _CACHE_LOCK:
+        held = _get_clip_cached.cache_info().currsize > 0
+        _get_clip_cached.cache_clear()
+    return held
