@@ -9,7 +9,8 @@ built through the same backend as the `search_index` asset (LanceBackend, then `
 compacts and builds the ANN indexes the daily maintenance job builds). Queries mix 2-6 word phrases
 taken from indexed rows, phrases with a typo, CJK pairs and words that appear nowhere, none sent twice. Clients run in
 a separate process from the server (threads, closed loop, no think time); each request's latency is
-measured by the client. Results: p50/p95/p99, requests, errors, and the index build seconds.
+measured by the client. Results: p50/p95/p99, requests, errors, the CPU per request of the server's processes
+and of the client (where the two cores went), and the index build seconds.
 
     PYTHONPATH=. .venv/bin/python -m benchmarks.search_load --index DIR --profile 400 [--cprofile 25] [--http]
 
@@ -230,7 +231,13 @@ def main(argv=None) -> int:
     try:
         qs = queries(samples, rng)
         warm = client_load(url, qs[: len(qs) // 4], 2, 10)  # the load's queries are others: nothing it sends was seen before
+        from benchmarks.search_cpu import _group_cpu_s
+
+        s0, c0 = _group_cpu_s(server.pid), time.process_time()
         load = client_load(url, qs[len(qs) // 4:], args.clients, args.seconds)
+        n = max(1, load["requests"] + load["errors"])  # where the two cores went: the server's processes, this client
+        load["cpu_ms_per_request"] = {"server": round((_group_cpu_s(server.pid) - s0) / n * 1000, 2),
+                                      "client": round((time.process_time() - c0) / n * 1000, 2)}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
