@@ -214,3 +214,18 @@ def test_resource_dev_profile_loads_once(monkeypatch, clip, frames, frame_emb):
     # the profile's source is the fixture's: the process-wide cache hands out the one model
     assert model is clip
     np.testing.assert_allclose(model.encode_images(frames[:1], batch_size=resource.batch_size), frame_emb[:1], atol=1e-5)
+
+
+def test_large_frames_are_resized_a_few_at_a_time_with_the_same_embeddings(clip, monkeypatch):
+    """The resize's float32 working set is bounded (clip_model.RESIZE_WORKING_BYTES): 24 posters of 1080p resized at
+    once were a 0.6 GB spike in a title's run; resized two at a time they give the same embeddings."""
+    from prism_assets.visual import clip_model
+
+    big = np.random.default_rng(2).integers(0, 256, size=(5, 270, 480, 3), dtype=np.uint8)
+    mixed = [big[0], big[1], np.ascontiguousarray(big[2, :200, :300]), big[3], big[4]]
+    whole_array, whole_list = clip.encode_images(big), clip.encode_images(mixed)
+    monkeypatch.setattr(clip_model, "RESIZE_WORKING_BYTES", 2 * 4 * 3 * 270 * 480)  # two frames per resize
+    np.testing.assert_allclose(clip.encode_images(big), whole_array, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(clip.encode_images(mixed), whole_list, rtol=0, atol=1e-6)
+    monkeypatch.setattr(clip_model, "RESIZE_WORKING_BYTES", 1)  # one frame per resize
+    np.testing.assert_allclose(clip.encode_images(big), whole_array, rtol=0, atol=1e-6)

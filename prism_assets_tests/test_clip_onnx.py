@@ -161,7 +161,7 @@ def test_parity_failure_and_unusable_cache_are_one_line_errors(tmp_path, monkeyp
 def test_int8_engine_within_tolerance(small_onnx, onnx_dir, frames, torch_emb):
     q = load_clip(SMALL, device="cpu", engine="onnxruntime-int8", onnx_dir=str(onnx_dir))
     info = q.info
-    assert q.engine == "onnxruntime-int8" and info["onnx_quantization"] == "int8-dynamic"
+    assert q.engine == "onnxruntime-int8" and info["onnx_quantization"] == "int8-dynamic-7bit"
     assert info["engine_parity_tolerance"] == INT8_TOL <= info["engine_parity_min_cosine"]
     assert info["onnx_file"] != small_onnx.info["onnx_file"]
     assert (onnx_dir / info["onnx_file"]).stat().st_size < 0.5 * (onnx_dir / small_onnx.info["onnx_file"]).stat().st_size
