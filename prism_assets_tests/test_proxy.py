@@ -84,7 +84,7 @@ def test_proxy_of_an_anamorphic_hdr_title_and_of_a_silent_60fps_one(settings, tm
         doc, data = _proxy(settings, title_id)
         local = tmp_path / f"{title_id}.mp4"
         local.write_bytes(data)
-        assert doc["schema_version"] == "1.0" and doc["producer"]["tool"] == "prism-proxy" and doc["producer"]["code_version"] == "proxy-1"
+        assert doc["schema_version"] == "1.0" and doc["producer"]["tool"] == "prism-proxy" and doc["producer"]["code_version"] == "proxy-2"
         assert doc["producer"]["ffmpeg"].startswith("ffmpeg version") and doc["source_uri"] == str(path)
         assert doc["bytes"] == local.stat().st_size and (doc["width"], doc["height"]) == size and doc["has_audio"] is audio
         assert doc["video_codec"].startswith("avc1.64") and doc["audio_codec"] == ("mp4a.40.2" if audio else None)

@@ -1,0 +1,115 @@
+"""What the proxy costs against what it shows: the `proxy` asset's own ffmpeg command (prism_assets/index/proxy.py
+`ffmpeg_command`, run here without the niceness) with the x264 preset and the decoder's loop filter varied.
+
+    PYTHONPATH=. .venv/bin/python -m benchmarks.proxy_speed [--input PATH] [--seconds 120] [--rounds 2] [--out FILE]
+
+Input: the generated 336-s 1280x720 24-fps title of benchmarks/e2e.py (cached), or `--input` (any file); the first
+`--seconds` of it. Per variant, rounds interleaved (the machine is shared): CPU seconds of ffmpeg (the least of the rounds) (user + sys, from
+the children's rusage), wall seconds, bytes, and the picture against the source scaled to the proxy's size by the
+same filter chain: SSIM (all planes) and PSNR (Y), from ffmpeg's `ssim` and `psnr` filters over every frame.
+Writes benchmarks/results/proxy_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "proxy_speed.json"
+VARIANTS = [("veryfast", False, 30), ("veryfast", True, 30), ("superfast", False, 30), ("superfast", False, 32), ("superfast", True, 32),
+            ("ultrafast", True, 30)]  # (x264 preset, decoder skips the loop filter, CRF)
+
+
+def children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def proxy_command(src: Path, out: Path, seconds: float, preset: str, skip_loop_filter: bool, crf: int) -> tuple[list[str], str]:
+    from prism_assets.index.proxy import ProxyConfig, colour_of, ffmpeg_command, ffmpeg_info, pick_audio_track, target_rate, video_filter
+    from prism_assets.ingest.probe import probe_video
+
+    sv = probe_video(src, checksum=False)
+    sv = {**sv, "duration_s": min(float(sv.get("duration_s") or seconds), seconds)}
+    cfg = ProxyConfig(preset=preset, crf=crf)
+    exe, _, filters = ffmpeg_info()
+    rate = target_rate(sv, cfg.max_fps)
+    vf, hdr = video_filter(rate, cfg, colour_of(src, int(sv["video"]["index"])), filters)
+    cmd = ffmpeg_command(exe, src, out, sv, pick_audio_track(sv), cfg, vf, rate, hdr)
+    cmd = [c for c in cmd if c not in ("-progress", "pipe:1")]
+    if skip_loop_filter:
+        i = cmd.index("-i")
+        cmd[i:i] = ["-skip_loop_filter", "all"]
+    return cmd, vf
+
+
+def quality(proxy: Path, src: Path, vf: str, seconds: float) -> dict:
+    graph = f"[1:v]{vf}[ref];[0:v]split[a][b];[ref]split[r1][r2];[a][r1]ssim;[b][r2]psnr"
+    p = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-i", str(proxy), "-t", f"{seconds:.3f}", "-i", str(src),
+                        "-lavfi", graph, "-f", "null", "-"], capture_output=True, text=True, timeout=3600)
+    ssim = re.findall(r"SSIM .*All:([0-9.]+)", p.stderr)
+    psnr = re.findall(r"PSNR y:([0-9.inf]+)", p.stderr)
+    return {"ssim_all": float(ssim[-1]) if ssim else None, "psnr_y_db": float(psnr[-1]) if psnr and psnr[-1] != "inf" else None}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--input", type=Path)
+    ap.add_argument("--seconds", type=float, default=120.0)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    if args.input:
+        src = args.input
+    else:
+        from benchmarks.feature_media import make_feature
+
+        src = make_feature(336.0, (1280, 720), 24, seed=1)
+    work = Path(tempfile.mkdtemp(prefix="proxy_speed_"))
+    load0 = os.getloadavg()
+    runs: dict[str, dict] = {}
+    for rnd in range(args.rounds):
+        for preset, skip, crf in (VARIANTS if rnd % 2 == 0 else VARIANTS[::-1]):
+            name = f"{preset} crf{crf}{' skip_loop_filter' if skip else ''}"
+            out = work / f"{name.replace(' ', '_')}.mp4"
+            cmd, vf = proxy_command(src, out, args.seconds, preset, skip, crf)
+            c0, t0 = children_cpu_s(), time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, timeout=3600)
+            r = runs.setdefault(name, {"preset": preset, "crf": crf, "skip_loop_filter": skip, "cpu_s": [], "wall_s": []})
+            r["cpu_s"].append(round(children_cpu_s() - c0, 2))
+            r["wall_s"].append(round(time.perf_counter() - t0, 2))
+            r["bytes"] = out.stat().st_size
+            if "ssim_all" not in r:
+                r.update(quality(out, src, vf, args.seconds))
+            print(name, r["cpu_s"][-1], "CPU-s", r["bytes"], "bytes", r.get("ssim_all"), flush=True)
+    base = runs["veryfast crf30"]
+    for r in runs.values():  # the least CPU of the rounds: other work on a shared machine only ever adds to it
+        r["cpu_s_min"] = min(r["cpu_s"])
+        r["cpu_over_current"] = round(r["cpu_s_min"] / base["cpu_s_min"], 3) if base["cpu_s_min"] else None
+        r["bytes_over_current"] = round(r["bytes"] / base["bytes"], 3)
+    doc = {"benchmark": "proxy_speed", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
+                       "load_average_start_end": [round(load0[0], 2), round(os.getloadavg()[0], 2)]},
+           "input": {"path": str(src), "seconds": args.seconds}, "rounds": args.rounds, "variants": runs,
+           "note": "current = the proxy asset's settings before this benchmark (veryfast, CRF 30, loop filter decoded); SSIM and PSNR are "
+                   "against the source through the same scale/fps chain; CPU seconds are ffmpeg's own (audio encode included)"}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=1))
+    print(json.dumps({k: {x: v[x] for x in ("cpu_s_min", "cpu_over_current", "bytes_over_current", "ssim_all", "psnr_y_db")}
+                      for k, v in runs.items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
