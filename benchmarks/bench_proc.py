@@ -171,13 +171,37 @@ def run_timeline(dagster_home: Path, partition: str, origin_epoch: float | None 
             "sum_step_s": round(total, 2), "steps_overlap_of_run": round(total / run_wall, 3) if run_wall > 0 else None}
 
 
+def host_speed() -> dict:
+    """What this host's CPU is and how fast, so results from different hosts can be set side by side (the same code took
+    twice the CPU seconds on one 2-core host as on another): the CPU model and the vector extensions the encoders use,
+    and the CPU seconds of a fixed single-threaded x264 encode (4 s of 720p24 testsrc2, veryfast)."""
+    import resource
+
+    flags, model = set(), None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model is None:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=24:duration=4",
+                    "-c:v", "libx264", "-preset", "veryfast", "-threads", "1", "-f", "null", "-"], check=False, timeout=300)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"cpu_model": model, "vector_extensions": sorted(f for f in flags if f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")),
+            "x264_calibration_cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 3)}
+
+
 def environment() -> dict:
     import platform
     from datetime import datetime, timezone
 
     ff = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.splitlines()[0]
     return {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "ffmpeg": ff, "loadavg_start": list(os.getloadavg())}
+            "python": platform.python_version(), "ffmpeg": ff, "loadavg_start": list(os.getloadavg()), "host": host_speed()}
 
 
 def write_result(path: Path, result: dict, keep: int = 6) -> None:
