@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 from dagster import DagsterInstance
 
+from .check_state import CheckStateCache
+
 BURST = 16  # single-key lookups of one name per window before its whole key set is read
 WINDOW_S = 1.0
 TTL_S = 2.0  # a deleted key may still read as present this long (never an added one as missing)
@@ -54,7 +56,8 @@ class DynamicKeyCache:
 
 
 class PrismInstance(DagsterInstance):
-    """DagsterInstance whose `has_dynamic_partition` reads a name's keys in bulk under a burst of lookups."""
+    """DagsterInstance whose `has_dynamic_partition` reads a name's keys in bulk under a burst of lookups, and whose
+    event log storage keeps the asset-check state of per-title checks up to date incrementally (check_state.py)."""
 
     # what Dagster asks of an `instance_class` (dagster/_core/instance/ref.py): no settings of its own, and the
     # embedded instance's defaults (SQLite storage under DAGSTER_HOME) where dagster.yaml sets none
@@ -71,6 +74,9 @@ class PrismInstance(DagsterInstance):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._dynamic_keys = DynamicKeyCache(self.event_log_storage)
+        storage = self.event_log_storage
+        self._check_states = CheckStateCache(self, storage, storage.get_asset_check_state)
+        storage.get_asset_check_state = self._check_states.get_asset_check_state  # this storage object only (check_state.py)
 
     def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
         return self._dynamic_keys.has(partitions_def_name, partition_key)
@@ -86,3 +92,28 @@ class PrismInstance(DagsterInstance):
             return super().delete_dynamic_partition(partitions_def_name, partition_key)
         finally:
             self._dynamic_keys.forget(partitions_def_name)
+
+    # history this process removes: the asset-check state kept in memory is read again
+    def wipe_assets(self, asset_keys) -> None:
+        try:
+            return super().wipe_assets(asset_keys)
+        finally:
+            self._check_states.clear()
+
+    def wipe_asset_partitions(self, *args, **kwargs) -> None:
+        try:
+            return super().wipe_asset_partitions(*args, **kwargs)
+        finally:
+            self._check_states.clear()
+
+    def delete_run(self, run_id: str) -> None:
+        try:
+            return super().delete_run(run_id)
+        finally:
+            self._check_states.clear()
+
+    def wipe(self) -> None:
+        try:
+            return super().wipe()
+        finally:
+            self._check_states.clear()
