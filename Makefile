@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 PY := .venv/bin/python
-PYTEST := $(PY) -m pytest -q -ra
+PYTEST := $(PY) -m pytest -q -ra --durations=25
 
 .PHONY: setup demo test test-unit test-integration test-e2e lint docs ui serve lock clean
 
