@@ -4,7 +4,9 @@
 
 - **CLI**: `prism process CLIP` (a fresh process each time: imports, model loads, the run in process),
   wall clock of the command, twice; the median.
-- **Daemon**: `dagster-daemon run` on the project's workspace and a temporary instance (the
+- **Daemon**: `dagster-daemon run` on a standing code server of the project (`dagster code-server start`, as
+  production and `dagster dev` run it; `daemon_titles(standing_code_server=False)`: the python-module workspace,
+  whose code server the daemon replaces every 60 s) and a temporary instance (the
   embedded dagster.yaml: SQLite, queued runs, pools), the delivery sensor every 2 s; N copies of the
   clip dropped into one date folder of the delivery root at once. Per title, from the instance:
   `drop -> run created` (the sensor's tick), `created -> started` (queue, launch, run worker start),
@@ -59,13 +61,38 @@ def cli_seconds(clip: Path, work: Path, repeats: int = 2) -> list[float]:
     return out
 
 
-def daemon_titles(clip: Path, work: Path, n: int, executor: str, timeout_s: float = 1800) -> dict:
+def code_server(base: Path, env: dict) -> tuple[subprocess.Popen, Path]:
+    """A standing code server for the daemon, as production runs one (deploy/images/code.Dockerfile: `dagster code-server
+    start`; `dagster dev` does the same for its daemon): a daemon given the python-module workspace instead starts its
+    own and replaces it every 60 s (dagster/_daemon/controller.py RELOAD_WORKSPACE_INTERVAL), importing the project
+    again each time, ~12 % of a core on an idle 2-core machine. Returns the process and a workspace file naming it."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port), "-m", "prism_assets.definitions",
+                             "-a", "defs", "--location-name", "prism"], cwd=REPO, env=env, stdout=open(base / "code_server.log", "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 180
+    while subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port), "-h", "127.0.0.1"], env=env,
+                         capture_output=True).returncode != 0:
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError(f"the code server did not start; see {base / 'code_server.log'}")
+        time.sleep(1)
+    ws = base / "workspace.yaml"
+    ws.write_text(f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n      location_name: prism\n")
+    return proc, ws
+
+
+def daemon_titles(clip: Path, work: Path, n: int, executor: str, timeout_s: float = 1800, standing_code_server: bool = True) -> dict:
     from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
     base = work / f"daemon-{executor}"
     env = _env(base, executor=executor)
+    server, workspace = code_server(base, env) if standing_code_server else (None, REPO / "workspace.yaml")
     log = open(base / "daemon.log", "wb")
-    daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")], cwd=REPO, env=env,
+    daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], cwd=REPO, env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
     try:
@@ -99,11 +126,14 @@ def daemon_titles(clip: Path, work: Path, n: int, executor: str, timeout_s: floa
                     if de is not None and de.step_key and de.event_type_value in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE"):
                         steps.setdefault(part, {}).setdefault(de.step_key, {})[de.event_type_value] = ev.timestamp
     finally:
-        os.killpg(daemon.pid, 15)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, 9)
+        for proc in (daemon, server):
+            if proc is None:
+                continue
+            os.killpg(proc.pid, 15)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
         log.close()
     per = {}
     for part, d in sorted(done.items()):

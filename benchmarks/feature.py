@@ -9,7 +9,8 @@ eight voices through ~90 % of it, rolling end credits), rendered in parallel onc
 
 - **CLI**: `.venv/bin/prism process FILE` in a fresh data dir and DAGSTER_HOME (the project's dagster.yaml), dev profile,
   PRISM_EXECUTOR = `--executor` (recorded); the Whisper model assembled into the data dir before (once per node).
-- **Daemon**: `dagster-daemon run` + the delivery sensor every 2 s, the file linked into a date folder of the delivery
+- **Daemon**: `dagster-daemon run` on a standing code server (as production and `dagster dev`; daemon_path.py
+  `code_server`) + the delivery sensor every 2 s, the file linked into a date folder of the delivery
   root (benchmarks/daemon_path.py's `daemon_titles`, one title): drop -> run created -> started -> done.
 - Both: end-to-end wall; the whole process tree's summed RSS and PSS every `--sample-s` seconds (/proc: the CLI process
   and its children; for the daemon every process under this one: the daemon, its code server, the run worker and its
