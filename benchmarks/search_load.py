@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from benchmarks.bench_proc import host_speed
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "search_load.json"
 PROFILE_OUT = REPO / "benchmarks" / "results" / "search_cpu.json"
@@ -207,7 +209,7 @@ def main(argv=None) -> int:
         samples, kinds = json.loads((args.index.parent / "samples.json").read_text()), []
         qs = queries(samples, rng, n=args.profile, kinds=kinds)
         doc = {"benchmark": "search_cpu", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
+               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0], "host": host_speed()},
                "load_average_start": round(os.getloadavg()[0], 2), "index": str(args.index),
                **profile(args.index, qs, kinds, top=args.cprofile, http=args.http, port=args.port)}
         args.profile_out.parent.mkdir(parents=True, exist_ok=True)
@@ -242,7 +244,7 @@ def main(argv=None) -> int:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     doc = {"benchmark": "search_load", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
+           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0], "host": host_speed()},
            "index": built, "server": {"workers": args.workers, "query_encoder": "int8" if os.environ.get("PRISM_TEXT_QUERY_INT8", "").strip() in ("1", "true", "yes", "on") else "float32"},
            "load_average_start_end": [load_start, round(os.getloadavg()[0], 2)], "warmup": warm, "load": load,
            "goal": {"p95_ms": 150, "errors": 0, "met": load["p95_ms"] <= 150 and load["errors"] == 0},
