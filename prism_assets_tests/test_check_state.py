@@ -1,8 +1,10 @@
 """The asset-check state kept incrementally by Prism's instance (core/check_state.py) is the state Dagster computes from
-scratch, through real runs on a real (SQLite) instance: passes and fails, a re-run, a newer materialization that
+scratch, through real runs on real instances (SQLite; production's Postgres storage): passes and fails, a re-run, a newer materialization that
 outdates the evaluations, a run that fails before its checks, a run still in progress, a deleted title, a wipe."""
 
 from __future__ import annotations
+
+import uuid
 
 import dagster as dg
 import pytest
@@ -64,12 +66,30 @@ def status_of(v: dict, title: str, check: str = "ok") -> list[str]:
     return [st for st, ks in v[str(dg.AssetCheckKey(dg.AssetKey("a"), check))][1].items() if title in ks]
 
 
-@pytest.fixture
-def instance(tmp_path):
-    (tmp_path / "dagster.yaml").write_text("instance_class:\n  module: prism_assets.core.instance\n  class: PrismInstance\n")
-    with dg.DagsterInstance.from_config(str(tmp_path)) as inst:
-        assert type(inst).__name__ == "PrismInstance"
-        yield inst
+@pytest.fixture(params=["sqlite", "postgres"])
+def instance(request, tmp_path, monkeypatch):
+    """The embedded instance (SQLite), and production's (deploy/dagster.yaml: Prism's Postgres storage) on a fresh
+    database of the real PostgreSQL at 127.0.0.1:5432."""
+    stack, env = None, {}
+    if request.param == "sqlite":
+        (tmp_path / "dagster.yaml").write_text("instance_class:\n  module: prism_assets.core.instance\n  class: PrismInstance\n")
+    else:
+        from .test_deploy import DEPLOY, load_local_stack
+
+        stack = load_local_stack()
+        env = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": "5432", "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "",
+               "DAGSTER_PG_DB": f"prism_checks_{uuid.uuid4().hex[:10]}"}
+        assert stack.create_database(env), "PostgreSQL at 127.0.0.1:5432 is not reachable"
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        (tmp_path / "dagster.yaml").write_text((DEPLOY / "dagster.yaml").read_text())
+    try:
+        with dg.DagsterInstance.from_config(str(tmp_path)) as inst:
+            assert type(inst).__name__ == "PrismInstance"
+            yield inst
+    finally:
+        if stack is not None:
+            stack.drop_database(env)
 
 
 def run(instance, key: str) -> bool:
