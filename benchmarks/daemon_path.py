@@ -66,20 +66,14 @@ def code_server(base: Path, env: dict) -> tuple[subprocess.Popen, Path]:
     start`; `dagster dev` does the same for its daemon): a daemon given the python-module workspace instead starts its
     own and replaces it every 60 s (dagster/_daemon/controller.py RELOAD_WORKSPACE_INTERVAL), importing the project
     again each time, ~12 % of a core on an idle 2-core machine. Returns the process and a workspace file naming it."""
-    import socket
+    from .faults import load_stack
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    stack = load_stack()  # deploy/local_stack.py: the production stack's own port helpers
+    port = stack.free_port()
     proc = subprocess.Popen([str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port), "-m", "prism_assets.definitions",
                              "-a", "defs", "--location-name", "prism"], cwd=REPO, env=env, stdout=open(base / "code_server.log", "wb"),
                             stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 180
-    while subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port), "-h", "127.0.0.1"], env=env,
-                         capture_output=True).returncode != 0:
-        if proc.poll() is not None or time.time() > deadline:
-            raise RuntimeError(f"the code server did not start; see {base / 'code_server.log'}")
-        time.sleep(1)
+    stack.wait_port(port, proc, timeout=180)
     ws = base / "workspace.yaml"
     ws.write_text(f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n      location_name: prism\n")
     return proc, ws

@@ -126,16 +126,14 @@ def peer_commands(video: Path, work: Path, wdir: str, models: dict, langs: str, 
 
 
 def proxy_command(video: Path, out: Path) -> list[str]:
-    """The browser-playable proxy as Prism's `proxy` asset encodes it: its own ffmpeg command (index/proxy.py), settings and
-    all, without the progress pipe."""
-    from prism_assets.index.proxy import ProxyConfig, colour_of, ffmpeg_command, ffmpeg_info, pick_audio_track, target_rate, video_filter
-    from prism_assets.ingest.probe import probe_video
+    """The browser-playable proxy as Prism's `proxy` asset encodes it: the asset's own ffmpeg command with its default
+    settings (proxy_speed.proxy_command), the whole title."""
+    from prism_assets.index.proxy import ProxyConfig
 
-    sv, cfg = probe_video(video, checksum=False), ProxyConfig()
-    exe, _, filters = ffmpeg_info()
-    rate = target_rate(sv, cfg.max_fps)
-    vf, hdr = video_filter(rate, cfg, colour_of(video, int(sv["video"]["index"])), filters)
-    return [c for c in ffmpeg_command(exe, video, out, sv, pick_audio_track(sv), cfg, vf, rate, hdr) if c not in ("-progress", "pipe:1")]
+    from .proxy_speed import proxy_command as asset_command
+
+    cfg = ProxyConfig()
+    return asset_command(video, out, float("inf"), cfg.preset, False, cfg.crf)[0]
 
 
 def run_tesseract(frames: list[Path], work: Path, langs: str, t0: float, jobs: int = 2) -> dict:
