@@ -2,7 +2,10 @@
 SHELL := /bin/bash
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 PY := .venv/bin/python
-PYTEST := $(PY) -m pytest -q -ra --durations=25
+# two test workers (pytest-xdist) on this 2-core machine kind, a test file per worker at a time (its module fixtures
+# made once): the suite waits on processes (dagster dev, the daemon, ffmpeg) half of its time
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -ra --durations=25 -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: setup demo test test-unit test-integration test-e2e lint docs ui serve lock clean
 

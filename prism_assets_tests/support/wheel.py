@@ -8,9 +8,12 @@ site-packages, so `import prism_assets` resolves to the installed wheel, never t
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,10 +25,14 @@ BUILD_WHEEL = "import sys; from setuptools import build_meta as b; print(b.build
 
 
 def build_wheel(dist: Path) -> Path:
-    proc = subprocess.run([sys.executable, "-c", BUILD_WHEEL, str(dist)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
-        raise RuntimeError(f"wheel build failed:\n{proc.stderr[-3000:]}")
-    shutil.rmtree(REPO / "build", ignore_errors=True)
+    """Builds in the checkout (its build/ and egg-info folders): one build at a time, across the test workers
+    (`pytest -n`) too, by a lock file in the temp folder named after the checkout."""
+    with open(tempfile.gettempdir() + f"/prism-wheel-{hashlib.sha1(str(REPO).encode()).hexdigest()[:12]}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.run([sys.executable, "-c", BUILD_WHEEL, str(dist)], cwd=REPO, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"wheel build failed:\n{proc.stderr[-3000:]}")
+        shutil.rmtree(REPO / "build", ignore_errors=True)
     return dist / proc.stdout.strip().splitlines()[-1]
 
 
