@@ -11,6 +11,7 @@ Tiers (`make test-unit`, `make test-integration`, `make test-e2e`; `make test` r
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import os
 import shutil
@@ -72,6 +73,43 @@ def pytest_sessionstart(session):
         import matplotlib.font_manager  # noqa: F401
     except ImportError:
         pass
+
+
+# pytest-timeout's alarm is Python code: a test stuck in native code that holds the GIL (a deadlock inside a C library)
+# never sees it, and the run hangs until CI kills it. faulthandler's watchdog is a C thread: past a test's own timeout
+# plus a grace (PRISM_TEST_WATCHDOG_GRACE_S, 60 s) it writes every thread's stack to test-artifacts/hangs/ and ends
+# the process (under pytest-xdist the worker: that test fails as a crashed worker and the run goes on; without xdist
+# the run stops, failed). A process that ends normally removes its file: a file there names a hang.
+HANGS = Path(os.environ.get("PRISM_TEST_ARTIFACTS") or REPO / "test-artifacts") / "hangs"
+_watchdog: dict = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    marker = item.get_closest_marker("timeout")
+    limit = marker.args[0] if marker and marker.args else (marker.kwargs.get("timeout") if marker else None)
+    limit = float(limit or item.config.getini("timeout") or 600)
+    grace = float(os.environ.get("PRISM_TEST_WATCHDOG_GRACE_S", "60"))
+    if "file" not in _watchdog:
+        HANGS.mkdir(parents=True, exist_ok=True)
+        _watchdog["path"] = HANGS / f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}.txt"
+        _watchdog["file"] = open(_watchdog["path"], "w")  # noqa: SIM115  (open for the process's life: the C thread writes to it)
+    f = _watchdog["file"]
+    f.seek(0)
+    f.truncate()
+    f.write(f"HUNG: {item.nodeid} was still running {limit + grace:.0f} s after it started (its timeout: {limit:.0f} s); the stacks:\n")
+    f.flush()
+    faulthandler.dump_traceback_later(limit + grace, exit=True, file=f)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def pytest_unconfigure(config):
+    if "file" in _watchdog:
+        _watchdog.pop("file").close()
+        _watchdog.pop("path").unlink(missing_ok=True)
 
 
 @pytest.fixture(autouse=True)
