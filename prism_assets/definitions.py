@@ -20,6 +20,7 @@ from .core.dead_run_sensor import build_close_failed_runs_sensor
 from .core.domain import Domain, DomainContext, all_signals, load_domains, qc_sources
 from .core.metrics import metrics_sensors
 from .core.policy import Policy
+from .core.pyav_logging import keep_pyav_logging_off
 from .core.routing import job_executor
 from .core.signal import TITLES
 from .core.sla import build_sla_sensor
@@ -29,6 +30,10 @@ from .deliveries.registry import PROCESS_TITLE_JOB
 from .partitions import titles_partitions
 from .resources import CatalogResource, PrismIOManager, PrismProfile, PrismStorage
 from .settings import PrismSettings
+
+# every process that runs assets loads this module first (code server, run workers, the CLI): PyAV's log callback
+# stays GIL-free there before any step can import torchvision (core/pyav_logging.py)
+keep_pyav_logging_off()
 
 GROUP_METADATA = "prism/group"
 MAX_RUNTIME_TAG = "dagster/max_runtime"  # run monitoring fails a run still going after this many seconds

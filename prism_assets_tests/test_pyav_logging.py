@@ -15,7 +15,7 @@ from .conftest import MEDIA
 def test_a_library_asking_for_a_pyav_log_level_gets_none():
     import av.logging
 
-    import prism_assets  # noqa: F401  (installs the guard)
+    import prism_assets.definitions  # noqa: F401  (installs the guard)
 
     av.logging.set_level(av.logging.ERROR)  # what torchvision/io/video.py does on import
     assert av.logging.get_level() is None
@@ -44,7 +44,7 @@ print("level", av.logging.get_level(), "closed 200")
 
 @pytest.mark.integration
 def test_threaded_decoders_close_after_torchvision_is_imported():
-    proc = subprocess.run([sys.executable, "-c", LOOP.format(guard="import prism_assets"), str(MEDIA / "qc_composite.mp4")],
+    proc = subprocess.run([sys.executable, "-c", LOOP.format(guard="import prism_assets.definitions"), str(MEDIA / "qc_composite.mp4")],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == "level None closed 200", proc.stdout

@@ -1,4 +1,4 @@
-"""PyAV's FFmpeg log callback stays the GIL-free one in every Prism process (installed by `prism_assets/__init__.py`).
+"""PyAV's FFmpeg log callback stays the GIL-free one in every process that runs assets (installed by `definitions.py`).
 
 Why: with a Python log level set (`av.logging.set_level(<int>)`), PyAV routes every FFmpeg log line through a
 callback that takes the GIL, from whichever thread logs, FFmpeg's frame/slice decoder threads included. Closing a
