@@ -131,6 +131,8 @@ def test_the_kept_state_is_the_state_dagster_computes(instance, monkeypatch):
     assert not run(instance, "boom0")  # failed before its checks ran
     v = same(instance)
     assert status_of(v, "boom0") == [Res.EXECUTION_FAILED.value]
+    cache = storage.get_asset_check_state.__self__
+    assert cache.run_statuses_kept == 1  # boom0's run, which its planned checks name
 
     assert run(instance, "peek0")
     during_cached, during_fresh = SEEN["during"]
@@ -144,6 +146,7 @@ def test_the_kept_state_is_the_state_dagster_computes(instance, monkeypatch):
     instance.wipe_assets([dg.AssetKey("a")])
     v = same(instance)
     assert all(not ks for ks in v[str(KEYS[0][0])][1].values())
+    assert cache.run_statuses_kept == 0  # no record names a run any more: no status kept
 
 
 def test_another_process_wipe_is_caught_by_the_full_read(instance, monkeypatch):
@@ -158,3 +161,20 @@ def test_another_process_wipe_is_caught_by_the_full_read(instance, monkeypatch):
     assert status_of(view(stale), "t0") == [Res.SUCCEEDED.value]  # unseen here until the next full read
     monkeypatch.setattr(check_state, "FULL_EVERY_S", -1.0)
     assert status_of(same(instance), "t0") == []
+
+
+def test_kept_run_statuses_go_with_the_records_that_name_them(instance, monkeypatch):
+    """The statuses of runs that failed before their checks are kept only while a latest record names them: a full
+    read (here: another process wiped the asset) drops the rest."""
+    from prism_assets.core import check_state
+
+    instance.add_dynamic_partitions("titles", ["boom1", "boom2"])
+    for key in ("boom1", "boom2"):
+        assert not run(instance, key)
+    assert status_of(same(instance), "boom2") == [Res.EXECUTION_FAILED.value]
+    cache = instance.event_log_storage.get_asset_check_state.__self__
+    assert cache.run_statuses_kept == 2
+    dg.DagsterInstance.from_ref(instance.get_ref()).wipe_assets([dg.AssetKey("a")])  # not through this instance: no clear()
+    monkeypatch.setattr(check_state, "FULL_EVERY_S", -1.0)
+    assert status_of(same(instance), "boom2") == []
+    assert cache.run_statuses_kept == 0

@@ -46,6 +46,12 @@ class CheckStateCache:
     def clear(self) -> None:
         with self._lock:
             self._checks.clear()
+            self._finished.clear()  # a deleted run's status goes too
+
+    @property
+    def run_statuses_kept(self) -> int:
+        """How many finished runs' statuses are kept (only those a check's latest record still names, after a full read)."""
+        return len(self._finished)
 
     def get_asset_check_state(self, keys: Sequence[tuple]) -> Mapping:
         from dagster import DynamicPartitionsDefinition
@@ -72,6 +78,7 @@ class CheckStateCache:
                 stale.append(key)
         if cold:
             self._read(cold, None, top)
+            self._prune_finished()
         if stale:
             self._read(stale, max(0, min(self._checks[k].seen_id for k in stale) - OVERLAP), top)
         valid = {}
@@ -89,6 +96,15 @@ class CheckStateCache:
         if pdef.name not in valid:
             valid[pdef.name] = frozenset(self._instance.get_dynamic_partitions(pdef.name))
         return valid[pdef.name]
+
+    def _prune_finished(self) -> None:
+        """Keep the statuses of the runs some check's latest record names as planned, no others: without this the map
+        grew by every run that ever failed before its checks, for the process's life (a webserver's: months)."""
+        from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Rec
+
+        named = {r[2] for c in self._checks.values() for r in c.records.values() if r[0] == Rec.PLANNED}
+        for run_id in [r for r in self._finished if r not in named]:
+            del self._finished[run_id]
 
     def _run_statuses(self, run_ids: set[str]) -> dict:
         from dagster import RunsFilter
