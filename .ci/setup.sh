@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Prism needs on a fresh machine of this kind, idempotently:
-#  - apt: ffmpeg, espeak-ng, fonts-dejavu-core, chromium, tesseract-ocr (+kor, jpn), libchromaprint-tools, fonts-noto-cjk (the browser test drives Debian's chromium
+#  - apt: ffmpeg, espeak-ng, fonts-dejavu-core, chromium, tesseract-ocr (+kor, jpn) and its headers (libtesseract-dev,
+#    libleptonica-dev: tesserocr is built against them), libchromaprint-tools, fonts-noto-cjk (the browser test drives Debian's chromium
 #    by its path; Playwright cannot download browsers here) (each skipped when present)
 #  - services: starts MariaDB, PostgreSQL and RabbitMQ if they are down (tests talk to the real servers)
 #  - python: .venv built from requirements.lock with uv (pip sync: exactly the lock), rebuilt when
@@ -15,6 +16,11 @@ command -v espeak-ng >/dev/null || need+=(espeak-ng)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || need+=(fonts-dejavu-core)  # drawtext / title overlays in generated test media
 command -v chromium >/dev/null || need+=(chromium fonts-liberation)
 command -v tesseract >/dev/null || need+=(tesseract-ocr tesseract-ocr-eng)  # on-screen text (structure domain)
+# tesserocr (in the lock) is built from source against the system libtesseract (see requirements.in): headers + compiler
+[ -f /usr/include/tesseract/baseapi.h ] || need+=(libtesseract-dev)
+[ -f /usr/include/leptonica/allheaders.h ] || need+=(libleptonica-dev)
+command -v g++ >/dev/null || need+=(g++)
+command -v pkg-config >/dev/null || need+=(pkg-config)
 for l in kor jpn; do [ -f "/usr/share/tesseract-ocr/5/tessdata/$l.traineddata" ] || need+=("tesseract-ocr-$l"); done
 command -v fpcalc >/dev/null || need+=(libchromaprint-tools)  # Chromaprint audio fingerprints (season intro/recap)
 [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)  # Korean/Japanese text in generated OCR test media
@@ -58,7 +64,7 @@ if [ ! -f ".venv/.lock-$hash" ]; then
   echo "== building .venv from requirements.lock (first time on a machine: several minutes)"
   rm -rf .venv
   "$UV" venv -q --python "$PYTHON" .venv
-  "$UV" pip sync -q --python .venv/bin/python requirements.lock
+  "$UV" pip sync -q --python .venv/bin/python --no-binary tesserocr requirements.lock
   touch ".venv/.lock-$hash"
 fi
 "$UV" pip install -q --python .venv/bin/python --no-deps -e .

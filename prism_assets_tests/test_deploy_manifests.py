@@ -295,7 +295,6 @@ def test_executor_switch(settings):
 
     assert job_executor(settings.with_(executor="inprocess")).name == "in_process"
     assert job_executor(settings.with_(executor="multiprocess")).name == "multiprocess"
-    assert job_executor(settings.with_(executor="threads")).name == "threads"
     celery = settings.with_(executor="celery")
     with pytest.raises(ValueError, match="PRISM_CELERY_BROKER_URL"):
         job_executor(celery, env={})
@@ -507,12 +506,14 @@ def test_code_image_installs_the_wheel_the_flow_test_runs():
     text = (DEPLOY / "images" / "code.Dockerfile").read_text()
     build = text[: text.index("\nFROM ", text.index("AS build"))]
     runs = " ".join(build.replace("\\\n", " ").split("\n"))
-    assert "uv pip sync --python /opt/venv/bin/python --no-cache requirements.lock" in runs
+    assert "uv pip sync --python /opt/venv/bin/python --no-cache --no-binary tesserocr requirements.lock" in runs
     assert f'/opt/venv/bin/python -c "{BUILD_WHEEL}" /dist' in runs
     assert "uv pip install --python /opt/venv/bin/python --no-cache --no-deps /dist/prism_assets-*.whl" in runs
     assert " -e " not in runs and "--editable" not in runs and "pip install --python /opt/venv/bin/python --no-cache --no-deps ." not in runs
     setup = (REPO / ".ci" / "setup.sh").read_text()
-    assert 'pip sync -q --python .venv/bin/python requirements.lock' in setup  # the flow test's dependencies: the same lock
+    # the flow test's dependencies: the same lock, tesserocr built against the system libtesseract in both
+    assert 'pip sync -q --python .venv/bin/python --no-binary tesserocr requirements.lock' in setup
+    assert "libtesseract-dev" in build and "libtesseract-dev" in setup
     assert "COPY pyproject.toml README.md ./" in build and "COPY prism_assets ./prism_assets" in build
 
 

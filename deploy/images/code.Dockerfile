@@ -15,11 +15,16 @@
 # volume or the prod profile's configured source (HF_HOME=/models/hf).
 
 FROM python:3.11.7-slim-bookworm AS build
+# tesserocr is built from source against Debian's libtesseract (the runtime stage's tesseract-ocr brings the library):
+# the PyPI wheel bundles another libtesseract that reads Japanese worse (requirements.in)
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ pkg-config libtesseract-dev libleptonica-dev \
+ && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir uv==0.13.8
 WORKDIR /build
 COPY requirements.lock ./
 RUN uv venv /opt/venv --python /usr/local/bin/python3.11 \
- && uv pip sync --python /opt/venv/bin/python --no-cache requirements.lock
+ && uv pip sync --python /opt/venv/bin/python --no-cache --no-binary tesserocr requirements.lock
 COPY pyproject.toml README.md ./
 COPY prism_assets ./prism_assets
 # the wheel CI tests end to end (prism_assets_tests/support/wheel.py builds it with the same command),
