@@ -5,7 +5,7 @@ import pytest
 from dagster import DynamicPartitionsDefinition, TimeWindowPartitionsDefinition
 
 from prism_assets.core.policy import PARTITIONS_TAG, STEP_TAG
-from prism_assets.core.routing import DEVICE_TAG, QUEUE_TAG
+from prism_assets.core.routing import CPU_TAG, DEVICE_TAG, QUEUE_TAG
 from prism_assets.core.sla import SLA_CHECK
 from prism_assets.definitions import build_definitions, per_title_assets
 from prism_assets.settings import PrismSettings
@@ -14,6 +14,7 @@ POOLS = {"source_video": "decode", "visual_pass": "decode", "embeddings": "gpu",
          "audio_pass": "decode", "shots": None, "keyframes": None, "shot_embeddings": None, "audio_analysis": None, "qc": None,
          "subtitles": None, "localization": None, "speaker_turns": "gpu", "text": None, "scenes": None, "structure": None, "fingerprint": None, "release": None,
          "proxy": "decode", "search_index": "index"}
+BACKGROUND_STEPS = {"proxy"}  # niced, nothing on the critical path waits for it: beside the run's step slots
 
 
 def test_every_asset_checked_partitioned_fresh_and_versioned(settings):
@@ -51,6 +52,7 @@ def test_steps_pools_routing_and_retries_from_one_policy(settings):
         assert node.tags[DEVICE_TAG] == ("gpu" if POOLS[name] == "gpu" else "cpu")
         assert node.tags[QUEUE_TAG] == ("gpu" if POOLS[name] == "gpu" else "cpu")
         assert node.retry_policy is not None and node.retry_policy.max_retries == settings.step_retries, name
+        assert node.tags[CPU_TAG] == ("background" if name in BACKGROUND_STEPS else "foreground"), name
     # single-output steps are named after their asset, so the step is found by the asset's name
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():

@@ -106,6 +106,24 @@ def prioritised(name: str, priority: int):
     return _p
 
 
+def laned(name: str, lane: str, barrier: bool, pool: str | None = None, priority: int = 0, exclusive: bool = True):
+    """A step of CPU lane `lane` (`prism/cpu`); with `barrier`, it waits for the other barrier step to be running too;
+    with `exclusive`, it asserts that no other foreground step runs while it (a foreground one) does."""
+    @asset(name=name, pool=pool, op_tags={"prism/cpu": lane, "dagster/priority": str(priority)})
+    def _laned(source):
+        note("start", name)
+        if lane == "foreground" and exclusive:
+            with LOCK:
+                fg = [s for w, s in LOG if w == "start" and s.startswith("fg")]
+                done = [s for w, s in LOG if w == "end" and s.startswith("fg")]
+            assert len(fg) - len(done) == 1, f"foreground steps at once: {fg} started, {done} ended"
+        if barrier:
+            BARRIER.wait()
+        note("end", name)
+
+    return _laned
+
+
 HELD: dict[str, int] = {}  # model name -> loads held (a fake process-wide model cache)
 
 
@@ -153,6 +171,10 @@ def make_job(kind: str, max_concurrent: int = 4):
         "pool": [source, pooled("p1"), pooled("p2"), pooled("p3")],
         "priority": [source, prioritised("low", -5), prioritised("high", 5), prioritised("middle", 0)],
         "models": [source, transcribe, transcribe_again, embed, summary],
+        "lanes": [source, laned("fg_a", "foreground", True), laned("fg_b", "foreground", False), laned("fg_c", "foreground", False),
+                  laned("bg", "background", True)],
+        "lanes_pool": [source, laned("fg_pa", "foreground", True, "decode", 9, False), laned("fg_pb", "foreground", False, "decode", 5, False),
+                       laned("fg_c", "foreground", True, None, 0, False), laned("bg", "background", False, None, -5)],
     }[kind]
     defs = Definitions(assets=assets, jobs=[define_asset_job("job", selection=[a.key for a in assets])],
                        executor=threads_executor_def(max_concurrent),
@@ -222,6 +244,25 @@ def test_ready_steps_start_by_priority():
     ok, _, _, log = run("priority", max_concurrent=1)
     assert ok
     assert [s for _, s in log] == ["source", "high", "middle", "low"]
+
+
+def test_a_background_step_runs_beside_the_foreground_limit():
+    """max_concurrent 1 with a background step (`prism/cpu: background`, the niced proxy): the background step and a
+    foreground one run at once (they meet at the barrier), while the foreground steps still run one at a time."""
+    fresh_barrier(20)
+    ok, steps, _, log = run("lanes", max_concurrent=1)
+    assert ok, (steps, log)
+    assert sorted(s for w, s in log if w == "end") == ["bg", "fg_a", "fg_b", "fg_c"]
+
+
+def test_a_step_waiting_for_its_pool_does_not_hold_a_slot():
+    """Two foreground slots, a background step in the run, the decode pool one at a time: `fg_pa` holds the pool and
+    waits for `fg_c`; `fg_pb` (ranked above `fg_c`) waits for the pool. `fg_c` must get the second slot (Dagster's
+    run-scoped tag limits counted `fg_pb` as started and kept `fg_c` out until the barrier broke)."""
+    fresh_barrier(20)
+    ok, steps, _, log = run("lanes_pool", max_concurrent=2, instance_overrides={"concurrency": {"pools": {"default_limit": 1}}})
+    assert ok, (steps, log)
+    assert sorted(s for w, s in log if w == "end") == ["bg", "fg_c", "fg_pa", "fg_pb"]
 
 
 def test_a_model_leaves_memory_when_no_step_left_needs_it():

@@ -20,7 +20,7 @@ from datetime import timedelta
 from dagster import AssetSpec, FreshnessPolicy, RetryPolicy, apply_freshness_policy
 
 from ..settings import PrismSettings
-from .routing import op_tags_for_pool, transient_retry_policy
+from .routing import cpu_lane_tags, op_tags_for_pool, transient_retry_policy
 
 PARTITIONS_TAG = "prism/partitions"  # asset tag: titles | daily
 STEP_TAG = "prism/step"  # asset tag: the step (op) that materializes the asset
@@ -35,9 +35,11 @@ class Policy:
     def retry_policy(self) -> RetryPolicy:
         return transient_retry_policy(self.settings)
 
-    def op_tags(self, pool: str | None, priority: int = 0) -> dict[str, str]:
-        """Routing tags of the step's pool, and its `dagster/priority` when not 0 (read by the executors and pools)."""
-        return {**op_tags_for_pool(pool, self.settings), **({"dagster/priority": str(int(priority))} if priority else {})}
+    def op_tags(self, pool: str | None, priority: int = 0, background: bool = False) -> dict[str, str]:
+        """Routing tags of the step's pool, its CPU lane (`prism/cpu`) and its `dagster/priority` when not 0 (read by
+        the executors and pools)."""
+        return {**op_tags_for_pool(pool, self.settings), **cpu_lane_tags(background),
+                **({"dagster/priority": str(int(priority))} if priority else {})}
 
     @property
     def title_freshness(self) -> FreshnessPolicy:

@@ -9,7 +9,12 @@ One set of tags routes a step on every supported engine:
 - `ecs/container_overrides` + `ecs/run_task_kwargs`: read by dagster-aws's `ecs_executor`, which
   starts each step as its own ECS task; GPU steps ask for one GPU (`resourceRequirements`) and the
   GPU capacity provider (`PRISM_ECS_GPU_CAPACITY_PROVIDER`);
-- `prism/device`: informational (shown in the UI and on every step event).
+- `prism/device`: informational (shown in the UI and on every step event);
+- `prism/cpu`: `foreground` or `background`, read by the `threads` executor (core/step_threads.py): at most
+  `run_steps` (default the cores) foreground steps of a run at once, and beside them `BACKGROUND_SLOTS` background
+  steps (steps nothing on the critical path waits for, whose processes run niced: the proxy), so that a niced step
+  never holds one of the slots the critical path needs. The `multiprocess` executor counts every step against
+  `run_steps` (Dagster's run-scoped `tag_concurrency_limits` would count a step that waits for a pool as started).
 
 Concurrency *pools* (`pool="gpu"` / `pool="decode"` on the signals) limit how many such steps run
 at once across the whole deployment; queues decide *where* they run.
@@ -33,6 +38,9 @@ QUEUE_TAG = "dagster-celery/queue"
 DEVICE_TAG = "prism/device"
 ECS_CONTAINER_OVERRIDES_TAG = "ecs/container_overrides"
 ECS_RUN_TASK_KWARGS_TAG = "ecs/run_task_kwargs"
+CPU_TAG = "prism/cpu"
+FOREGROUND, BACKGROUND = "foreground", "background"
+BACKGROUND_SLOTS = 1  # background steps of a run beside its `run_steps` foreground steps
 POOLS = ("decode", "gpu", "index")  # index: the one writer of the search index (limit 1)
 
 
@@ -63,6 +71,11 @@ def op_tags_for_pool(pool: str | None, settings: PrismSettings) -> dict[str, str
     if pool not in (None, *POOLS):
         raise ValueError(f"unknown pool {pool!r}: one of {', '.join(POOLS)} or none")
     return gpu_op_tags(settings) if pool == "gpu" else cpu_op_tags(settings)
+
+
+def cpu_lane_tags(background: bool) -> dict[str, str]:
+    """The step's CPU lane (`prism/cpu`): background steps do not count against the run's foreground steps."""
+    return {CPU_TAG: BACKGROUND if background else FOREGROUND}
 
 
 def transient_retry_policy(settings: PrismSettings) -> RetryPolicy:

@@ -79,6 +79,9 @@ class Signal:
     # `dagster/priority` of the step: ready steps of a run start (and claim pool slots) highest first. Steps on a
     # title's critical path (audio pass -> transcript -> ...) above 0, steps nothing waits for (the proxy) below
     priority: int = 0
+    # a step nothing on the critical path waits for, whose processes run niced (the proxy): it runs beside the run's
+    # foreground steps instead of holding one of their slots (`prism/cpu` tag, core/routing.py)
+    background: bool = False
     model: str | None = None  # resource key of the heavy model this step loads
     resources: tuple[str, ...] = ()  # further resource keys the compute uses
     errors: tuple[type[BaseException], ...] = ()  # expected errors -> one-line Failure "<partition>: <message>"
@@ -212,7 +215,7 @@ def build_signal_asset(sig: Signal, policy: Policy, qc_sources: dict[str, Callab
     keys = set(PLATFORM_RESOURCES) | set(sig.resources) | ({sig.model} if sig.model else set())
 
     @multi_asset(name=sig.name, outs={o.name: _out(sig, o) for o in sig.outputs}, ins=ins, deps=deps or None, partitions_def=pdef,
-                 pool=sig.pool, op_tags=policy.op_tags(sig.pool, sig.priority), retry_policy=policy.retry_policy, check_specs=specs,
+                 pool=sig.pool, op_tags=policy.op_tags(sig.pool, sig.priority, sig.background), retry_policy=policy.retry_policy, check_specs=specs,
                  required_resource_keys=keys, description=sig.description, can_subset=False, config_schema=sig.config_schema)
     def _signal(context, **inputs):
         yield from run_signal(sig, policy, context, inputs, qc_sources)

@@ -1,10 +1,11 @@
 """A title run's independent steps at the same time, inside the run worker's own process: the `threads`
 executor (`PRISM_EXECUTOR=threads`, docs/deploy.md).
 
-It is Dagster's in-process executor with one change: up to `max_concurrent` ready steps run at once, each
-in a daemon thread, while the run's main thread keeps Dagster's own bookkeeping (`ActiveExecution`:
-dependencies, retries, skips, the instance's concurrency pools) and yields the steps' events as they
-arrive. Steps spend their time in ffmpeg/tesseract processes, numpy, ONNX Runtime, CTranslate2 and
+It is Dagster's in-process executor with one change: up to `max_concurrent` ready foreground steps run at
+once, each in a daemon thread, and beside them up to `BACKGROUND_SLOTS` background ones (`prism/cpu` tag: the
+niced proxy, which would otherwise hold a slot the critical path needs; `step_slots`),
+while the run's main thread keeps Dagster's own bookkeeping (`ActiveExecution`: dependencies, retries,
+skips, the instance's concurrency pools) and yields the steps' events as they arrive. Steps spend their time in ffmpeg/tesseract processes, numpy, ONNX Runtime, CTranslate2 and
 torch, which release the GIL, so two branches of a title (the visual pass while the transcript runs, OCR
 while the audio analysis runs) really overlap; models loaded once serve every step of the process, no
 process is started per step, and the run's memory is one process's.
@@ -44,6 +45,7 @@ from dagster._utils.interrupts import pop_captured_interrupt
 
 from .cpu_share import quiet_openmp_waits
 from .model_release import ModelReleaser
+from .routing import BACKGROUND, BACKGROUND_SLOTS, CPU_TAG
 
 _DONE = object()
 WAIT_S = 0.5  # longest wait for a step event before pool claims and retries are looked at again
@@ -73,6 +75,18 @@ def _run_step(step_context, token: int, out: queue.Queue) -> None:
         out.put((token, _DONE))
 
 
+def step_slots(active, foreground: int, background_running: int) -> int:
+    """Steps of the run allowed in flight now: `foreground` plus the background steps running (at most
+    BACKGROUND_SLOTS), so that a running background step never takes a foreground slot. Set as the run's
+    `ActiveExecution` limit before each request for ready steps (it applies it to the steps in flight). Dagster's own
+    `tag_concurrency_limits` would say the same but counts a step that then waits for a pool slot as started: a
+    foreground step waiting for the `gpu` pool (speaker_turns while CLIP runs) blocked every other ready step
+    (core/routing.py)."""
+    slots = foreground + min(background_running, BACKGROUND_SLOTS)
+    active._max_concurrent = slots  # noqa: SLF001 - ActiveExecution's limit, read by get_steps_to_execute
+    return slots
+
+
 def in_flight(running: dict) -> list[str]:
     return sorted({key for key, _ in running.values()})
 
@@ -80,7 +94,7 @@ def in_flight(running: dict) -> list[str]:
 def threaded_execution_iterator(job_context: PlanExecutionContext, execution_plan: ExecutionPlan,
                                 max_concurrent: int) -> Iterator[DagsterEvent]:
     """Dagster's `inner_plan_execution_iterator` (one log capture for the process, ActiveExecution) with
-    up to `max_concurrent` steps in flight."""
+    up to `max_concurrent` foreground steps in flight (and the background ones beside them)."""
     compute_log_manager = job_context.instance.compute_log_manager
     step_keys = [step.key for step in execution_plan.get_steps_to_execute_in_topo_order()]
     for step in execution_plan.get_steps_to_execute_in_topo_order():
@@ -91,6 +105,7 @@ def threaded_execution_iterator(job_context: PlanExecutionContext, execution_pla
     # token -> (step key, thread); a token per attempt: a retried step's new thread may start before the old one's end is read
     running: dict[int, tuple[str, threading.Thread]] = {}
     tokens = iter(range(1, 1 << 62))
+    background = {s.key for s in execution_plan.get_steps_to_execute_in_topo_order() if s.tags.get(CPU_TAG) == BACKGROUND}
     releaser = ModelReleaser.for_plan(job_context.job_def, execution_plan, job_context.scoped_resources_builder.resource_instance_dict)
     with ExitStack() as stack:
         concurrency = stack.enter_context(InstanceConcurrencyContext(job_context.instance, job_context.dagster_run))
@@ -117,7 +132,8 @@ def threaded_execution_iterator(job_context: PlanExecutionContext, execution_pla
                     running.clear()
                     raise DagsterExecutionInterruptedError()
                 if not active.is_complete:
-                    for step in active.get_steps_to_execute(limit=max(0, max_concurrent - len(running))):
+                    slots = step_slots(active, max_concurrent, sum(1 for key, _ in running.values() if key in background))
+                    for step in active.get_steps_to_execute(limit=max(0, slots - len(running))):
                         step_context = job_context.for_step(step, active.get_known_state())
                         token = next(tokens)
                         thread = threading.Thread(target=_run_step, args=(step_context, token, events), name=f"prism-step-{step.key}", daemon=True)

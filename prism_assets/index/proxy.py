@@ -416,7 +416,8 @@ def compute(sc: SignalContext, source_video: dict):
 
 
 PROXY = Signal(
-    name="proxy", domain="index", code_version=PROXY_CODE_VERSION, inputs=("source_video",), pool="decode", priority=-5, compute=compute,
+    name="proxy", domain="index", code_version=PROXY_CODE_VERSION, inputs=("source_video",), pool="decode", priority=-5, background=True,
+    compute=compute,
     errors=(ProxyError,),
     description="A browser-playable proxy of the title (one ffmpeg pass): MP4 with H.264 High yuv420p 8-bit (HDR tone-mapped), long side "
     "at most 640 px with square pixels, the source's constant frame rate up to 30 fps, x264 superfast CRF 32, faststart; AAC-LC stereo 48 kHz from the "
