@@ -201,7 +201,18 @@ def environment() -> dict:
 
     ff = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.splitlines()[0]
     return {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "ffmpeg": ff, "loadavg_start": list(os.getloadavg()), "host": host_speed()}
+            "python": platform.python_version(), "ffmpeg": ff, "loadavg_start": list(os.getloadavg()), "host": host_speed(), "code": code_state()}
+
+
+def code_state() -> dict:
+    """The commit measured and whether the working tree differed from it (tracked files; results/ excluded)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    changed = [ln[3:] for ln in git("status", "--porcelain", "--untracked-files=no").splitlines() if "benchmarks/results/" not in ln]
+    return {"commit": git("rev-parse", "--short=12", "HEAD").strip() or None, "uncommitted_changes": changed[:20]}
 
 
 def write_result(path: Path, result: dict, keep: int = 6) -> None:
