@@ -20,7 +20,8 @@ from prism_assets.core.domain import Domain
 from prism_assets.core.policy import Policy
 from prism_assets.core.signal import build_signal_asset
 from prism_assets.definitions import build_resources
-from prism_assets.index.proxy import PROXY, ProxyError, last_error_line, pick_audio_track, run_ffmpeg, target_rate
+from prism_assets.index.proxy import (PROXY, PROXY_CODE_VERSION, ProxyConfig, ProxyError, last_error_line, pick_audio_track, run_ffmpeg,
+                                      target_rate, video_filter)
 from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
 
 from .conftest import ffmpeg
@@ -84,7 +85,8 @@ def test_proxy_of_an_anamorphic_hdr_title_and_of_a_silent_60fps_one(settings, tm
         doc, data = _proxy(settings, title_id)
         local = tmp_path / f"{title_id}.mp4"
         local.write_bytes(data)
-        assert doc["schema_version"] == "1.0" and doc["producer"]["tool"] == "prism-proxy" and doc["producer"]["code_version"] == "proxy-2"
+        assert doc["schema_version"] == "1.0" and doc["producer"]["tool"] == "prism-proxy" and doc["producer"]["code_version"] == PROXY_CODE_VERSION
+        assert doc["producer"]["encoder"]["scaler"] == "area"
         assert doc["producer"]["ffmpeg"].startswith("ffmpeg version") and doc["source_uri"] == str(path)
         assert doc["bytes"] == local.stat().st_size and (doc["width"], doc["height"]) == size and doc["has_audio"] is audio
         assert doc["video_codec"].startswith("avc1.64") and doc["audio_codec"] == ("mp4a.40.2" if audio else None)
@@ -126,6 +128,18 @@ def test_audio_only_is_skipped_and_a_failed_encode_is_one_line(settings, synth):
     msg = failure.step_failure_data.error.message.strip()
     assert "bars: ffmpeg failed" in msg and "libx264" in msg and "\n" not in msg, msg
     assert _proxy(bad, "bars") == (None, None)
+
+
+def test_the_downscale_filter_is_a_setting():
+    """index.proxy.scaler picks libswscale's filter (default area: a third of bicubic's CPU from 1080p,
+    benchmarks/results/proxy_speed.json); an unknown name is a one-line settings error, not an ffmpeg failure."""
+    from fractions import Fraction
+
+    sdr = {"trc": 1, "primaries": 1, "matrix": 1}
+    assert ":flags=area," in video_filter(Fraction(24), ProxyConfig(), sdr, frozenset())[0]
+    assert ":flags=bicubic," in video_filter(Fraction(24), ProxyConfig.from_config({"scaler": "bicubic"}), sdr, frozenset())[0]
+    with pytest.raises(ProxyError, match="out of range"):
+        ProxyConfig.from_config({"scaler": "bicubic;rm -rf /"})
 
 
 def test_ffmpeg_errors_are_one_line(tmp_path):

@@ -5,15 +5,18 @@
 One ffmpeg pass over the delivered file: the picture at most 640 px on its long side (even sizes,
 square pixels: the source's sample aspect ratio is applied, rotation too), a constant frame rate as
 the source's (at most 30 fps: 50/60/120 fps are decimated by a whole factor), 8-bit yuv420p (PQ/HLG
-HDR tone-mapped to BT.709), x264 superfast CRF 32, with the title's original audio track as AAC-LC stereo
+HDR tone-mapped to BT.709), area downscaling, x264 superfast CRF 32, with the title's original audio track as AAC-LC stereo
 48 kHz. `main.json` records what the file is, probed back from the file itself (size, rate,
 duration, RFC 6381 codec strings for `<video>`/MSE). A failed or timed-out encode is a one-line
 `ProxyError` (the last meaningful line of ffmpeg's stderr); nothing partial is ever stored.
 
-Encoder settings (benchmarks/results/proxy_speed.json, the same command on the e2e title): superfast CRF 32 costs 0.78x
-the CPU of veryfast CRF 30 for 1.17x the bytes at the same SSIM against the source (0.968); a decoder skipping the
-loop filter saved 5-7 % more but lost 4-5 dB of PSNR. The proxy runs beside a title's critical path (niced), so its
-CPU is what it takes from the other steps.
+Encoder settings (benchmarks/results/proxy_speed.json, the same command): on the 720p e2e title superfast CRF 32 cost
+0.78x the CPU of veryfast CRF 30 for 1.17x the bytes at the same SSIM against the source (0.968); a decoder skipping the
+loop filter saved 5-7 % more but lost 4-5 dB of PSNR (`earlier` in the file). On 120 s of the 1080p24 feature title,
+area downscaling costs 0.91x the CPU of ffmpeg's default bicubic for the same bytes (+0.1 %) and the same SSIM against
+a lanczos reference (0.8900 against 0.8909); bilinear 0.89x but 4 % smaller and softer (0.8876). The proxy runs
+beside a title's critical path (niced, a background step), so its CPU is what it takes from the other steps: at 1080p
+it is the largest single consumer (one decode of the master of its own, ~30 % of a title's CPU in results/feature.json).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from ..core.language import base_language
 from ..core.signal import Output, Result, Signal, SignalContext, Skip
 from ..localization.roles import TITLE_HINTS
 
-PROXY_CODE_VERSION = "proxy-2"  # 2: superfast CRF 32 (was veryfast CRF 30)
+PROXY_CODE_VERSION = "proxy-3"  # 2: superfast CRF 32 (was veryfast CRF 30); 3: area downscaling (was bicubic)
 PROXY_SCHEMA_VERSION = "1.0"
 FILE = "proxy.mp4"
 DURATION_TOLERANCE_S = 0.5
@@ -47,6 +50,7 @@ MIN_DECIMATED_FPS = 20.0  # 50/60/120 fps -> 25/30/30; a rate whose whole diviso
 _GENERIC = re.compile(r"^(Conversion failed!|Exiting normally|Error initializing output stream|Error while (opening encoder|filtering)"
                       r"|Error opening output files?|Error (re)?configuring filter ?graph|Nothing was written into output file)", re.I)
 _ADDRESS = re.compile(r"^\[(\S+) @ 0x[0-9a-f]+\]\s*")
+SCALERS = ("area", "bicubic", "bilinear", "fast_bilinear", "lanczos", "spline", "gauss", "bicublin")  # libswscale flags
 STANDARD_RATES = tuple(Fraction(x) for x in ("24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60"))
 _HDR_TRC = {16: "smpte2084", 18: "arib-std-b67"}  # AVColorTransferCharacteristic: PQ, HLG
 _PRIMARIES = {1: "709", 9: "2020", 12: "smpte432", 11: "smpte431"}
@@ -68,6 +72,9 @@ class ProxyConfig:
     threads: int = 2
     audio_bitrate_k: int = 128
     maxrate_k: int = 1500  # VBV cap over CRF: grain and noise cannot blow a proxy up
+    # libswscale's filter for the downscale (benchmarks/results/proxy_speed.json): area (a box average) against
+    # ffmpeg's default bicubic from 1080p: 1.2 against 3.3 CPU-s per minute of 1080p24 on top of a 6.5 CPU-s decode
+    scaler: str = "area"
     gop_s: float = 2.0  # a keyframe at least every 2 s: seeking in a browser stays quick
     timeout_base_s: float = 60.0
     timeout_per_s: float = 2.0  # the encode may take 60 s + 2 x the title's duration
@@ -78,7 +85,8 @@ class ProxyConfig:
             c = cls(**(cfg or {}))
         except TypeError as exc:
             raise ProxyError(f"index.proxy settings: {exc}") from None
-        if c.max_side < 16 or c.max_side % 2 or c.max_fps <= 0 or not 0 <= c.crf <= 51 or c.threads < 1 or c.timeout_per_s <= 0:
+        if (c.max_side < 16 or c.max_side % 2 or c.max_fps <= 0 or not 0 <= c.crf <= 51 or c.threads < 1 or c.timeout_per_s <= 0
+                or c.scaler not in SCALERS):
             raise ProxyError(f"index.proxy settings out of range: {asdict(c)}")
         return c
 
@@ -162,7 +170,7 @@ def video_filter(rate: Fraction, cfg: ProxyConfig, colour: dict, filters: frozen
     m = cfg.max_side
     k = f"min(1,{m}/max(iw*sar,ih))"
     chain = ["bwdif=mode=send_frame:parity=auto:deint=interlaced", f"fps={rate.numerator}/{rate.denominator}",
-             f"scale=w='2*max(1,round(iw*sar*{k}/2))':h='2*max(1,round(ih*{k}/2))'", "setsar=1"]
+             f"scale=w='2*max(1,round(iw*sar*{k}/2))':h='2*max(1,round(ih*{k}/2))':flags={cfg.scaler}", "setsar=1"]
     hdr = _HDR_TRC.get(colour["trc"])
     if hdr and {"zscale", "tonemap"} <= filters:
         pin, mat = _PRIMARIES.get(colour["primaries"], "2020"), _MATRIX.get(colour["matrix"], "2020_ncl")
@@ -390,7 +398,7 @@ def compute(sc: SignalContext, source_video: dict):
     warnings = [ln for ln in stderr.splitlines() if ln.strip()]
     if warnings:
         sc.log.warning(f"{title_id}: ffmpeg reported {len(warnings)} error line(s) while encoding the proxy, e.g. {warnings[0][:200]}")
-    encoder = {"max_side": cfg.max_side, "crf": cfg.crf, "preset": cfg.preset, "threads": cfg.threads, "maxrate_k": cfg.maxrate_k,
+    encoder = {"max_side": cfg.max_side, "crf": cfg.crf, "preset": cfg.preset, "scaler": cfg.scaler, "threads": cfg.threads, "maxrate_k": cfg.maxrate_k,
                "audio_bitrate_k": cfg.audio_bitrate_k, "gop_s": cfg.gop_s, "max_fps": cfg.max_fps}
     doc = {
         "schema_version": PROXY_SCHEMA_VERSION, "title_id": title_id, "file": FILE, **info, "bytes": out.stat().st_size,
