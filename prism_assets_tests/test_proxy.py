@@ -20,8 +20,7 @@ from prism_assets.core.domain import Domain
 from prism_assets.core.policy import Policy
 from prism_assets.core.signal import build_signal_asset
 from prism_assets.definitions import build_resources
-from prism_assets.index.proxy import (PROXY, PROXY_CODE_VERSION, ProxyConfig, ProxyError, last_error_line, pick_audio_track, run_ffmpeg,
-                                      target_rate, video_filter)
+from prism_assets.index.proxy import PROXY, PROXY_CODE_VERSION, ProxyConfig, ProxyError, last_error_line, pick_audio_track, run_ffmpeg, target_rate, video_filter
 from prism_assets.partitions import TAG_DELIVERY_DATE, TAG_DELIVERY_URI
 
 from .conftest import ffmpeg
