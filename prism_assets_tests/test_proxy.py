@@ -130,10 +130,8 @@ def test_audio_only_is_skipped_and_a_failed_encode_is_one_line(settings, synth):
 
 
 def test_the_downscale_filter_is_a_setting():
-    """index.proxy.scaler picks libswscale's filter (default area: a third of bicubic's CPU from 1080p,
+    """index.proxy.scaler picks libswscale's filter (default area: the proxy's whole encode at 0.91x bicubic's CPU from 1080p,
     benchmarks/results/proxy_speed.json); an unknown name is a one-line settings error, not an ffmpeg failure."""
-    from fractions import Fraction
-
     sdr = {"trc": 1, "primaries": 1, "matrix": 1}
     assert ":flags=area," in video_filter(Fraction(24), ProxyConfig(), sdr, frozenset())[0]
     assert ":flags=bicubic," in video_filter(Fraction(24), ProxyConfig.from_config({"scaler": "bicubic"}), sdr, frozenset())[0]
