@@ -40,17 +40,27 @@ def children_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def proxy_command(src: Path, out: Path, seconds: float, preset: str, skip_loop_filter: bool, crf: int, scaler: str) -> tuple[list[str], str]:
-    from prism_assets.index.proxy import ProxyConfig, colour_of, ffmpeg_command, ffmpeg_info, pick_audio_track, target_rate, video_filter
+def proxy_inputs(src: Path, seconds: float, cfg) -> dict:
+    """What the `proxy` asset decides for the first `seconds` of `src` with settings `cfg` (a ProxyConfig): the probe
+    (`sv`), ffmpeg, the rate, the filter chain (`vf`), the HDR transfer tone-mapped and the audio track."""
+    from prism_assets.index.proxy import colour_of, ffmpeg_info, pick_audio_track, target_rate, video_filter
     from prism_assets.ingest.probe import probe_video
 
     sv = probe_video(src, checksum=False)
     sv = {**sv, "duration_s": min(float(sv.get("duration_s") or seconds), seconds)}
-    cfg = ProxyConfig(preset=preset, crf=crf, scaler=scaler)
     exe, _, filters = ffmpeg_info()
     rate = target_rate(sv, cfg.max_fps)
     vf, hdr = video_filter(rate, cfg, colour_of(src, int(sv["video"]["index"])), filters)
-    cmd = ffmpeg_command(exe, src, out, sv, pick_audio_track(sv), cfg, vf, rate, hdr)
+    return {"sv": sv, "cfg": cfg, "exe": exe, "rate": rate, "vf": vf, "hdr": hdr, "track": pick_audio_track(sv)}
+
+
+def proxy_command(src: Path, out: Path, seconds: float, preset: str, skip_loop_filter: bool, crf: int, scaler: str) -> tuple[list[str], str]:
+    """The asset's own ffmpeg command (without -progress) and the reference chain (the same with the fixed scaler)."""
+    from prism_assets.index.proxy import ProxyConfig, ffmpeg_command
+
+    p = proxy_inputs(src, seconds, ProxyConfig(preset=preset, crf=crf, scaler=scaler))
+    vf = p["vf"]
+    cmd = ffmpeg_command(p["exe"], src, out, p["sv"], p["track"], p["cfg"], vf, p["rate"], p["hdr"])
     cmd = [c for c in cmd if c not in ("-progress", "pipe:1")]
     if skip_loop_filter:
         i = cmd.index("-i")
@@ -69,13 +79,18 @@ def quality(proxy: Path, src: Path, vf: str, seconds: float) -> dict:
     return {"ssim_all": float(ssim[-1]) if ssim else None, "psnr_y_db": float(psnr[-1]) if psnr and psnr[-1] != "inf" else None}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str, out: Path) -> argparse.ArgumentParser:
+    """The options of the proxy benchmarks (this one and proxy_tap.py)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--input", type=Path)
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=OUT)
-    args = ap.parse_args(argv)
+    ap.add_argument("--out", type=Path, default=out)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = arguments(__doc__, OUT).parse_args(argv)
     if args.input:
         src = args.input
     else:

@@ -19,7 +19,6 @@ saving of a tap = standalone - (decode + tap - decode only). Writes benchmarks/r
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import subprocess
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 from .bench_proc import REPO, environment, write_result
+from .proxy_speed import arguments, proxy_command, proxy_inputs
 
 OUT = REPO / "benchmarks" / "results" / "proxy_tap.json"
 
@@ -44,31 +44,16 @@ def measured(fn) -> dict:
     return {"cpu_s": round(s1 - s0 + c1 - c0, 2), "self_cpu_s": round(s1 - s0, 2), "children_cpu_s": round(c1 - c0, 2), "wall_s": round(t1 - t0, 2), **extra}
 
 
-def setup(src: Path, seconds: float):
-    from prism_assets.index.proxy import ProxyConfig, colour_of, ffmpeg_command, ffmpeg_info, pick_audio_track, target_rate, video_filter
-    from prism_assets.ingest.probe import probe_video
-
-    sv = probe_video(src, checksum=False)
-    sv = {**sv, "duration_s": min(float(sv.get("duration_s") or seconds), seconds)}
-    cfg = ProxyConfig()
-    exe, _, filters = ffmpeg_info()
-    rate = target_rate(sv, cfg.max_fps)
-    vf, hdr = video_filter(rate, cfg, colour_of(src, int(sv["video"]["index"])), filters)
-    return sv, cfg, exe, rate, vf, hdr, pick_audio_track(sv), ffmpeg_command
-
-
-def standalone(src: Path, out: Path, seconds: float, ready: tuple):
-    sv, cfg, exe, rate, vf, hdr, track, ffmpeg_command = ready
-    cmd = [c for c in ffmpeg_command(exe, src, out, sv, track, cfg, vf, rate, hdr) if c not in ("-progress", "pipe:1")]
+def standalone(cmd: list[str], out: Path) -> dict:
     subprocess.run(cmd, check=True, capture_output=True, timeout=3600)
     return {"bytes": out.stat().st_size}
 
 
-def decode(src: Path, seconds: float, ready: tuple, tap_out: Path | None = None) -> dict:
+def decode(src: Path, seconds: float, ready: dict, tap_out: Path | None = None) -> dict:
     import av
     from av.video.reformatter import Interpolation, VideoReformatter
 
-    sv, cfg, exe, rate, vf, hdr, track, _ = ready
+    cfg, exe, rate, track = ready["cfg"], ready["exe"], ready["rate"], ready["track"]
     proc = None
     frames = written = 0
     with av.open(str(src)) as c:
@@ -115,23 +100,22 @@ def decode(src: Path, seconds: float, ready: tuple, tap_out: Path | None = None)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--input", type=Path)
-    ap.add_argument("--seconds", type=float, default=120.0)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=OUT)
-    args = ap.parse_args(argv)
+    args = arguments(__doc__, OUT).parse_args(argv)
     src = args.input
     if src is None:
         from .feature_media import make_feature
 
         src = make_feature(600.0, (1920, 1080), 24)
     work = Path(tempfile.mkdtemp(prefix="proxy_tap_"))
-    ready = setup(src, args.seconds)  # probe and imports outside the measurements
+    from prism_assets.index.proxy import ProxyConfig
+
+    cfg = ProxyConfig()  # the asset's defaults; probe, command and imports outside the measurements
+    ready = proxy_inputs(src, args.seconds, cfg)
+    cmd, _ = proxy_command(src, work / "standalone.mp4", args.seconds, cfg.preset, False, cfg.crf, cfg.scaler)
     import av  # noqa: F401 - imported before the first measurement too
     from av.video.reformatter import VideoReformatter  # noqa: F401
 
-    variants = {"standalone": lambda: standalone(src, work / "standalone.mp4", args.seconds, ready),
+    variants = {"standalone": lambda: standalone(cmd, work / "standalone.mp4"),
                 "decode_only": lambda: decode(src, args.seconds, ready),
                 "decode_and_tap": lambda: decode(src, args.seconds, ready, work / "tap.mp4")}
     runs: dict[str, list] = {k: [] for k in variants}
