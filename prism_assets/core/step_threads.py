@@ -3,9 +3,10 @@ executor (`PRISM_EXECUTOR=threads`, docs/deploy.md).
 
 It is Dagster's in-process executor with one change: up to `max_concurrent` ready foreground steps run at
 once, each in a daemon thread, and beside them up to `BACKGROUND_SLOTS` background ones (`prism/cpu` tag: the
-niced proxy, which would otherwise hold a slot the critical path needs; `step_slots`),
-while the run's main thread keeps Dagster's own bookkeeping (`ActiveExecution`: dependencies, retries,
-skips, the instance's concurrency pools) and yields the steps' events as they arrive. Steps spend their time in ffmpeg/tesseract processes, numpy, ONNX Runtime, CTranslate2 and
+niced proxy, which would otherwise hold a slot the critical path needs; `step_slots`), while the run's main
+thread keeps Dagster's own bookkeeping (`ActiveExecution`: dependencies, retries, skips, the instance's
+concurrency pools) and yields the steps' events as they arrive. Steps spend their time in ffmpeg/tesseract
+processes, numpy, ONNX Runtime, CTranslate2 and
 torch, which release the GIL, so two branches of a title (the visual pass while the transcript runs, OCR
 while the audio analysis runs) really overlap; models loaded once serve every step of the process, no
 process is started per step, and the run's memory is one process's.
