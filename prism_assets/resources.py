@@ -92,13 +92,15 @@ class PrismStorage(ConfigurableResource):
         """A local path for an object (in place for local stores, downloaded for S3)."""
         return store.download(key, Path(self.scratch_dir) / "staged" / key)
 
-    def stage_bundle(self, asset: str, partition: str, folder: str) -> dict[str, Path]:
+    def stage_bundle(self, asset: str, partition: str, folder: str, only: set[str] | None = None) -> dict[str, Path]:
         """Local paths of the side files of an asset's live bundle (name -> path), downloaded once
         into `<scratch>/<folder>/<partition>/` for an S3 artifact root; the bundle version is in the
-        file name, so a re-materialized bundle is fetched again."""
+        file name, so a re-materialized bundle is fetched again. `only`: these files alone."""
         arts = self.artifacts()
         out = {}
         for name, key in arts.bundle_files(ArtifactStore.base_key(asset, partition)).items():
+            if only is not None and name not in only:
+                continue
             dest = Path(self.scratch_dir) / folder / partition / key.replace("/", "__")
             out[name] = Path(dest if dest.exists() else arts.store.download(key, dest))
         return out

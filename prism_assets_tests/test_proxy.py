@@ -47,7 +47,7 @@ def _boxes(path) -> list[str]:
 def _run(settings, instance, title_id, path):
     instance.add_dynamic_partitions("titles", [title_id])
     Catalog(settings.catalog_url).record_deliveries([DeliveryRecord(title_id, date(2026, 11, 20), str(path))])
-    assets = signal_assets(settings, "source_video") + [build_signal_asset(s, Policy(settings)) for s in SCRATCH_INDEX.signals]
+    assets = signal_assets(settings, "source_video", "frame_samples") + [build_signal_asset(s, Policy(settings)) for s in SCRATCH_INDEX.signals]
     return materialize(assets, partition_key=title_id, instance=instance, resources=build_resources(settings), raise_on_error=False,
                        tags={TAG_DELIVERY_URI: str(path), TAG_DELIVERY_DATE: "2026-11-20"})
 
@@ -73,10 +73,15 @@ def test_proxy_of_an_anamorphic_hdr_title_and_of_a_silent_60fps_one(settings, tm
            "-c:a", "aac", "-ac", "1", "-metadata:s:a:0", "language=eng", str(hdr))
     silent = tmp_path / "silent_60fps.mp4"  # 480x360, 60 fps, 2 s, no audio
     ffmpeg("-f", "lavfi", "-i", "testsrc=s=480x360:r=60:d=2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(silent))
+    plain = tmp_path / "plain_25fps.mkv"  # 960x540 SDR BT.709, 25 fps, 3 s, stereo 48 kHz: the proxy's picture comes from the visual pass
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=960x540:r=25:d=3", "-f", "lavfi", "-i", "sine=f=330:sample_rate=48000:d=3", "-ac", "2",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-color_primaries", "bt709", "-color_trc", "bt709",
+           "-colorspace", "bt709", "-c:a", "flac", str(plain))
     instance = DagsterInstance.ephemeral()
 
-    for title_id, path, size, rate, audio in (("hdr", hdr, (640, 270), Fraction(25), True),
-                                              ("silent", silent, (480, 360), Fraction(30), False)):
+    for title_id, path, size, rate, audio, made_from in (("hdr", hdr, (640, 270), Fraction(25), True, "proxy"),
+                                                         ("silent", silent, (480, 360), Fraction(30), False, "visual_pass"),
+                                                         ("plain", plain, (640, 360), Fraction(25), True, "visual_pass")):
         res = _run(settings, instance, title_id, path)
         assert res.success, [e.message for e in res.all_events if e.is_failure]
         checks = _checks(res)
@@ -84,7 +89,14 @@ def test_proxy_of_an_anamorphic_hdr_title_and_of_a_silent_60fps_one(settings, tm
         doc, data = _proxy(settings, title_id)
         local = tmp_path / f"{title_id}.mp4"
         local.write_bytes(data)
-        assert doc["schema_version"] == "1.0" and doc["producer"]["tool"] == "prism-proxy" and doc["producer"]["code_version"] == PROXY_CODE_VERSION
+        assert doc["schema_version"] == "1.1" and doc["producer"]["tool"] == "prism-proxy" and doc["producer"]["code_version"] == PROXY_CODE_VERSION
+        assert doc["made_from"] == made_from, (title_id, doc["made_from"], doc["own_pass_reason"])
+        if made_from == "visual_pass":  # the picture of the one decode: 60 fps -> 30 drops every other frame
+            tap = doc["decode_tap"]
+            assert doc["own_pass_reason"] is None and tap["frames_written"] == int(rate * (2 if title_id == "silent" else 3)), tap
+            assert tap["dropped"] == (60 if title_id == "silent" else 0) and tap["repeated"] == 0 and tap["error"] is None, tap
+        else:
+            assert "HDR" in doc["own_pass_reason"] and doc["decode_tap"]["skipped"], doc
         assert doc["producer"]["encoder"]["scaler"] == "area"
         assert doc["producer"]["ffmpeg"].startswith("ffmpeg version") and doc["source_uri"] == str(path)
         assert doc["bytes"] == local.stat().st_size and (doc["width"], doc["height"]) == size and doc["has_audio"] is audio
@@ -99,14 +111,16 @@ def test_proxy_of_an_anamorphic_hdr_title_and_of_a_silent_60fps_one(settings, tm
             assert v.codec_context.name == "h264" and v.codec_context.pix_fmt == "yuv420p" and v.codec_context.profile == "High"
             assert (v.codec_context.width, v.codec_context.height) == size and max(size) <= 640
             assert Fraction(v.average_rate) == rate
-            assert abs(float(v.duration * v.time_base) - (3.0 if title_id == "hdr" else 2.0)) <= 0.5
+            assert abs(float(v.duration * v.time_base) - (2.0 if title_id == "silent" else 3.0)) <= 0.5
             assert len(c.streams.audio) == (1 if audio else 0)
             if audio:
                 a = c.streams.audio[0].codec_context
                 assert (a.name, a.profile, a.sample_rate, a.channels) == ("aac", "LC", 48000, 2)
             frames = list(c.decode(v))
-            assert len(frames) == int(rate * (3 if title_id == "hdr" else 2))
+            assert len(frames) == int(rate * (2 if title_id == "silent" else 3))
             assert frames[0].format.name == "yuv420p" and v.codec_context.sample_aspect_ratio in (None, Fraction(1, 1), Fraction(0, 1))
+            if title_id == "plain":  # tagged as the source is (the tap writes raw pictures: the tags are passed on)
+                assert (v.codec_context.color_primaries, v.codec_context.color_trc, v.codec_context.colorspace) == (1, 1, 1)
         if title_id == "hdr":  # square pixels keep the display shape: 1280 * 4/3 : 720 = 2.37
             assert abs(size[0] / size[1] - 1280 * 4 / 3 / 720) < 0.02 and doc["source"]["hdr_tone_mapped"] == "smpte2084"
 
@@ -117,8 +131,10 @@ def test_audio_only_is_skipped_and_a_failed_encode_is_one_line(settings, synth):
     assert res.success
     assert not [m for m in res.get_asset_materialization_events() if m.asset_key.to_user_string() == "proxy"]
     assert _proxy(settings, "dub") == (None, None)
-    evals = [e for e in res.get_asset_check_evaluations() if e.asset_key.to_user_string() == "proxy"]
-    assert evals and all(e.passed and "no picture" in str(e.metadata["skipped"].value) for e in evals)
+    # no picture: the visual pass skips (its checks say why) and the proxy, which takes its frame_samples, with it
+    assert any(e.is_step_skipped and e.step_key == "proxy" for e in res.all_events)
+    evals = [e for e in res.get_asset_check_evaluations() if e.asset_key.to_user_string() == "frame_samples"]
+    assert evals and all(e.passed and "audio-only" in str(e.metadata["skipped"].value) for e in evals)
 
     bad = settings.with_(profile_overrides={"index": {"proxy": {"preset": "warp9"}}})  # libx264 refuses it
     res = _run(bad, instance, "bars", synth("bars_25fps_4s.mp4"))
@@ -164,3 +180,37 @@ def test_which_audio_and_which_rate():
     assert rate("30000/1001") == Fraction(30000, 1001) and rate("60/1") == 30 and rate("50/1") == 25 and rate("60000/1001") == Fraction(30000, 1001)
     assert rate("120/1") == 30 and rate("24/1") == 24 and rate("31/1") == 30 and rate(None, 23.976, True) == Fraction(24000, 1001)
     assert rate("25/1", 24.0, True) == 24 and rate(None, 26.3, True) == Fraction(263, 10)
+
+
+def test_the_decode_tap_samples_frames_onto_the_proxy_rate_as_the_fps_filter_does(tmp_path):
+    """visual/decode/tap.py `feed`: slot n shows the latest frame at or before n / rate: 60 -> 30 fps keeps every other
+    frame, a gap repeats the frame before it, a late first frame fills the slots before it, nothing past the duration."""
+    import io
+    from types import SimpleNamespace
+
+    from prism_assets.visual.decode.tap import ProxyTap
+
+    def tap(rate, duration=None):
+        t = ProxyTap(ProxyConfig(), Fraction(rate), tmp_path / "p.mp4", duration)
+        t.proc = SimpleNamespace(stdin=io.BytesIO(), poll=lambda: None)
+        return t
+
+    def frames(t) -> list[int]:  # the frame numbers written, one byte each
+        return list(t.proc.stdin.getvalue())
+
+    t = tap(30, duration=2.0)
+    for k in range(120):  # 2 s at 60 fps
+        t.feed(k / 60, bytes([k]))
+    t._emit(t._pend[1], t._pend[0] + 1)
+    assert frames(t) == list(range(0, 120, 2)) and (t.dropped, t.repeated) == (60, 0)
+
+    t = tap(25)  # variable frame rate: 0.00, 0.04, then nothing until 0.20; the first frame late (0.08 -> slot 2)
+    for k, ts in enumerate((0.08, 0.12, 0.20, 0.24)):
+        t.feed(ts, bytes([k]))
+    t._emit(t._pend[1], t._pend[0] + 1)
+    assert frames(t) == [0, 0, 0, 1, 1, 2, 3] and t.repeated == 3 and t.written == 7
+
+    t = tap(24000 / 1001)  # the same rate: one frame per slot, nothing dropped or repeated
+    for k in range(48):
+        t.feed(float(k * Fraction(1001, 24000)), bytes([k]))
+    assert frames(t) == list(range(47)) and t.dropped == t.repeated == 0  # the last one waits for finish()

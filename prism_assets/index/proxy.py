@@ -1,35 +1,37 @@
 """`proxy`: a small browser-playable MP4 of the title for review players (H.264 + AAC-LC, faststart).
 
-    source_video -> proxy (titles/<title_id>/proxy/<version>/ main.json + proxy.mp4)   (pool: decode)
+    source_video + frame_samples -> proxy (titles/<title_id>/proxy/<version>/ main.json + proxy.mp4)   (pool: decode)
 
-One ffmpeg pass over the delivered file: the picture at most 640 px on its long side (even sizes,
-square pixels: the source's sample aspect ratio is applied, rotation too), a constant frame rate as
-the source's (at most 30 fps: 50/60/120 fps are decimated by a whole factor), 8-bit yuv420p (PQ/HLG
-HDR tone-mapped to BT.709), area downscaling, x264 superfast CRF 32, with the title's original audio track as AAC-LC stereo
-48 kHz. `main.json` records what the file is, probed back from the file itself (size, rate,
-duration, RFC 6381 codec strings for `<video>`/MSE). A failed or timed-out encode is a one-line
-`ProxyError` (the last meaningful line of ffmpeg's stderr); nothing partial is ever stored.
+The picture is at most 640 px on its long side (even sizes, square pixels: the source's sample aspect ratio is
+applied, rotation too), at a constant frame rate as the source's (at most 30 fps: 50/60/120 fps are decimated by a
+whole factor), 8-bit yuv420p (PQ/HLG HDR tone-mapped to BT.709), area downscaling, x264 superfast CRF 32, with the
+title's original audio track as AAC-LC stereo 48 kHz (settings: core/proxy_spec.py, profile `index.proxy`).
+
+Where the source allows (SDR, not rotated, progressive), the visual pass made the picture from its own decode
+(visual/decode/tap.py; `frame_samples` carries it): this step only adds the sound (`mux_command`: the video copied,
+the audio encoded), so the master is decoded once for both. Otherwise, or with `index.proxy.from_decode: false`, one
+ffmpeg pass over the delivered file makes the whole proxy (`ffmpeg_command`). `main.json` records which
+(`made_from`), and what the file is, probed back from the file itself (size, rate, duration, RFC 6381 codec strings
+for `<video>`/MSE). A failed or timed-out encode is a one-line `ProxyError` (the last meaningful line of ffmpeg's
+stderr); nothing partial is ever stored.
 
 Encoder settings (benchmarks/results/proxy_speed.json, the same command): on the 720p e2e title superfast CRF 32 cost
 0.78x the CPU of veryfast CRF 30 for 1.17x the bytes at the same SSIM against the source (0.968); a decoder skipping the
 loop filter saved 5-7 % more but lost 4-5 dB of PSNR (`earlier` in the file). On 120 s of the 1080p24 feature title,
 area downscaling costs 0.91x the CPU of ffmpeg's default bicubic for the same bytes (+0.1 %) and the same SSIM against
-a lanczos reference (0.8900 against 0.8909); bilinear 0.89x but 4 % smaller and softer (0.8876). The proxy runs
-beside a title's critical path (niced, a background step), so its CPU is what it takes from the other steps: at 1080p
-it is the largest single consumer (one decode of the master of its own, ~30 % of a title's CPU in results/feature.json).
+a lanczos reference (0.8900 against 0.8909); bilinear 0.89x but 4 % smaller and softer (0.8876). Its own pass decodes
+the master a second time: at 1080p the largest single consumer of a title's CPU; made from the visual pass's decode
+it costs the scaling and the x264 encode alone (results/proxy_tap.json, results/feature.json).
 """
 
 from __future__ import annotations
 
-import functools
-import math
+import json
 import re
-import shutil
 import struct
 import subprocess
 import threading
 import time
-from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -38,60 +40,24 @@ from dagster import MetadataValue
 from ..core.artifacts import Bundle
 from ..core.checks import CheckRule
 from ..core.language import base_language
+from ..core.proxy_spec import SCALERS, STANDARD_RATES, ProxyConfig, ProxyError, ffmpeg_info, target_rate, x264_args  # noqa: F401  (this module's API)
 from ..core.signal import Output, Result, Signal, SignalContext, Skip
 from ..localization.roles import TITLE_HINTS
+from ..visual.decode.tap import FILE as TAP_FILE
+from ..visual.decode.tap import INFO as TAP_INFO
 
-PROXY_CODE_VERSION = "proxy-3"  # 2: superfast CRF 32 (was veryfast CRF 30); 3: area downscaling (was bicubic)
-PROXY_SCHEMA_VERSION = "1.0"
+# 2: superfast CRF 32 (was veryfast CRF 30); 3: area downscaling (was bicubic); 4: the picture from the visual pass's decode where it made one
+PROXY_CODE_VERSION = "proxy-4"
+PROXY_SCHEMA_VERSION = "1.1"  # 1.1: made_from, own_pass_reason, decode_tap
 FILE = "proxy.mp4"
 DURATION_TOLERANCE_S = 0.5
-MIN_DECIMATED_FPS = 20.0  # 50/60/120 fps -> 25/30/30; a rate whose whole divisor falls below this is capped at max_fps instead
 # ffmpeg's summary lines that name no cause: the line before them says what failed
 _GENERIC = re.compile(r"^(Conversion failed!|Exiting normally|Error initializing output stream|Error while (opening encoder|filtering)"
                       r"|Error opening output files?|Error (re)?configuring filter ?graph|Nothing was written into output file)", re.I)
 _ADDRESS = re.compile(r"^\[(\S+) @ 0x[0-9a-f]+\]\s*")
-SCALERS = ("area", "bicubic", "bilinear", "fast_bilinear", "lanczos", "spline", "gauss", "bicublin")  # libswscale flags
-STANDARD_RATES = tuple(Fraction(x) for x in ("24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60"))
 _HDR_TRC = {16: "smpte2084", 18: "arib-std-b67"}  # AVColorTransferCharacteristic: PQ, HLG
 _PRIMARIES = {1: "709", 9: "2020", 12: "smpte432", 11: "smpte431"}
 _MATRIX = {1: "709", 9: "2020_ncl", 10: "2020_cl", 6: "170m", 5: "470bg"}
-
-
-class ProxyError(RuntimeError):
-    """The proxy cannot be made; str() is one line for the user."""
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    """The `proxy:` key of the index profile section (every key optional)."""
-
-    max_side: int = 640
-    max_fps: float = 30.0
-    crf: int = 32
-    preset: str = "superfast"
-    threads: int = 2
-    audio_bitrate_k: int = 128
-    maxrate_k: int = 1500  # VBV cap over CRF: grain and noise cannot blow a proxy up
-    # libswscale's filter for the downscale (benchmarks/results/proxy_speed.json): area (a box average) against
-    # ffmpeg's default bicubic from 1080p: 1.2 against 3.3 CPU-s per minute of 1080p24 on top of a 6.5 CPU-s decode
-    scaler: str = "area"
-    gop_s: float = 2.0  # a keyframe at least every 2 s: seeking in a browser stays quick
-    timeout_base_s: float = 60.0
-    timeout_per_s: float = 2.0  # the encode may take 60 s + 2 x the title's duration
-
-    @classmethod
-    def from_config(cls, cfg: dict | None) -> "ProxyConfig":
-        try:
-            c = cls(**(cfg or {}))
-        except TypeError as exc:
-            raise ProxyError(f"index.proxy settings: {exc}") from None
-        if (c.max_side < 16 or c.max_side % 2 or c.max_fps <= 0 or not 0 <= c.crf <= 51 or c.threads < 1 or c.timeout_per_s <= 0
-                or c.scaler not in SCALERS):
-            raise ProxyError(f"index.proxy settings out of range: {asdict(c)}")
-        return c
-
-    def timeout_s(self, duration_s: float | None) -> float:
-        return self.timeout_base_s + self.timeout_per_s * float(duration_s or 0.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,28 +80,6 @@ def pick_audio_track(source_video: dict) -> dict | None:
     return plain[0]
 
 
-def target_rate(source_video: dict, max_fps: float) -> Fraction:
-    """The proxy's constant frame rate: the source's (its nominal rate, or the measured mean of a VFR
-    title), decimated by a whole factor above `max_fps` (60 -> 30, 50 -> 25) or capped at it."""
-    rate = None
-    if source_video.get("frame_rate") and not source_video.get("is_vfr"):
-        try:
-            rate = Fraction(source_video["frame_rate"])
-        except (ValueError, ZeroDivisionError):
-            rate = None
-    if not rate and source_video.get("fps"):  # VFR: the measured mean, snapped to a broadcast rate within 0.5 %
-        fps = float(source_video["fps"])
-        near = min(STANDARD_RATES, key=lambda r: abs(fps / r - 1))
-        rate = near if abs(fps / near - 1) <= 0.005 else Fraction(fps).limit_denominator(1001)
-    if not rate or rate <= 0:
-        rate = Fraction(25)
-    cap = Fraction(max_fps).limit_denominator(1001)
-    if rate <= cap * Fraction(1001, 1000):  # 30000/1001 and 30 both pass a cap of 30
-        return rate
-    decimated = rate / math.ceil(rate / cap)
-    return decimated if decimated >= MIN_DECIMATED_FPS else cap
-
-
 def colour_of(path: Path, stream_index: int) -> dict:
     """Transfer, primaries and matrix of the video stream as the container/bitstream declares them."""
     import av
@@ -147,21 +91,6 @@ def colour_of(path: Path, stream_index: int) -> dict:
                     "pix_fmt": cc.pix_fmt}
     except (av.error.FFmpegError, StopIteration, OSError, ValueError):
         return {"trc": 2, "primaries": 2, "matrix": 2, "pix_fmt": None}
-
-
-@functools.lru_cache(maxsize=1)
-def ffmpeg_info() -> tuple[str, str, frozenset]:
-    """(path, `ffmpeg -version` first line, filter names) of the ffmpeg on PATH."""
-    exe = shutil.which("ffmpeg")
-    if not exe:
-        raise ProxyError("ffmpeg not found on PATH")
-    try:
-        ver = subprocess.run([exe, "-nostdin", "-hide_banner", "-version"], capture_output=True, text=True, timeout=30)
-        flt = subprocess.run([exe, "-nostdin", "-hide_banner", "-filters"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ProxyError(f"ffmpeg -version failed: {exc}") from None
-    names = frozenset(ln.split()[1] for ln in flt.stdout.splitlines() if len(ln.split()) > 2 and ln.startswith(" "))
-    return exe, (ver.stdout.strip().splitlines() or ["ffmpeg (unknown version)"])[0], names
 
 
 def video_filter(rate: Fraction, cfg: ProxyConfig, colour: dict, filters: frozenset) -> tuple[str, str | None]:
@@ -184,23 +113,38 @@ def video_filter(rate: Fraction, cfg: ProxyConfig, colour: dict, filters: frozen
 
 def ffmpeg_command(exe: str, src: Path, out: Path, source_video: dict, track: dict | None, cfg: ProxyConfig, vf: str, rate: Fraction,
                    hdr: str | None) -> list[str]:
+    """The proxy's own pass: decode the delivered file, filter, encode picture and sound."""
     t = str(cfg.threads)
     cmd = [exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-progress", "pipe:1", "-y", "-threads", t, "-i", str(src),
-           "-map", f"0:{int(source_video['video']['index'])}", "-filter_threads", t, "-vf", vf, "-fps_mode", "cfr",
-           "-c:v", "libx264", "-preset", cfg.preset, "-crf", str(cfg.crf), "-profile:v", "high", "-pix_fmt", "yuv420p",
-           "-maxrate", f"{cfg.maxrate_k}k", "-bufsize", f"{2 * cfg.maxrate_k}k", "-g", str(max(1, round(float(rate) * cfg.gop_s))),
-           "-threads", t]
+           "-map", f"0:{int(source_video['video']['index'])}", "-filter_threads", t, "-vf", vf, "-fps_mode", "cfr", *x264_args(cfg, rate)]
     if hdr:
         cmd += ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]
-    if track is not None:
-        cmd += ["-map", f"0:{int(track['index'])}", "-c:a", "aac", "-profile:a", "aac_low", "-b:a", f"{cfg.audio_bitrate_k}k",
-                "-ar", "48000", "-ac", "2"]
-        if not track.get("channel_layout") and int(track.get("channels") or 0) > 2:  # no layout: no downmix matrix, take L/R
-            cmd += ["-af", "pan=stereo|c0=c0|c1=c1"]
+    return cmd + audio_args(track, cfg, 0) + tail_args(source_video, out)
+
+
+def mux_command(exe: str, picture: Path, src: Path, out: Path, source_video: dict, track: dict | None, cfg: ProxyConfig) -> list[str]:
+    """A picture encoded elsewhere (the visual pass's, visual/decode/tap.py) with the title's sound: the video copied,
+    the audio encoded from the delivered file."""
+    cmd = [exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-progress", "pipe:1", "-y", "-i", str(picture), "-i", str(src),
+           "-map", "0:v:0", "-c:v", "copy"]
+    return cmd + audio_args(track, cfg, 1) + tail_args(source_video, out)
+
+
+def audio_args(track: dict | None, cfg: ProxyConfig, input_index: int) -> list[str]:
+    if track is None:
+        return []
+    cmd = ["-map", f"{input_index}:{int(track['index'])}", "-c:a", "aac", "-profile:a", "aac_low", "-b:a", f"{cfg.audio_bitrate_k}k",
+           "-ar", "48000", "-ac", "2"]
+    if not track.get("channel_layout") and int(track.get("channels") or 0) > 2:  # no layout: no downmix matrix, take L/R
+        cmd += ["-af", "pan=stereo|c0=c0|c1=c1"]
+    return cmd
+
+
+def tail_args(source_video: dict, out: Path) -> list[str]:
+    cmd = []
     if source_video.get("duration_s"):
         cmd += ["-t", f"{float(source_video['duration_s']):.3f}"]  # the picture's length (a longer audio tail is cut)
-    cmd += ["-map_metadata", "-1", "-map_chapters", "-1", "-max_muxing_queue_size", "4096", "-movflags", "+faststart", "-f", "mp4", str(out)]
-    return cmd
+    return cmd + ["-map_metadata", "-1", "-map_chapters", "-1", "-max_muxing_queue_size", "4096", "-movflags", "+faststart", "-f", "mp4", str(out)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,7 +311,28 @@ RULES = (
 # the signal
 
 
-def compute(sc: SignalContext, source_video: dict):
+def decoded_picture(sc: SignalContext, cfg: ProxyConfig, rate: Fraction) -> tuple[Path | None, dict | None, str]:
+    """The picture the visual pass made from its decode (visual/decode/tap.py) with these settings: (its local path,
+    what the tap recorded, "") or (None, what it recorded if anything, why it cannot be used)."""
+    if not cfg.from_decode:
+        return None, None, "index.proxy.from_decode is off"
+    files = sc.storage.stage_bundle("frame_samples", sc.title_id, "proxy", only={TAP_INFO, TAP_FILE})
+    if TAP_INFO not in files:
+        return None, None, "the visual pass made no proxy picture (frame_samples from before visual-pass-7)"
+    try:
+        info = json.loads(files[TAP_INFO].read_text())
+    except (OSError, ValueError) as exc:
+        return None, None, f"unreadable {TAP_INFO}: {exc}"
+    if not info.get("file") or TAP_FILE not in files:
+        return None, info, f"the visual pass made no proxy picture: {info.get('skipped') or info.get('error') or 'partial decode'}"
+    if info.get("encoder") != cfg.encoder() or info.get("rate") != f"{rate.numerator}/{rate.denominator}":
+        return None, info, "the visual pass's proxy picture was made with other index.proxy settings"
+    return files[TAP_FILE], info, ""
+
+
+def compute(sc: SignalContext, source_video: dict, frame_samples=None):
+    """The picture from the visual pass's decode with the title's sound added where the pass made one (most titles);
+    else the proxy's own pass over the delivered file (HDR, rotated, interlaced sources; older frame_samples)."""
     title_id = sc.title_id
     if source_video.get("video") is None or "audio_only" in (source_video.get("flags") or []):
         return Skip("no picture: audio-only delivery (no video stream), no proxy")
@@ -377,13 +342,21 @@ def compute(sc: SignalContext, source_video: dict):
     track = pick_audio_track(source_video)
     rate = target_rate(source_video, cfg.max_fps)
     colour = colour_of(Path(local), int(source_video["video"]["index"]))
-    vf, hdr = video_filter(rate, cfg, colour, filters)
-    if _HDR_TRC.get(colour["trc"]) and not hdr:
-        sc.log.warning(f"{title_id}: HDR source but this ffmpeg lacks zscale/tonemap: converted to 8 bit without tone mapping")
     work = sc.workdir("proxy")
     out = work / FILE
     duration = source_video.get("duration_s")
-    cmd = ffmpeg_command(exe, Path(local), out, source_video, track, cfg, vf, rate, hdr)
+    picture, tapped, why = decoded_picture(sc, cfg, rate)
+    if picture is not None:
+        hdr, made_from = None, "visual_pass"
+        cmd = mux_command(exe, picture, Path(local), out, source_video, track, cfg)
+        sc.log.info(f"{title_id}: proxy picture from the visual pass's decode ({tapped['frames_written']} frames); adding the sound")
+    else:
+        made_from = "proxy"
+        sc.log.info(f"{title_id}: the proxy decodes the master itself: {why}")
+        vf, hdr = video_filter(rate, cfg, colour, filters)
+        if _HDR_TRC.get(colour["trc"]) and not hdr:
+            sc.log.warning(f"{title_id}: HDR source but this ffmpeg lacks zscale/tonemap: converted to 8 bit without tone mapping")
+        cmd = ffmpeg_command(exe, Path(local), out, source_video, track, cfg, vf, rate, hdr)
     timeout = cfg.timeout_s(duration)
     sc.log.info(f"{title_id}: proxy at {rate} fps, audio track {track['track'] if track else None}, timeout {timeout:.0f} s")
 
@@ -398,8 +371,7 @@ def compute(sc: SignalContext, source_video: dict):
     warnings = [ln for ln in stderr.splitlines() if ln.strip()]
     if warnings:
         sc.log.warning(f"{title_id}: ffmpeg reported {len(warnings)} error line(s) while encoding the proxy, e.g. {warnings[0][:200]}")
-    encoder = {"max_side": cfg.max_side, "crf": cfg.crf, "preset": cfg.preset, "scaler": cfg.scaler, "threads": cfg.threads, "maxrate_k": cfg.maxrate_k,
-               "audio_bitrate_k": cfg.audio_bitrate_k, "gop_s": cfg.gop_s, "max_fps": cfg.max_fps}
+    encoder = cfg.encoder()
     doc = {
         "schema_version": PROXY_SCHEMA_VERSION, "title_id": title_id, "file": FILE, **info, "bytes": out.stat().st_size,
         "bit_rate_kbps": round(8 * out.stat().st_size / info["duration_s"] / 1000, 1) if info["duration_s"] else None,
@@ -409,7 +381,9 @@ def compute(sc: SignalContext, source_video: dict):
                    "pix_fmt": colour["pix_fmt"], "hdr_tone_mapped": hdr, "audio_track": track["track"] if track else None,
                    "audio_stream_index": track["index"] if track else None, "audio_language": track.get("language") if track else None},
         "encode_seconds": round(seconds, 2), "speed_x": round(float(duration) / seconds, 2) if duration and seconds > 0 else None,
-        "ffmpeg_error_lines": len(warnings),
+        "ffmpeg_error_lines": len(warnings), "made_from": made_from, "own_pass_reason": why or None,
+        "decode_tap": {k: tapped.get(k) for k in ("frames_in", "frames_written", "dropped", "repeated", "seconds", "size", "rate", "error", "skipped")}
+        if tapped else None,
         "producer": {"tool": "prism-proxy", "code_version": PROXY_CODE_VERSION, "ffmpeg": version, "encoder": encoder, "profile": sc.profile.name},
     }
     sc.provenance = {"tool": "ffmpeg", "version": version, "code_version": PROXY_CODE_VERSION, "encoder": encoder}
@@ -419,15 +393,16 @@ def compute(sc: SignalContext, source_video: dict):
         "width": info["width"], "height": info["height"], "fps": float(info["fps"] or 0.0), "duration_s": float(info["duration_s"]),
         "has_audio": info["has_audio"], "bytes": doc["bytes"], "bit_rate_kbps": float(doc["bit_rate_kbps"] or 0.0),
         "mime_type": info["mime_type"], "encode_seconds": doc["encode_seconds"], "speed_x": float(doc["speed_x"] or 0.0),
-        "audio_track": -1 if track is None else int(track["track"]), "hdr_tone_mapped": hdr or "no",
+        "audio_track": -1 if track is None else int(track["track"]), "hdr_tone_mapped": hdr or "no", "made_from": made_from,
         "producer": MetadataValue.json(doc["producer"])})
 
 
 PROXY = Signal(
-    name="proxy", domain="index", code_version=PROXY_CODE_VERSION, inputs=("source_video",), pool="decode", priority=-5, background=True,
+    name="proxy", domain="index", code_version=PROXY_CODE_VERSION, inputs=("source_video", "frame_samples"), pool="decode", priority=-5, background=True,
     compute=compute,
     errors=(ProxyError,),
-    description="A browser-playable proxy of the title (one ffmpeg pass): MP4 with H.264 High yuv420p 8-bit (HDR tone-mapped), long side "
+    description="A browser-playable proxy of the title (the picture from the visual pass's decode where the source allows, the sound added here; "
+    "else one ffmpeg pass over the master): MP4 with H.264 High yuv420p 8-bit (HDR tone-mapped), long side "
     "at most 640 px with square pixels, the source's constant frame rate up to 30 fps, x264 superfast CRF 32, faststart; AAC-LC stereo 48 kHz from the "
     "original audio track. main.json records size, rate, duration, codec strings and the source. Audio-only deliveries are skipped.",
     outputs=(Output("proxy", PROXY_SCHEMA_VERSION, "titles/<title_id>/proxy/<version>/ (main.json + proxy.mp4)", kinds=("mp4",), rules=RULES,

@@ -6,15 +6,21 @@
     shots + frame_samples -> keyframes
 """
 
+import json
+
 import pandas as pd
 from dagster import MetadataValue
 
 from ..core.artifacts import Bundle
 from ..core.pictures import Picture, spread
+from ..core.proxy_spec import ProxyConfig, ProxyError, target_rate
 from ..core.signal import Output, Result, Signal, SignalContext, Skip
 from .checks import KEYFRAME_RULES, SAMPLES_RULES, SHOTS_RULES, STATS_RULES
 from .decode import DECODE_CODE_VERSION, SAMPLES_SCHEMA_VERSION, STATS_SCHEMA_VERSION, VisualDecodeError, VisualPassConfig, run_visual_pass
 from .decode.hardware import HardwareDecodeError, select_hwaccel
+from .decode.tap import FILE as TAP_FILE
+from .decode.tap import INFO as TAP_INFO
+from .decode.tap import ProxyTap
 from .packs import PacksMissingError, pack_paths, read_pack_bytes
 from .select import KEYFRAMES_CODE_VERSION, select_keyframes
 from .shots import SHOTS_CODE_VERSION, SHOTS_SCHEMA_VERSION, detect_shots
@@ -53,13 +59,26 @@ def compute_visual_pass(sc: SignalContext, source_video: dict):
         pct = f" ({100 * t_s / dur:.0f}%)" if dur else ""
         sc.log.info(f"{title_id}: decoded {frames} frames, {t_s:.0f}s{pct}")
 
-    vp = run_visual_pass(local, sc.workdir("visual"), cfg, progress=progress, source=source_video, hwaccel=hwaccel)  # hdr / scan: tone map, deinterlace
+    work = sc.workdir("visual")
+    tap = proxy_tap(sc, source_video, work)
+    vp = run_visual_pass(local, work, cfg, progress=progress, source=source_video, hwaccel=hwaccel, tap=tap)  # hdr / scan: tone map, deinterlace
     prod = sc.producer(DECODE_CODE_VERSION, expected_frames=vp.meta.get("expected_frames", source_video.get("frame_count")),
                     duration_s=source_video.get("duration_s"), sample_fps=cfg.sample_fps, pass_meta=vp.meta)
     sc.provenance = {"tool": "PyAV", "code_version": DECODE_CODE_VERSION}
     stats = with_attrs(vp.stats, prod, STATS_SCHEMA_VERSION)
     pictures = with_attrs(vp.pictures, prod, SAMPLES_SCHEMA_VERSION)
-    bundle = Bundle(pictures, files={f"{name}.pack": path for name, path in vp.packs.items()})
+    files = {f"{name}.pack": path for name, path in vp.packs.items()}
+    tapped = vp.meta.get("proxy_tap")
+    if tapped is not None:
+        if tapped["file"] and vp.meta.get("truncated_at_s") is None:  # the whole title's picture: the proxy asset adds the sound
+            files[TAP_FILE] = work / TAP_FILE
+        else:
+            tapped["file"] = None
+            sc.log.info(f"{title_id}: no proxy picture from this decode ({tapped['skipped'] or tapped['error'] or 'stopped at max_seconds'}): "
+                        "the proxy asset makes its own")
+        (work / TAP_INFO).write_text(json.dumps(tapped))
+        files[TAP_INFO] = work / TAP_INFO
+    bundle = Bundle(pictures, files=files)
     if vp.meta["decode_errors"]:
         sc.log.warning(f"{title_id}: {vp.meta['decode_errors']} packets failed to decode (skipped)")
     m = vp.meta
@@ -74,6 +93,20 @@ def compute_visual_pass(sc: SignalContext, source_video: dict):
             "samples": int(counts.get("sample", 0)), "keyframe_candidates": int(counts.get("keyframe", 0)),
             "poster_pool": int(counts.get("poster", 0))}),
     }
+
+
+def proxy_tap(sc: SignalContext, source_video: dict, work) -> ProxyTap | None:
+    """The tap that makes the proxy's picture from this decode (decode/tap.py), with the `index.proxy` settings the
+    `proxy` asset encodes with; None when the profile turns it off (`index.proxy.from_decode: false`) or the settings
+    are invalid (the proxy asset reports them)."""
+    try:
+        pcfg = ProxyConfig.from_config(sc.profile.section("index").get("proxy"))
+    except ProxyError:
+        return None
+    if not pcfg.from_decode:
+        return None
+    return ProxyTap(pcfg, target_rate(source_video, pcfg.max_fps), work / TAP_FILE, source_video.get("duration_s"),
+                    timeout_s=pcfg.timeout_s(source_video.get("duration_s")))
 
 
 VISUAL_PASS = Signal(

@@ -9,10 +9,11 @@ import pandas as pd
 
 from ...core.config import known_settings
 
+# 7: the proxy's picture from this decode (tap.py, frame_samples gains proxy_video.mp4 + .json);
 # 6: gm_diff (globally motion-compensated difference: whip pans); 5: HDR (PQ / HLG) pictures tone-mapped to SDR BT.709; interlaced sources deinterlaced, telecined ones inverse-telecined;
 # 4: ref_diff (freezedetect's difference to a reference frame), mc_diff (motion-compensated difference);
 # 3: decode lanes; keyframe windows and poster stretches also break at GOP starts; samples on the 1/sample_fps grid
-DECODE_CODE_VERSION = "visual-pass-6"
+DECODE_CODE_VERSION = "visual-pass-7"
 STATS_SCHEMA_VERSION = "1.2"  # frame_stats; 1.1: ref_diff, mc_diff; 1.2: gm_diff
 SAMPLES_SCHEMA_VERSION = "1.0"  # frame_samples
 

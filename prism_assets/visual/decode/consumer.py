@@ -138,7 +138,10 @@ def consume(ctx: PassContext, lanes: list[Lane], packs: dict, progress, t0: floa
                 if item[2]:  # reached max_seconds
                     done = truncated = True
                 break
-            _, gop, local0, nb, t_list, pts, key, inter, corrupt, cols, lum, hist, cbars, cands = item
+            _, gop, local0, nb, t_list, pts, key, inter, corrupt, cols, lum, hist, cbars, cands, taps = item
+            if ctx.tap is not None:  # the proxy's pictures, in frame order
+                for t_s, data in zip(t_list, taps):
+                    ctx.tap.feed(t_s, data)
             if first_batch and prev_luma is not None:  # the GOP's first frame against the previous GOP's last
                 n_pix = lum.shape[1]
                 cols["diff"][0] = float(np.abs(lum[0] - prev_luma).sum(dtype=np.float64)) / n_pix

@@ -30,6 +30,7 @@ class PassContext:
         self.pic_fmt = VideoReformatter()  # used only by the writer thread
         self.shared = LaneShared(lanes)
         self.writer: PictureWriter | None = None
+        self.tap = None  # a ProxyTap (tap.py) when the pass makes the proxy's picture too
         self.geom: dict = {}
         self.batch_frames = LAG_BATCH
         self.lane_frames_ahead = 256  # analysed frames a lane may queue ahead of the consumer (~10 MB; about a GOP)

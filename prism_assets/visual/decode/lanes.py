@@ -96,7 +96,7 @@ class Lane:
     through a bounded queue, per GOP, in frame order. The other GOPs' packets are read and skipped
     (demuxing costs next to nothing), so every lane sees the same packet sequence and GOP numbers.
 
-    Messages: ("batch", ...) items, ("end", gop, truncated, poster candidates) after each of its
+    Messages: ("batch", ...) items (with the proxy's pictures of the batch's frames when the pass taps one), ("end", gop, truncated, poster candidates) after each of its
     GOPs, ("done", gops) at the end of the stream; an exception is forwarded and re-raised by the
     consumer."""
 
@@ -117,6 +117,7 @@ class Lane:
 
         self.small = VideoReformatter()  # analysis pictures
         self.pool_fmt = VideoReformatter()  # poster candidates above poster_max_side
+        self.tap_fmt = VideoReformatter() if ctx.tap is not None else None  # the proxy's pictures (tap.py)
         self.scan = ScanFilter(self.stream, ctx.scan_chain) if ctx.scan_chain else None  # deinterlace / inverse telecine
         self.thread = threading.Thread(target=self._run, name=f"prism-decode-{k}", daemon=True)
 
@@ -274,7 +275,7 @@ class Lane:
         if ctx.cfg.max_seconds is not None and t_s >= ctx.cfg.max_seconds:
             st.truncated = True
             return
-        st.batch.append((frame, t_s, ctx.prepare(self.small, frame)))
+        st.batch.append((frame, t_s, ctx.prepare(self.small, frame), ctx.tap.picture(self.tap_fmt, frame) if ctx.tap is not None else None))
         if len(st.batch) >= ctx.batch_frames:
             self._analyse(st)
 
@@ -342,7 +343,7 @@ class Lane:
         self._put(("batch", st.gop, first, nb, t_list,
                    [f.pts if f.pts is not None else math.nan for f in frames],  # never None in the row
                    [f.key_frame for f in frames], [ctx.interlaced_source or f.interlaced_frame for f in frames], [f.is_corrupt for f in frames],
-                   cols, lum, hist, cbars, cands))
+                   cols, lum, hist, cbars, cands, [e[3] for e in batch]))
 
     def _close_window(self, st: Gop) -> None:
         ctx, cfg = self.ctx, self.ctx.cfg

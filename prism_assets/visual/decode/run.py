@@ -17,18 +17,21 @@ from .lanes import Lane, stop_lanes
 from .pictures import PictureWriter
 from .scan import describe, rate_factor, scan_chain
 from .system import decode_lanes_for, frame_mb, tune_allocator
+from .tap import ProxyTap
 from .tonemap import ToneMap
 
 
 def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig | None = None,
-                    progress: Callable[[int, float], None] | None = None, source: dict | None = None, hwaccel: str = "none") -> VisualPass:
+                    progress: Callable[[int, float], None] | None = None, source: dict | None = None, hwaccel: str = "none",
+                    tap: ProxyTap | None = None) -> VisualPass:
     """Decode `path` once and return the per-frame statistics and the kept pictures.
 
     `source` is the title's probe (title.json): its `hdr` block turns on tone mapping (PQ / HLG ->
     SDR BT.709; without the block, the stream's transfer decides), its `scan` block deinterlacing or
     inverse telecine (`scan.py`). Corrupt packets are skipped and counted (`decode_errors`), never
     fatal unless no frame decodes. `hwaccel` (hardware.py: `none`, `cuda`...) decodes on the GPU's decoder; one that
-    cannot start is a VisualDecodeError.
+    cannot start is a VisualDecodeError. `tap` (tap.py), when given, also makes the proxy's picture from this decode
+    where the source allows (`meta["proxy_tap"]` says what it did; it never fails the pass).
     """
     import av
 
@@ -65,6 +68,13 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
         ctx = PassContext(cfg, fps, list(probe.streams.video).index(stream), gop_start, n_lanes, tonemap=tonemap, scan_chain=chain,
                           interlaced_source=(scan or {}).get("type") in ("interlaced", "telecined"))
         ctx.geometry(first)
+        tap_source = None
+        if tap is not None:
+            tap.skipped = ProxyTap.unsupported(tonemap is not None, bool(chain) or ctx.interlaced_source, ctx.geom["rotation"])
+            cc = stream.codec_context
+            tap_source = (first.width, first.height, cc.sample_aspect_ratio or stream.sample_aspect_ratio,
+                          {"primaries": int(cc.color_primaries or 2), "trc": int(cc.color_trc or 2), "matrix": int(cc.colorspace or 2),
+                           "range": int(cc.color_range or 0)})
         first_mb = frame_mb(first)
         del first
         try:
@@ -81,10 +91,15 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
                  for name in PACK_NAMES}
         # pictures waiting for the writer hold their decoded frames: 8 at 1080p, 2 at 8K
         writer = ctx.writer = PictureWriter(packs, depth=int(max(2, min(8, 64 // first_mb))))
+        if tap is not None and tap.skipped is None:
+            tap.start(*tap_source)
+            ctx.tap = tap if tap.active else None
         lanes = [Lane(k, ctx, containers[k], threads) for k in range(n_lanes)]
         try:
             vp = consume(ctx, lanes, packs, progress, t0, path, codec, threads)
             vp.meta["hwaccel"] = hwaccel
+            if tap is not None:
+                vp.meta["proxy_tap"] = tap.finish()
             vp.meta["pictures"] = {"tone_map": tonemap.describe() if tonemap else None, "scan": (scan or {}).get("type"), "scan_filter": describe(chain)}
             if source.get("frame_count"):  # the frames the pass should see: 4 of every 5 after inverse telecine
                 vp.meta["expected_frames"] = int(round(source["frame_count"] * float(rate_factor(scan))))
@@ -94,6 +109,8 @@ def run_visual_pass(path: str | Path, workdir: str | Path, cfg: VisualPassConfig
             writer.abort()
             raise
     finally:
+        if tap is not None and not tap.finished:  # the pass failed: no picture of it stays
+            tap.abort()
         for c in containers:
             c.close()
 
