@@ -133,7 +133,7 @@ def proxy_command(video: Path, out: Path) -> list[str]:
     from .proxy_speed import proxy_command as asset_command
 
     cfg = ProxyConfig()
-    return asset_command(video, out, float("inf"), cfg.preset, False, cfg.crf)[0]
+    return asset_command(video, out, float("inf"), cfg.preset, False, cfg.crf, cfg.scaler)[0]
 
 
 def run_tesseract(frames: list[Path], work: Path, langs: str, t0: float, jobs: int = 2) -> dict:

@@ -1,5 +1,6 @@
-"""What the proxy would cost made from the visual pass's decode (issue 26 / issue 24 "from the existing decode pass"):
-a measurement for the design, not the product's code path.
+"""What the proxy costs made from the visual pass's decode (issue 26 / issue 24 "from the existing decode pass"): the
+measurement that chose the design the product now has (prism_assets/visual/decode/tap.py: the same scaling in the decode
+lanes, the same rawvideo -> x264 encoder, the sound added by the `proxy` asset), here on its primitives in one process.
 
     PYTHONPATH=. .venv/bin/python -m benchmarks.proxy_tap [--input PATH] [--seconds 120] [--rounds 2] [--out FILE]
 

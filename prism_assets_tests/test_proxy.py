@@ -214,3 +214,28 @@ def test_the_decode_tap_samples_frames_onto_the_proxy_rate_as_the_fps_filter_doe
     for k in range(48):
         t.feed(float(k * Fraction(1001, 24000)), bytes([k]))
     assert frames(t) == list(range(47)) and t.dropped == t.repeated == 0  # the last one waits for finish()
+
+
+def test_a_tap_whose_encoder_fails_never_fails_the_visual_pass(synth, tmp_path):
+    """The encoder refuses its settings (libx264 has no preset `warp9`): the pass completes with every statistic, the
+    tap says why it stopped and leaves no file (the proxy asset then decodes the master itself)."""
+    from prism_assets.visual.decode import VisualPassConfig, run_visual_pass
+    from prism_assets.visual.decode.tap import ProxyTap
+
+    tap = ProxyTap(ProxyConfig(preset="warp9"), Fraction(25), tmp_path / "proxy_video.mp4", 4.0)
+    vp = run_visual_pass(synth("bars_25fps_4s.mp4"), tmp_path / "pass", VisualPassConfig(), tap=tap)
+    assert vp.meta["frames"] == 100 and len(vp.stats) == 100
+    info = vp.meta["proxy_tap"]
+    assert info["file"] is None and info["error"] and "\n" not in info["error"], info
+    assert not (tmp_path / "proxy_video.mp4").exists() and tap.proc.poll() is not None
+
+
+def test_the_peers_proxy_of_the_e2e_benchmark_is_the_assets_own_command(synth, tmp_path):
+    """benchmarks/e2e.py gives the peers the proxy's own pass (the asset's command with its default settings): the call
+    follows the asset's signature (it once fell behind a new setting and the benchmark stopped halfway)."""
+    from benchmarks.e2e import proxy_command
+
+    cmd = proxy_command(synth("bars_25fps_4s.mp4"), tmp_path / "peer.mp4")
+    cfg = ProxyConfig()
+    assert cmd[0].endswith("ffmpeg") and cmd[-1] == str(tmp_path / "peer.mp4") and "-progress" not in cmd
+    assert f"flags={cfg.scaler}" in cmd[cmd.index("-vf") + 1] and cmd[cmd.index("-preset") + 1] == cfg.preset
