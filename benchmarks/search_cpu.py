@@ -5,6 +5,8 @@ wall time).
 - in-process: `Searcher.search` plus the API's JSON answer (`api_search.hit_json`, dumped as `JSONResponse` does),
   one thread, with the query encoder `prism serve` loads, float32 and int8 (`models.text.query_int8`) side by side,
   query by query; ms of `time.process_time` (every thread of the process: LanceDB's, the encoder's) per search;
+- `stages=True`: where a search's CPU goes (each backend call and the query encoder, per query kind) and what-ifs
+  (the full-text read without its candidate columns, fewer ANN probes);
 - `http=True`: the same queries one at a time to a `prism serve --workers 1` process; its CPU (utime + stime of its
   process group, from /proc) per request: HTTP parsing, ASGI, validation and the answer included.
 """
@@ -131,8 +133,82 @@ def _over_http(index: Path, qs: list[str], port: int) -> dict:
     return {"queries": len(qs), "errors": errors, "server_cpu_ms_per_request": round(used / len(qs) * 1000, 2)}
 
 
-def profile(index: Path, qs: list[str], kinds: list[str], *, top: int = 0, http: bool = False, port: int = 8093) -> dict:
+def _stages(index: Path, qs: list[str], kinds: list[str]) -> dict:
+    """Where a search's CPU goes, per query kind: each backend call (`fts`, its fuzzy and CJK forms, `nearest`,
+    `fetch`, `select`) and the query encoder, in ms of process CPU per search, the channels run one after another so
+    each call is charged to its query. Then two what-ifs on the same queries: the full-text read without the candidate
+    columns (`_rowid` and score only: what reading `text` + `hit` per candidate costs) and `nearest` at fewer probes."""
+    import collections
+    import threading
+
+    import numpy as np
+
+    import prism_assets.index.search as search_mod
+    from prism_assets.index.search import Query
+    from prism_assets.index.tables import TEXT_DIM
+
+    data = _data(index, False)
+    b, acc, cur = data.backend, collections.defaultdict(float), threading.local()
+    for name in ("fts", "nearest", "fetch", "select"):
+        def wrap(*a, _o=getattr(b, name), _n=name, **k):
+            t0 = time.process_time()
+            try:
+                return _o(*a, **k)
+            finally:
+                key = _n + ("/fuzzy" if k.get("fuzziness") else "") + ("/cjk" if k.get("column") == "cjk" else "")
+                acc[(cur.kind, key)] += time.process_time() - t0
+        setattr(b, name, wrap)
+    emb, embed = data.searcher.embedder, data.searcher.embedder.embed
+
+    def timed_embed(*a, **k):
+        t0 = time.process_time()
+        try:
+            return embed(*a, **k)
+        finally:
+            acc[(cur.kind, "encode query")] += time.process_time() - t0
+    emb.embed = timed_embed
+    pool, search_mod._POOL = search_mod._POOL, type("Serial", (), {"map": staticmethod(lambda f, xs: list(map(f, xs)))})()
+    total, n = collections.defaultdict(float), collections.Counter()
+    try:
+        cur.kind = "warm-up"
+        for text in qs[:10]:
+            data.searcher.search(Query(text=text, top_k=10))
+        for text, kind in zip(qs, kinds):
+            cur.kind = kind
+            getattr(emb, "_cache", {}).clear()
+            t0 = time.process_time()
+            data.searcher.search(Query(text=text, top_k=10))
+            total[kind] += time.process_time() - t0
+            n[kind] += 1
+    finally:
+        search_mod._POOL, emb.embed = pool, embed
+    out = {kind: {"searches": n[kind], "cpu_ms_per_search": round(total[kind] / n[kind] * 1000, 2),
+                  "by_call_ms": {c: round(v / n[kind] * 1000, 2) for (k, c), v in sorted(acc.items()) if k == kind}} for kind in n}
+    from lancedb.query import MatchQuery
+
+    t = b._reader("speech")
+    words = [q for q, k in zip(qs, kinds) if k == "phrase"][:60]
+    rng = np.random.default_rng(1)
+    vecs = [v / np.linalg.norm(v) for v in rng.standard_normal((60, TEXT_DIM)).astype(np.float32)]
+    variants = {}
+    for label, run in (
+            ("fts text+hit", lambda q, v: t.query().nearest_to_text(MatchQuery(q, "text")).limit(30).select(["text", "hit", "_score"]).with_row_id()),
+            ("fts rowid only", lambda q, v: t.query().nearest_to_text(MatchQuery(q, "text")).limit(30).select(["_score"]).with_row_id()),
+            *[(f"nearest nprobes {p}", lambda q, v, p=p: t.query().nearest_to(v).column("vector").distance_type("cosine").nprobes(p)
+               .limit(30).select(["text", "hit", "_distance"]).with_row_id()) for p in (100, 50, 20)]):
+        for q, v in zip(words[:5], vecs[:5]):
+            b._run(run(q, v).to_arrow())
+        t0 = time.process_time()
+        for q, v in zip(words, vecs):
+            b._run(run(q, v).to_arrow())
+        variants[label] = round((time.process_time() - t0) / len(words) * 1000, 2)
+    return {"by_kind": out, "what_if_ms_per_call": variants}
+
+
+def profile(index: Path, qs: list[str], kinds: list[str], *, top: int = 0, http: bool = False, port: int = 8093, stages: bool = False) -> dict:
     out = {"in_process": _in_process(index, qs, kinds, top)}
+    if stages:
+        out["stages"] = _stages(index, qs, kinds)
     if http:
         out["http"] = _over_http(index, qs, port)
     out["note"] = "CPU time, not wall time (the machine is shared): compare runs side by side, interleaved"

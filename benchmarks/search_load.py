@@ -12,7 +12,7 @@ a separate process from the server (threads, closed loop, no think time); each r
 measured by the client. Results: p50/p95/p99, requests, errors, the CPU per request of the server's processes
 and of the client (where the two cores went), and the index build seconds.
 
-    PYTHONPATH=. .venv/bin/python -m benchmarks.search_load --index DIR --profile 400 [--cprofile 25] [--http]
+    PYTHONPATH=. .venv/bin/python -m benchmarks.search_load --index DIR --profile 400 [--cprofile 25] [--http] [--stages]
 
 `--profile N` measures instead what the latency depends on, CPU per search, on the same index and query mix: N
 queries in one thread, in-process (`Searcher.search` and the API's JSON answer, with the query encoder `prism serve`
@@ -198,6 +198,7 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="CPU ms per search over N queries (needs --index)")
     ap.add_argument("--cprofile", type=int, default=0, metavar="K", help="with --profile: cProfile's top K functions")
     ap.add_argument("--http", action="store_true", help="with --profile: server CPU per request of a prism serve process")
+    ap.add_argument("--stages", action="store_true", help="with --profile: CPU per backend call and query kind, and what-ifs")
     ap.add_argument("--profile-out", type=Path, default=PROFILE_OUT, help="with --profile: where the result goes")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
@@ -211,7 +212,7 @@ def main(argv=None) -> int:
         doc = {"benchmark": "search_cpu", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0], "host": host_speed()},
                "load_average_start": round(os.getloadavg()[0], 2), "index": str(args.index),
-               **profile(args.index, qs, kinds, top=args.cprofile, http=args.http, port=args.port)}
+               **profile(args.index, qs, kinds, top=args.cprofile, http=args.http, port=args.port, stages=args.stages)}
         args.profile_out.parent.mkdir(parents=True, exist_ok=True)
         args.profile_out.write_text(json.dumps(doc, indent=1))
         short = {**doc, "in_process": {k: v for k, v in doc["in_process"].items() if not k.startswith("cprofile")}}
