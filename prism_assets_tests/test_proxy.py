@@ -6,6 +6,7 @@ back independently (PyAV, the MP4's box order)."""
 from __future__ import annotations
 
 import struct
+import time
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
@@ -192,10 +193,12 @@ def test_the_decode_tap_samples_frames_onto_the_proxy_rate_as_the_fps_filter_doe
 
     def tap(rate, duration=None):
         t = ProxyTap(ProxyConfig(), Fraction(rate), tmp_path / "p.mp4", duration)
-        t.proc = SimpleNamespace(stdin=io.BytesIO(), poll=lambda: None)
+        t.proc = SimpleNamespace(stdin=io.BytesIO(), poll=lambda: None, kill=lambda: None, wait=lambda timeout=None: 0)
+        t._start_writer()
         return t
 
     def frames(t) -> list[int]:  # the frame numbers written, one byte each
+        assert t._close_writer()
         return list(t.proc.stdin.getvalue())
 
     t = tap(30, duration=2.0)
@@ -239,3 +242,37 @@ def test_the_peers_proxy_of_the_e2e_benchmark_is_the_assets_own_command(synth, t
     cfg = ProxyConfig()
     assert cmd[0].endswith("ffmpeg") and cmd[-1] == str(tmp_path / "peer.mp4") and "-progress" not in cmd
     assert f"flags={cfg.scaler}" in cmd[cmd.index("-vf") + 1] and cmd[cmd.index("-preset") + 1] == cfg.preset
+
+
+def test_an_encoder_that_stops_taking_pictures_cannot_hang_the_pass(tmp_path, monkeypatch):
+    """The encoder neither reads its input nor exits (a hung process): once the tap's queue is full the consumer waits at
+    most STALL_S, then the tap stops itself (kills the encoder) and every later frame passes straight through."""
+    import threading
+    from types import SimpleNamespace
+
+    import prism_assets.visual.decode.tap as tap_mod
+
+    monkeypatch.setattr(tap_mod, "STALL_S", 0.3)
+    hung, killed = threading.Event(), threading.Event()
+
+    class Stuck:
+        def write(self, data):
+            hung.wait(30)  # blocks like a full pipe until the encoder is killed
+            raise BrokenPipeError
+
+        def close(self):
+            pass
+
+    def kill():
+        killed.set()
+        hung.set()
+
+    t = tap_mod.ProxyTap(ProxyConfig(), Fraction(25), tmp_path / "p.mp4", None)
+    t.proc = SimpleNamespace(stdin=Stuck(), poll=lambda: None, kill=kill, wait=lambda timeout=None: 0)
+    t._start_writer()
+    started = time.monotonic()
+    for k in range(tap_mod.QUEUE_FRAMES + 10):
+        t.feed(k / 25, b"x")
+    info = t.finish()
+    assert time.monotonic() - started < 10 and killed.is_set()
+    assert info["file"] is None and "took no picture for 0 s" in info["error"] and t.written <= tap_mod.QUEUE_FRAMES + 1, info

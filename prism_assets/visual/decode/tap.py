@@ -18,6 +18,7 @@ the proxy asset makes the proxy itself.
 from __future__ import annotations
 
 import math
+import queue
 import subprocess
 import threading
 import time
@@ -32,6 +33,9 @@ INFO = "proxy_video.json"  # what the tap did (`ProxyTap.finish`), beside the pi
 _PRIMARIES = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020"}
 _TRC = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12"}
 _MATRIX = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc"}
+QUEUE_FRAMES = 48  # pictures between the consumer and the encoder's stdin (~16 MB at 640x360): the consumer never waits on a pipe
+STALL_S = 300.0  # an encoder that takes no picture for this long is stopped (the pass goes on; the proxy asset makes its own)
+FLUSH_S = 300.0  # at most this long for the encoder to finish once its input is closed
 
 
 class ProxyTap:
@@ -46,6 +50,8 @@ class ProxyTap:
         self._pend: tuple[int, bytes] | None = None  # the last frame fed and its slot, written once the next one comes
         self._cap = math.ceil(float(duration_s) * self.rate - 1e-6) if duration_s else None  # slots of the title's duration
         self._lock = threading.Lock()
+        self._q: queue.Queue | None = None
+        self._writer: threading.Thread | None = None
         self._log = None
         self._t0 = 0.0
         self.finished = False
@@ -87,6 +93,37 @@ class ProxyTap:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
         except OSError as exc:
             self._stop(f"cannot start ffmpeg: {exc}")
+            return
+        self._start_writer()
+
+    def _start_writer(self) -> None:
+        """The thread that feeds the encoder's stdin from a bounded queue: the consumer only ever waits on the queue,
+        with a timeout (`STALL_S`), so an encoder that hangs without exiting cannot hang the pass."""
+        self._q = queue.Queue(maxsize=QUEUE_FRAMES)
+
+        def drain():
+            while True:
+                data = self._q.get()
+                if data is None:
+                    return
+                try:
+                    self.proc.stdin.write(data)
+                except (BrokenPipeError, OSError, ValueError):
+                    if self.error is None:
+                        self._stop(f"the encoder exited: {self._tail()}")
+                    return
+
+        self._writer = threading.Thread(target=drain, name="prism-proxy-tap", daemon=True)
+        self._writer.start()
+
+    def _close_writer(self) -> bool:
+        """Let the writer put everything queued into the encoder and end; False when it could not within STALL_S."""
+        try:
+            self._q.put(None, timeout=STALL_S)
+        except queue.Full:
+            return False
+        self._writer.join(timeout=STALL_S)
+        return not self._writer.is_alive()
 
     # -- in the lanes
     def picture(self, fmt, frame) -> bytes | None:
@@ -138,9 +175,9 @@ class ProxyTap:
         if not self.active:
             return
         try:
-            self.proc.stdin.write(data)
-        except (BrokenPipeError, OSError, ValueError):
-            self._stop(f"the encoder exited: {self._tail()}")
+            self._q.put(data, timeout=STALL_S)
+        except queue.Full:
+            self._stop(f"the encoder took no picture for {STALL_S:.0f} s")
             return
         self._next += 1
         self.written += 1
@@ -152,15 +189,19 @@ class ProxyTap:
         if self.proc is not None:
             if self.active and self._pend is not None:  # the last frame covers its own slot
                 self._emit(self._pend[1], self._pend[0] + 1)
+            if self.active and not self._close_writer():
+                self._stop(f"the encoder took no picture for {STALL_S:.0f} s")
             if self.active:
+                flush = min(self.timeout_s, FLUSH_S)
                 try:
                     self.proc.stdin.close()
-                    rc = self.proc.wait(timeout=self.timeout_s)
-                    ok = rc == 0 and self.written > 0 and self.out.exists()
+                    rc = self.proc.wait(timeout=flush)
+                    ok = rc == 0 and self.written > 0 and self.out.exists() and self.error is None
                     if not ok:
                         self._stop(f"the encoder failed (exit {rc}): {self._tail()}" if self.written else "no frame reached the encoder")
-                except subprocess.TimeoutExpired:
-                    self._stop(f"the encoder did not finish within {self.timeout_s:.0f} s")
+                except (subprocess.TimeoutExpired, OSError, ValueError) as exc:
+                    self._stop(f"the encoder did not finish within {flush:.0f} s" if isinstance(exc, subprocess.TimeoutExpired)
+                               else f"the encoder exited: {self._tail()}")
             else:
                 self._kill()
         self._close_log()
@@ -181,16 +222,19 @@ class ProxyTap:
         self._kill()
 
     def _kill(self) -> None:
+        """Kill first, then close its stdin: a writer blocked on the full pipe gets EPIPE and lets go of the stream (closing
+        the stream first would wait on the writer's lock while the writer waits on the encoder)."""
         p = self.proc
-        if p is not None and p.poll() is None:
-            for close in (lambda: p.stdin.close(), p.kill):
+        if p is not None:
+            if p.poll() is None:
                 try:
-                    close()
-                except OSError:
+                    p.kill()
+                    p.wait(timeout=10)
+                except (OSError, subprocess.TimeoutExpired):
                     pass
             try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+                p.stdin.close()
+            except (OSError, ValueError):
                 pass
         self.out.unlink(missing_ok=True)
 
