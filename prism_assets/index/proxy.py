@@ -394,6 +394,7 @@ def compute(sc: SignalContext, source_video: dict, frame_samples=None):
         "has_audio": info["has_audio"], "bytes": doc["bytes"], "bit_rate_kbps": float(doc["bit_rate_kbps"] or 0.0),
         "mime_type": info["mime_type"], "encode_seconds": doc["encode_seconds"], "speed_x": float(doc["speed_x"] or 0.0),
         "audio_track": -1 if track is None else int(track["track"]), "hdr_tone_mapped": hdr or "no", "made_from": made_from,
+        "own_pass_reason": why or "none: the picture is the visual pass's",
         "producer": MetadataValue.json(doc["producer"])})
 
 
