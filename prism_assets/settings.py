@@ -220,6 +220,9 @@ class PrismSettings:
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # never printed; read-scope API keys; empty: the API is open (dev), `prism serve` says so
     api_keys_secret: str | None = None  # AWS Secrets Manager id holding the keys (production), read by the API at start
     api_cors_origins: tuple[str, ...] = ()
+    # a serving process holds the search candidates' columns of index tables up to this many rows in memory (~290 bytes
+    # a row per process, twice that while a newer version is loaded; index/resident.py); 0: never
+    serve_resident_rows: int = 1_000_000
     api_public_url: str = "http://127.0.0.1:8080"  # where the viewer is reached (links from the Dagster UI)
     dagster_public_url: str = "http://127.0.0.1:3000"  # where the Dagster UI is reached (links from the viewer's day pages)
     # CloudWatch custom metrics (core/metrics.py): the namespace (deploy/infra: "Prism"); empty: no metrics sensor
@@ -265,6 +268,7 @@ class PrismSettings:
             api_keys=_list(env.get("PRISM_API_KEYS")),
             api_keys_secret=env.get("PRISM_API_KEYS_SECRET") or None,
             api_cors_origins=_list(env.get("PRISM_API_CORS_ORIGINS")),
+            serve_resident_rows=_number(env, "PRISM_SERVE_RESIDENT_ROWS", 1_000_000),
             api_public_url=(env.get("PRISM_API_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
             dagster_public_url=(env.get("PRISM_DAGSTER_PUBLIC_URL") or "http://127.0.0.1:3000").rstrip("/"),
             metrics_namespace=(env.get("PRISM_METRICS_NAMESPACE") or "").strip(),
@@ -294,6 +298,8 @@ class PrismSettings:
             raise ValueError(f"unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"unknown PRISM_EXECUTOR {self.executor!r}: choose one of {', '.join(EXECUTORS)}")
+        if self.serve_resident_rows < 0:
+            raise ValueError(f"PRISM_SERVE_RESIDENT_ROWS={self.serve_resident_rows}: expected 0 (none) or a number of rows")
         if self.run_steps < 0:
             raise ValueError(f"PRISM_RUN_STEPS={self.run_steps}: expected 0 (the machine's cores) or a positive number of steps")
         if self.delivery_queue_url:

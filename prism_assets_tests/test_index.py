@@ -16,7 +16,6 @@ import json
 import math
 import re
 import zlib
-from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -692,29 +691,128 @@ def test_vector_index_has_the_partitions_asked_for_and_is_rebuilt_when_outgrown(
     v = add(1200, 0)
     report = backend.maintain(older_than_s=0, vector_index_min_rows=1000)
     names = [i.name for i in backend.table("speech").list_indices() if "vector" in i.columns]
-    assert names == ["vector_ivfpq_p34"]  # int(sqrt(1200)); at a million rows: 894 partitions (benchmarks/search_load.py)
-    assert report["speech"]["ann"]["rebuilt"] and 30 <= report["speech"]["ann"]["ivf_partitions_after_optimize"] <= 40
+    assert names == ["vector_ivfrq_p34"]  # int(sqrt(1200)); at a million rows: 894 partitions (benchmarks/search_load.py)
+    assert report["speech"]["ann"]["rebuilt"] and report["speech"]["ann"]["kind"] == "ivf_rq"
+    assert 30 <= report["speech"]["ann"]["ivf_partitions_after_optimize"] <= 40
     report = backend.maintain(older_than_s=0, vector_index_min_rows=1000)  # same size: kept, and optimize() kept its partitions
-    assert [i.name for i in backend.table("speech").list_indices() if "vector" in i.columns] == ["vector_ivfpq_p34"]
+    assert [i.name for i in backend.table("speech").list_indices() if "vector" in i.columns] == ["vector_ivfrq_p34"]
     assert not report["speech"]["ann"]["rebuilt"] and 30 <= ivf_partitions(backend.table("speech"), "vector") <= 40
-    # an index of an older release (built by num_partitions) that LanceDB's optimize() shrank is found out and rebuilt
-    from lancedb.index import IvfPq
+    # an older release's text index (IVF-PQ) is rebuilt as IVF-RQ
+    from lancedb.index import IvfPq, IvfRq
 
     t = backend.table("speech")
-    t.create_index("vector", config=IvfPq(distance_type="cosine", num_partitions=34, num_sub_vectors=48), replace=True, name="vector_ivfpq_p34")
-    t.optimize(cleanup_older_than=timedelta(seconds=0), delete_unverified=False)
-    shrunk = ivf_partitions(t, "vector")
-    assert shrunk is not None and shrunk < 17  # the LanceDB behaviour this guards against (if it is fixed upstream: drop this part)
+    t.create_index("vector", config=IvfPq(distance_type="cosine", target_partition_size=1200 // 34, num_sub_vectors=48), replace=True,
+                   name="vector_ivfpq_p34")
     report = backend.maintain(older_than_s=0, vector_index_min_rows=1000)
-    assert report["speech"]["ann"]["rebuilt"] and report["speech"]["ann"]["was"] == {"named": 34, "real": shrunk}
+    assert report["speech"]["ann"]["rebuilt"] and report["speech"]["ann"]["was"] == {"index": "vector_ivfpq_p34"}
+    assert [i.name for i in backend.table("speech").list_indices() if "vector" in i.columns] == ["vector_ivfrq_p34"]
+    assert 30 <= ivf_partitions(backend.table("speech"), "vector") <= 40
+    # an index holding fewer partitions than its name says (LanceDB's optimize() once shrank an index built by
+    # num_partitions: 894 partitions of a million rows became 25) is found out and rebuilt
+    t = backend.table("speech")
+    t.create_index("vector", config=IvfRq(distance_type="cosine", num_partitions=8), replace=True, name="vector_ivfrq_p34")
+    report = backend.maintain(older_than_s=0, vector_index_min_rows=1000)
+    assert report["speech"]["ann"]["rebuilt"] and report["speech"]["ann"]["was"] == {"named": 34, "real": 8}
     assert 30 <= ivf_partitions(backend.table("speech"), "vector") <= 40
     add(4000, 1200)  # 5200 rows: sqrt 72 > 2 x 34
     backend = LanceBackend(str(tmp_path / "ix"))  # the maintenance job's own process
     backend.maintain(older_than_s=0, vector_index_min_rows=1000)
-    assert [i.name for i in backend.table("speech").list_indices() if "vector" in i.columns] == ["vector_ivfpq_p72"]
+    assert [i.name for i in backend.table("speech").list_indices() if "vector" in i.columns] == ["vector_ivfrq_p72"]
     # a candidate's handle reads its row directly; a stale handle (another row's) falls back to the row_id
     backend = LanceBackend(str(tmp_path / "ix"))
     near = backend.nearest("speech", "vector", v[3], limit=3)
     assert near[0]["row_id"] == "x:3" and near[0]["_handle"] is not None
     got = backend.fetch("speech", [("x:3", near[0]["_handle"]), ("x:7", near[0]["_handle"]), ("x:9", None)], ["text", "start_s"])
     assert {k: (r["text"], r["start_s"]) for k, r in got.items()} == {"x:3": ("line 3", 3.0), "x:7": ("line 7", 7.0), "x:9": ("line 9", 9.0)}
+
+
+# ---------------------------------------------------------------------------------------------- residents (serving)
+
+
+def _wait(cond, timeout_s: float = 20.0):
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _candidates(backend: LanceBackend, emb) -> list:
+    """What the searches read of the index: full-text (exact, fuzzy, CJK) and vector candidates, as comparable tuples."""
+    out = []
+    for q, kw in (("lighthouse tonight", {}), ("lighthose", {"fuzziness": 1}), ("weather", {})):
+        out.append(sorted((r["row_id"], r["text"], r["start_s"], r.get("timecode"), r.get("language"), round(r["_score"], 4))
+                          for r in backend.fts("speech", q, **kw)))
+    v = emb.embed(["meet me at the old lighthouse"])[0]
+    out.append([(r["row_id"], r["text"], r.get("structure"), round(r["_distance"], 4)) for r in backend.nearest("speech", "vector", v, limit=5)])
+    return out
+
+
+def test_resident_candidates_are_the_live_tables_and_follow_a_writer(fresh):
+    """A serving process's resident copy (index/resident.py) answers exactly what the live table answers, follows a
+    writer in another process within its refresh, and a write through its own backend is seen at once."""
+    writer, built = fresh
+    emb = FakeEmbedder()
+    live = _candidates(LanceBackend(writer.uri, read_consistency_s=0), emb)
+    server = LanceBackend(writer.uri, read_consistency_s=0)
+    server.enable_residents(1_000_000, refresh_s=0)
+    server.fts("speech", "warm")  # asks for the build
+    _wait(lambda: "speech" in server.residents.held())
+    held = server.residents.held()["speech"]
+    assert held["rows"] == writer.count("speech") and held["bytes"] > 0
+    calls = []
+    read = server.residents._held["speech"].read
+    server.residents._held["speech"].read = lambda ids: calls.append(len(ids)) or read(ids)
+    assert _candidates(server, emb) == live
+    assert len(calls) == 4 and all(calls), "the candidates came from the resident copy"
+    # another process re-processes T1 (fewer rows, a new run): the server follows within its refresh, old rows gone
+    rows2, trow2, _ = build_title(T1, emb, index_version="run2", trim=True)
+    writer.replace_title(T1, rows2, trow2)
+    version = writer.table("speech").version
+    _wait(lambda: server.fts("speech", "warm") is not None and server.residents.held().get("speech", {}).get("version") == version)
+    assert _candidates(server, emb) == _candidates(LanceBackend(writer.uri, read_consistency_s=0), emb)
+    assert "the weather forecast says heavy rain" not in {r["text"] for r in server.fts("speech", "weather forecast", [Cond("title_id", "=", T1)])}
+    # a write through the server's own backend: its resident of that table is dropped, the next read is the live table
+    server.replace_title(T1, built[T1][0], built[T1][1])
+    assert "speech" not in server.residents.held()
+    assert "the weather forecast says heavy rain" in {r["text"] for r in server.fts("speech", "weather forecast", [Cond("title_id", "=", T1)])}
+
+
+def test_resident_whose_version_was_cleaned_up_falls_back_to_the_live_table(fresh):
+    writer, built = fresh
+    emb = FakeEmbedder()
+    server = LanceBackend(writer.uri, read_consistency_s=0)
+    server.enable_residents(1_000_000, refresh_s=3600)  # no refresh: the pinned version stays until it cannot be read
+    server.fts("speech", "warm")
+    _wait(lambda: "speech" in server.residents.held())
+    rows2, trow2, _ = build_title(T1, emb, index_version="run2", trim=True)
+    writer.replace_title(T1, rows2, trow2)
+    writer.maintain(older_than_s=0)  # compacts and deletes every older version: the resident's files are gone
+    got = server.fts("speech", "lighthouse", [Cond("title_id", "=", T1)], columns=("row_id", "text", "start_s"))
+    assert got and {r["row_id"] for r in got} <= {r["row_id"] for r in rows2["speech"]}
+    assert "speech" not in server.residents.held()  # dropped; rebuilt at the next refresh
+
+
+def test_tables_over_the_resident_limit_are_read_live(fresh):
+    writer, _ = fresh
+    server = LanceBackend(writer.uri, read_consistency_s=0)
+    server.enable_residents(3, refresh_s=0)
+    for _ in range(5):
+        assert server.fts("speech", "lighthouse")
+    import time
+
+    time.sleep(0.5)
+    assert server.residents.held() == {}
+    server.enable_residents(0)
+    assert server.residents is None
+
+
+def test_resident_rows_setting():
+    from prism_assets.settings import PrismSettings
+
+    assert PrismSettings.from_env(env={}).serve_resident_rows == 1_000_000
+    assert PrismSettings.from_env(env={"PRISM_SERVE_RESIDENT_ROWS": "0"}).serve_resident_rows == 0
+    for bad in ("-1", "many"):
+        with pytest.raises(ValueError, match="PRISM_SERVE_RESIDENT_ROWS"):
+            PrismSettings.from_env(env={"PRISM_SERVE_RESIDENT_ROWS": bad})

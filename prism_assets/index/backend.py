@@ -19,6 +19,7 @@ the search logic (`search.py`) and the API only use this protocol.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,8 +30,10 @@ import pyarrow as pa
 
 from .ann import ensure_vector_index, ivf_partitions
 from .packing import PACKED_TABLES, pack_hits, packed, unpack
+from .resident import resident_rows
 from .tables import FTS_TABLES, TABLES, schema_for
 
+log = logging.getLogger("prism.index")
 TITLE_TABLE = "titles"
 VECTOR_COLUMNS = ("vector", "clip", "frame_vec")
 # what a search candidate carries: each further column is a random read per candidate (12 columns made a query 3-4x
@@ -144,6 +147,7 @@ class LanceBackend:
         self._ttl = max(float(read_consistency_s), 0.0)
         self._clip_dim = clip_dim
         self.nprobes = NPROBES
+        self.residents = None  # resident.Residents: a serving process's candidates in memory (enable_residents)
 
     @classmethod
     def from_settings(cls, settings, **kw) -> "LanceBackend":
@@ -199,6 +203,8 @@ class LanceBackend:
 
     def _fresh(self, name: str | None = None) -> None:
         """After a write through this backend, its own reads see the new version at once."""
+        if self.residents is not None:
+            self.residents.drop(name)
         with self._lock:
             self._revision = None
             for n in ([name] if name else list(self._readers)):
@@ -349,37 +355,60 @@ class LanceBackend:
 
         if not query.strip() or self.is_empty(table):
             return []
-        t = self._reader(table)
-        if t is None:
-            return []
-        q = t.query().nearest_to_text(MatchQuery(query, column, fuzziness=int(fuzziness), max_expansions=20))
-        where = where_sql(conds)
-        if where:
-            q = q.where(where)  # a pre-filter
-        read, inside = self._plan(table, t, self._keep(table, t, columns))
+
+        def ranked(t):
+            q = t.query().nearest_to_text(MatchQuery(query, column, fuzziness=int(fuzziness), max_expansions=20))
+            where = where_sql(conds)
+            return (q.where(where) if where else q).limit(limit)  # `where`: a pre-filter
+
         try:
-            rows = _handles(self._run(q.limit(limit).select(read + ["_score"]).with_row_id().to_arrow()).to_pylist())
+            return self._ranked(table, ranked, "_score", columns)
         except Exception as exc:  # noqa: BLE001  (no FTS index yet on an empty table)
             if "index" in str(exc).lower() and self.count(table) == 0:
                 return []
             raise
-        return self._unpack(t, rows, inside)
 
     def nearest(self, table: str, column: str, vector, conds: Iterable[Cond] = (), limit: int = 50,
                 columns: Iterable[str] = CANDIDATE_COLUMNS) -> list[dict]:
         if self.is_empty(table):
             return []
+
+        def ranked(t):
+            # NPROBES of ~sqrt(rows) IVF partitions (ignored without an ANN index: a flat scan is exact); `where` pre-filters
+            q = (t.query().nearest_to(np.asarray(vector, dtype=np.float32)).column(column)
+                 .distance_type("l2" if column == "frame_vec" else "cosine").nprobes(self.nprobes))
+            where = where_sql(conds)
+            return (q.where(where) if where else q).limit(limit)
+
+        return self._ranked(table, ranked, "_distance", columns)
+
+    # -- residents (resident.py): a serving process's candidates in memory
+    def enable_residents(self, max_rows: int, refresh_s: float | None = None) -> None:
+        """Hold the candidate columns of tables of up to `max_rows` rows in memory (a serving process; 0: never); a
+        newer version is looked for every `refresh_s` (default: the read-consistency interval, at least MIN_REFRESH_S)."""
+        from .resident import MIN_REFRESH_S, Residents
+
+        refresh = max(self._ttl, MIN_REFRESH_S) if refresh_s is None else refresh_s  # default: the read-consistency interval
+        self.residents = Residents(self, max_rows, refresh) if max_rows > 0 else None
+
+    def _ranked(self, table: str, ranked, rank: str, columns: Iterable[str]) -> list[dict]:
+        """A ranked query's candidates (`ranked(table handle)` builds it) with their `columns`. With the table's resident:
+        the ranking alone on its pinned version, the columns from memory; else one query that reads its columns."""
+        res = self.residents.get(table) if self.residents is not None else None
+        if res is not None:
+            try:
+                rows = resident_rows(self, table, res, ranked(res.handle), rank, columns)
+                if rows is not None:
+                    return rows
+            except Exception as exc:  # noqa: BLE001  (the pinned version's files cleaned up meanwhile: the live table)
+                log.info("index: the resident copy of %s v%s cannot be read (%s): reading the live table", table, res.version,
+                         str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+                self.residents.drop(table)
         t = self._reader(table)
         if t is None:
             return []
-        # NPROBES of ~sqrt(rows) IVF partitions (ignored without an ANN index: a flat scan is exact); `where` pre-filters
-        q = (t.query().nearest_to(np.asarray(vector, dtype=np.float32)).column(column)
-             .distance_type("l2" if column == "frame_vec" else "cosine").nprobes(self.nprobes))
-        where = where_sql(conds)
-        if where:
-            q = q.where(where)
         read, inside = self._plan(table, t, self._keep(table, t, columns))
-        return self._unpack(t, _handles(self._run(q.limit(limit).select(read + ["_distance"]).with_row_id().to_arrow()).to_pylist()), inside)
+        return self._unpack(t, _handles(self._run(ranked(t).select(read + [rank]).with_row_id().to_arrow()).to_pylist()), inside)
 
     def fetch(self, table: str, keys: list[tuple[str, Any]], columns: list[str]) -> dict[str, dict]:
         """Rows by row_id, `columns` of each (row_id added). A key's handle (the `_handle` of an fts/nearest row: Lance's

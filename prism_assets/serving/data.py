@@ -67,6 +67,8 @@ class Data:
     def __init__(self, settings, *, embedder=None, weights: Weights = DEFAULT_WEIGHTS, backend=None):
         self.settings = settings
         self.backend = backend or LanceBackend.from_settings(settings)
+        if backend is None:
+            self.backend.enable_residents(settings.serve_resident_rows)  # the candidates' columns in memory (index/resident.py)
         self.embedder = embedder
         self.searcher = Searcher(self.backend, embedder, weights)
         client = None
