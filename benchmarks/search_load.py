@@ -49,6 +49,22 @@ SYLL = ["ka", "to", "ri", "ne", "mo", "sa", "lu", "vi", "de", "ran", "tel", "por
 CJK = ["서울", "부산", "시장", "공원", "東京", "大阪", "ホテル", "カフェ", "駅前", "공항"]
 
 
+def _group_pss_mb(pgid: int) -> float | None:
+    """Proportional set size of the processes of a process group (the server and its workers), MB; None off Linux."""
+    total, seen = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:  # pgrp
+                continue
+            for line in (stat.parent / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total, seen = total + int(line.split()[1]), True
+        except (OSError, ValueError, IndexError):
+            continue
+    return round(total / 1024, 1) if seen else None
+
+
 def vocabulary(n: int, rng) -> list[str]:
     words = set()
     while len(words) < n:
@@ -241,6 +257,7 @@ def main(argv=None) -> int:
         n = max(1, load["requests"] + load["errors"])  # where the two cores went: the server's processes, this client
         load["cpu_ms_per_request"] = {"server": round((_group_cpu_s(server.pid) - s0) / n * 1000, 2),
                                       "client": round((time.process_time() - c0) / n * 1000, 2)}
+        load["server_pss_mb"] = _group_pss_mb(server.pid)  # after the load: the workers' memory, resident copies included
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -47,7 +47,11 @@ def build(backend, table: str, version: int, max_rows: int) -> "Resident | None"
     if int(backend._run(h.count_rows())) > max_rows:
         return None
     read, _ = backend._plan(table, h, backend._keep(table, h, CANDIDATE_COLUMNS))
-    return Resident(table, h, version, backend._run(h.query().select(read).with_row_id().to_arrow()))
+    import pyarrow as pa
+
+    res = Resident(table, h, version, backend._run(h.query().select(read).with_row_id().to_arrow()))
+    pa.default_memory_pool().release_unused()  # the scan's buffers back to the system
+    return res
 
 
 def resident_rows(backend, table: str, res: "Resident", q, rank: str, columns) -> list[dict] | None:
@@ -72,9 +76,11 @@ class Resident:
         import pyarrow.compute as pc
 
         self.table, self.handle, self.version = table, handle, int(version)
-        order = pc.sort_indices(rows.column("_rowid"))
-        rows = rows.take(order)
-        self.addresses = rows.column("_rowid").to_numpy()
+        addresses = rows.column("_rowid").to_numpy()
+        if len(addresses) > 1 and not bool((addresses[1:] > addresses[:-1]).all()):  # a scan reads in address order: no copy
+            rows = rows.take(pc.sort_indices(rows.column("_rowid")))
+            addresses = rows.column("_rowid").to_numpy()
+        self.addresses = addresses
         self.rows = rows.drop_columns(["_rowid"])
         self.nbytes = int(self.rows.nbytes + self.addresses.nbytes)
 
