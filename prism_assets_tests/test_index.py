@@ -761,6 +761,8 @@ def test_resident_candidates_are_the_live_tables_and_follow_a_writer(fresh):
     _wait(lambda: "speech" in server.residents.held())
     held = server.residents.held()["speech"]
     assert held["rows"] == writer.count("speech") and held["bytes"] > 0
+    # one chunk per column: a take across a scan's many batches concatenates them first (67 ms a search at 800,000 rows)
+    assert all(c.num_chunks == 1 for c in server.residents._held["speech"].rows.columns)
     calls = []
     read = server.residents._held["speech"].read
     server.residents._held["speech"].read = lambda ids: calls.append(len(ids)) or read(ids)
@@ -816,3 +818,20 @@ def test_resident_rows_setting():
     for bad in ("-1", "many"):
         with pytest.raises(ValueError, match="PRISM_SERVE_RESIDENT_ROWS"):
             PrismSettings.from_env(env={"PRISM_SERVE_RESIDENT_ROWS": bad})
+
+
+def test_a_resident_build_that_fails_is_not_retried_at_every_search(fresh, monkeypatch):
+    import time
+
+    import prism_assets.index.resident as resident
+
+    writer, _ = fresh
+    tries = []
+    monkeypatch.setattr(resident, "build", lambda *a, **k: tries.append(1) or (_ for _ in ()).throw(MemoryError("no room")))
+    server = LanceBackend(writer.uri, read_consistency_s=0)
+    server.enable_residents(1_000_000, refresh_s=0)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        assert server.fts("speech", "lighthouse")  # the live table answers meanwhile
+        time.sleep(0.01)
+    assert len(tries) == 1 and server.residents.held() == {}
