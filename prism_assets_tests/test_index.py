@@ -835,3 +835,32 @@ def test_a_resident_build_that_fails_is_not_retried_at_every_search(fresh, monke
         assert server.fts("speech", "lighthouse")  # the live table answers meanwhile
         time.sleep(0.01)
     assert len(tries) == 1 and server.residents.held() == {}
+
+
+def test_a_resident_built_before_a_write_through_its_backend_is_not_installed_after_it(fresh, monkeypatch):
+    """A load that started before this backend's own write finishes after it: its copy (the version before the write)
+    must not come back, or the process's own write would vanish from its searches until the next refresh."""
+    import threading
+
+    import prism_assets.index.resident as resident
+
+    writer, built = fresh
+    started, release = threading.Event(), threading.Event()
+    real = resident.build
+
+    def slow(*a, **k):
+        started.set()
+        release.wait(10)
+        return real(*a, **k)
+
+    monkeypatch.setattr(resident, "build", slow)
+    server = LanceBackend(writer.uri, read_consistency_s=0)
+    server.enable_residents(1_000_000, refresh_s=3600)
+    server.fts("speech", "warm")
+    assert started.wait(10)
+    rows2, trow2, _ = build_title(T1, FakeEmbedder(), index_version="run2", trim=True)
+    server.replace_title(T1, rows2, trow2)  # the load in flight read the version before this
+    release.set()
+    _wait(lambda: "speech" not in server.residents._building)
+    assert "speech" not in server.residents.held()
+    assert "the weather forecast says heavy rain" not in {r["text"] for r in server.fts("speech", "weather forecast", [Cond("title_id", "=", T1)])}

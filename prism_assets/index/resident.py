@@ -120,6 +120,7 @@ class Residents:
         self._held: dict[str, Resident] = {}
         self._checked: dict[str, float] = {}
         self._building: set[str] = set()
+        self._generation = 0  # bumped by every drop: a build that started before a drop is not installed after it
         self._lock = threading.Lock()
 
     def get(self, table: str) -> Resident | None:
@@ -134,8 +135,9 @@ class Residents:
             if due:
                 self._checked[table] = now
                 self._building.add(table)
+            generation = self._generation
         if due:
-            threading.Thread(target=self._refresh, args=(table, held), name=f"prism-resident-{table}", daemon=True).start()
+            threading.Thread(target=self._refresh, args=(table, held, generation), name=f"prism-resident-{table}", daemon=True).start()
         return held
 
     def held(self) -> dict[str, dict]:
@@ -146,17 +148,20 @@ class Residents:
     def drop(self, table: str | None = None) -> None:
         """Forget a table's resident (all with None): a write through this backend, or a pinned version gone."""
         with self._lock:
+            self._generation += 1
             for name in ([table] if table else list(self._held)):
                 self._held.pop(name, None)
                 self._checked.pop(name, None)
 
-    def _refresh(self, table: str, held: Resident | None) -> None:
+    def _refresh(self, table: str, held: Resident | None, generation: int) -> None:
         try:
             latest = latest_version(self.backend, table)
             if latest is None or (held is not None and held.version == latest):
                 return
             built = build(self.backend, table, latest, self.max_rows)
             with self._lock:
+                if self._generation != generation:  # dropped meanwhile (a write through this backend): built too early
+                    return
                 if built is None:
                     self._held.pop(table, None)
                 else:
