@@ -864,3 +864,25 @@ def test_a_resident_built_before_a_write_through_its_backend_is_not_installed_af
     _wait(lambda: "speech" not in server.residents._building)
     assert "speech" not in server.residents.held()
     assert "the weather forecast says heavy rain" not in {r["text"] for r in server.fts("speech", "weather forecast", [Cond("title_id", "=", T1)])}
+
+
+def test_a_resident_whose_next_load_hangs_gives_way_to_the_live_table(fresh, monkeypatch):
+    import threading
+
+    import prism_assets.index.resident as resident
+
+    writer, _ = fresh
+    server = LanceBackend(writer.uri, read_consistency_s=0)
+    server.enable_residents(1_000_000, refresh_s=0)
+    server.fts("speech", "warm")
+    _wait(lambda: "speech" in server.residents.held())
+    release = threading.Event()
+    real = resident.build
+    monkeypatch.setattr(resident, "build", lambda *a, **k: release.wait(20) and real(*a, **k))  # the next load hangs
+    monkeypatch.setattr(resident, "STUCK_S", 0.3)
+    rows2, trow2, _ = build_title(T1, FakeEmbedder(), index_version="run2", trim=True)
+    writer.replace_title(T1, rows2, trow2)  # another process writes: the server's copy is now a version behind
+    _wait(lambda: server.fts("speech", "warm") is not None and "speech" in server.residents._building)
+    _wait(lambda: server.fts("speech", "warm") is not None and "speech" not in server.residents.held())  # given up on
+    assert "the weather forecast says heavy rain" not in {r["text"] for r in server.fts("speech", "weather forecast", [Cond("title_id", "=", T1)])}
+    release.set()

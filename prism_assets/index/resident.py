@@ -28,6 +28,8 @@ log = logging.getLogger("prism.index")
 MIN_REFRESH_S = 0.25  # the least time between two checks of a table's latest version (a serving backend checks every
 # read-consistency interval, 2 s by default)
 RETRY_S = 60.0  # after a build that failed (a build reads every row: never in a loop)
+STUCK_S = 300.0  # a build still running after this long (an object store that stopped answering): the searches read the
+# live table instead of an ever older copy
 
 
 def latest_version(backend, table: str) -> int | None:
@@ -119,7 +121,7 @@ class Residents:
         self.backend, self.max_rows, self.refresh_s = backend, int(max_rows), max(float(refresh_s), 0.0)
         self._held: dict[str, Resident] = {}
         self._checked: dict[str, float] = {}
-        self._building: set[str] = set()
+        self._building: dict[str, float] = {}  # table -> when its build started
         self._generation = 0  # bumped by every drop: a build that started before a drop is not installed after it
         self._lock = threading.Lock()
 
@@ -134,7 +136,11 @@ class Residents:
             due = now - self._checked.get(table, -1e9) >= self.refresh_s and table not in self._building
             if due:
                 self._checked[table] = now
-                self._building.add(table)
+                self._building[table] = now
+            elif held is not None and now - self._building.get(table, now) > STUCK_S:
+                log.warning("index: the resident copy of %s is still loading after %.0f s: searches read the live table", table, STUCK_S)
+                self._held.pop(table, None)
+                held = None
             generation = self._generation
         if due:
             threading.Thread(target=self._refresh, args=(table, held, generation), name=f"prism-resident-{table}", daemon=True).start()
@@ -173,4 +179,4 @@ class Residents:
                 self._checked[table] = time.monotonic() + RETRY_S - self.refresh_s  # the next try in RETRY_S, not at every refresh
         finally:
             with self._lock:
-                self._building.discard(table)
+                self._building.pop(table, None)
