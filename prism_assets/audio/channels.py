@@ -28,7 +28,6 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.signal import butter, sosfilt
 
 from .loudness import ABS_GATE_LUFS, R128Meter, gated_loudness, lufs
 
@@ -101,6 +100,8 @@ class ChannelMeter:
         self.samples = 0
         self.lfe = next((i for i, n in enumerate(names) if "LFE" in n), None)
         self.lfe_e = self.lfe_hf_e = 0.0
+        from scipy.signal import butter  # here, not at the top: scipy.signal costs ~0.5 s to import (every process imports this module)
+
         self._sos = butter(4, LFE_CUT_HZ, "highpass", fs=rate, output="sos") if self.lfe is not None and rate > 2 * LFE_CUT_HZ else None
         self._zi = np.zeros((len(self._sos), 2)) if self._sos is not None else None
         self.downmix = None
@@ -118,6 +119,8 @@ class ChannelMeter:
         self.peak = np.maximum(self.peak, np.abs(x).max(axis=1))
         self.nonzero |= (x != 0).any(axis=1)
         if self._sos is not None:
+            from scipy.signal import sosfilt
+
             lfe = x[self.lfe].astype(np.float64)
             y, self._zi = sosfilt(self._sos, lfe, zi=self._zi)
             self.lfe_hf_e += float(np.einsum("n,n->", y, y))

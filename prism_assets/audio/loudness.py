@@ -32,7 +32,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import firwin, lfilter, upfirdn
 
 ABS_GATE_LUFS = -70.0
 REL_GATE_LU = -10.0
@@ -85,6 +84,8 @@ def k_weighting(rate: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
 
 def true_peak_filter() -> np.ndarray:
     """4x interpolation low-pass (gain 4), Kaiser-windowed sinc, cut at the input's Nyquist."""
+    from scipy.signal import firwin  # here, not at the top: scipy.signal costs ~0.5 s to import and every process imports this module
+
     n = OVERSAMPLE * TP_TAPS_PER_PHASE
     return firwin(n, 1.0 / OVERSAMPLE, window=("kaiser", 8.0)) * OVERSAMPLE
 
@@ -168,6 +169,8 @@ class R128Meter:
 
     def feed(self, x: np.ndarray) -> None:
         """x: float32 (channels, n)."""
+        from scipy.signal import lfilter, upfirdn  # (see true_peak_filter)
+
         if x.shape[1] == 0:
             return
         self._peak = max(self._peak, float(np.max(np.abs(x))))
