@@ -282,3 +282,25 @@ def test_trim_hands_memory_back():
     from prism_assets.core.model_release import trim
 
     assert trim() in (True, False)  # glibc: 1 when memory was released, 0 when none could be; never an error
+
+
+def test_every_finished_step_hands_its_freed_heap_back(monkeypatch):
+    """A step that released no model still returns the heap pages it freed (malloc_trim alone, no garbage collection):
+    the pages a multi-threaded step (the visual pass) leaves in its threads' arenas; a released model gets the full trim."""
+    from prism_assets.core import model_release
+
+    calls = []
+    monkeypatch.setattr(model_release, "release_free_heap", lambda: calls.append("heap") or True)
+    monkeypatch.setattr(model_release, "trim", lambda: calls.append("trim") or True)
+
+    class Model:
+        held = True
+
+        def release(self):
+            was, self.held = self.held, False
+            return was
+
+    r = model_release.ModelReleaser({"a": [], "b": ["m"], "c": []}, {"m": Model(), "plain": object()})
+    assert r.step_done("a") == [] and calls == ["heap"]  # b still needs m: only the heap
+    assert r.step_done("b") == ["m"] and calls == ["heap", "trim"]  # m released: the full trim
+    assert r.step_done("c") == [] and calls == ["heap", "trim", "heap"]
