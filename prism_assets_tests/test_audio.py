@@ -84,6 +84,26 @@ def test_true_peak_between_samples():
     assert r.sample_peak_dbfs < -3.5 and -3.4 <= r.true_peak_dbtp <= -2.8, r.summary()
 
 
+def test_true_peak_skips_quiet_chunks_with_the_same_result():
+    """A chunk whose bound (its largest |sample| x the interpolator's largest phase gain) is below the peak found so far
+    is not interpolated: the true peak is exactly the one of interpolating every chunk, and a later louder
+    inter-sample peak is still found."""
+    from prism_assets.audio.loudness import R128Meter
+
+    rng = np.random.default_rng(3)
+    quiet = (rng.standard_normal((2, 48000 * 6)) * 0.02).astype(np.float32)
+    loud = sine(12000, -1.0, 1, phase=np.pi / 4)  # inter-sample peaks 3 dB over its samples
+    louder = sine(19000, -0.5, 1, phase=0.3)
+    for x in (np.concatenate([loud, quiet], axis=1), np.concatenate([quiet, loud, quiet, louder, quiet], axis=1)):
+        fast, every = R128Meter(48000, np.ones(2)), R128Meter(48000, np.ones(2))
+        every._tp_gain = float("inf")  # never skips
+        for i in range(0, x.shape[1], 4800):
+            fast.feed(x[:, i:i + 4800])
+            every.feed(x[:, i:i + 4800])
+        assert fast.result().true_peak_dbtp == every.result().true_peak_dbtp
+        assert fast._tp_skipped >= 30 and every._tp_skipped == 0  # the quiet seconds after a loud one were skipped
+
+
 def test_meter_matches_pyloudnorm_and_is_chunk_independent():
     import pyloudnorm
 

@@ -156,6 +156,8 @@ class R128Meter:
     _tp_tail: np.ndarray | None = None
     _tp_max: float = 0.0
     _peak: float = 0.0
+    _tp_gain: float = 0.0
+    _tp_skipped: int = 0  # chunks not interpolated: their bound was below the peak already found
 
     def __post_init__(self):
         ch = len(self.weights)
@@ -163,6 +165,10 @@ class R128Meter:
         self._zi = [np.zeros((ch, max(len(a), len(b)) - 1)) for b, a, _ in self._stages]
         self._tp_h = true_peak_filter()
         self._tp_tail = np.zeros((ch, TP_TAPS_PER_PHASE), dtype=np.float32)
+        # |interpolated sample| <= max|input| x (the largest sum of |taps| over the filter's phases): a chunk whose bound
+        # is below the peak found so far (true or sample: the result is the larger) cannot raise it and is not
+        # interpolated; the result is the same. The interpolation was ~40 % of the audio pass's CPU
+        self._tp_gain = max(float(np.abs(self._tp_h[p::OVERSAMPLE]).sum()) for p in range(OVERSAMPLE)) * (1 + 1e-6)
 
     def _sub_bound(self, k: int) -> int:
         return (k * self.rate) // 10  # end sample of 100 ms sub-block k-1 (exact for any rate)
@@ -173,15 +179,15 @@ class R128Meter:
 
         if x.shape[1] == 0:
             return
-        self._peak = max(self._peak, float(np.max(np.abs(x))))
+        chunk_peak = float(np.max(np.abs(x)))
+        self._peak = max(self._peak, chunk_peak)
         if self.true_peak:  # polyphase 4x interpolation, continuity from the previous chunk's tail
             xx = np.concatenate([self._tp_tail, x], axis=1)
-            y = upfirdn(self._tp_h, xx, up=OVERSAMPLE, axis=1)
-            lo = OVERSAMPLE * TP_TAPS_PER_PHASE
-            hi = OVERSAMPLE * xx.shape[1]
-            if hi > lo:
-                self._tp_max = max(self._tp_max, float(np.max(np.abs(y[:, lo:hi]))))
-            self._tp_tail = xx[:, -TP_TAPS_PER_PHASE:].astype(np.float32)
+            if max(chunk_peak, float(np.max(np.abs(self._tp_tail)))) * self._tp_gain < max(self._tp_max, self._peak):
+                self._tp_tail = xx[:, -TP_TAPS_PER_PHASE:].astype(np.float32)
+                self._tp_skipped += 1
+            else:
+                self._interpolate(xx, upfirdn)
         # K-weighting with carried state
         y = x.astype(np.float64)
         for i, (b, a, g) in enumerate(self._stages):
@@ -209,6 +215,15 @@ class R128Meter:
             self._acc_e += float(e[pos:].sum())
             self._acc_n += len(e) - pos
         self._n = end
+
+    def _interpolate(self, xx: np.ndarray, upfirdn) -> None:
+        """The chunk (after the previous chunk's tail) interpolated 4x; its largest |sample| into the true peak."""
+        y = upfirdn(self._tp_h, xx, up=OVERSAMPLE, axis=1)
+        lo = OVERSAMPLE * TP_TAPS_PER_PHASE
+        hi = OVERSAMPLE * xx.shape[1]
+        if hi > lo:
+            self._tp_max = max(self._tp_max, float(np.max(np.abs(y[:, lo:hi]))))
+        self._tp_tail = xx[:, -TP_TAPS_PER_PHASE:].astype(np.float32)
 
     def result(self) -> R128Result:
         e = np.asarray(self._sub_energy, dtype=np.float64)
