@@ -19,22 +19,19 @@ import gc
 from collections.abc import Iterable, Mapping
 
 
-def trim() -> bool:
-    """Collect garbage and return the C heap's free pages to the OS (glibc only; elsewhere: False)."""
-    gc.collect()
+def release_free_heap() -> bool:
+    """glibc's `malloc_trim` alone (no garbage collection): freed pages held in the threads' arenas (a visual pass decodes
+    in several threads, a LanceDB scan in its own) back to the OS. False where the C library is not glibc."""
     try:
         return bool(ctypes.CDLL(None).malloc_trim(0))  # the C library the process already runs on (no search)
     except (OSError, AttributeError):
         return False
 
 
-def release_free_heap() -> bool:
-    """glibc's `malloc_trim` alone (no garbage collection): the pages a finished step freed, held in its threads' arenas
-    (a visual pass decodes in several threads), back to the OS."""
-    try:
-        return bool(ctypes.CDLL(None).malloc_trim(0))
-    except (OSError, AttributeError):
-        return False
+def trim() -> bool:
+    """Collect garbage, then `release_free_heap` (glibc only; elsewhere: False)."""
+    gc.collect()
+    return release_free_heap()
 
 
 class ModelReleaser:
