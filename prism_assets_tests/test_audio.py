@@ -6,17 +6,19 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import wave
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
 
 from prism_assets.audio.analysis import classify_segments
 from prism_assets.audio.decode import STATS_COLUMNS, AudioDecodeError, run_audio_pass
-from prism_assets.audio.loudness import measure
+from prism_assets.audio.loudness import R128Meter, measure
 from prism_assets.audio.whisper import PKG_BASE, PKG_TINY_EN, WhisperConfig, WhisperLoadError, WhisperSource, assemble_base, get_whisper, load_wav16, to_srt, to_vtt, transcribe_audio
 from prism_assets.catalog import Catalog, DeliveryRecord
 from prism_assets.definitions import build_resources
@@ -88,7 +90,6 @@ def test_true_peak_skips_quiet_chunks_with_the_same_result():
     """A chunk whose bound (its largest |sample| x the interpolator's largest phase gain) is below the peak found so far
     is not interpolated: the true peak is exactly the one of interpolating every chunk, and a later louder
     inter-sample peak is still found."""
-    from prism_assets.audio.loudness import R128Meter
 
     rng = np.random.default_rng(3)
     quiet = (rng.standard_normal((2, 48000 * 6)) * 0.02).astype(np.float32)
@@ -178,6 +179,36 @@ def test_silent_short_and_multi_track(tmp_path):
     assert s1["t_s"].max() < 2.0 and not s1["digital_zero"].any()
     segs = classify_segments(s0, [])
     assert [s["kind"] for s in segs] == ["silence"]
+
+
+@pytest.mark.integration
+def test_analysis_thread_gives_the_inline_results_and_raises_its_errors(tmp_path, monkeypatch):
+    """The meters on a thread beside the decode (the default) give exactly the inline pass's results, tracks
+    interleaved (a 5.1 track with its centre dialogue WAV and a stereo one); an error in that thread is raised by
+    run_audio_pass (no hang, no partial result)."""
+    import prism_assets.audio.decode as decode
+
+    p = tmp_path / "two.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=s=64x48:r=10:d=6", "-f", "lavfi", "-i", "anoisesrc=d=6:c=pink:r=48000:a=0.2:seed=2",
+           "-f", "lavfi", "-i", "sine=f=700:sample_rate=44100:d=6", "-filter_complex",
+           "[1]pan=5.1|FL=0.3*c0|FR=0.3*c0|FC=c0|LFE=0.1*c0|BL=0.1*c0|BR=0.1*c0[s]", "-map", "0", "-map", "[s]", "-map", "2",
+           "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "flac", "-ac:a:1", "2", str(p))
+    a = run_audio_pass(p, tmp_path / "inline", decode.AudioPassConfig(analysis_thread=False, chunk_s=0.25))
+    b = run_audio_pass(p, tmp_path / "thread", decode.AudioPassConfig(chunk_s=0.25))
+    assert [t["channels"] for t in b.tracks] == [6, 2] and b.tracks[0]["integrated_lufs"] is not None
+    pd.testing.assert_frame_equal(a.stats, b.stats)
+    pd.testing.assert_frame_equal(a.loudness, b.loudness)
+    assert a.tracks == b.tracks and sorted(a.speech_files) == sorted(b.speech_files)
+    for name in a.speech_files:
+        assert a.speech_files[name].read_bytes() == b.speech_files[name].read_bytes(), name
+
+    def broken(self, x):
+        raise FloatingPointError("meter broke")
+
+    monkeypatch.setattr(R128Meter, "feed", broken)
+    with pytest.raises(FloatingPointError, match="meter broke"):
+        run_audio_pass(p, tmp_path / "broken")
+    assert not any(t.name == "prism-audio-analysis" for t in threading.enumerate())
 
 
 def test_no_audio_stream_and_undecodable(tmp_path, synth):

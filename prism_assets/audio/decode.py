@@ -21,6 +21,10 @@ handed to each consumer and dropped, so memory is O(chunk), never O(title):
   channel more speech-like), else drops it and the dialogue source is the mix; the transcript reads
   `dialogue_file`. Everything else (dub sync, fingerprints, diarization) reads the mix WAV.
 
+The consumers that measure (statistics, R128, channels) run on one thread beside the decode (`_Analysis`, a bounded
+FIFO of chunks, so in order and O(chunk) in memory; `analysis_thread: false` runs them inline): the decode and the
+speech resampling keep one core, the meters take the other (benchmarks/results/audio_thread.json).
+
 A layout the decoder does not name (unspecified order) is taken as ffmpeg's default for the channel
 count (`loudness.layout_names`), said by `channel_layout_assumed`.
 
@@ -31,6 +35,8 @@ priming). Nothing here imports torch.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 import wave
 from dataclasses import asdict, dataclass, field
@@ -61,6 +67,7 @@ class AudioPassConfig:
     chunk_s: float = 1.0  # decoded audio handed to the consumers at a time
     max_seconds: float | None = None  # stop after this much audio (benchmarks); None = whole title
     dialogue_source: str = "auto"  # auto (the centre when it carries the dialogue) | centre (whenever there is one) | mix
+    analysis_thread: bool = True  # measure the chunks on a thread beside the decode (`_Analysis`); False: inline
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "AudioPassConfig":
@@ -194,6 +201,7 @@ class _Track:
     to_dialogue: object = None
     dwav: wave.Wave_write | None = None
     dialogue_samples: int = 0
+    analysis: "_Analysis | None" = None  # where the chunks are measured (a thread beside the decode); None: inline
 
     def _open_wav(self, name: str) -> wave.Wave_write:
         w = wave.open(str(self.out_dir / name), "wb")
@@ -226,7 +234,7 @@ class _Track:
 
     def _write_speech(self, frames) -> None:
         data, n = self._pcm16(frames)
-        self.wav.writeframes(data)
+        self.wav.writeframesraw(data)  # the header's sizes are written once, at close
         self.speech_samples += n
 
     def _write_dialogue(self, centre: np.ndarray | None) -> None:
@@ -239,7 +247,7 @@ class _Track:
             f.sample_rate = self.rate
             frames = self.to_dialogue.resample(f)
         data, n = self._pcm16(frames)
-        self.dwav.writeframes(data)
+        self.dwav.writeframesraw(data)
         self.dialogue_samples += n
 
     def add(self, frame, chunk_samples: int) -> None:
@@ -259,22 +267,31 @@ class _Track:
         if self.pending_n >= chunk_samples:
             self.flush()
 
+    def _measure(self, x: np.ndarray) -> None:
+        self.windows.feed(x)
+        self.meter.feed(x)
+        if self.chan is not None:
+            self.chan.feed(x)
+
+    def _run(self, fn, *args) -> None:
+        if self.analysis is not None:
+            self.analysis.submit(fn, *args)
+        else:
+            fn(*args)
+
     def flush(self, final: bool = False) -> None:
         if self.pending:
             x = np.concatenate(self.pending, axis=1) if len(self.pending) > 1 else self.pending[0]
             self.pending, self.pending_n = [], 0
             self.samples += x.shape[1]
-            self.windows.feed(x)
-            self.meter.feed(x)
-            if self.chan is not None:
-                self.chan.feed(x)
+            self._run(self._measure, x)
         if final and self.windows is not None:
-            self.windows.feed(np.zeros((self.channels, 0), np.float32), final=True)
+            self._run(self.windows.feed, np.zeros((self.channels, 0), np.float32), True)
 
     def close(self) -> None:
+        """After `flush(final=True)` and the analysis has drained (the meters' results are read here)."""
         if self.windows is None:
             return
-        self.flush(final=True)
         self._write_speech(self.to_speech.resample(None))
         self.wav.close()
         report = self.chan.report() if self.chan is not None else None
@@ -287,6 +304,40 @@ class _Track:
                 self.info.update(dialogue_source="centre", dialogue_file=f"dialogue_{self.track}.wav", dialogue_samples=self.dialogue_samples)
             else:
                 (self.out_dir / f"dialogue_{self.track}.wav").unlink(missing_ok=True)
+
+
+class _Analysis:
+    """The meters (window statistics, R128, channels) on one thread beside the decode: chunks go through a bounded
+    FIFO, so they are measured in order, at most `depth` chunks behind (memory stays O(chunk)). numpy and scipy's
+    filters release the GIL, so the decode, the speech resampling and the measuring share the cores; on one core it
+    costs a thread switch per chunk. An error in the thread is raised in the decoding thread at its next chunk or at
+    `close`."""
+
+    def __init__(self, depth: int = 4):
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name="prism-audio-analysis", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        while (item := self.q.get()) is not None:
+            if self.error is None:
+                try:
+                    item[0](*item[1])
+                except BaseException as exc:  # noqa: BLE001 - handed to the decoding thread
+                    self.error = exc
+
+    def submit(self, fn, *args) -> None:
+        if self.error is not None:
+            raise self.error
+        self.q.put((fn, args))
+
+    def close(self) -> None:
+        """Wait until every chunk was measured; raise the thread's error if there was one."""
+        self.q.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 @dataclass
@@ -330,24 +381,33 @@ def run_audio_pass(path: str | Path, workdir: str | Path, cfg: AudioPassConfig |
                       "handler_name": (s.metadata or {}).get("handler_name"), "dispositions": dispositions(s)}
             s.thread_type = "AUTO"
         last_report = time.perf_counter()
-        if audios:
-            for packet in container.demux(audios):
-                t = by_index.get(packet.stream.index)
-                if t is None:
-                    continue
-                try:
-                    frames = packet.decode()
-                except av.FFmpegError:
-                    t.decode_errors += 1
-                    continue
-                for frame in frames:
-                    if cfg.max_seconds is not None and frame.time is not None and frame.time - video_start > cfg.max_seconds:
+        analysis = _Analysis() if cfg.analysis_thread and audios else None
+        for t in tracks:
+            t.analysis = analysis
+        try:
+            if audios:
+                for packet in container.demux(audios):
+                    t = by_index.get(packet.stream.index)
+                    if t is None:
                         continue
-                    t.add(frame, int(cfg.chunk_s * frame.sample_rate))
-                if progress and time.perf_counter() - last_report > 10:
-                    last_report = time.perf_counter()
-                    if packet.pts is not None and packet.time_base is not None:
-                        progress(float(packet.pts * packet.time_base) - video_start)
+                    try:
+                        frames = packet.decode()
+                    except av.FFmpegError:
+                        t.decode_errors += 1
+                        continue
+                    for frame in frames:
+                        if cfg.max_seconds is not None and frame.time is not None and frame.time - video_start > cfg.max_seconds:
+                            continue
+                        t.add(frame, int(cfg.chunk_s * frame.sample_rate))
+                    if progress and time.perf_counter() - last_report > 10:
+                        last_report = time.perf_counter()
+                        if packet.pts is not None and packet.time_base is not None:
+                            progress(float(packet.pts * packet.time_base) - video_start)
+            for t in tracks:
+                t.flush(final=True)
+        finally:
+            if analysis is not None:
+                analysis.close()  # every chunk measured (or the thread's error raised) before the results are read
     stats, loud, infos, speech = [], [], [], {}
     for t in tracks:
         t.close()
