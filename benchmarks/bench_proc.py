@@ -136,7 +136,9 @@ from dagster import DagsterInstance, DagsterEventType as T, RunsFilter
 i=DagsterInstance.get()
 recs=i.get_run_records(RunsFilter(tags={'dagster/partition': sys.argv[1]}), limit=1)
 if not recs: print('{}'); sys.exit(0)
-r=recs[0]; out={'run_id': r.dagster_run.run_id, 'status': r.dagster_run.status.value, 'run_start': r.start_time, 'run_end': r.end_time, 'steps': {}}
+r=recs[0]; tags=r.dagster_run.tags
+out={'run_id': r.dagster_run.run_id, 'status': r.dagster_run.status.value, 'run_start': r.start_time, 'run_end': r.end_time, 'steps': {},
+     'qc_verdict': tags.get('prism/qc_verdict'), 'qc_reason': tags.get('prism/qc_reason')}
 kinds={T.STEP_START: 'start', T.STEP_SUCCESS: 'end', T.STEP_FAILURE: 'end', T.STEP_SKIPPED: 'end'}
 for e in i.all_logs(r.dagster_run.run_id, of_type=set(kinds)):
     d=out['steps'].setdefault(e.step_key, {})
@@ -149,7 +151,8 @@ print(json.dumps(out))
 def run_timeline(dagster_home: Path, partition: str, origin_epoch: float | None = None) -> dict:
     """The latest run of `partition` on the instance at `dagster_home`: per step its start/end offsets (seconds from
     `origin_epoch`, else from the run's start) and duration, ordered by start; `steps_overlap` = sum of the step
-    durations / the run's wall (1.0: one step at a time)."""
+    durations / the run's wall (1.0: one step at a time); the run's QC verdict and first reason (its `prism/qc_*` tags:
+    a title that cannot ship ends its run failed at `release`, after every other step)."""
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "PYTHONPATH": str(REPO)}
     p = subprocess.run([str(PY), "-c", TIMELINE_CODE, partition], env=env, capture_output=True, text=True, timeout=300)
     if p.returncode != 0:
@@ -166,7 +169,8 @@ def run_timeline(dagster_home: Path, partition: str, origin_epoch: float | None 
     steps.sort(key=lambda s: s["start_s"])
     run_wall = (doc["run_end"] or 0) - (doc["run_start"] or 0)
     total = sum(s["seconds"] for s in steps)
-    return {"run_id": doc["run_id"], "status": doc["status"], "run_start_s": round(doc["run_start"] - origin, 2) if doc["run_start"] else None,
+    return {"run_id": doc["run_id"], "status": doc["status"], "qc_verdict": doc.get("qc_verdict"), "qc_reason": doc.get("qc_reason"),
+            "run_start_s": round(doc["run_start"] - origin, 2) if doc["run_start"] else None,
             "run_wall_s": round(run_wall, 2), "steps_s": {s["step"]: s["seconds"] for s in steps}, "timeline": steps,
             "sum_step_s": round(total, 2), "steps_overlap_of_run": round(total / run_wall, 3) if run_wall > 0 else None}
 
