@@ -26,6 +26,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .bench_proc import host_speed
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "audio_thread.json"
 
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
     best = {k: {"cpu_s": min(r["cpu_s"] for r in v), "wall_s": min(r["wall_s"] for r in v)} for k, v in runs.items()}
     audio_s = sum(t.get("duration_s") or 0 for t in digests[0]["tracks"])
     doc = {"benchmark": "audio_thread", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": _cpu_name(), "python": sys.version.split()[0],
+           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "host": host_speed(), "python": sys.version.split()[0],
                        "loadavg_start_end": [load0, list(os.getloadavg())]},
            "input": {"file": args.input.name, "audio_seconds": round(audio_s, 1), "tracks": len(digests[0]["tracks"])},
            "reps": args.reps, "runs": runs, "best": best, "same_results": same,
@@ -97,13 +99,6 @@ def main(argv=None) -> int:
     if not same:
         print("[audio_thread] the results differ", file=sys.stderr)
     return 0 if same else 1
-
-
-def _cpu_name() -> str | None:
-    try:
-        return next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), None)
-    except OSError:
-        return None
 
 
 if __name__ == "__main__":
